@@ -1,0 +1,79 @@
+// The op table: one row per op with its name, aliases, arity, family, validation and
+// shape/dtype inference, cost estimate and kernel. Built natively and to WebAssembly.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../tensor.hpp"
+
+namespace corvid {
+
+using Params = nlohmann::json;
+
+// What inference knows about a value before it is computed. A dimension of -1 means
+// "depends on the data" (unique, find_indices); dtype is always known.
+struct TensorSpec {
+  DType dtype = DType::f32;
+  Shape shape;
+  bool operator==(const TensorSpec& o) const { return dtype == o.dtype && shape == o.shape; }
+};
+
+enum class OpFamily { source, unary, binary, ternary, reduce, linalg, movement, activation };
+std::string_view family_name(OpFamily family);
+
+// Estimated work of one op, for the scheduler's cost model.
+struct Cost {
+  double flops = 0;  // arithmetic operations
+  double bytes = 0;  // bytes read plus bytes written
+};
+
+// An op rejected its inputs or params; what() is "<op>: <reason>".
+class OpError : public std::runtime_error {
+ public:
+  OpError(std::string_view op, const std::string& reason)
+      : std::runtime_error(std::string(op) + ": " + reason), reason_(reason) {}
+  const std::string& reason() const { return reason_; }
+ private:
+  std::string reason_;
+};
+
+// Row of the op table. infer validates params and input specs and returns the output spec,
+// throwing std::invalid_argument (or OpError) with a reason; kernel computes the output from
+// inputs that infer accepted. Functions are plain pointers so the table is a constant.
+struct OpDef {
+  std::string_view name;
+  std::vector<std::string_view> aliases;
+  int min_inputs = 1;
+  int max_inputs = 1;  // -1: any number
+  OpFamily family = OpFamily::unary;
+  TensorSpec (*infer)(const std::vector<TensorSpec>& inputs, const Params& params) = nullptr;
+  Cost (*cost)(const std::vector<TensorSpec>& inputs, const TensorSpec& output, const Params& params) = nullptr;
+  Tensor (*kernel)(const std::vector<const Tensor*>& inputs, const Params& params) = nullptr;
+};
+
+// Every op, in a stable order. Names and aliases are unique across the table.
+const std::vector<OpDef>& op_table();
+// The op with this name or alias, or nullptr.
+const OpDef* find_op(std::string_view name_or_alias);
+
+// Checks arity and params and infers the output; throws OpError naming the op and the reason.
+// `params` may be null (treated as {}).
+TensorSpec infer_op(const OpDef& op, const std::vector<TensorSpec>& inputs, const Params& params);
+// Estimated cost; for an unknown (-1) dimension it assumes the input's size.
+Cost estimate_cost(const OpDef& op, const std::vector<TensorSpec>& inputs, const TensorSpec& output,
+                   const Params& params);
+// Validates as infer_op does, runs the kernel, and checks that the output matches the inferred
+// spec; throws OpError naming the op and the reason (e.g. "inv: matrix is singular").
+Tensor run_op(const OpDef& op, const std::vector<const Tensor*>& inputs, const Params& params);
+
+// True when `actual` fits `inferred` (same dtype and rank, equal dims where inferred is not -1).
+bool spec_matches(const TensorSpec& inferred, const TensorSpec& actual);
+
+TensorSpec spec_of(const Tensor& t);
+
+}  // namespace corvid

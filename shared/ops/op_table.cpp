@@ -1,0 +1,125 @@
+// Assembles the one op table from the family files and wraps its rows with the checks every
+// op shares (arity, error naming, output verification).
+#include <algorithm>
+#include <unordered_map>
+
+#include "families.hpp"
+
+namespace corvid {
+
+std::string_view family_name(OpFamily family) {
+  switch (family) {
+    case OpFamily::source: return "source";
+    case OpFamily::unary: return "unary";
+    case OpFamily::binary: return "binary";
+    case OpFamily::ternary: return "ternary";
+    case OpFamily::reduce: return "reduce";
+    case OpFamily::linalg: return "linalg";
+    case OpFamily::movement: return "movement";
+    case OpFamily::activation: return "activation";
+  }
+  return "invalid";
+}
+
+namespace {
+
+std::vector<OpDef> build_table() {
+  std::vector<OpDef> table;
+  for (auto rows : {ops::source_rows(), ops::elementwise_rows(), ops::reduce_rows(), ops::linalg_rows(),
+                    ops::movement_rows()})
+    for (auto& row : rows) table.push_back(std::move(row));
+  return table;
+}
+
+struct Index {
+  std::unordered_map<std::string_view, const OpDef*> by_name;
+  explicit Index(const std::vector<OpDef>& table) {
+    for (const auto& op : table) {
+      if (!op.infer || !op.kernel) throw std::logic_error("op table: row " + std::string(op.name) + " is incomplete");
+      auto add = [&](std::string_view name) {
+        if (!by_name.emplace(name, &op).second)
+          throw std::logic_error("op table: duplicate name or alias " + std::string(name));
+      };
+      add(op.name);
+      for (auto alias : op.aliases) add(alias);
+    }
+  }
+};
+
+const Index& index() {
+  static const Index idx(op_table());
+  return idx;
+}
+
+std::string arity_text(const OpDef& op) {
+  if (op.max_inputs < 0) return "at least " + std::to_string(op.min_inputs);
+  if (op.min_inputs == op.max_inputs) return std::to_string(op.min_inputs);
+  return std::to_string(op.min_inputs) + " to " + std::to_string(op.max_inputs);
+}
+
+}  // namespace
+
+const std::vector<OpDef>& op_table() {
+  static const std::vector<OpDef> table = build_table();
+  return table;
+}
+
+const OpDef* find_op(std::string_view name) {
+  const auto& by_name = index().by_name;
+  auto it = by_name.find(name);
+  return it == by_name.end() ? nullptr : it->second;
+}
+
+TensorSpec spec_of(const Tensor& t) { return {t.dtype(), t.shape()}; }
+
+bool spec_matches(const TensorSpec& inferred, const TensorSpec& actual) {
+  if (inferred.dtype != actual.dtype || inferred.shape.size() != actual.shape.size()) return false;
+  for (std::size_t i = 0; i < inferred.shape.size(); ++i)
+    if (inferred.shape[i] != -1 && inferred.shape[i] != actual.shape[i]) return false;
+  return true;
+}
+
+TensorSpec infer_op(const OpDef& op, const std::vector<TensorSpec>& inputs, const Params& params) {
+  const int n = static_cast<int>(inputs.size());
+  if (n < op.min_inputs || (op.max_inputs >= 0 && n > op.max_inputs))
+    throw OpError(op.name, "expects " + arity_text(op) + " input(s), got " + std::to_string(n));
+  if (!params.is_null() && !params.is_object()) throw OpError(op.name, "params must be a JSON object");
+  static const Params empty = Params::object();
+  try {
+    return op.infer(inputs, params.is_null() ? empty : params);
+  } catch (const OpError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw OpError(op.name, e.what());
+  }
+}
+
+Cost estimate_cost(const OpDef& op, const std::vector<TensorSpec>& inputs, const TensorSpec& output,
+                   const Params& params) {
+  static const Params empty = Params::object();
+  const Params& p = params.is_null() ? empty : params;
+  return op.cost ? op.cost(inputs, output, p) : ops::elementwise_cost(inputs, output, p);
+}
+
+Tensor run_op(const OpDef& op, const std::vector<const Tensor*>& inputs, const Params& params) {
+  std::vector<TensorSpec> specs;
+  specs.reserve(inputs.size());
+  for (const Tensor* t : inputs) specs.push_back(spec_of(*t));
+  TensorSpec expected = infer_op(op, specs, params);
+  static const Params empty = Params::object();
+  Tensor out;
+  try {
+    out = op.kernel(inputs, params.is_null() ? empty : params);
+  } catch (const OpError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw OpError(op.name, e.what());
+  }
+  if (!spec_matches(expected, spec_of(out)))
+    throw OpError(op.name, "kernel produced " + std::string(dtype_name(out.dtype())) + shape_string(out.shape()) +
+                               ", inference said " + std::string(dtype_name(expected.dtype)) +
+                               shape_string(expected.shape));
+  return out;
+}
+
+}  // namespace corvid

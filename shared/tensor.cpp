@@ -1,0 +1,98 @@
+#include "tensor.hpp"
+
+namespace corvid {
+
+std::string_view dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return "float32";
+    case DType::f64: return "float64";
+    case DType::i32: return "int32";
+    case DType::boolean: return "bool";
+  }
+  return "invalid";
+}
+
+std::optional<DType> parse_dtype(std::string_view name) {
+  if (name == "float32" || name == "float") return DType::f32;
+  if (name == "float64" || name == "double") return DType::f64;
+  if (name == "int32" || name == "int") return DType::i32;
+  if (name == "bool") return DType::boolean;
+  return std::nullopt;
+}
+
+std::size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return 4;
+    case DType::f64: return 8;
+    case DType::i32: return 4;
+    case DType::boolean: return 1;
+  }
+  return 0;
+}
+
+bool is_float(DType dtype) { return dtype == DType::f32 || dtype == DType::f64; }
+
+int64_t num_elements(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw std::invalid_argument("negative dimension in shape " + shape_string(shape));
+    n *= d;
+  }
+  return n;
+}
+
+std::string shape_string(const Shape& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  if (shape.size() == 1) s += ",";
+  return s + ")";
+}
+
+std::vector<int64_t> strides_of(const Shape& shape) {
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (int64_t i = static_cast<int64_t>(shape.size()) - 2; i >= 0; --i)
+    strides[i] = strides[i + 1] * shape[i + 1];
+  return strides;
+}
+
+Tensor::Tensor(DType dtype, Shape shape)
+    : dtype_(dtype), shape_(std::move(shape)), size_(num_elements(shape_)),
+      bytes_(static_cast<std::size_t>(size_) * dtype_size(dtype)) {}
+
+double Tensor::at_as_double(int64_t i) const {
+  return visit_dtype(dtype_, [&](auto zero) {
+    using T = decltype(zero);
+    return static_cast<double>(reinterpret_cast<const T*>(bytes_.data())[i]);
+  });
+}
+
+Tensor Tensor::astype(DType dtype) const {
+  if (dtype == dtype_) return *this;
+  Tensor out(dtype, shape_);
+  visit_dtype(dtype_, [&](auto from_zero) {
+    using From = decltype(from_zero);
+    const From* src = reinterpret_cast<const From*>(bytes_.data());
+    visit_dtype(dtype, [&](auto to_zero) {
+      using To = decltype(to_zero);
+      To* dst = reinterpret_cast<To*>(out.raw());
+      for (int64_t i = 0; i < size_; ++i) {
+        if constexpr (std::is_same_v<To, uint8_t>) dst[i] = src[i] != From(0);
+        else dst[i] = static_cast<To>(src[i]);
+      }
+    });
+  });
+  return out;
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+  if (num_elements(shape) != size_)
+    throw std::invalid_argument("cannot reshape " + shape_string(shape_) + " to " + shape_string(shape));
+  Tensor out = *this;
+  out.shape_ = std::move(shape);
+  return out;
+}
+
+}  // namespace corvid
