@@ -1,0 +1,86 @@
+// The contract between the server's network layer (server/net: Beast sessions, which only
+// decode frames and translate them into calls) and its core (server/core: graphs, scheduler,
+// store; plain C++ with no Asio, testable with a fake clock and a fake outbox).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/wire.hpp"
+
+namespace corvid::server {
+
+using WorkerId = uint64_t;
+using ClientId = uint64_t;
+
+// Milliseconds on a monotonic clock. Tests pass a fake one they advance by hand.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual double now_ms() const = 0;
+};
+
+// Where the core's messages go. The network layer implements it; tests record the calls.
+// Calls happen on the thread that called into the Coordinator.
+class Outbox {
+ public:
+  virtual ~Outbox() = default;
+  virtual void send_to_worker(WorkerId worker, Frame frame) = 0;
+  virtual void send_to_client(ClientId client, Frame frame) = 0;
+  // Asks the network layer to close a connection (abuse, protocol violation, heartbeat lost).
+  virtual void close_worker(WorkerId worker, const std::string& reason) = 0;
+};
+
+enum class SchedulingPolicy { earliest_finish, round_robin };
+
+struct CoordinatorOptions {
+  SchedulingPolicy policy = SchedulingPolicy::earliest_finish;
+  int max_in_flight_per_worker = 2;
+  double target_group_ms = 20;       // size groups to about this much work on the chosen worker
+  double deadline_slack = 4;         // deadline = estimate × slack, at least deadline_floor_ms
+  double deadline_floor_ms = 2000;
+  int max_attempts = 3;              // transient failures before an op fails
+  double heartbeat_ms = 5000;        // a worker silent for 3 × this is dropped
+};
+
+// Everything the server does, minus the sockets. Not thread-safe: the network layer calls it
+// from one thread (the server runs a single-threaded io_context).
+class Coordinator {
+ public:
+  virtual ~Coordinator() = default;
+
+  // Developers. `owner` is the name from the client's hello. The core answers every request
+  // through Outbox::send_to_client (see docs/protocol.md for the messages).
+  virtual void client_connected(ClientId client, const std::string& owner) = 0;
+  virtual void client_message(ClientId client, Frame frame) = 0;
+  virtual void client_disconnected(ClientId client) = 0;
+
+  // Workers. worker_connected gets the decoded hello and sends `welcome`; messages after that
+  // (benchmark, result, error, release, heartbeat) go to worker_message; any message that is not
+  // valid gets an error reply, and repeated abuse a close_worker.
+  virtual void worker_connected(WorkerId worker, const nlohmann::json& hello) = 0;
+  virtual void worker_message(WorkerId worker, Frame frame) = 0;
+  // A frame from this worker failed to decode (the network layer already replied with the error).
+  virtual void worker_malformed(WorkerId worker, const std::string& error) = 0;
+  virtual void worker_disconnected(WorkerId worker) = 0;
+
+  // Deadlines, heartbeats, statistics history; call about every 50 ms.
+  virtual void tick() = 0;
+
+  // Operators: the JSON of GET /api/status and /api/graphs/<id> (null if no such graph), and
+  // the text of GET /metrics. Formats in docs/protocol.md.
+  virtual nlohmann::json status_json() const = 0;
+  virtual nlohmann::json graph_json(uint64_t graph_id) const = 0;
+  virtual std::string metrics_text() const = 0;
+};
+
+// The coordinator with its SQLite store in `data_dir` (created if missing; file corvid.db, WAL).
+// Unfinished graphs in the store are resumed: their running ops go back to pending.
+// Throws std::runtime_error if the database cannot be opened.
+std::unique_ptr<Coordinator> make_coordinator(const std::string& data_dir, const Clock& clock, Outbox& outbox,
+                                              CoordinatorOptions options = {});
+
+}  // namespace corvid::server
