@@ -1,0 +1,38 @@
+// corvid-worker: a native headless worker. Parses flags and runs a NativeWorker.
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <iostream>
+
+#include "native_worker.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"corvid-worker: computes op groups for a Corvid server"};
+  std::string server = corvid::default_server_url();
+  std::string name = "worker-" + std::to_string(::getpid());
+  double slowdown = 1;
+  double benchmark_ms = 600;
+  std::size_t cache_mb = 256;
+  app.add_option("--server", server, "server address, ws://host:port (default: CORVID_SERVER or ws://localhost:9999)");
+  app.add_option("--name", name, "name shown on the server's status page");
+  app.add_option("--slowdown", slowdown, "emulate a device this many times slower (>= 1)")
+      ->check(CLI::Range(1.0, 1000.0));
+  app.add_option("--benchmark-ms", benchmark_ms, "time budget of the device benchmark")->check(CLI::Range(10.0, 60000.0));
+  app.add_option("--cache-mb", cache_mb, "memory for tensors the server asks to keep");
+  CLI11_PARSE(app, argc, argv);
+
+  corvid::WorkerOptions options;
+  try {
+    options.server = corvid::parse_server_url(server);
+  } catch (const std::exception& e) {
+    std::cerr << "corvid-worker: " << e.what() << "\n";
+    return 2;
+  }
+  options.name = name;
+  options.slowdown = slowdown;
+  options.benchmark_ms = benchmark_ms;
+  options.cache_bytes = cache_mb << 20;
+  boost::asio::io_context io;
+  corvid::NativeWorker worker(io, options);
+  return worker.run();
+}

@@ -1,0 +1,303 @@
+#include "native_worker.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <iostream>
+
+namespace corvid {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+
+struct NativeWorker::Link {
+  explicit Link(net::io_context& io, uint64_t epoch) : ws(io), resolver(io), heartbeat_timer(io), epoch(epoch) {}
+  websocket::stream<beast::tcp_stream> ws;
+  tcp::resolver resolver;
+  net::steady_timer heartbeat_timer;
+  beast::flat_buffer buffer;
+  std::deque<std::vector<uint8_t>> outgoing;  // front is being written
+  uint64_t epoch;
+  double heartbeat_ms = 5000;
+  bool welcomed = false;
+  bool closed = false;
+};
+
+namespace {
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+NativeWorker::NativeWorker(net::io_context& io, WorkerOptions options)
+    : io_(io), options_(std::move(options)), reconnect_timer_(io), signals_(io, SIGINT, SIGTERM),
+      executor_(options_.cache_bytes) {}
+
+NativeWorker::~NativeWorker() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    quit_ = true;
+  }
+  wake_.notify_all();
+  if (compute_.joinable()) compute_.join();
+}
+
+int NativeWorker::run() {
+  score_ = run_device_benchmark(options_.benchmark_ms);
+  std::cerr << "corvid-worker " << options_.name << ": benchmark " << score_.matmul_gflops << " GFLOPS matmul, "
+            << score_.elementwise_gbs << " GB/s elementwise, " << score_.reduce_gbs << " GB/s reduce";
+  if (options_.slowdown != 1) std::cerr << " (reported / " << options_.slowdown << " for --slowdown)";
+  std::cerr << "\n";
+  signals_.async_wait([this](const beast::error_code& ec, int sig) {
+    if (ec) return;
+    std::cerr << "corvid-worker " << options_.name << ": signal " << sig << ", releasing work and exiting\n";
+    stop();
+  });
+  compute_ = std::thread([this] { compute_loop(); });
+  connect();
+  io_.run();
+  return 0;
+}
+
+void NativeWorker::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  reconnect_timer_.cancel();
+  signals_.cancel();
+  const auto groups = held_groups();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.clear();
+    quit_ = true;
+  }
+  wake_.notify_all();
+  auto link = link_;
+  if (!link || link->closed || !link->welcomed) {
+    io_.stop();
+    return;
+  }
+  if (!groups.empty()) send(link, Frame{{{"type", "release"}, {"group_ids", groups}}, {}});
+  // write_next closes the connection once the release went out; the close ends run(). A server
+  // that does not answer the close gets two seconds.
+  if (link->outgoing.empty()) close_and_finish(link);
+  reconnect_timer_.expires_after(std::chrono::seconds(2));
+  reconnect_timer_.async_wait([this](const beast::error_code& ec) {
+    if (!ec) io_.stop();
+  });
+}
+
+void NativeWorker::close_and_finish(std::shared_ptr<Link> link) {
+  link->closed = true;
+  link->heartbeat_timer.cancel();
+  link->ws.async_close(websocket::close_code::going_away, [this, link](const beast::error_code&) { io_.stop(); });
+}
+
+std::vector<uint64_t> NativeWorker::held_groups() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<uint64_t> ids;
+  if (running_group_ && !running_cancelled_) ids.push_back(*running_group_);
+  for (const auto& job : queue_)
+    if (job.epoch == epoch_) ids.push_back(job.group_id);
+  return ids;
+}
+
+void NativeWorker::connect() {
+  if (stopping_) return;
+  auto link = std::make_shared<Link>(io_, ++epoch_);
+  link_ = link;
+  link->ws.read_message_max(options_.max_frame_bytes);
+  link->resolver.async_resolve(
+      options_.server.host, options_.server.port,
+      [this, link](const beast::error_code& ec, tcp::resolver::results_type results) {
+        if (ec) return lost(link, "cannot resolve " + options_.server.host + ": " + ec.message());
+        beast::get_lowest_layer(link->ws).expires_after(std::chrono::seconds(10));
+        beast::get_lowest_layer(link->ws).async_connect(
+            results, [this, link](const beast::error_code& ec, const tcp::endpoint&) {
+              if (ec) return lost(link, "cannot connect to " + options_.server.authority() + ": " + ec.message());
+              beast::get_lowest_layer(link->ws).socket().set_option(tcp::no_delay(true));
+              beast::get_lowest_layer(link->ws).expires_never();
+              link->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+              link->ws.binary(true);
+              link->ws.async_handshake(options_.server.authority(), "/ws/worker",
+                                       [this, link](const beast::error_code& ec) {
+                                         if (ec) return lost(link, "WebSocket handshake failed: " + ec.message());
+                                         on_connected(link);
+                                       });
+            });
+      });
+}
+
+void NativeWorker::on_connected(std::shared_ptr<Link> link) {
+  nlohmann::json hello = {{"type", "hello"},
+                          {"version", kProtocolVersion},
+                          {"name", options_.name},
+                          {"user_agent", "corvid-worker/0.1 (native)"}};
+  if (worker_id_) hello["resume_id"] = *worker_id_;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!cached_names_.empty()) hello["cached"] = cached_names_;
+  }
+  send(link, Frame{std::move(hello), {}});
+  read(link);
+}
+
+void NativeWorker::read(std::shared_ptr<Link> link) {
+  link->ws.async_read(link->buffer, [this, link](const beast::error_code& ec, std::size_t) {
+    if (ec) return lost(link, ec == websocket::error::closed ? "server closed the connection" : ec.message());
+    Frame frame;
+    try {
+      const auto data = link->buffer.data();
+      frame = decode_frame(static_cast<const uint8_t*>(data.data()), data.size());
+    } catch (const std::exception& e) {
+      link->buffer.consume(link->buffer.size());
+      std::cerr << "corvid-worker " << options_.name << ": bad frame from server: " << e.what() << "\n";
+      send(link, Frame{{{"type", "error"}, {"error", std::string("bad frame: ") + e.what()}, {"kind", "malformed"}}, {}});
+      return read(link);
+    }
+    link->buffer.consume(link->buffer.size());
+    on_message(link, std::move(frame));
+    if (!link->closed) read(link);
+  });
+}
+
+void NativeWorker::on_message(std::shared_ptr<Link> link, Frame frame) {
+  const std::string type = frame.header["type"].get<std::string>();
+  if (type == "welcome") {
+    if (frame.header.contains("worker_id") && frame.header["worker_id"].is_number_unsigned())
+      worker_id_ = frame.header["worker_id"].get<uint64_t>();
+    if (frame.header.contains("heartbeat_ms") && frame.header["heartbeat_ms"].is_number())
+      link->heartbeat_ms = std::max(50.0, frame.header["heartbeat_ms"].get<double>());
+    link->welcomed = true;
+    backoff_ms_ = 100;
+    std::cerr << "corvid-worker " << options_.name << ": connected to " << options_.server.authority()
+              << (worker_id_ ? " as worker " + std::to_string(*worker_id_) : std::string()) << "\n";
+    const double f = options_.slowdown;
+    send(link, Frame{{{"type", "benchmark"},
+                      {"matmul_gflops", score_.matmul_gflops / f},
+                      {"elementwise_gbs", score_.elementwise_gbs / f},
+                      {"reduce_gbs", score_.reduce_gbs / f},
+                      {"duration_ms", score_.duration_ms}},
+                     {}});
+    heartbeat(link);
+  } else if (type == "assign") {
+    uint64_t group_id = 0;
+    if (frame.header.contains("group_id") && frame.header["group_id"].is_number_unsigned())
+      group_id = frame.header["group_id"].get<uint64_t>();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(Job{link->epoch, group_id, std::move(frame)});
+    }
+    wake_.notify_one();
+  } else if (type == "cancel") {
+    if (!frame.header.contains("group_id") || !frame.header["group_id"].is_number_unsigned()) return;
+    const uint64_t group_id = frame.header["group_id"].get<uint64_t>();
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [&](const Job& j) { return j.group_id == group_id; }),
+                 queue_.end());
+    if (running_group_ == group_id) running_cancelled_ = true;
+  } else if (type == "error") {
+    std::cerr << "corvid-worker " << options_.name << ": server says: " << frame.header.value("error", std::string("?"))
+              << "\n";
+  }
+  // heartbeat and unknown types need no answer.
+}
+
+void NativeWorker::send(const std::shared_ptr<Link>& link, Frame frame) {
+  if (link->closed) return;
+  link->outgoing.push_back(encode_frame(frame));
+  if (link->outgoing.size() == 1) write_next(link);
+}
+
+void NativeWorker::write_next(std::shared_ptr<Link> link) {
+  link->ws.async_write(net::buffer(link->outgoing.front()), [this, link](const beast::error_code& ec, std::size_t) {
+    if (ec) return lost(link, "write failed: " + ec.message());
+    link->outgoing.pop_front();
+    if (!link->outgoing.empty()) return write_next(link);
+    if (stopping_ && !link->closed) close_and_finish(link);
+  });
+}
+
+void NativeWorker::heartbeat(std::shared_ptr<Link> link) {
+  link->heartbeat_timer.expires_after(std::chrono::milliseconds(static_cast<int64_t>(link->heartbeat_ms)));
+  link->heartbeat_timer.async_wait([this, link](const beast::error_code& ec) {
+    if (ec || link->closed) return;
+    send(link, Frame{{{"type", "heartbeat"}, {"t", now_ms()}}, {}});
+    heartbeat(link);
+  });
+}
+
+void NativeWorker::lost(std::shared_ptr<Link> link, const std::string& why) {
+  if (link->closed && link != link_) return;
+  const bool was_current = link == link_;
+  if (!link->closed) {
+    link->closed = true;
+    link->heartbeat_timer.cancel();
+    beast::error_code ignored;
+    beast::get_lowest_layer(link->ws).socket().close(ignored);
+  }
+  if (!was_current) return;
+  if (stopping_) {
+    io_.stop();
+    return;
+  }
+  link_.reset();
+  {
+    // Groups of a lost connection belong to the server again; it reassigns them.
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.clear();
+  }
+  schedule_reconnect(why);
+}
+
+void NativeWorker::schedule_reconnect(const std::string& why) {
+  std::cerr << "corvid-worker " << options_.name << ": " << why << "; retrying in "
+            << static_cast<int>(backoff_ms_) << " ms\n";
+  reconnect_timer_.expires_after(std::chrono::milliseconds(static_cast<int64_t>(backoff_ms_)));
+  backoff_ms_ = std::min(backoff_ms_ * 2, 5000.0);
+  reconnect_timer_.async_wait([this](const beast::error_code& ec) {
+    if (!ec) connect();
+  });
+}
+
+void NativeWorker::compute_loop() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return quit_ || !queue_.empty(); });
+      if (quit_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      running_group_ = job.group_id;
+      running_cancelled_ = false;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    Frame reply = executor_.execute(job.assign);
+    const double compute_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const double f = options_.slowdown;
+    if (f > 1) {
+      // Look f× slower: wait (f - 1) × the compute time, unless told to quit.
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait_for(lock, std::chrono::duration<double, std::milli>((f - 1) * compute_ms), [&] { return quit_; });
+      if (reply.header["type"] == "result") {
+        reply.header["compute_ms"] = reply.header["compute_ms"].get<double>() * f;
+        for (auto& [id, ms] : reply.header["op_ms"].items()) ms = ms.get<double>() * f;
+      }
+    }
+    bool cancelled;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      cancelled = running_cancelled_ || quit_;
+      running_group_.reset();
+      cached_names_ = executor_.cached_names();
+    }
+    if (cancelled) continue;
+    net::post(io_, [this, epoch = job.epoch, reply = std::move(reply)]() mutable {
+      if (link_ && link_->epoch == epoch && !stopping_) send(link_, std::move(reply));
+    });
+  }
+}
+
+}  // namespace corvid
