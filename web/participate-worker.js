@@ -1,0 +1,263 @@
+// The Participate page's Web Worker: everything that takes time happens here, so the page stays
+// responsive. It loads the wasm kernel, runs the device benchmark once, keeps a WebSocket to
+// /ws/worker (hello → welcome → benchmark → assign/result…, see docs/protocol.md), computes the
+// groups it is assigned one per task (so Stop and cancel messages get in between groups), and
+// reconnects with backoff when the server goes away, without re-running the benchmark.
+//
+// Page → worker messages: {cmd: "start", name, resumeId} and {cmd: "stop"}.
+// Worker → page messages: {type: "state", state, detail, retryAt}, {type: "benchmark", score},
+// {type: "welcome", workerId, server}, {type: "group", phase: "start"|"done", ...},
+// {type: "totals", totals}, {type: "log", level, message}.
+'use strict';
+
+importScripts('wire.js');
+
+const PROTOCOL_VERSION = 1;
+const BACKOFF_FIRST_MS = 1000;
+const BACKOFF_MAX_MS = 15000;
+
+let kernel = null;         // the loaded wasm kernel (kept across connections)
+let score = null;          // the benchmark result (measured once per worker)
+let socket = null;         // the current WebSocket, or null
+let wanted = false;        // true between "start" and "stop"
+let workerName = '';
+let workerId = null;       // the id the server gave this tab (sent back as resume_id on reconnect)
+let heartbeatTimer = 0;
+let reconnectTimer = 0;
+let backoffMs = BACKOFF_FIRST_MS;
+let attempt = 0;
+let lastHeardMs = 0;       // when the server last sent anything
+let serverHeartbeats = false;
+let heartbeatMs = 5000;
+const queue = [];          // assigned groups not computed yet: {groupId, bytes, ops}
+let pumpScheduled = false;
+
+const totals = { groups: 0, ops: 0, computeMs: 0, errors: 0, cancelled: 0, released: 0, bytesIn: 0, bytesOut: 0 };
+
+function post(message) { self.postMessage(message); }
+function setState(state, detail = '', extra = {}) { post({ type: 'state', state, detail, ...extra }); }
+function log(level, message) { post({ type: 'log', level, message }); }
+
+self.onmessage = (event) => {
+  const message = event.data || {};
+  if (message.cmd === 'start') start(message).catch((e) => fail(e));
+  else if (message.cmd === 'stop') stop();
+};
+
+function fail(error) {
+  wanted = false;
+  const text = error && error.message ? error.message : String(error);
+  log('error', text);
+  setState('failed', text);
+}
+
+// Loads the kernel and measures the device (first start only), then connects.
+async function start({ name, resumeId }) {
+  if (wanted) return;
+  wanted = true;
+  workerName = name || 'browser tab';
+  if (resumeId && !workerId) workerId = resumeId;
+  if (!kernel) {
+    setState('loading', 'Loading the WebAssembly kernel…');
+    try {
+      importScripts('corvid_kernel.js', 'kernel.js');
+      kernel = await CorvidKernel.load();
+    } catch (e) {
+      throw new Error(`Could not load the WebAssembly kernel (corvid_kernel.js): ${e.message}`);
+    }
+    log('info', 'WebAssembly kernel loaded');
+  }
+  if (!score) {
+    setState('benchmarking', 'Measuring this device…');
+    // Let the state message reach the page before the benchmark occupies this thread.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    try {
+      score = kernel.benchmark();
+    } catch (e) {
+      throw new Error(`The device benchmark failed: ${e.message}`);
+    }
+    post({ type: 'benchmark', score });
+    log('info', `Benchmark: ${score.matmul_gflops.toFixed(1)} GFLOPS matmul, ` +
+        `${score.elementwise_gbs.toFixed(1)} GB/s elementwise, ${score.reduce_gbs.toFixed(1)} GB/s reductions`);
+  }
+  if (wanted) connect();
+}
+
+function serverUrl() {
+  const scheme = self.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${self.location.host}/ws/worker`;
+}
+
+// Sends an encoded frame; false when there is no open connection.
+function sendBytes(bytes) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+  totals.bytesOut += bytes.byteLength;
+  socket.send(bytes);
+  return true;
+}
+
+function send(header) { return sendBytes(CorvidWire.encodeFrame(header)); }
+
+function connect() {
+  clearTimeout(reconnectTimer);
+  attempt += 1;
+  setState('connecting', `Connecting to ${self.location.host}…`);
+  const ws = new WebSocket(serverUrl());
+  ws.binaryType = 'arraybuffer';
+  socket = ws;
+  ws.onopen = () => {
+    if (ws !== socket) return;
+    const hello = { type: 'hello', version: PROTOCOL_VERSION, name: workerName, user_agent: self.navigator.userAgent };
+    if (workerId !== null) hello.resume_id = workerId;
+    const cached = kernel.cachedNames();
+    if (cached.length) hello.cached = cached;
+    send(hello);
+  };
+  ws.onmessage = (event) => { if (ws === socket) receive(new Uint8Array(event.data)); };
+  ws.onclose = (event) => { if (ws === socket) closed(event); };
+}
+
+function receive(bytes) {
+  lastHeardMs = Date.now();
+  totals.bytesIn += bytes.byteLength;
+  let header;
+  try {
+    header = CorvidWire.decodeFrame(bytes).header;
+  } catch (e) {
+    log('error', `Undecodable frame from the server: ${e.message}`);
+    return;
+  }
+  switch (header.type) {
+    case 'welcome': welcomed(header); break;
+    case 'assign': assigned(header, bytes); break;
+    case 'cancel': cancelled(header.group_id); break;
+    case 'heartbeat': serverHeartbeats = true; break;
+    case 'error': log('error', `Server: ${header.error}`); break;
+    default: log('warn', `Ignored a '${header.type}' message from the server`);
+  }
+}
+
+function welcomed(header) {
+  const resumed = workerId !== null && header.worker_id === workerId;
+  workerId = header.worker_id;
+  heartbeatMs = Number(header.heartbeat_ms) > 0 ? Number(header.heartbeat_ms) : 5000;
+  backoffMs = BACKOFF_FIRST_MS;
+  attempt = 0;
+  post({ type: 'welcome', workerId, server: self.location.host, resumed });
+  log('info', resumed ? `Reconnected as worker ${workerId}` : `Connected as worker ${workerId}`);
+  send({ type: 'benchmark', ...score });
+  clearInterval(heartbeatTimer);
+  heartbeatTimer = setInterval(heartbeat, heartbeatMs);
+  setState('ready', '');
+}
+
+// Sends our heartbeat; if the server has been sending heartbeats and went quiet for four
+// periods, the connection is dead even though the socket has not noticed: drop it.
+function heartbeat() {
+  send({ type: 'heartbeat', t: Date.now() });
+  if (serverHeartbeats && Date.now() - lastHeardMs > 4 * heartbeatMs && socket) {
+    log('warn', 'The server stopped answering; reconnecting');
+    socket.close(4000, 'heartbeat lost');
+    closed({ code: 4000, reason: 'heartbeat lost' });
+  }
+}
+
+function assigned(header, bytes) {
+  const ops = Array.isArray(header.ops) ? header.ops.map((o) => o.op) : [];
+  queue.push({ groupId: header.group_id, bytes, ops });
+  schedulePump();
+}
+
+function cancelled(groupId) {
+  const index = queue.findIndex((g) => g.groupId === groupId);
+  if (index < 0) return;  // already computed (or never ours): nothing to do
+  queue.splice(index, 1);
+  totals.cancelled += 1;
+  log('info', `Group ${groupId} was finished elsewhere; skipped`);
+  post({ type: 'totals', totals, queued: queue.length });
+}
+
+function schedulePump() {
+  if (pumpScheduled) return;
+  pumpScheduled = true;
+  setTimeout(pump, 0);
+}
+
+// Computes one queued group and sends its reply; one group per task, so that "stop", "cancel"
+// and heartbeats are handled between groups.
+function pump() {
+  pumpScheduled = false;
+  const group = queue.shift();
+  if (!group) return;
+  post({ type: 'group', phase: 'start', groupId: group.groupId, ops: group.ops, queued: queue.length });
+  setState('working', '');
+  const started = performance.now();
+  const reply = kernel.execute(group.bytes);
+  const wallMs = performance.now() - started;
+  const header = CorvidWire.decodeFrame(reply).header;
+  const sent = sendBytes(reply);
+  const done = { type: 'group', phase: 'done', groupId: group.groupId, ops: group.ops, queued: queue.length, sent };
+  if (header.type === 'result') {
+    totals.groups += 1;
+    totals.ops += group.ops.length;
+    totals.computeMs += Number(header.compute_ms) || wallMs;
+    done.ok = true;
+    done.computeMs = Number(header.compute_ms) || wallMs;
+  } else {
+    totals.errors += 1;
+    done.ok = false;
+    done.error = `${header.op_id ? header.op_id + ': ' : ''}${header.error} (${header.kind})`;
+    log('error', `Group ${group.groupId} failed: ${done.error}`);
+  }
+  if (!sent) log('warn', `The connection closed before group ${group.groupId}'s reply could be sent`);
+  post(done);
+  post({ type: 'totals', totals, queued: queue.length, kept: kernel.cachedNames().length });
+  if (queue.length) schedulePump();
+  else if (socket && socket.readyState === WebSocket.OPEN) setState('ready', '');
+}
+
+function closed(event) {
+  const ws = socket;
+  socket = null;
+  if (ws) { ws.onopen = ws.onmessage = ws.onclose = null; }
+  clearInterval(heartbeatTimer);
+  // The server hands a disconnected worker's groups to others: what is queued here is void.
+  queue.length = 0;
+  if (!wanted) {
+    setState('stopped', 'Stopped; in-flight work handed back');
+    return;
+  }
+  const why = event.code === 1008 ? `the server closed the connection: ${event.reason || 'policy violation'}`
+    : event.code === 1006 || !event.code ? 'the server is unreachable'
+      : `the connection closed (${event.code}${event.reason ? ': ' + event.reason : ''})`;
+  const delay = Math.round(backoffMs * (0.8 + 0.4 * Math.random()));
+  backoffMs = Math.min(BACKOFF_MAX_MS, backoffMs * 2);
+  log('warn', `Disconnected: ${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
+  setState('reconnecting', why, { retryAt: Date.now() + delay, attempt });
+  reconnectTimer = setTimeout(() => { if (wanted) connect(); }, delay);
+}
+
+// Hands back the groups not computed yet, then disconnects. The group being computed when
+// Stop was pressed has already finished (groups run one per task) and its result was sent.
+function stop() {
+  if (!wanted) return;
+  wanted = false;
+  clearTimeout(reconnectTimer);
+  const ws = socket;
+  if (!ws) {
+    setState('stopped', 'Stopped');
+    return;
+  }
+  setState('stopping', 'Handing back in-flight work…');
+  const groupIds = queue.map((g) => g.groupId);
+  if (groupIds.length) {
+    send({ type: 'release', group_ids: groupIds });
+    totals.released += groupIds.length;
+    log('info', `Handed back ${groupIds.length} group(s)`);
+  }
+  queue.length = 0;
+  post({ type: 'totals', totals, queued: 0 });
+  // Frames sent before close() still go out before the close frame.
+  if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(1000, 'stopped by the volunteer');
+  closed({ code: 1000 });
+}
