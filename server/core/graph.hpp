@@ -1,0 +1,82 @@
+// The server's model of developers' graphs: ops with their inferred spec and cost, their
+// status, their dependents and (once computed) their values. No I/O here.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "shared/ops/op.hpp"
+#include "shared/tensor.hpp"
+
+namespace corvid::server {
+
+using GraphId = uint64_t;
+using GroupId = uint64_t;
+using OpIndex = uint32_t;  // position of an op in its graph, in submission order
+
+enum class OpStatus : int { pending = 0, running = 1, computed = 2, failed = 3, cancelled = 4 };
+inline constexpr int kOpStatusCount = 5;
+const char* status_name(OpStatus status);
+bool is_final(OpStatus status);
+
+// One op of a graph. Inputs always have smaller indices (submits are topologically sorted).
+struct OpNode {
+  std::string id;  // the developer's op id, unique within the graph
+  const OpDef* def = nullptr;
+  std::vector<OpIndex> inputs;
+  Params params = Params::object();
+  TensorSpec spec;  // inferred output
+  Cost cost;
+  OpStatus status = OpStatus::pending;
+  std::string error;                // why it failed
+  std::vector<OpIndex> dependents;  // ops that take this one as an input
+  bool requested = false;           // a graph output or waited for: its value must reach the server
+  // Computed ops: the value lives in memory (value), in the store (has_value without value), or
+  // nowhere (an intermediate that stayed on the worker: recomputed if it is ever needed).
+  bool has_value = false;
+  std::shared_ptr<const Tensor> value;
+  int attempts = 0;                   // transient failures so far
+  uint64_t avoid_worker = 0;          // worker that last failed it transiently (0: none)
+  std::vector<GroupId> groups;        // groups currently computing it (more than one after a deadline)
+};
+
+// A developer's graph: its ops, its outputs and the ready frontier the scheduler draws from.
+struct Graph {
+  GraphId id = 0;
+  std::string name;
+  std::string owner;
+  double created_at = 0;  // unix seconds
+  double created_ms = 0;  // on the coordinator's clock
+  std::vector<OpNode> ops;
+  std::unordered_map<std::string, OpIndex> index;  // op id -> position
+  std::vector<OpIndex> outputs;                     // in the order the developer named them
+  std::set<OpIndex> ready;  // pending ops whose inputs all have values: the scheduler's frontier
+  int counts[kOpStatusCount] = {0, 0, 0, 0, 0};
+
+  // Appends an op (its inputs must already be in the graph) and links it to its inputs'
+  // dependents. Returns its index.
+  OpIndex add_op(OpNode node);
+  // Changes an op's status, keeping counts and the ready set in step (not the dependents).
+  void set_status(OpIndex op, OpStatus status);
+  // True when every input of `op` has a value on the server.
+  bool inputs_available(OpIndex op) const;
+  // Puts a pending op in the ready set if its inputs are available (and removes it otherwise).
+  void refresh_ready(OpIndex op);
+  bool finished() const { return counts[int(OpStatus::pending)] == 0 && counts[int(OpStatus::running)] == 0; }
+  int total() const { return static_cast<int>(ops.size()); }
+  // "running" while any op is not final, else "failed" if one failed, "cancelled" if one was
+  // cancelled, else "computed".
+  std::string status() const;
+  // The ids named "<graph_id>:<op_id>" that travel to workers.
+  std::string wire_name(OpIndex op) const;
+};
+
+// Splits a wire name "<graph_id>:<op_id>"; false if it is not one.
+bool parse_wire_name(const std::string& name, GraphId& graph, std::string& op_id);
+
+}  // namespace corvid::server

@@ -1,0 +1,318 @@
+#include "server/core/graph_store.hpp"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <map>
+#include <stdexcept>
+
+namespace corvid::server {
+
+namespace {
+
+const char* const kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS graphs (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  outputs TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE IF NOT EXISTS ops (
+  graph_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  op_id TEXT NOT NULL,
+  op TEXT NOT NULL,
+  inputs TEXT NOT NULL,
+  params TEXT NOT NULL,
+  dtype INTEGER NOT NULL,
+  shape TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  error TEXT NOT NULL DEFAULT '',
+  requested INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (graph_id, seq));
+CREATE TABLE IF NOT EXISTS tensors (
+  graph_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  dtype INTEGER NOT NULL,
+  shape TEXT NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (graph_id, seq));
+)sql";
+
+// A prepared statement that resets itself after each use.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+      throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, int64_t v) { check(sqlite3_bind_int64(stmt_, i, v)); return *this; }
+  Statement& bind(int i, double v) { check(sqlite3_bind_double(stmt_, i, v)); return *this; }
+  Statement& bind(int i, const std::string& v) {
+    check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Statement& bind_blob(int i, const void* data, std::size_t n) {
+    check(sqlite3_bind_blob64(stmt_, i, n ? data : "", n, SQLITE_STATIC));
+    return *this;
+  }
+  // Steps once; true while a row is available.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
+    return false;
+  }
+  void run() {
+    step();
+    reset();
+  }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  int64_t int_at(int i) const { return sqlite3_column_int64(stmt_, i); }
+  double real_at(int i) const { return sqlite3_column_double(stmt_, i); }
+  std::string text_at(int i) const {
+    const auto* p = sqlite3_column_text(stmt_, i);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, i)) : std::string();
+  }
+  const void* blob_at(int i) const { return sqlite3_column_blob(stmt_, i); }
+  std::size_t bytes_at(int i) const { return static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)); }
+
+ private:
+  void check(int rc) {
+    if (rc != SQLITE_OK) throw std::runtime_error(std::string("sqlite bind: ") + sqlite3_errmsg(db_));
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+std::string shape_json(const Shape& shape) { return nlohmann::json(shape).dump(); }
+
+Shape parse_shape(const std::string& text) { return nlohmann::json::parse(text).get<Shape>(); }
+
+// The SQLite implementation of GraphStore.
+class SqliteGraphStore final : public GraphStore {
+ public:
+  explicit SqliteGraphStore(const std::string& path) {
+    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+      std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw std::runtime_error("cannot open database " + path + ": " + msg);
+    }
+    try {
+      exec("PRAGMA journal_mode=WAL");
+      // With WAL, NORMAL keeps every committed transaction across a crash of the process.
+      exec("PRAGMA synchronous=NORMAL");
+      exec(kSchema);
+      insert_graph_ = std::make_unique<Statement>(
+          db_, "INSERT INTO graphs (id, name, owner, created_at, outputs) VALUES (?1, ?2, ?3, ?4, ?5)");
+      update_outputs_ = std::make_unique<Statement>(db_, "UPDATE graphs SET outputs = ?2 WHERE id = ?1");
+      insert_op_ = std::make_unique<Statement>(
+          db_,
+          "INSERT OR REPLACE INTO ops (graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, "
+          "requested) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+      update_status_ = std::make_unique<Statement>(
+          db_, "UPDATE ops SET status = ?3, error = ?4 WHERE graph_id = ?1 AND seq = ?2");
+      update_requested_ =
+          std::make_unique<Statement>(db_, "UPDATE ops SET requested = 1 WHERE graph_id = ?1 AND seq = ?2");
+      insert_tensor_ = std::make_unique<Statement>(
+          db_, "INSERT OR REPLACE INTO tensors (graph_id, seq, dtype, shape, data) VALUES (?1, ?2, ?3, ?4, ?5)");
+      select_tensor_ =
+          std::make_unique<Statement>(db_, "SELECT dtype, shape, data FROM tensors WHERE graph_id = ?1 AND seq = ?2");
+    } catch (...) {
+      close();
+      throw;
+    }
+  }
+  ~SqliteGraphStore() override {
+    try {
+      flush();
+    } catch (const std::exception&) {
+      // Destruction must not throw; queued results are recomputed after a restart.
+    }
+    close();
+  }
+
+  std::vector<StoredGraph> load_graphs() override {
+    std::vector<StoredGraph> graphs;
+    std::map<GraphId, std::size_t> by_id;
+    {
+      Statement q(db_, "SELECT id, name, owner, created_at, outputs FROM graphs ORDER BY id");
+      while (q.step()) {
+        StoredGraph g;
+        g.id = static_cast<GraphId>(q.int_at(0));
+        g.name = q.text_at(1);
+        g.owner = q.text_at(2);
+        g.created_at = q.real_at(3);
+        g.outputs = nlohmann::json::parse(q.text_at(4)).get<std::vector<OpIndex>>();
+        by_id[g.id] = graphs.size();
+        graphs.push_back(std::move(g));
+      }
+    }
+    Statement q(db_,
+                "SELECT graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, requested, "
+                "EXISTS (SELECT 1 FROM tensors t WHERE t.graph_id = ops.graph_id AND t.seq = ops.seq) "
+                "FROM ops ORDER BY graph_id, seq");
+    while (q.step()) {
+      auto it = by_id.find(static_cast<GraphId>(q.int_at(0)));
+      if (it == by_id.end()) continue;
+      StoredOp op;
+      op.seq = static_cast<OpIndex>(q.int_at(1));
+      op.id = q.text_at(2);
+      op.op = q.text_at(3);
+      op.inputs = nlohmann::json::parse(q.text_at(4)).get<std::vector<OpIndex>>();
+      op.params = nlohmann::json::parse(q.text_at(5));
+      op.spec.dtype = static_cast<DType>(q.int_at(6));
+      op.spec.shape = parse_shape(q.text_at(7));
+      op.status = static_cast<OpStatus>(q.int_at(8));
+      op.error = q.text_at(9);
+      op.requested = q.int_at(10) != 0;
+      op.has_value = q.int_at(11) != 0;
+      graphs[it->second].ops.push_back(std::move(op));
+    }
+    return graphs;
+  }
+
+  std::optional<Tensor> load_value(GraphId graph, OpIndex op) override {
+    auto& q = *select_tensor_;
+    q.bind(1, static_cast<int64_t>(graph)).bind(2, static_cast<int64_t>(op));
+    std::optional<Tensor> out;
+    if (q.step()) {
+      const auto dtype = static_cast<DType>(q.int_at(0));
+      Tensor t(dtype, parse_shape(q.text_at(1)));
+      if (q.bytes_at(2) == t.nbytes()) {
+        if (t.nbytes()) std::memcpy(t.raw(), q.blob_at(2), t.nbytes());
+        out = std::move(t);
+      }
+    }
+    q.reset();
+    return out;
+  }
+
+  void add_ops(const StoredGraph& graph, bool create, const std::vector<StoredOp>& ops,
+               const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& values) override {
+    Transaction tx(*this);
+    write_queued();
+    const std::string outputs = nlohmann::json(graph.outputs).dump();
+    if (create) {
+      insert_graph_->bind(1, static_cast<int64_t>(graph.id)).bind(2, graph.name).bind(3, graph.owner);
+      insert_graph_->bind(4, graph.created_at).bind(5, outputs).run();
+    } else {
+      update_outputs_->bind(1, static_cast<int64_t>(graph.id)).bind(2, outputs).run();
+    }
+    for (const auto& op : ops) write_op(graph.id, op);
+    for (const auto& [seq, value] : values) write_value(graph.id, seq, *value);
+    tx.commit();
+  }
+
+  void queue_status(GraphId graph, OpIndex op, OpStatus status, const std::string& error) override {
+    statuses_[{graph, op}] = {status, error};
+  }
+  void queue_requested(GraphId graph, OpIndex op) override { requested_.push_back({graph, op}); }
+  void queue_value(GraphId graph, OpIndex op, std::shared_ptr<const Tensor> value) override {
+    queued_bytes_ += value->nbytes();
+    values_[{graph, op}] = std::move(value);
+  }
+  std::size_t queued_bytes() const override { return queued_bytes_; }
+  std::size_t queued_count() const override { return statuses_.size() + values_.size() + requested_.size(); }
+
+  void flush() override {
+    if (queued_count() == 0) return;
+    Transaction tx(*this);
+    write_queued();
+    tx.commit();
+  }
+
+ private:
+  using Key = std::pair<GraphId, OpIndex>;
+
+  // BEGIN ... COMMIT, rolled back if not committed.
+  class Transaction {
+   public:
+    explicit Transaction(SqliteGraphStore& s) : s_(s) { s_.exec("BEGIN IMMEDIATE"); }
+    ~Transaction() {
+      if (!done_) sqlite3_exec(s_.db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    void commit() {
+      s_.exec("COMMIT");
+      done_ = true;
+    }
+
+   private:
+    SqliteGraphStore& s_;
+    bool done_ = false;
+  };
+
+  void write_queued() {
+    for (const auto& [key, value] : values_) write_value(key.first, key.second, *value);
+    for (const auto& [key, st] : statuses_) {
+      update_status_->bind(1, static_cast<int64_t>(key.first)).bind(2, static_cast<int64_t>(key.second));
+      update_status_->bind(3, static_cast<int64_t>(st.first)).bind(4, st.second).run();
+    }
+    for (const auto& key : requested_)
+      update_requested_->bind(1, static_cast<int64_t>(key.first)).bind(2, static_cast<int64_t>(key.second)).run();
+    values_.clear();
+    statuses_.clear();
+    requested_.clear();
+    queued_bytes_ = 0;
+  }
+
+  void write_op(GraphId graph, const StoredOp& op) {
+    auto& q = *insert_op_;
+    q.bind(1, static_cast<int64_t>(graph)).bind(2, static_cast<int64_t>(op.seq)).bind(3, op.id).bind(4, op.op);
+    q.bind(5, nlohmann::json(op.inputs).dump()).bind(6, op.params.dump());
+    q.bind(7, static_cast<int64_t>(op.spec.dtype)).bind(8, shape_json(op.spec.shape));
+    q.bind(9, static_cast<int64_t>(op.status)).bind(10, op.error).bind(11, static_cast<int64_t>(op.requested));
+    q.run();
+  }
+
+  void write_value(GraphId graph, OpIndex op, const Tensor& t) {
+    auto& q = *insert_tensor_;
+    q.bind(1, static_cast<int64_t>(graph)).bind(2, static_cast<int64_t>(op));
+    q.bind(3, static_cast<int64_t>(t.dtype())).bind(4, shape_json(t.shape())).bind_blob(5, t.raw(), t.nbytes());
+    q.run();
+  }
+
+  void exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      throw std::runtime_error("sqlite: " + msg);
+    }
+  }
+
+  void close() {
+    insert_graph_.reset();
+    update_outputs_.reset();
+    insert_op_.reset();
+    update_status_.reset();
+    update_requested_.reset();
+    insert_tensor_.reset();
+    select_tensor_.reset();
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<Statement> insert_graph_, update_outputs_, insert_op_, update_status_, update_requested_,
+      insert_tensor_, select_tensor_;
+  std::map<Key, std::pair<OpStatus, std::string>> statuses_;
+  std::map<Key, std::shared_ptr<const Tensor>> values_;
+  std::vector<Key> requested_;
+  std::size_t queued_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<GraphStore> open_sqlite_store(const std::string& path) {
+  return std::make_unique<SqliteGraphStore>(path);
+}
+
+}  // namespace corvid::server

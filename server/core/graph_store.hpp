@@ -1,0 +1,71 @@
+// Durable storage of graphs, ops, op states and tensor values, behind a small interface so a
+// shared database can replace the embedded SQLite file when one server is no longer enough.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/core/graph.hpp"
+
+namespace corvid::server {
+
+// An op as stored: enough to rebuild the OpNode (cost and dependents are derived again).
+struct StoredOp {
+  OpIndex seq = 0;
+  std::string id;
+  std::string op;  // op table name
+  std::vector<OpIndex> inputs;
+  nlohmann::json params = nlohmann::json::object();
+  TensorSpec spec;
+  OpStatus status = OpStatus::pending;
+  std::string error;
+  bool requested = false;
+  bool has_value = false;  // a tensor row exists
+};
+
+// A graph as stored.
+struct StoredGraph {
+  GraphId id = 0;
+  std::string name;
+  std::string owner;
+  double created_at = 0;  // unix seconds
+  std::vector<OpIndex> outputs;
+  std::vector<StoredOp> ops;  // in seq order
+};
+
+// Storage of graphs. Writes of new graphs and ops are durable when the call returns; state
+// changes and values are queued and written in one transaction by flush() (a lost result is
+// only recomputed). Not thread-safe. Throws std::runtime_error on database errors.
+class GraphStore {
+ public:
+  virtual ~GraphStore() = default;
+
+  // Every stored graph with its ops (values are fetched with load_value).
+  virtual std::vector<StoredGraph> load_graphs() = 0;
+  // The stored value of an op, or nullopt.
+  virtual std::optional<Tensor> load_value(GraphId graph, OpIndex op) = 0;
+
+  // Durably stores a new graph (if `create`), the given ops, their values and the graph's
+  // outputs, together with everything queued so far, in one transaction.
+  virtual void add_ops(const StoredGraph& graph, bool create, const std::vector<StoredOp>& ops,
+                       const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& values) = 0;
+
+  // Queued writes, applied by the next flush (or add_ops).
+  virtual void queue_status(GraphId graph, OpIndex op, OpStatus status, const std::string& error) = 0;
+  virtual void queue_requested(GraphId graph, OpIndex op) = 0;
+  virtual void queue_value(GraphId graph, OpIndex op, std::shared_ptr<const Tensor> value) = 0;
+  // Bytes of values queued and not yet written (the caller flushes early when it grows).
+  virtual std::size_t queued_bytes() const = 0;
+  virtual std::size_t queued_count() const = 0;
+  // Writes everything queued in one transaction.
+  virtual void flush() = 0;
+};
+
+// The SQLite store in `path` (WAL journal); creates the schema if missing.
+std::unique_ptr<GraphStore> open_sqlite_store(const std::string& path);
+
+}  // namespace corvid::server

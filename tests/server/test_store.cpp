@@ -1,0 +1,73 @@
+// The SQLite graph store: what add_ops and flush write comes back from load_graphs and load_value.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "server/core/graph_store.hpp"
+
+namespace fs = std::filesystem;
+using namespace corvid;
+using namespace corvid::server;
+
+TEST_CASE("store: graphs, ops, states and values survive reopening") {
+  const fs::path dir = fs::temp_directory_path() / ("corvid-store-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "corvid.db").string();
+  {
+    auto store = open_sqlite_store(path);
+    StoredGraph g;
+    g.id = 7;
+    g.name = "demo";
+    g.owner = "alice";
+    g.created_at = 1234.5;
+    g.outputs = {1};
+    StoredOp a;
+    a.seq = 0;
+    a.id = "a";
+    a.op = "tensor";
+    a.spec = {DType::f32, {2}};
+    a.status = OpStatus::computed;
+    StoredOp b;
+    b.seq = 1;
+    b.id = "b";
+    b.op = "neg";
+    b.inputs = {0};
+    b.params = {{"k", 1}};
+    b.spec = {DType::f32, {2}};
+    auto va = std::make_shared<const Tensor>(Tensor::from_vector<float>({2}, {1.5f, -2.0f}));
+    store->add_ops(g, true, {a, b}, {{0, va}});
+    store->queue_status(7, 1, OpStatus::computed, "");
+    store->queue_value(7, 1, std::make_shared<const Tensor>(Tensor::from_vector<float>({2}, {-1.5f, 2.0f})));
+    store->queue_requested(7, 1);
+    CHECK(store->queued_bytes() == 8);
+    store->flush();
+    CHECK(store->queued_count() == 0);
+  }
+  auto store = open_sqlite_store(path);
+  auto graphs = store->load_graphs();
+  REQUIRE(graphs.size() == 1);
+  const auto& g = graphs[0];
+  CHECK(g.id == 7);
+  CHECK(g.name == "demo");
+  CHECK(g.owner == "alice");
+  CHECK(g.outputs == std::vector<OpIndex>{1});
+  REQUIRE(g.ops.size() == 2);
+  CHECK(g.ops[1].id == "b");
+  CHECK(g.ops[1].op == "neg");
+  CHECK(g.ops[1].inputs == std::vector<OpIndex>{0});
+  CHECK(g.ops[1].params["k"] == 1);
+  CHECK(g.ops[1].status == OpStatus::computed);
+  CHECK(g.ops[1].requested);
+  CHECK(g.ops[1].has_value);
+  CHECK(g.ops[0].has_value);
+  auto v = store->load_value(7, 1);
+  REQUIRE(v);
+  CHECK(v->shape() == Shape{2});
+  CHECK(v->data<float>()[0] == -1.5f);
+  CHECK_FALSE(store->load_value(7, 5));
+  store.reset();
+  fs::remove_all(dir);
+}
