@@ -1,0 +1,55 @@
+// The Participate page's Stop button and its reconnection: Stop disconnects the tab (the server
+// drops its worker); when the server goes away the page says so and retries, and once the
+// server is back on the same port the tab reconnects without re-running its benchmark and
+// computes a newly submitted graph.
+//   node test_stop_reconnect.js --server-bin PATH --corvid-bin PATH --wasm-dir DIR --artifacts DIR
+'use strict';
+
+const path = require('path');
+const h = require('./harness');
+const graphs = require('./graphs');
+
+h.runTest('Stop disconnects; a tab survives a server restart', async (t) => {
+  const serverBin = h.requireArg(t.args, 'server-bin');
+  t.server = await new h.ServerProcess({ serverBin, dataDir: t.dataDir, wasmDir: t.args.wasmDir }).start();
+  t.browser = await h.launchBrowser();
+  const context = await t.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const tabA = await h.openParticipatingTab(context, t.server.url, 'tab A');
+  const tabB = await h.openParticipatingTab(context, t.server.url, 'tab B');
+  const idA = (await h.tabCounters(tabA)).workerId;
+
+  // Stop: the tab says so, the server no longer lists its worker, Participate is offered again.
+  await tabA.click('#stop');
+  await tabA.waitForFunction(() => document.getElementById('state').dataset.state === 'stopped', null, { timeout: 15000 });
+  h.check(await tabA.isEnabled('#participate'), 'after Stop the tab offers Participate again');
+  await h.waitFor(`the server to drop stopped worker ${idA}`,
+    async () => !(await t.server.status()).workers.some((w) => String(w.id) === idA), 15000);
+  h.check(true, `/api/status no longer lists stopped worker ${idA}`);
+
+  // The server goes away: tab B says it lost the server and retries.
+  const port = t.server.port;
+  await t.server.stop();
+  await tabB.waitForFunction(() => document.getElementById('state').dataset.state === 'reconnecting', null, { timeout: 15000 });
+  const shown = await tabB.evaluate(() => `${document.getElementById('state').textContent} · ${document.getElementById('state-detail').textContent}`);
+  h.check(/unreachable/i.test(shown) && /retrying/i.test(shown), `tab B says the server is gone and it retries ("${shown}")`);
+  await h.screenshots(tabB, h.requireArg(t.args, 'artifacts'), 'participate-reconnecting');
+
+  // The server comes back on the same port with the same data: tab B reconnects by itself.
+  t.server = await new h.ServerProcess({ serverBin, dataDir: t.dataDir, port, wasmDir: t.args.wasmDir }).start();
+  await tabB.waitForFunction(() => ['ready', 'working'].includes(document.getElementById('state').dataset.state),
+    null, { timeout: 60000 });
+  const benchmarks = await tabB.evaluate(() => [...document.querySelectorAll('#log li span')]
+    .filter((s) => s.textContent.startsWith('Benchmark:')).length);
+  h.check(benchmarks === 1, `tab B reconnected without re-running its benchmark (${benchmarks} benchmark run)`);
+
+  const file = path.join(t.dataDir, 'after-restart.json');
+  const graph = graphs.writeGraph(file, graphs.branchesGraph('browser-e2e-after-restart', 6, 32));
+  const before = await h.tabCounters(tabB);
+  const result = await h.submitGraph({ corvidBin: h.requireArg(t.args, 'corvid-bin'), server: t.server, file });
+  h.check(result.status === 'computed', `a graph submitted after the restart computed (${result.status})`);
+  const reference = h.numpyReference(file);
+  for (const id of graph.outputs) h.checkClose(id, h.submitValues(result)[id], reference[id]);
+  const after = await h.tabCounters(tabB);
+  h.check(after.ops - before.ops >= graphs.computedOpCount(graph), `the reconnected tab B computed it (${after.ops - before.ops} ops)`);
+  h.check(tabB.corvidErrors.length === 0, `no script errors on tab B ${JSON.stringify(tabB.corvidErrors)}`);
+});
