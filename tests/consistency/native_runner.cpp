@@ -1,0 +1,266 @@
+// The native side of the consistency suite (cases written by generate.py, see README.md here):
+//   corvid_consistency run DATA          runs every case through one GroupExecutor, checks it
+//                                        against NumPy's values, writes DATA/native/<n>.reply
+//   corvid_consistency coverage DATA     fails if an op of the op table has no value case
+//   corvid_consistency cross DATA        compares DATA/native/ with DATA/wasm/ (the Node runner's
+//                                        replies): random_* bit for bit, others within tolerance
+// Every failure is printed on its own line with the case, its op and what differed.
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "shared/group_executor.hpp"
+#include "shared/ops/op.hpp"
+#include "shared/wire.hpp"
+
+namespace fs = std::filesystem;
+using corvid::Frame;
+using corvid::Tensor;
+using nlohmann::json;
+
+namespace {
+
+std::vector<uint8_t> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const fs::path& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+Frame read_frame(const fs::path& path) {
+  const auto bytes = read_file(path);
+  return corvid::decode_frame(bytes.data(), bytes.size());
+}
+
+json read_index(const fs::path& data) {
+  const auto bytes = read_file(data / "index.json");
+  return json::parse(bytes.begin(), bytes.end());
+}
+
+// The reply file of a case in an output directory: cases/00042.assign -> <dir>/00042.reply.
+fs::path reply_path(const fs::path& dir, const json& entry) {
+  return dir / fs::path(entry["assign"].get<std::string>()).stem().concat(".reply");
+}
+
+// Why `actual` is not `expected` within |a - e| <= atol + rtol |e| (NaN matches NaN, infinities
+// must be equal), or "" when it is. Dtype and shape must be identical.
+std::string compare(const Tensor& actual, const Tensor& expected, double rtol, double atol) {
+  if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape())
+    return "got " + std::string(corvid::dtype_name(actual.dtype())) + corvid::shape_string(actual.shape()) +
+           ", expected " + std::string(corvid::dtype_name(expected.dtype())) +
+           corvid::shape_string(expected.shape());
+  int64_t bad = 0, worst = -1;
+  double worst_error = -1;
+  for (int64_t i = 0; i < actual.size(); ++i) {
+    const double a = actual.at_as_double(i), e = expected.at_as_double(i);
+    bool ok;
+    double error;
+    if (std::isnan(a) || std::isnan(e)) {
+      ok = std::isnan(a) && std::isnan(e);
+      error = ok ? 0 : INFINITY;
+    } else if (std::isinf(a) || std::isinf(e)) {
+      ok = a == e;
+      error = ok ? 0 : INFINITY;
+    } else {
+      error = std::fabs(a - e);
+      ok = error <= atol + rtol * std::fabs(e);
+    }
+    if (!ok) ++bad;
+    if (!ok && error > worst_error) worst_error = error, worst = i;
+  }
+  if (!bad) return "";
+  std::ostringstream out;
+  out.precision(9);
+  out << bad << " of " << actual.size() << " values differ; max abs error " << worst_error << " at flat index "
+      << worst << " (got " << actual.at_as_double(worst) << ", expected " << expected.at_as_double(worst)
+      << "; rtol " << rtol << ", atol " << atol << ")";
+  return out.str();
+}
+
+// The canonical name of a case's op (cases may use an alias), or the name itself if unknown.
+std::string canonical_op(const std::string& name) {
+  const corvid::OpDef* op = corvid::find_op(name);
+  return op ? std::string(op->name) : name;
+}
+
+// Why the reply does not satisfy the case, or "".
+std::string check_reply(const json& entry, const Frame& reply, const fs::path& data) {
+  const std::string kind = entry["kind"], type = reply.header.value("type", "");
+  const std::string message = reply.header.value("error", "");
+  if (kind == "error") {
+    if (type != "error") return "expected an error containing '" + entry["error"].get<std::string>() + "', got a result";
+    const std::string prefix = canonical_op(entry["op"]) + ": ";
+    if (reply.header.value("kind", "") != "kernel" || reply.header.value("op_id", "") != "out")
+      return "error is not a kernel error of op 'out': " + reply.header.dump();
+    if (message.rfind(prefix, 0) != 0) return "error does not start with '" + prefix + "': " + message;
+    if (message.find(entry["error"].get<std::string>()) == std::string::npos)
+      return "error does not contain '" + entry["error"].get<std::string>() + "': " + message;
+    return "";
+  }
+  if (type != "result") return "failed: " + message;
+  const Tensor* out = reply.find("out");
+  if (!out || reply.tensors.size() != 1) return "reply does not hold exactly the tensor 'out'";
+  if (kind == "random") return "";
+  const Frame expected = read_frame(data / entry["expected"].get<std::string>());
+  return compare(*out, *expected.find("expected"), entry["rtol"], entry["atol"]);
+}
+
+int report(const char* what, const std::map<std::string, std::pair<int, int>>& per_family, int failures) {
+  int total = 0;
+  std::string counts;
+  for (const auto& [family, c] : per_family) {
+    total += c.first;
+    counts += " " + family + " " + std::to_string(c.first - c.second) + "/" + std::to_string(c.first);
+  }
+  std::printf("%s: %d cases, %d failed; passed per family:%s\n", what, total, failures, counts.c_str());
+  if (total == 0) std::printf("%s: no cases at all\n", what);
+  return failures == 0 && total > 0 ? 0 : 1;
+}
+
+int run(const fs::path& data) {
+  const json index = read_index(data);
+  const fs::path out_dir = data / "native";
+  fs::create_directories(out_dir);
+  corvid::GroupExecutor executor;
+  std::map<std::string, std::pair<int, int>> per_family;
+  int failures = 0;
+  for (const auto& entry : index["cases"]) {
+    const auto assign_bytes = read_file(data / entry["assign"].get<std::string>());
+    std::string why;
+    std::vector<uint8_t> reply_bytes;
+    try {
+      const Frame assign = corvid::decode_frame(assign_bytes.data(), assign_bytes.size());
+      reply_bytes = corvid::encode_frame(executor.execute(assign));
+      why = check_reply(entry, corvid::decode_frame(reply_bytes.data(), reply_bytes.size()), data);
+      // Random sources must be reproducible: the same frame gives the same bytes.
+      if (why.empty() && entry["kind"] == "random" && corvid::encode_frame(executor.execute(assign)) != reply_bytes)
+        why = "two runs with the same seed differ";
+      write_file(reply_path(out_dir, entry), reply_bytes);
+    } catch (const std::exception& e) {
+      why = std::string("runner error: ") + e.what();
+    }
+    auto& counts = per_family[entry["family"]];
+    ++counts.first;
+    if (!why.empty()) {
+      ++counts.second, ++failures;
+      std::printf("FAIL native %s (op %s): %s\n", entry["name"].get<std::string>().c_str(),
+                  entry["op"].get<std::string>().c_str(), why.c_str());
+    }
+  }
+  return report("native", per_family, failures);
+}
+
+int coverage(const fs::path& data) {
+  const json index = read_index(data);
+  std::set<std::string> covered;
+  int failures = 0;
+  for (const auto& entry : index["cases"]) {
+    const std::string name = entry["op"];
+    if (!corvid::find_op(name)) {
+      ++failures;
+      std::printf("FAIL case %s names op '%s', which is not in the op table\n",
+                  entry["name"].get<std::string>().c_str(), name.c_str());
+    } else if (entry["kind"] != "error") {
+      covered.insert(canonical_op(name));
+    }
+  }
+  for (const auto& family : index["missing_families"])
+    std::printf("note: tests/consistency/cases/%s.py does not exist\n", family.get<std::string>().c_str());
+  int ops = 0;
+  for (const auto& op : corvid::op_table()) {
+    ++ops;
+    if (covered.count(std::string(op.name))) continue;
+    ++failures;
+    std::printf("FAIL op '%s' (family %s) has no case with a value\n", std::string(op.name).c_str(),
+                std::string(corvid::family_name(op.family)).c_str());
+  }
+  std::printf("coverage: %zu of %d ops have value cases\n", covered.size(), ops);
+  if (ops == 0) std::printf("coverage: the op table is empty\n");
+  return failures == 0 && ops > 0 ? 0 : 1;
+}
+
+// Why the wasm reply differs from the native one for this case, or "".
+std::string cross_check(const json& entry, const fs::path& data) {
+  const fs::path native_path = reply_path(data / "native", entry), wasm_path = reply_path(data / "wasm", entry);
+  if (!fs::exists(native_path)) return "no native reply (" + native_path.string() + ")";
+  if (!fs::exists(wasm_path)) return "no wasm reply (" + wasm_path.string() + ")";
+  const Frame native = read_frame(native_path), wasm = read_frame(wasm_path);
+  const std::string native_type = native.header.value("type", ""), wasm_type = wasm.header.value("type", "");
+  if (native_type != wasm_type)
+    return "native gave " + native.header.dump() + ", wasm gave " + wasm.header.dump();
+  if (native_type == "error") {
+    if (native.header["error"] != wasm.header["error"])
+      return "errors differ: native '" + native.header.value("error", "") + "', wasm '" +
+             wasm.header.value("error", "") + "'";
+    return "";
+  }
+  const Tensor *a = wasm.find("out"), *b = native.find("out");
+  if (!a || !b) return "a reply lacks the tensor 'out'";
+  if (entry["kind"] == "random") {
+    if (a->dtype() != b->dtype() || a->shape() != b->shape() || a->nbytes() != b->nbytes() ||
+        std::memcmp(a->raw(), b->raw(), a->nbytes()) != 0)
+      return "random values differ between builds (same seed)";
+    return "";
+  }
+  return compare(*a, *b, entry.value("rtol", 0.0), entry.value("atol", 0.0));
+}
+
+int cross(const fs::path& data) {
+  const json index = read_index(data);
+  std::map<std::string, std::pair<int, int>> per_family;
+  int failures = 0;
+  for (const auto& entry : index["cases"]) {
+    std::string why;
+    try {
+      why = cross_check(entry, data);
+    } catch (const std::exception& e) {
+      why = std::string("runner error: ") + e.what();
+    }
+    auto& counts = per_family[entry["family"]];
+    ++counts.first;
+    if (!why.empty()) {
+      ++counts.second, ++failures;
+      std::printf("FAIL native vs wasm %s (op %s): %s\n", entry["name"].get<std::string>().c_str(),
+                  entry["op"].get<std::string>().c_str(), why.c_str());
+    }
+  }
+  return report("native vs wasm", per_family, failures);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string usage = "usage: corvid_consistency run|coverage|cross DATA_DIR (written by generate.py)";
+  if (argc != 3) {
+    std::fprintf(stderr, "%s\n", usage.c_str());
+    return 2;
+  }
+  const std::string command = argv[1];
+  const fs::path data = argv[2];
+  try {
+    if (command == "run") return run(data);
+    if (command == "coverage") return coverage(data);
+    if (command == "cross") return cross(data);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "corvid_consistency %s: %s\n", command.c_str(), e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "%s\n", usage.c_str());
+  return 2;
+}
