@@ -1,0 +1,156 @@
+// The browser benchmark: the scheduler's scenarios with headless Chromium tabs as workers.
+//   node --experimental-websocket bench_browser.js --server-bin PATH --wasm-dir DIR
+//        [--tabs 4] [--ops 2000] [--latency-rounds 200] [--smoke]
+// Prints:
+//   1. the wasm kernel as measured inside the browser (the Participate benchmark entry point and
+//      timed execute() calls of single-op groups in a Web Worker);
+//   2. throughput: ops/s of a graph of many independent small groups through the server, with
+//      N identical tabs, and heterogeneous (half the tabs CPU-throttled 4× by DevTools);
+//   3. latency of `a + b` through one tab: submit → value back, p50 / p99 (target ≤ 5 ms p50).
+'use strict';
+
+const path = require('path');
+const h = require('../../tests/browser/harness');
+const graphs = require('../../tests/browser/graphs');
+const { DevClient } = require('./dev_client');
+
+const args = h.parseArgs();
+const smoke = Boolean(args.smoke);
+const TABS = Number(args.tabs || (smoke ? 2 : 4));
+const OPS = Number(args.ops || (smoke ? 200 : 2000));
+const LATENCY_ROUNDS = Number(args.latencyRounds || (smoke ? 20 : 200));
+
+function percentile(sorted, p) { return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]; }
+
+// Runs in a page: a Web Worker that loads the kernel and measures it, resolves to its figures.
+async function kernelFiguresInBrowser(page) {
+  return page.evaluate(async () => {
+    const source = `
+      importScripts(location.origin + '/corvid_kernel.js', location.origin + '/wire.js', location.origin + '/kernel.js');
+      onmessage = async () => {
+        const kernel = await CorvidKernel.load({ locateFile: (n) => location.origin + '/' + n });
+        const score = kernel.benchmark(600);
+        const fill = (n, s) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = ((i * 7919 + s) % 1000) / 1000 - 0.5; return a; };
+        const time = (frame, reps) => { kernel.execute(frame); const t = performance.now(); for (let r = 0; r < reps; r++) kernel.execute(frame); return (performance.now() - t) / reps; };
+        const group = (op, shapes) => CorvidWire.encodeFrame(
+          { type: 'assign', group_id: 1, ops: [{ id: 'y', op, inputs: shapes.map((_, i) => 'x' + i), params: {} }], outputs: ['y'] },
+          shapes.map((shape, i) => ({ name: 'x' + i, dtype: 'float32', shape, data: fill(shape.reduce((a, b) => a * b, 1), i) })));
+        const rows = [];
+        for (const n of [128, 256, 512]) {
+          const ms = time(group('matmul', [[n, n], [n, n]]), n === 512 ? 3 : 10);
+          rows.push({ what: 'matmul ' + n + 'x' + n + ' f32 (execute, incl. frame copy)', ms, figure: (2 * n * n * n / ms / 1e6).toFixed(2) + ' GFLOPS' });
+        }
+        const m = 1 << 20;
+        const addMs = time(group('add', [[m], [m]]), 10);
+        rows.push({ what: 'add 1M f32 (execute, incl. frame copy)', ms: addMs, figure: (12 * m / addMs / 1e6).toFixed(2) + ' GB/s' });
+        const tanhMs = time(group('tanh', [[m]]), 10);
+        rows.push({ what: 'tanh 1M f32 (execute, incl. frame copy)', ms: tanhMs, figure: (m / tanhMs / 1e3).toFixed(1) + ' Melem/s' });
+        postMessage({ score, rows });
+      };`;
+    const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+    const worker = new Worker(url);
+    return new Promise((resolve, reject) => {
+      worker.onmessage = (e) => resolve(e.data);
+      worker.onerror = (e) => reject(new Error(e.message));
+      worker.postMessage('go');
+    });
+  });
+}
+
+// Many independent small groups: `count` ops as count/2 branches of x_i + y_i → tanh.
+function smallOpsGraph(count) {
+  const ops = [];
+  const outputs = [];
+  for (let i = 0; i < count / 2; i++) {
+    ops.push({ id: `x${i}`, op: 'tensor', value: graphs.values(64, i), dtype: 'float32' });
+    ops.push({ id: `y${i}`, op: 'tensor', value: graphs.values(64, i + 7), dtype: 'float32' });
+    ops.push({ id: `s${i}`, op: 'add', inputs: [`x${i}`, `y${i}`] });
+    ops.push({ id: `t${i}`, op: 'tanh', inputs: [`s${i}`] });
+    outputs.push(`t${i}`);
+  }
+  return { ops, outputs };
+}
+
+async function throughput(client, label, count) {
+  const { ops, outputs } = smallOpsGraph(count);
+  const started = performance.now();
+  const graphId = await client.submit(`bench-${label}`, ops, outputs);
+  const values = await client.wait(graphId);
+  const seconds = (performance.now() - started) / 1000;
+  if (values.header.status !== 'computed') throw new Error(`${label}: graph ${graphId} ended ${values.header.status}`);
+  const computed = ops.filter((o) => o.op !== 'tensor').length;
+  return { label, computed, seconds, opsPerS: computed / seconds };
+}
+
+async function latency(client, rounds) {
+  const samples = [];
+  for (let i = 0; i < rounds + 5; i++) {
+    const started = performance.now();
+    const graphId = await client.submit('bench-a-plus-b', [
+      { id: 'a', op: 'tensor', value: [1, 2, 3], dtype: 'float32' },
+      { id: 'b', op: 'tensor', value: [10, 20, i], dtype: 'float32' },
+      { id: 'c', op: 'add', inputs: ['a', 'b'] }], ['c']);
+    const values = await client.wait(graphId);
+    const ms = performance.now() - started;
+    const c = values.tensors.find((x) => x.name === 'c');
+    if (!c || c.data[2] !== 3 + i) throw new Error(`a + b returned ${c ? Array.from(c.data) : 'nothing'}`);
+    if (i >= 5) samples.push(ms);  // the first rounds warm up connections and caches
+  }
+  samples.sort((x, y) => x - y);
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), min: samples[0], rounds };
+}
+
+async function main() {
+  const dataDir = h.tempDir('corvid-browser-bench-');
+  const server = await new h.ServerProcess({ serverBin: h.requireArg(args, 'server-bin'), dataDir, wasmDir: args.wasmDir }).start();
+  const browser = await h.launchBrowser();
+  let client = null;
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+
+    console.log('\n== wasm kernel inside Chromium (Web Worker) ==');
+    const probe = await context.newPage();
+    await probe.goto(`${server.url}/`);
+    const k = await kernelFiguresInBrowser(probe);
+    await probe.close();
+    console.log(`Participate benchmark: matmul ${k.score.matmul_gflops.toFixed(2)} GFLOPS, elementwise ` +
+      `${k.score.elementwise_gbs.toFixed(2)} GB/s, reduce ${k.score.reduce_gbs.toFixed(2)} GB/s (${Math.round(k.score.duration_ms)} ms)`);
+    for (const r of k.rows) console.log(`  ${r.what.padEnd(48)} ${r.ms.toFixed(3).padStart(9)} ms  ${r.figure}`);
+
+    client = await new DevClient(`ws://127.0.0.1:${server.port}/ws/client`, server.token()).connect();
+
+    console.log(`\n== a + b latency through one tab (${LATENCY_ROUNDS} rounds) ==`);
+    const first = await h.openParticipatingTab(context, server.url, 'tab 1');
+    const lat = await latency(client, LATENCY_ROUNDS);
+    console.log(`p50 ${lat.p50.toFixed(2)} ms   p99 ${lat.p99.toFixed(2)} ms   min ${lat.min.toFixed(2)} ms   (target p50 <= 5 ms: ${lat.p50 <= 5 ? 'met' : 'NOT met'})`);
+
+    console.log(`\n== throughput: ${OPS} small ops (${OPS / 2} independent groups) ==`);
+    const tabs = [first];
+    const one = await throughput(client, '1-tab', OPS);
+    console.log(`1 tab:              ${one.opsPerS.toFixed(0).padStart(7)} ops/s  (${one.computed} ops in ${one.seconds.toFixed(2)} s)`);
+    for (let i = 2; i <= TABS; i++) tabs.push(await h.openParticipatingTab(context, server.url, `tab ${i}`));
+    const many = await throughput(client, `${TABS}-tabs`, OPS);
+    console.log(`${TABS} tabs:             ${many.opsPerS.toFixed(0).padStart(7)} ops/s  (${many.computed} ops in ${many.seconds.toFixed(2)} s, ` +
+      `${(many.opsPerS / one.opsPerS).toFixed(2)}x one tab)`);
+
+    // Heterogeneous: half the tabs run 4x slower (DevTools CPU throttling of their renderer).
+    for (const tab of tabs.slice(0, Math.floor(TABS / 2))) {
+      const cdp = await context.newCDPSession(tab);
+      await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
+    }
+    const mixed = await throughput(client, `${TABS}-tabs-mixed`, OPS);
+    console.log(`${TABS} tabs, half 4x slower: ${mixed.opsPerS.toFixed(0).padStart(7)} ops/s  (${mixed.computed} ops in ${mixed.seconds.toFixed(2)} s)`);
+    const st = await server.status();
+    for (const w of st.workers) {
+      console.log(`  worker ${String(w.id).padEnd(4)} ${String(w.ops_done).padStart(6)} ops  benchmark ${(w.score_gflops || 0).toFixed(2)} ` +
+        `GFLOPS, measured ${(w.measured_gflops || 0).toFixed(2)} GFLOPS`);
+    }
+  } finally {
+    if (client) client.close();
+    await browser.close().catch(() => {});
+    await server.stop();
+    require('fs').rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().then(() => process.exit(0), (e) => { console.error(`bench_browser: ${e.stack || e}`); process.exit(1); });
