@@ -17,6 +17,8 @@
 //       bytes: ArrayBuffer or Uint8Array. header loses its `tensors` field. data is a typed array
 //       of the dtype above; it may share memory with `bytes` (copy it before reusing `bytes`).
 //   Both throw wire.WireError with a message naming the problem (as shared/wire.cpp does).
+//   JSON.parse loses the difference between 3.0 and 3 in headers: hand frames from the server to
+//   the kernel as the bytes received, rather than decoding and re-encoding them.
 //   wire.DTYPES: {float32: Float32Array, float64: Float64Array, int32: Int32Array, bool: Uint8Array}
 (function (root, factory) {
   if (typeof module === 'object' && module.exports) module.exports = factory();

@@ -1,8 +1,9 @@
 // The WebAssembly side of the consistency suite: runs every case written by generate.py through
 // the wasm kernel (web/kernel.js, one long-lived executor as in a browser worker), checks it
 // against NumPy's values like corvid_consistency does, and writes DATA/wasm/<n>.reply for the
-// native-vs-wasm check. Each assign frame is decoded and re-encoded with web/wire.js before it is
-// executed, so the JavaScript codec is exercised on every case too.
+// native-vs-wasm check. The assign frames go to the kernel byte for byte as the native runner
+// reads them (re-encoding them in JavaScript would turn a param like 3.0 into 3); replies are
+// decoded with web/wire.js.
 //
 // Usage: node node_runner.js DATA_DIR [WASM_DIR]   (WASM_DIR defaults to $CORVID_WASM_DIR)
 'use strict';
@@ -82,8 +83,7 @@ async function main() {
   for (const entry of index.cases) {
     let why;
     try {
-      const assign = wire.decodeFrame(fs.readFileSync(path.join(dataDir, entry.assign)));
-      const frame = wire.encodeFrame(assign.header, assign.tensors);
+      const frame = fs.readFileSync(path.join(dataDir, entry.assign));
       const replyBytes = kernel.execute(frame);
       why = checkReply(entry, wire.decodeFrame(replyBytes), dataDir);
       if (!why && entry.kind === 'random' && !sameBytes(kernel.execute(frame), replyBytes))
