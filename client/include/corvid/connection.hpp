@@ -1,0 +1,102 @@
+// A developer's connection to /ws/client: synchronous Beast WebSocket, token hello, and
+// requests that survive a server restart (reconnect with backoff, then send the request again).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "corvid/server_url.hpp"
+#include "shared/wire.hpp"
+
+namespace corvid {
+
+// The server could not be reached (one line, for people: "cannot reach the Corvid server at ...").
+class ServerUnreachable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The server refused a request. op_id() names the op to blame when there is one.
+class ServerError : public std::runtime_error {
+ public:
+  ServerError(std::string op_id, const std::string& message)
+      : std::runtime_error(op_id.empty() ? message : "op '" + op_id + "': " + message), op_id_(std::move(op_id)) {}
+  const std::string& op_id() const { return op_id_; }
+
+ private:
+  std::string op_id_;
+};
+
+// A request did not complete before its deadline, or was interrupted; the connection was dropped
+// (the next request reconnects).
+class RequestStopped : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The developer token: CORVID_TOKEN, else the file token in $CORVID_DATA_DIR, else
+// ./corvid-data/token. Returns nullopt when none is found.
+std::optional<std::string> find_token();
+
+struct ConnectionOptions {
+  ServerUrl server;
+  std::string token;
+  std::string name;  // shown as the graph owner
+  // How long a lost connection is retried (with backoff from 100 ms to 2 s) before giving up.
+  std::chrono::milliseconds reconnect_window{120000};
+  std::size_t max_frame_bytes = 1024u << 20;
+};
+
+// One developer session. Not thread-safe: use from one thread.
+class Connection {
+ public:
+  explicit Connection(ConnectionOptions options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Connects and says hello if not connected yet. Throws ServerUnreachable when the server
+  // cannot be reached, ServerError when it refuses the hello (bad token).
+  void ensure_connected();
+
+  // Sends `request` (its header gets a fresh request_id) and hands every frame that comes back to
+  // `on_frame` until it returns true. An `error` frame for this request throws ServerError. If
+  // the connection drops, reconnects with backoff (within reconnect_window) and sends the request
+  // again, so a request must be safe to repeat (wait, end, cancel) or be handled by `on_resend`,
+  // which is called before a repeat and may return false to give up (ServerUnreachable).
+  // With a deadline, or after interrupt(), throws RequestStopped when it passes. Returns the
+  // request_id used last.
+  using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+  uint64_t request(Frame request, const std::function<bool(const Frame&)>& on_frame,
+                   const std::function<bool()>& on_resend = {}, Deadline deadline = std::nullopt);
+
+  // Makes a request() blocked in another thread stop with RequestStopped. Thread-safe.
+  void interrupt();
+
+  // Sends a frame without waiting for an answer (e.g. cancel while streaming). Throws
+  // ServerUnreachable if the connection is down.
+  void send(const Frame& frame);
+
+  // Closes the connection politely (further calls reconnect).
+  void close();
+
+  const ConnectionOptions& options() const { return options_; }
+
+ private:
+  struct Socket;
+  void connect_once();
+  Frame read_frame(Deadline deadline = std::nullopt);
+  void drop();
+
+  ConnectionOptions options_;
+  std::unique_ptr<Socket> socket_;
+  uint64_t next_request_id_ = 1;
+  std::atomic<bool> interrupted_{false};
+};
+
+}  // namespace corvid

@@ -1,0 +1,199 @@
+#include "corvid/connection.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+namespace corvid {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+
+namespace {
+std::optional<std::string> read_token_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::string token;
+  in >> token;
+  if (token.empty()) return std::nullopt;
+  return token;
+}
+}  // namespace
+
+std::optional<std::string> find_token() {
+  if (const char* env = std::getenv("CORVID_TOKEN"); env && *env) return std::string(env);
+  if (const char* dir = std::getenv("CORVID_DATA_DIR"); dir && *dir)
+    if (auto t = read_token_file(std::string(dir) + "/token")) return t;
+  return read_token_file("corvid-data/token");
+}
+
+struct Connection::Socket {
+  net::io_context io;
+  websocket::stream<tcp::socket> ws{io};
+  beast::flat_buffer buffer;
+};
+
+Connection::Connection(ConnectionOptions options) : options_(std::move(options)) {}
+
+Connection::~Connection() { close(); }
+
+void Connection::close() {
+  if (!socket_) return;
+  beast::error_code ignored;
+  socket_->ws.close(websocket::close_code::normal, ignored);
+  socket_.reset();
+}
+
+void Connection::drop() { socket_.reset(); }
+
+void Connection::connect_once() {
+  auto s = std::make_unique<Socket>();
+  const std::string where = "ws://" + options_.server.authority();
+  try {
+    tcp::resolver resolver(s->io);
+    auto results = resolver.resolve(options_.server.host, options_.server.port);
+    net::connect(s->ws.next_layer(), results);
+    s->ws.next_layer().set_option(tcp::no_delay(true));
+    s->ws.read_message_max(options_.max_frame_bytes);
+    s->ws.binary(true);
+    s->ws.handshake(options_.server.authority(), "/ws/client");
+  } catch (const std::exception& e) {
+    throw ServerUnreachable("cannot reach the Corvid server at " + where + " (" + e.what() + ")");
+  }
+  socket_ = std::move(s);
+  Frame hello{{{"type", "hello"}, {"version", kProtocolVersion}, {"token", options_.token}}, {}};
+  if (!options_.name.empty()) hello.header["name"] = options_.name;
+  try {
+    send(hello);
+    for (;;) {
+      Frame reply = read_frame();
+      const std::string type = reply.header["type"];
+      if (type == "welcome") return;
+      if (type == "error") {
+        drop();
+        throw ServerError("", "the server refused the connection: " + reply.header.value("error", std::string("?")));
+      }
+    }
+  } catch (const beast::system_error& e) {
+    drop();
+    throw ServerUnreachable("cannot reach the Corvid server at " + where + " (" + e.code().message() + ")");
+  } catch (const WireError& e) {
+    drop();
+    throw ServerError("", std::string("the server sent a frame that does not decode: ") + e.what());
+  }
+}
+
+void Connection::ensure_connected() {
+  if (!socket_) connect_once();
+}
+
+void Connection::send(const Frame& frame) {
+  if (!socket_) throw ServerUnreachable("not connected to the Corvid server at ws://" + options_.server.authority());
+  const auto bytes = encode_frame(frame);
+  socket_->ws.write(net::buffer(bytes));  // throws beast::system_error when the connection is gone
+}
+
+Frame Connection::read_frame(Deadline deadline) {
+  Socket& s = *socket_;
+  if (interrupted_.exchange(false)) {
+    drop();
+    throw RequestStopped("interrupted");
+  }
+  s.buffer.clear();
+  bool done = false;
+  beast::error_code ec;
+  s.ws.async_read(s.buffer, [&](const beast::error_code& e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  s.io.restart();
+  if (deadline) s.io.run_until(*deadline);
+  else s.io.run();
+  if (!done) {
+    // Deadline passed: abandon the read; a websocket stream is unusable after that.
+    beast::error_code ignored;
+    s.ws.next_layer().cancel(ignored);
+    s.io.restart();
+    s.io.run();
+    drop();
+    throw RequestStopped("no answer from the server before the deadline");
+  }
+  if (ec == net::error::operation_aborted && interrupted_) {
+    drop();
+    interrupted_ = false;
+    throw RequestStopped("interrupted");
+  }
+  if (ec) throw beast::system_error(ec);
+  const auto data = s.buffer.data();
+  return decode_frame(static_cast<const uint8_t*>(data.data()), data.size());
+}
+
+void Connection::interrupt() {
+  interrupted_ = true;
+  if (socket_) {
+    Socket* s = socket_.get();
+    net::post(s->io, [s] {
+      beast::error_code ignored;
+      s->ws.next_layer().cancel(ignored);
+    });
+  }
+}
+
+uint64_t Connection::request(Frame request, const std::function<bool(const Frame&)>& on_frame,
+                             const std::function<bool()>& on_resend, Deadline deadline) {
+  ensure_connected();
+  const uint64_t id = next_request_id_++;
+  request.header["request_id"] = id;
+  bool first = true;
+  for (;;) {
+    try {
+      if (!first && on_resend && !on_resend())
+        throw ServerUnreachable("lost the connection to ws://" + options_.server.authority());
+      first = false;
+      send(request);
+      for (;;) {
+        Frame frame = read_frame(deadline);
+        const auto& h = frame.header;
+        if (h["type"] == "error") {
+          const bool ours = !h.contains("request_id") || (h["request_id"].is_number() && h["request_id"] == id);
+          if (ours) {
+            std::string op_id = h.contains("op_id") && h["op_id"].is_string() ? h["op_id"].get<std::string>() : "";
+            throw ServerError(op_id, h.value("error", std::string("the server reported an error")));
+          }
+          continue;
+        }
+        if (on_frame(frame)) return id;
+      }
+    } catch (const beast::system_error& e) {
+      // The connection dropped (server restarted?): reconnect with backoff and ask again.
+      drop();
+      const auto give_up = std::chrono::steady_clock::now() + options_.reconnect_window;
+      std::chrono::milliseconds backoff{100};
+      std::string last = e.code().message();
+      for (;;) {
+        if (std::chrono::steady_clock::now() >= give_up)
+          throw ServerUnreachable("lost the connection to the Corvid server at ws://" + options_.server.authority() +
+                                  " and could not reconnect (" + last + ")");
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+        try {
+          connect_once();
+          break;
+        } catch (const ServerUnreachable& u) {
+          last = u.what();
+        }
+      }
+    } catch (const WireError& e) {
+      drop();
+      throw ServerError("", std::string("the server sent a frame that does not decode: ") + e.what());
+    }
+  }
+}
+
+}  // namespace corvid

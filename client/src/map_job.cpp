@@ -1,0 +1,90 @@
+#include "corvid/map_job.hpp"
+
+#include <unordered_map>
+
+namespace corvid {
+
+MapJob::MapJob(Graph& graph, Template fn) : graph_(graph), fn_(std::move(fn)) {}
+
+std::size_t MapJob::add_slice(const std::vector<Tensor>& inputs) {
+  const std::size_t index = outputs_.size();
+  std::vector<Value> values;
+  for (const auto& t : inputs) values.push_back(graph_.tensor(t));
+  const Value out = fn_(values, index);
+  if (!out.valid() || &out.graph() != &graph_)
+    throw std::logic_error("corvid::MapJob: the template of slice " + std::to_string(index) +
+                           " must return a Value of the job's graph");
+  outputs_.push_back(out.id());
+  return index;
+}
+
+void MapJob::cancel() {
+  cancel_requested_ = true;
+  graph_.interrupt();
+}
+
+MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
+  MapOutcome outcome;
+  outcome.results.resize(outputs_.size());
+  if (outputs_.empty()) return outcome;
+  const auto start = std::chrono::steady_clock::now();
+  graph_.flush();
+  if (events.on_posted) events.on_posted(outputs_.size(), graph_.id());
+
+  std::unordered_map<std::string, std::size_t> slice_of;
+  for (std::size_t i = 0; i < outputs_.size(); ++i) slice_of[outputs_[i]] = i;
+  MapStatus status;
+  status.slices = outputs_.size();
+  std::vector<bool> final(outputs_.size(), false);
+  std::size_t remaining = outputs_.size();
+
+  auto on_value = [&](const std::string& id, const std::string& state, const std::string& error, const Tensor* value) {
+    auto it = slice_of.find(id);
+    if (it == slice_of.end() || final[it->second]) return remaining > 0;
+    const std::size_t slice = it->second;
+    final[slice] = true;
+    --remaining;
+    if (state == "computed" && value) {
+      outcome.results[slice] = *value;
+      ++outcome.computed;
+      ++status.computed;
+      if (events.on_result) events.on_result(slice, *value);
+    } else {
+      const std::string why = error.empty() ? "slice " + state : error;
+      outcome.failed.push_back({slice, why});
+      ++status.failed;
+      if (events.on_error) events.on_error(slice, why);
+    }
+    return remaining > 0 && !cancel_requested_;
+  };
+  auto on_progress = [&](const Progress& p) {
+    auto count = [&](const char* k) {
+      auto c = p.counts.find(k);
+      return c == p.counts.end() ? 0 : c->second;
+    };
+    status.ops_running = count("running");
+    status.ops_pending = count("pending");
+    status.ops_total = p.total;
+    if (events.on_status) events.on_status(status);
+  };
+
+  Connection::Deadline deadline;
+  if (options.max_time.count() > 0) deadline = start + options.max_time;
+  try {
+    if (!cancel_requested_) graph_.stream(outputs_, on_value, on_progress, deadline);
+  } catch (const RequestStopped&) {
+    if (!cancel_requested_) outcome.timed_out = true;
+  }
+  outcome.cancelled = cancel_requested_.exchange(false);
+  if (remaining > 0) {
+    // Stopped early: cancel what is left so workers stop spending time on it.
+    std::vector<std::string> left;
+    for (std::size_t i = 0; i < outputs_.size(); ++i)
+      if (!final[i]) left.push_back(outputs_[i]);
+    graph_.cancel(left);
+  }
+  if (events.on_status) events.on_status(status);
+  return outcome;
+}
+
+}  // namespace corvid
