@@ -31,6 +31,7 @@ void Graph::set_status(OpIndex op, OpStatus status) {
   counts[int(node.status)]--;
   counts[int(status)]++;
   node.status = status;
+  ++version;
   if (status != OpStatus::pending) ready.erase(op);
 }
 

@@ -57,6 +57,7 @@ struct Graph {
   std::vector<OpIndex> outputs;                     // in the order the developer named them
   std::set<OpIndex> ready;  // pending ops whose inputs all have values: the scheduler's frontier
   int counts[kOpStatusCount] = {0, 0, 0, 0, 0};
+  uint64_t version = 0;  // bumped on every status change (progress messages compare it)
 
   // Appends an op (its inputs must already be in the graph) and links it to its inputs'
   // dependents. Returns its index.

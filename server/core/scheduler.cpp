@@ -1,1 +1,117 @@
 #include "server/core/scheduler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <unordered_set>
+
+namespace corvid::server {
+
+void SpeedModel::set_benchmark(double matmul_gflops, double elementwise_gbs) {
+  flops_per_ms_ = (std::isfinite(matmul_gflops) && matmul_gflops > 0 ? matmul_gflops : 0.1) * 1e6;
+  bytes_per_ms_ = (std::isfinite(elementwise_gbs) && elementwise_gbs > 0 ? elementwise_gbs : 0.1) * 1e6;
+}
+
+double SpeedModel::raw_ms(const Cost& cost, int ops) const {
+  return std::max(cost.flops / flops_per_ms_, cost.bytes / bytes_per_ms_) + kPerOpMs * ops;
+}
+
+void SpeedModel::observe(double raw_estimate_ms, double measured_ms) {
+  if (!(raw_estimate_ms > 0) || !std::isfinite(measured_ms) || measured_ms < 0) return;
+  // Clamp single samples so one outlier (a GC pause, a tiny group timed at 0) cannot swing it far.
+  const double ratio = std::clamp(std::max(measured_ms, 1e-3) / raw_estimate_ms, 1e-3, 1e4);
+  correction_ = samples_ == 0 ? ratio : (1 - kAlpha) * correction_ + kAlpha * ratio;
+  ++samples_;
+}
+
+void SpeedModel::penalize(double factor) {
+  correction_ = std::min(correction() * factor, 1e4);
+  samples_ = std::max(samples_, kSamplesBeforeTrust);
+}
+
+namespace {
+double value_bytes(const OpNode& node) {
+  if (node.value) return static_cast<double>(node.value->nbytes());
+  double n = static_cast<double>(dtype_size(node.spec.dtype));
+  for (int64_t d : node.spec.shape) n *= d < 0 ? 1.0 : static_cast<double>(d);
+  return n;
+}
+}  // namespace
+
+GroupPlan grow_group(const Graph& graph, const SpeedModel& speed, const GroupLimits& limits,
+                     const std::function<bool(OpIndex)>& skip_seed, const std::function<bool(OpIndex)>& kept) {
+  GroupPlan plan;
+  plan.graph = graph.id;
+  std::unordered_set<OpIndex> in_group;
+  std::unordered_set<OpIndex> external;
+  auto full = [&] {
+    return plan.ops.size() >= limits.max_ops || speed.estimate_ms(plan.cost, static_cast<int>(plan.ops.size())) >= limits.target_ms ||
+           plan.input_bytes >= limits.max_input_bytes;
+  };
+  auto add = [&](OpIndex op) {
+    const OpNode& node = graph.ops[op];
+    in_group.insert(op);
+    plan.ops.push_back(op);
+    plan.cost.flops += node.cost.flops;
+    plan.cost.bytes += node.cost.bytes;
+    for (OpIndex in : node.inputs) {
+      if (in_group.count(in) || !external.insert(in).second) continue;
+      plan.external.push_back(in);
+      if (!kept(in)) plan.input_bytes += value_bytes(graph.ops[in]);
+    }
+  };
+  // Whether a pending op can join: all its inputs are available or already in the group.
+  auto joinable = [&](OpIndex op) {
+    const OpNode& node = graph.ops[op];
+    if (node.status != OpStatus::pending || in_group.count(op)) return false;
+    for (OpIndex in : node.inputs) {
+      const OpNode& i = graph.ops[in];
+      if (!in_group.count(in) && !(i.status == OpStatus::computed && i.has_value)) return false;
+    }
+    return true;
+  };
+  for (auto seed = graph.ready.begin(); seed != graph.ready.end() && !full(); ++seed) {
+    if (in_group.count(*seed) || skip_seed(*seed)) continue;
+    std::deque<OpIndex> frontier;
+    add(*seed);
+    frontier.push_back(*seed);
+    while (!frontier.empty() && !full()) {
+      const OpIndex op = frontier.front();
+      frontier.pop_front();
+      for (OpIndex dep : graph.ops[op].dependents) {
+        if (full()) break;
+        if (!joinable(dep)) continue;
+        add(dep);
+        frontier.push_back(dep);
+      }
+    }
+  }
+  for (OpIndex op : plan.ops) {
+    const OpNode& node = graph.ops[op];
+    bool needed_outside = node.requested || node.dependents.empty();
+    for (OpIndex dep : node.dependents)
+      if (!in_group.count(dep)) needed_outside = true;
+    if (needed_outside) plan.outputs.push_back(op);
+  }
+  plan.raw_ms = speed.raw_ms(plan.cost, static_cast<int>(plan.ops.size()));
+  return plan;
+}
+
+double finish_ms(const WorkerLoad& w, const GroupPlan& plan, double input_bytes, double now_ms, const LinkModel& link) {
+  return std::max(now_ms, w.busy_until_ms) + link.transfer_ms(input_bytes) +
+         w.speed->estimate_ms(plan.cost, static_cast<int>(plan.ops.size())) + link.latency_ms;
+}
+
+bool earliest_finish(const WorkerLoad& candidate, const std::vector<WorkerLoad>& workers, const GroupPlan& plan,
+                     const std::function<double(uint64_t)>& input_bytes_on, double now_ms, const LinkModel& link) {
+  const double mine = finish_ms(candidate, plan, input_bytes_on(candidate.id), now_ms, link);
+  for (const auto& w : workers) {
+    if (w.id == candidate.id) continue;
+    // Ties go to the candidate; a small margin avoids idling for a negligible gain.
+    if (finish_ms(w, plan, input_bytes_on(w.id), now_ms, link) < mine * 0.98) return false;
+  }
+  return true;
+}
+
+}  // namespace corvid::server

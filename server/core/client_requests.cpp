@@ -1,0 +1,349 @@
+// Developers' requests: submit (validated all or nothing, durable before `submitted`), wait
+// (values or a stream of them, with progress), end (the report) and cancel.
+#include <algorithm>
+
+#include "server/core/coordinator_impl.hpp"
+#include "server/core/submit.hpp"
+
+namespace corvid::server {
+
+namespace {
+
+// graph_id as a JSON number or a string of digits.
+bool parse_graph_id(const nlohmann::json& v, GraphId& out) {
+  if (v.is_number_unsigned()) {
+    out = v.get<GraphId>();
+    return true;
+  }
+  if (!v.is_string()) return false;
+  const auto& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.size() > 19 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  out = std::stoull(s);
+  return true;
+}
+
+StoredOp stored_op(const OpNode& node, OpIndex seq) {
+  StoredOp op;
+  op.seq = seq;
+  op.id = node.id;
+  op.op = std::string(node.def->name);
+  op.inputs = node.inputs;
+  op.params = node.params;
+  op.spec = node.spec;
+  op.status = node.status;
+  op.error = node.error;
+  op.requested = node.requested;
+  op.has_value = node.has_value;
+  return op;
+}
+
+}  // namespace
+
+void CoordinatorImpl::client_connected(ClientId client, const std::string& owner) {
+  clients_[client] = owner.empty() ? "client " + std::to_string(client) : owner;
+  Frame welcome;
+  welcome.header = {{"type", "welcome"}, {"client_id", client}};
+  outbox_.send_to_client(client, std::move(welcome));
+}
+
+void CoordinatorImpl::client_disconnected(ClientId client) {
+  clients_.erase(client);
+  waiters_.remove_if([&](const Waiter& w) { return w.client == client; });
+}
+
+void CoordinatorImpl::client_message(ClientId client, Frame frame) {
+  if (!clients_.count(client)) clients_[client] = "client " + std::to_string(client);
+  const auto& h = frame.header;
+  const nlohmann::json request_id = h.contains("request_id") ? h["request_id"] : nlohmann::json();
+  const std::string type = h.contains("type") && h["type"].is_string() ? h["type"].get<std::string>() : "";
+  if (type == "submit")
+    handle_submit(client, frame, request_id);
+  else if (type == "wait")
+    handle_wait(client, h, request_id, false);
+  else if (type == "end")
+    handle_wait(client, h, request_id, true);
+  else if (type == "cancel")
+    handle_cancel(client, h, request_id);
+  else if (type != "heartbeat")
+    send_client_error(client, request_id, "",
+                      "unknown message type '" + type + "' (expected submit, wait, end, cancel or heartbeat)");
+  settle();
+}
+
+void CoordinatorImpl::send_client_error(ClientId client, const nlohmann::json& request_id, const std::string& op_id,
+                                        const std::string& error) {
+  Frame f;
+  f.header = {{"type", "error"}, {"error", error}};
+  if (!request_id.is_null()) f.header["request_id"] = request_id;
+  if (!op_id.empty()) f.header["op_id"] = op_id;
+  outbox_.send_to_client(client, std::move(f));
+}
+
+Graph* CoordinatorImpl::graph_for_request(ClientId client, const nlohmann::json& header,
+                                          const nlohmann::json& request_id) {
+  GraphId id = 0;
+  auto it = header.find("graph_id");
+  if (it == header.end() || !parse_graph_id(*it, id)) {
+    send_client_error(client, request_id, "", "'graph_id' is required (a graph id from `submitted`)");
+    return nullptr;
+  }
+  auto g = graphs_.find(id);
+  if (g == graphs_.end()) {
+    send_client_error(client, request_id, "", "unknown graph_id " + std::to_string(id));
+    return nullptr;
+  }
+  return &g->second;
+}
+
+void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const nlohmann::json& request_id) {
+  const auto& h = frame.header;
+  Graph fresh;
+  Graph* graph = &fresh;
+  const bool create = !h.contains("graph_id") || h["graph_id"].is_null();
+  if (create) {
+    fresh.id = next_graph_id_;
+    fresh.name = h.contains("name") && h["name"].is_string() ? h["name"].get<std::string>() : "";
+    if (fresh.name.empty()) fresh.name = "graph " + std::to_string(fresh.id);
+    fresh.owner = clients_[client];
+    fresh.created_at = unix_now();
+    fresh.created_ms = now();
+  } else if (!(graph = graph_for_request(client, h, request_id))) {
+    return;
+  }
+  ValidatedSubmit submit;
+  try {
+    submit = validate_submit(*graph, h.contains("ops") ? h["ops"] : nlohmann::json::array(),
+                             h.contains("outputs") ? h["outputs"] : nlohmann::json(), frame);
+  } catch (const SubmitError& e) {
+    send_client_error(client, request_id, e.op_id(), e.what());
+    return;
+  }
+  // Durable first: nothing changes in memory unless the store took it.
+  const auto base = static_cast<OpIndex>(graph->ops.size());
+  std::unordered_map<std::string, OpIndex> new_index;
+  for (std::size_t i = 0; i < submit.ops.size(); ++i) new_index.emplace(submit.ops[i].id, base + OpIndex(i));
+  std::vector<OpIndex> outputs = graph->outputs;
+  std::vector<OpIndex> existing_requested;
+  for (const auto& id : submit.outputs) {
+    auto n = new_index.find(id);
+    const OpIndex op = n != new_index.end() ? n->second : graph->index.at(id);
+    if (std::find(outputs.begin(), outputs.end(), op) == outputs.end()) outputs.push_back(op);
+    if (n != new_index.end())
+      submit.ops[op - base].requested = true;
+    else
+      existing_requested.push_back(op);
+  }
+  StoredGraph record;
+  record.id = graph->id;
+  record.name = graph->name;
+  record.owner = graph->owner;
+  record.created_at = graph->created_at;
+  record.outputs = outputs;
+  std::vector<StoredOp> ops;
+  std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> values;
+  for (std::size_t i = 0; i < submit.ops.size(); ++i) {
+    ops.push_back(stored_op(submit.ops[i], base + OpIndex(i)));
+    if (submit.ops[i].value) values.emplace_back(base + OpIndex(i), submit.ops[i].value);
+  }
+  try {
+    store_->add_ops(record, create, ops, values);
+  } catch (const std::exception& e) {
+    send_client_error(client, request_id, "", std::string("the server could not store the graph: ") + e.what());
+    return;
+  }
+  last_flush_ms_ = now();
+  if (create) {
+    graph = &graphs_.emplace(fresh.id, std::move(fresh)).first->second;
+    next_graph_id_ = graph->id + 1;
+  }
+  graph->outputs = outputs;
+  const std::size_t added = submit.ops.size();
+  for (auto& node : submit.ops) {
+    if (node.value) holding_values_.insert(graph->id);
+    graph->add_op(std::move(node));
+  }
+  for (OpIndex op : existing_requested) mark_requested(*graph, op);
+  // New ops of a finished part: inputs that stayed on a worker are computed again; failed or
+  // cancelled inputs decide the new op's fate at once.
+  for (OpIndex op = base; op < graph->ops.size(); ++op) {
+    OpNode& node = graph->ops[op];
+    for (OpIndex in : node.inputs) {
+      const OpNode& input = graph->ops[in];
+      if (node.status != OpStatus::pending) break;
+      if (input.status == OpStatus::failed) {
+        const bool root = input.error.rfind("input op '", 0) != 0;
+        set_status(*graph, op, OpStatus::failed, root ? "input op '" + input.id + "' failed: " + input.error : input.error);
+      } else if (input.status == OpStatus::cancelled) {
+        set_status(*graph, op, OpStatus::cancelled, "cancelled");
+      }
+    }
+    if (node.status == OpStatus::pending)
+      for (OpIndex in : node.inputs) ensure_value(*graph, in);
+  }
+  for (OpIndex op : existing_requested) ensure_value(*graph, op);
+  for (OpIndex op = base; op < graph->ops.size(); ++op) graph->refresh_ready(op);
+  touched(graph->id);
+  Frame reply;
+  reply.header = {{"type", "submitted"}, {"graph_id", graph->id}, {"added", added}};
+  if (!request_id.is_null()) reply.header["request_id"] = request_id;
+  outbox_.send_to_client(client, std::move(reply));
+  if (create)
+    event("graph", "graph " + std::to_string(graph->id) + " '" + graph->name + "' submitted by " + graph->owner + " (" +
+                       std::to_string(added) + " ops)");
+}
+
+void CoordinatorImpl::handle_wait(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id,
+                                  bool end) {
+  Graph* graph = graph_for_request(client, header, request_id);
+  if (!graph) return;
+  Waiter waiter;
+  waiter.client = client;
+  waiter.request_id = request_id;
+  waiter.graph = graph->id;
+  waiter.end = end;
+  if (end) {
+    for (OpIndex op = 0; op < graph->ops.size(); ++op) waiter.ids.push_back(op);
+  } else {
+    if (auto s = header.find("stream"); s != header.end() && s->is_boolean()) waiter.stream = s->get<bool>();
+    auto ids = header.find("ids");
+    if (ids != header.end() && !ids->is_null()) {
+      if (!ids->is_array()) return send_client_error(client, request_id, "", "'ids' must be a list of op ids");
+      for (const auto& id : *ids) {
+        if (!id.is_string()) return send_client_error(client, request_id, "", "'ids' must be a list of op ids");
+        auto it = graph->index.find(id.get<std::string>());
+        if (it == graph->index.end())
+          return send_client_error(client, request_id, id.get<std::string>(),
+                                   "unknown op id '" + id.get<std::string>() + "' in graph " + std::to_string(graph->id));
+        if (std::find(waiter.ids.begin(), waiter.ids.end(), it->second) == waiter.ids.end())
+          waiter.ids.push_back(it->second);
+      }
+    } else if (!graph->outputs.empty()) {
+      waiter.ids = graph->outputs;
+    } else {
+      // No outputs named: the graph's sinks.
+      for (OpIndex op = 0; op < graph->ops.size(); ++op)
+        if (graph->ops[op].dependents.empty()) waiter.ids.push_back(op);
+    }
+    for (OpIndex op : waiter.ids) {
+      mark_requested(*graph, op);
+      ensure_value(*graph, op);
+    }
+  }
+  waiter.sent.assign(waiter.ids.size(), 0);
+  send_progress(waiter, *graph);
+  if (!serve_waiter(waiter)) waiters_.push_back(std::move(waiter));
+}
+
+void CoordinatorImpl::handle_cancel(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id) {
+  Graph* graph = graph_for_request(client, header, request_id);
+  if (!graph) return;
+  std::vector<OpIndex> ids;
+  auto it = header.find("ids");
+  if (it != header.end() && !it->is_null()) {
+    if (!it->is_array()) return send_client_error(client, request_id, "", "'ids' must be a list of op ids");
+    for (const auto& id : *it) {
+      auto op = id.is_string() ? graph->index.find(id.get<std::string>()) : graph->index.end();
+      if (op == graph->index.end())
+        return send_client_error(client, request_id, id.is_string() ? id.get<std::string>() : "",
+                                 "unknown op id " + id.dump() + " in graph " + std::to_string(graph->id));
+      ids.push_back(op->second);
+    }
+  } else {
+    for (OpIndex op = 0; op < graph->ops.size(); ++op) ids.push_back(op);
+  }
+  int count = 0;
+  for (OpIndex op : ids) cancel_op(*graph, op, count);
+  cancel_finished_groups(graph->id);
+  if (count) event("cancel", "graph " + std::to_string(graph->id) + ": " + std::to_string(count) + " op(s) cancelled");
+  Frame reply;
+  reply.header = {{"type", "cancelled"}, {"graph_id", graph->id}, {"count", count}};
+  if (!request_id.is_null()) reply.header["request_id"] = request_id;
+  outbox_.send_to_client(client, std::move(reply));
+}
+
+nlohmann::json CoordinatorImpl::counts_json(const Graph& graph) const {
+  nlohmann::json counts = nlohmann::json::object();
+  for (int s = 0; s < kOpStatusCount; ++s) counts[status_name(static_cast<OpStatus>(s))] = graph.counts[s];
+  return counts;
+}
+
+nlohmann::json CoordinatorImpl::failed_list(const Graph& graph, const std::vector<OpIndex>& ids) const {
+  nlohmann::json failed = nlohmann::json::array();
+  for (OpIndex op : ids) {
+    const OpNode& node = graph.ops[op];
+    if (node.status == OpStatus::failed || node.status == OpStatus::cancelled)
+      failed.push_back({{"id", node.id}, {"op", node.def ? std::string(node.def->name) : "?"}, {"error", node.error}});
+  }
+  return failed;
+}
+
+void CoordinatorImpl::send_progress(Waiter& waiter, const Graph& graph) {
+  Frame f;
+  f.header = {{"type", "progress"}, {"graph_id", graph.id}, {"counts", counts_json(graph)}, {"total", graph.total()}};
+  if (!waiter.request_id.is_null()) f.header["request_id"] = waiter.request_id;
+  outbox_.send_to_client(waiter.client, std::move(f));
+  waiter.progress_version = graph.version;
+  waiter.progress_sent_ms = now();
+}
+
+bool CoordinatorImpl::serve_waiter(Waiter& waiter) {
+  auto g = graphs_.find(waiter.graph);
+  if (g == graphs_.end()) return true;
+  Graph& graph = g->second;
+  if (waiter.stream) {
+    for (std::size_t i = 0; i < waiter.ids.size(); ++i) {
+      const OpIndex op = waiter.ids[i];
+      const OpNode& node = graph.ops[op];
+      if (waiter.sent[i] || !is_final(node.status)) continue;
+      Frame f;
+      f.header = {{"type", "value"}, {"graph_id", graph.id}, {"id", node.id}, {"status", status_name(node.status)}};
+      if (!waiter.request_id.is_null()) f.header["request_id"] = waiter.request_id;
+      if (node.status == OpStatus::computed) {
+        auto value = value_of(graph, op);
+        if (!value) {
+          ensure_value(graph, op);
+          continue;
+        }
+        f.tensors.push_back({node.id, *value});
+      } else {
+        f.header["error"] = node.error;
+      }
+      waiter.sent[i] = 1;
+      outbox_.send_to_client(waiter.client, std::move(f));
+    }
+  }
+  while (waiter.cursor < waiter.ids.size() && is_final(graph.ops[waiter.ids[waiter.cursor]].status)) ++waiter.cursor;
+  if (waiter.cursor < waiter.ids.size()) return false;
+  if (waiter.stream && std::find(waiter.sent.begin(), waiter.sent.end(), 0) != waiter.sent.end()) return false;
+  Frame f;
+  if (waiter.end) {
+    f.header = {{"type", "report"}, {"graph_id", graph.id}, {"status", graph.status()},
+                {"counts", counts_json(graph)}, {"total", graph.total()}, {"failed", failed_list(graph, waiter.ids)}};
+  } else {
+    bool all_computed = true;
+    for (OpIndex op : waiter.ids) {
+      if (graph.ops[op].status != OpStatus::computed) {
+        all_computed = false;
+        continue;
+      }
+      if (waiter.stream) continue;
+      auto value = value_of(graph, op);
+      if (!value) {
+        // Lost from the store: compute it again and answer later.
+        ensure_value(graph, op);
+        waiter.cursor = 0;
+        f.tensors.clear();
+        return false;
+      }
+      f.tensors.push_back({graph.ops[op].id, *value});
+    }
+    f.header = {{"type", "values"}, {"graph_id", graph.id}, {"status", all_computed ? "computed" : "failed"},
+                {"failed", failed_list(graph, waiter.ids)}};
+  }
+  if (!waiter.request_id.is_null()) f.header["request_id"] = waiter.request_id;
+  outbox_.send_to_client(waiter.client, std::move(f));
+  return true;
+}
+
+}  // namespace corvid::server

@@ -1,0 +1,230 @@
+// The Coordinator's implementation, shared by its three source files:
+// coordinator.cpp (state, workers, groups and scheduling), client_requests.cpp (developers'
+// submit, wait, end and cancel) and operator_views.cpp (/api/status, /api/graphs, /metrics).
+#pragma once
+
+#include <deque>
+#include <list>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "server/core/coordinator.hpp"
+#include "server/core/graph.hpp"
+#include "server/core/graph_store.hpp"
+#include "server/core/scheduler.hpp"
+
+namespace corvid::server {
+
+// One op group handed to a worker.
+struct GroupRecord {
+  GroupId id = 0;
+  WorkerId worker = 0;
+  GraphId graph = 0;
+  std::vector<OpIndex> ops;      // topological order
+  std::vector<OpIndex> outputs;  // ops whose values the result carries
+  std::vector<OpIndex> kept_outputs;  // outputs the worker was asked to keep
+  double raw_ms = 0;             // SpeedModel::raw_ms of the group on its worker
+  double estimate_ms = 0;        // estimated time from assignment to result
+  double assigned_ms = 0;
+  double deadline_ms = 0;
+  bool expired = false;  // missed its deadline: its ops were handed to others, a late result still counts
+};
+
+// The server's guess of which tensors a worker keeps (from `keep` lists and hello's `cached`),
+// mirroring the worker's bounded LRU cache. A wrong guess costs one missing_input retry.
+class KeptTensors {
+ public:
+  static constexpr double kBudgetBytes = 192e6;  // below the workers' default 256 MB cache
+  bool has(const std::string& name) const { return index_.count(name) != 0; }
+  void touch(const std::string& name);
+  void add(const std::string& name, double bytes);
+  void clear();
+  std::size_t size() const { return index_.size(); }
+
+ private:
+  std::list<std::pair<std::string, double>> lru_;  // front = most recently used
+  std::unordered_map<std::string, std::list<std::pair<std::string, double>>::iterator> index_;
+  double bytes_ = 0;
+};
+
+// A connected worker.
+struct WorkerState {
+  WorkerId id = 0;
+  std::string name;
+  std::string user_agent;
+  double connected_at = 0;  // unix seconds
+  double last_seen_ms = 0;
+  bool benchmarked = false;
+  nlohmann::json benchmark = nullptr;
+  SpeedModel speed;
+  double busy_until_ms = 0;
+  std::vector<GroupId> in_flight;   // includes expired groups still owed
+  std::deque<GroupId> cancelled;    // recently cancelled groups: their results are ignored quietly
+  int protocol_errors = 0;
+  uint64_t groups_done = 0, ops_done = 0, failures = 0;
+  KeptTensors kept;
+};
+
+// A developer's pending `wait` or `end`.
+struct Waiter {
+  ClientId client = 0;
+  nlohmann::json request_id;
+  GraphId graph = 0;
+  std::vector<OpIndex> ids;
+  bool stream = false;
+  bool end = false;              // answer with a report instead of values
+  std::vector<char> sent;        // stream mode: `value` already sent for ids[i]
+  std::size_t cursor = 0;        // ids before it are final
+  uint64_t progress_version = ~uint64_t{0};
+  double progress_sent_ms = -1e18;
+};
+
+// A line of the operator's event log.
+struct Event {
+  double t = 0;  // unix seconds
+  std::string kind;
+  std::string message;
+};
+
+// A point of the one-second history.
+struct HistoryPoint {
+  double t = 0;
+  double ops_per_s = 0;
+  int64_t queue_depth = 0;
+};
+
+// See Coordinator. Not thread-safe.
+class CoordinatorImpl final : public Coordinator {
+ public:
+  CoordinatorImpl(const std::string& data_dir, const Clock& clock, Outbox& outbox, CoordinatorOptions options);
+  ~CoordinatorImpl() override;
+
+  void client_connected(ClientId client, const std::string& owner) override;
+  void client_message(ClientId client, Frame frame) override;
+  void client_disconnected(ClientId client) override;
+  void worker_connected(WorkerId worker, const nlohmann::json& hello) override;
+  void worker_message(WorkerId worker, Frame frame) override;
+  void worker_malformed(WorkerId worker, const std::string& error) override;
+  void worker_disconnected(WorkerId worker) override;
+  void tick() override;
+  nlohmann::json status_json() const override;
+  nlohmann::json graph_json(uint64_t graph_id) const override;
+  std::string metrics_text() const override;
+
+ private:
+  static constexpr int kMaxProtocolErrors = 5;
+  static constexpr std::size_t kMaxEvents = 200;
+  static constexpr std::size_t kHistoryPoints = 600;
+
+  // ---- coordinator.cpp ----
+  void load_from_store();
+  double now() const { return clock_.now_ms(); }
+  double unix_now() const { return unix_at_start_ + (now() - clock_at_start_) / 1000.0; }
+  void event(const std::string& kind, const std::string& message);
+
+  void on_benchmark(WorkerState& w, const Frame& frame);
+  void on_result(WorkerState& w, Frame frame);
+  void on_worker_error(WorkerState& w, const Frame& frame);
+  void on_release(WorkerState& w, const Frame& frame);
+  // Replies `error`, counts it, and closes the worker after kMaxProtocolErrors. False if closed.
+  bool protocol_error(WorkerState& w, const std::string& error, bool reply = true);
+  // Forgets a worker and hands its groups to others (counting a transient failure for them).
+  void drop_worker(WorkerId worker, const std::string& reason);
+  // A group that is in flight on `w`, or nullptr (quietly for recently cancelled ones: `cancelled`).
+  GroupRecord* group_of(WorkerState& w, GroupId group, bool& cancelled);
+
+  // Scheduling.
+  void dispatch();
+  bool try_assign(WorkerState& w, const std::vector<WorkerLoad>& loads);
+  // Sends the group; false (and nothing sent) if an input value turned out to be lost.
+  bool assign(WorkerState& w, Graph& graph, const GroupPlan& plan);
+  double input_bytes_on(const WorkerState& w, const GroupPlan& plan) const;
+  void refresh_busy_until(WorkerState& w);
+  GroupLimits limits() const;
+
+  // Group outcomes.
+  void complete_group(WorkerState& w, GroupRecord& group, Frame& result);
+  // Removes a group; its ops it alone was computing go back to pending, and with `transient`
+  // count a failed attempt (failing the op with `reason` after max_attempts).
+  void requeue_group(GroupId group, const std::string& reason, bool transient);
+  // Removes a group whose ops another group finished (or that were cancelled), telling its worker.
+  void cancel_group(GroupId group);
+  void expire_group(GroupRecord& group);
+  void remove_group(GroupRecord& group);
+  // Cancels groups all of whose ops are final.
+  void cancel_finished_groups(GraphId graph);
+
+  // Op state.
+  void set_status(Graph& graph, OpIndex op, OpStatus status, const std::string& error = {});
+  // Fails an op and, transitively, its dependents ("input op 'x' failed: ...").
+  void fail_op(Graph& graph, OpIndex op, const std::string& error);
+  void cancel_op(Graph& graph, OpIndex op, int& count);
+  // A computed op whose value never reached the server goes back to pending (with its value-less
+  // inputs) so it is computed again; used when a new dependent or a waiting developer needs it.
+  void ensure_value(Graph& graph, OpIndex op);
+  void mark_requested(Graph& graph, OpIndex op);
+  // The value of a computed op from memory or the store; nullptr if it has none.
+  std::shared_ptr<const Tensor> value_of(Graph& graph, OpIndex op);
+  void touched(GraphId graph) { touched_.insert(graph); }
+  // After each entry point: answers waiters of touched graphs, then dispatches ready work.
+  void settle();
+  void flush_store();
+
+  // ---- client_requests.cpp ----
+  void handle_submit(ClientId client, const Frame& frame, const nlohmann::json& request_id);
+  void handle_wait(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id, bool end);
+  void handle_cancel(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id);
+  void send_client_error(ClientId client, const nlohmann::json& request_id, const std::string& op_id,
+                         const std::string& error);
+  Graph* graph_for_request(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id);
+  // Answers a waiter if it is done (true), streaming `value`s as ids become final.
+  bool serve_waiter(Waiter& waiter);
+  void send_progress(Waiter& waiter, const Graph& graph);
+  nlohmann::json failed_list(const Graph& graph, const std::vector<OpIndex>& ids) const;
+  nlohmann::json counts_json(const Graph& graph) const;
+
+  // ---- operator_views.cpp ----
+  int64_t queue_depth() const;
+  void record_history();
+
+  const Clock& clock_;
+  Outbox& outbox_;
+  CoordinatorOptions options_;
+  LinkModel link_;
+  std::unique_ptr<GraphStore> store_;
+  double clock_at_start_ = 0;
+  double unix_at_start_ = 0;
+
+  std::map<GraphId, Graph> graphs_;
+  GraphId next_graph_id_ = 1;
+  GraphId fair_cursor_ = 0;  // the graph served last: the next group comes from the one after it
+  std::map<WorkerId, WorkerState> workers_;
+  std::size_t round_robin_next_ = 0;
+  std::unordered_map<GroupId, GroupRecord> groups_;
+  GroupId next_group_id_ = 1;
+  std::map<ClientId, std::string> clients_;
+  std::list<Waiter> waiters_;
+  std::set<GraphId> touched_;
+  std::set<GraphId> holding_values_;  // graphs with values in memory (finished ones release them)
+  bool settling_ = false;
+  double last_flush_ms_ = 0;
+
+  // Statistics.
+  uint64_t ops_computed_total_ = 0;
+  uint64_t groups_done_total_ = 0;
+  uint64_t groups_failed_total_ = 0;
+  uint64_t deadlines_missed_total_ = 0;
+  uint64_t results_rejected_total_ = 0;
+  uint64_t duplicates_ignored_total_ = 0;
+  std::deque<std::pair<double, uint64_t>> recent_;  // (ms, ops) of groups done in the last seconds
+  std::deque<Event> events_;
+  std::deque<HistoryPoint> history_;
+  double last_history_ms_ = 0;
+  uint64_t ops_at_last_history_ = 0;
+};
+
+}  // namespace corvid::server

@@ -1,0 +1,152 @@
+// What operators see: GET /api/status, GET /api/graphs/<id> and GET /metrics (formats in
+// docs/protocol.md), and the one-second history behind the status page's charts.
+#include <sstream>
+
+#include "server/core/coordinator_impl.hpp"
+
+namespace corvid::server {
+
+int64_t CoordinatorImpl::queue_depth() const {
+  int64_t depth = 0;
+  for (const auto& [id, g] : graphs_) depth += static_cast<int64_t>(g.ready.size());
+  return depth;
+}
+
+void CoordinatorImpl::record_history() {
+  const double t = now();
+  const double seconds = (t - last_history_ms_) / 1000.0;
+  HistoryPoint p;
+  p.t = unix_now();
+  p.ops_per_s = seconds > 0 ? static_cast<double>(ops_computed_total_ - ops_at_last_history_) / seconds : 0;
+  p.queue_depth = queue_depth();
+  history_.push_back(p);
+  while (history_.size() > kHistoryPoints) history_.pop_front();
+  last_history_ms_ = t;
+  ops_at_last_history_ = ops_computed_total_;
+}
+
+nlohmann::json CoordinatorImpl::status_json() const {
+  nlohmann::json workers = nlohmann::json::array();
+  for (const auto& [id, w] : workers_) {
+    std::size_t in_flight = 0;
+    for (GroupId g : w.in_flight) {
+      auto it = groups_.find(g);
+      if (it != groups_.end() && !it->second.expired) ++in_flight;
+    }
+    const std::string state = !w.benchmarked ? "benchmarking" : in_flight < w.in_flight.size() ? "stalled"
+                                                             : in_flight ? "busy" : "idle";
+    workers.push_back({{"id", id},
+                       {"name", w.name},
+                       {"user_agent", w.user_agent},
+                       {"state", state},
+                       {"benchmark", w.benchmark},
+                       {"score_gflops", w.benchmarked ? w.speed.benchmark_gflops() : 0.0},
+                       {"measured_gflops", w.speed.samples() >= SpeedModel::kSamplesBeforeTrust
+                                               ? nlohmann::json(w.speed.measured_gflops())
+                                               : nlohmann::json()},
+                       {"in_flight", w.in_flight.size()},
+                       {"groups_done", w.groups_done},
+                       {"ops_done", w.ops_done},
+                       {"failures", w.failures},
+                       {"connected_since", w.connected_at}});
+  }
+  nlohmann::json graphs = nlohmann::json::array();
+  const double t = now();
+  for (const auto& [id, g] : graphs_) {
+    nlohmann::json counts = nlohmann::json::object();
+    for (int s = 0; s < kOpStatusCount; ++s) counts[status_name(static_cast<OpStatus>(s))] = g.counts[s];
+    nlohmann::json failed = nlohmann::json::array();
+    for (const auto& op : g.ops) {
+      if (op.status != OpStatus::failed || failed.size() >= 20) continue;
+      failed.push_back({{"id", op.id}, {"op", op.def ? std::string(op.def->name) : "?"}, {"error", op.error}});
+    }
+    graphs.push_back({{"id", id},
+                      {"name", g.name},
+                      {"owner", g.owner},
+                      {"status", g.status()},
+                      {"total", g.total()},
+                      {"counts", std::move(counts)},
+                      {"created_at", g.created_at},
+                      {"elapsed_s", (t - g.created_ms) / 1000.0},
+                      {"failed", std::move(failed)}});
+  }
+  double ops = 0, groups = 0;
+  for (const auto& [ms, n] : recent_) {
+    if (ms < t - 5000) continue;
+    ops += static_cast<double>(n);
+    groups += 1;
+  }
+  const double window_s = std::min(5.0, std::max(1.0, (t - clock_at_start_) / 1000.0));
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& p : history_) history.push_back({{"t", p.t}, {"ops_per_s", p.ops_per_s}, {"queue_depth", p.queue_depth}});
+  nlohmann::json events = nlohmann::json::array();
+  for (const auto& e : events_) events.push_back({{"t", e.t}, {"kind", e.kind}, {"message", e.message}});
+  return {{"workers", std::move(workers)},
+          {"graphs", std::move(graphs)},
+          {"queue_depth", queue_depth()},
+          {"throughput", {{"ops_per_s", ops / window_s}, {"groups_per_s", groups / window_s}}},
+          {"history", std::move(history)},
+          {"events", std::move(events)},
+          {"policy", options_.policy == SchedulingPolicy::round_robin ? "round-robin" : "earliest-finish"}};
+}
+
+nlohmann::json CoordinatorImpl::graph_json(uint64_t graph_id) const {
+  auto it = graphs_.find(graph_id);
+  if (it == graphs_.end()) return nullptr;
+  const Graph& g = it->second;
+  nlohmann::json ops = nlohmann::json::array();
+  for (const auto& op : g.ops) {
+    nlohmann::json inputs = nlohmann::json::array();
+    for (OpIndex in : op.inputs) inputs.push_back(g.ops[in].id);
+    ops.push_back({{"id", op.id},
+                   {"op", op.def ? std::string(op.def->name) : "?"},
+                   {"inputs", std::move(inputs)},
+                   {"status", status_name(op.status)},
+                   {"error", op.error.empty() ? nlohmann::json() : nlohmann::json(op.error)}});
+  }
+  return {{"id", g.id}, {"name", g.name}, {"owner", g.owner}, {"status", g.status()}, {"ops", std::move(ops)}};
+}
+
+std::string CoordinatorImpl::metrics_text() const {
+  std::ostringstream out;
+  auto metric = [&](const char* name, const char* type, const char* help) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  };
+  metric("corvid_workers", "gauge", "Connected workers.");
+  out << "corvid_workers " << workers_.size() << "\n";
+  metric("corvid_graphs", "gauge", "Graphs known to the server, by status.");
+  std::map<std::string, int> by_status{{"running", 0}, {"computed", 0}, {"failed", 0}, {"cancelled", 0}};
+  int64_t ops_by_status[kOpStatusCount] = {0, 0, 0, 0, 0};
+  for (const auto& [id, g] : graphs_) {
+    by_status[g.status()]++;
+    for (int s = 0; s < kOpStatusCount; ++s) ops_by_status[s] += g.counts[s];
+  }
+  for (const auto& [status, n] : by_status) out << "corvid_graphs{status=\"" << status << "\"} " << n << "\n";
+  metric("corvid_ops", "gauge", "Ops of all graphs, by status.");
+  for (int s = 0; s < kOpStatusCount; ++s)
+    out << "corvid_ops{status=\"" << status_name(static_cast<OpStatus>(s)) << "\"} " << ops_by_status[s] << "\n";
+  metric("corvid_queue_depth", "gauge", "Ops ready to run and waiting for a worker.");
+  out << "corvid_queue_depth " << queue_depth() << "\n";
+  metric("corvid_groups_in_flight", "gauge", "Op groups assigned to workers and not yet answered.");
+  out << "corvid_groups_in_flight " << groups_.size() << "\n";
+  metric("corvid_ops_computed_total", "counter", "Ops computed by workers.");
+  out << "corvid_ops_computed_total " << ops_computed_total_ << "\n";
+  metric("corvid_groups_completed_total", "counter", "Op groups whose result was accepted.");
+  out << "corvid_groups_completed_total " << groups_done_total_ << "\n";
+  metric("corvid_groups_failed_total", "counter", "Op groups that came back with an error.");
+  out << "corvid_groups_failed_total " << groups_failed_total_ << "\n";
+  metric("corvid_deadlines_missed_total", "counter", "Op groups handed to another worker at their deadline.");
+  out << "corvid_deadlines_missed_total " << deadlines_missed_total_ << "\n";
+  metric("corvid_results_rejected_total", "counter", "Results rejected (wrong group, tensor names, dtypes or shapes).");
+  out << "corvid_results_rejected_total " << results_rejected_total_ << "\n";
+  metric("corvid_duplicate_results_total", "counter", "Groups made redundant because another worker finished first.");
+  out << "corvid_duplicate_results_total " << duplicates_ignored_total_ << "\n";
+  metric("corvid_worker_ops_done", "counter", "Ops computed per connected worker.");
+  for (const auto& [id, w] : workers_) out << "corvid_worker_ops_done{worker=\"" << id << "\"} " << w.ops_done << "\n";
+  metric("corvid_worker_speed_gflops", "gauge", "Matmul speed the scheduler assumes per worker.");
+  for (const auto& [id, w] : workers_)
+    out << "corvid_worker_speed_gflops{worker=\"" << id << "\"} " << w.speed.measured_gflops() << "\n";
+  return out.str();
+}
+
+}  // namespace corvid::server

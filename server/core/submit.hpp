@@ -1,0 +1,44 @@
+// Validation of a developer's submit: the ops of the graph file format checked all or nothing
+// (unknown op, unknown input id, duplicate id, cycle, arity, params, shapes) and turned into
+// OpNodes with their inferred specs and costs. Pure: no store, no network.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/core/graph.hpp"
+#include "shared/wire.hpp"
+
+namespace corvid::server {
+
+// A submit was refused; op_id names the op to blame (empty when the submit as a whole is bad).
+class SubmitError : public std::runtime_error {
+ public:
+  SubmitError(std::string op_id, const std::string& message) : std::runtime_error(message), op_id_(std::move(op_id)) {}
+  const std::string& op_id() const { return op_id_; }
+
+ private:
+  std::string op_id_;
+};
+
+// The ops of a submit, ready to be appended to the graph in this order.
+struct ValidatedSubmit {
+  // Topologically sorted. Inputs index the graph as it will be once these ops are appended
+  // after its existing ones. Sources (`tensor` ops and zero-input ops like zeros or
+  // random_uniform whose output is at most max_source_bytes) are already computed here, on the
+  // server: their value must be stored anyway and computing them is cheap.
+  std::vector<OpNode> ops;
+  std::vector<std::string> outputs;  // the submit's output ids (new or existing ops)
+};
+
+// Validates `ops` (a JSON list in the graph file format) and `outputs` (a list of ids, or null)
+// against `graph` (the ops already in it, or an empty graph). Values of `tensor` ops come from the
+// frame's tensor with the op's id, else from the op's JSON "value". Throws SubmitError naming the
+// first bad op and the reason.
+ValidatedSubmit validate_submit(const Graph& graph, const nlohmann::json& ops, const nlohmann::json& outputs,
+                                const Frame& frame, std::size_t max_source_bytes = 4u << 20);
+
+}  // namespace corvid::server
