@@ -175,16 +175,21 @@ void replicate(uint8_t* dst, std::size_t filled, std::size_t total) {
 }
 
 // For each of `outer` rounds, appends chunk_bytes[i] bytes of each source i in turn (the source
-// pointer advancing by its chunk every round): the memory layout of concat and stack.
+// pointer advancing by its chunk every round): the memory layout of concat and stack. A chunk of
+// one element (stack on the last axis) is copied with a fixed-size copy instead of a memcpy call.
 void interleave_chunks(const std::vector<const uint8_t*>& sources, const std::vector<std::size_t>& chunk_bytes,
-                       int64_t outer, uint8_t* dst) {
-  for (int64_t o = 0; o < outer; ++o)
-    for (std::size_t i = 0; i < sources.size(); ++i) {
-      const std::size_t n = chunk_bytes[i];
-      if (n == 0) continue;
-      std::memcpy(dst, sources[i] + static_cast<std::size_t>(o) * n, n);
-      dst += n;
-    }
+                       int64_t outer, std::size_t elem, uint8_t* dst) {
+  visit_elem_size(elem, [&](auto size) {
+    constexpr std::size_t E = decltype(size)::value;
+    for (int64_t o = 0; o < outer; ++o)
+      for (std::size_t i = 0; i < sources.size(); ++i) {
+        const std::size_t n = chunk_bytes[i];
+        const uint8_t* src = sources[i] + static_cast<std::size_t>(o) * n;
+        if (n == E) std::memcpy(dst, src, E);
+        else if (n != 0) std::memcpy(dst, src, n);
+        dst += n;
+      }
+  });
 }
 
 // Copies of the inputs converted to `dtype` where they differ, and byte pointers to the data to use.
@@ -336,7 +341,7 @@ Tensor concat_kernel(const Tensors& in, const Params& p) {
   const std::size_t inner_bytes = static_cast<std::size_t>(product(spec.shape, axis + 1, spec.shape.size())) * dtype_size(spec.dtype);
   std::vector<std::size_t> chunks;
   for (const Tensor* t : in) chunks.push_back(static_cast<std::size_t>(t->shape()[axis]) * inner_bytes);
-  interleave_chunks(sources.data, chunks, product(spec.shape, 0, axis), out.raw());
+  interleave_chunks(sources.data, chunks, product(spec.shape, 0, axis), dtype_size(spec.dtype), out.raw());
   return out;
 }
 
@@ -366,7 +371,8 @@ Tensor stack_kernel(const Tensors& in, const Params& p) {
   const ConvertedInputs sources(in, spec.dtype);
   const std::size_t chunk =
       static_cast<std::size_t>(product(spec.shape, axis + 1, spec.shape.size())) * dtype_size(spec.dtype);
-  interleave_chunks(sources.data, std::vector<std::size_t>(in.size(), chunk), product(spec.shape, 0, axis), out.raw());
+  interleave_chunks(sources.data, std::vector<std::size_t>(in.size(), chunk), product(spec.shape, 0, axis),
+                    dtype_size(spec.dtype), out.raw());
   return out;
 }
 
@@ -592,17 +598,30 @@ Tensor tile_kernel(const Tensors& in, const Params& p) {
 
 // ---- sort, unique ----
 
-// Ascending order with NaN after every number, as NumPy sorts.
+// Sorts [begin, end) ascending with NaN after every number, as NumPy sorts: NaNs are moved to
+// the end first so that the sort itself compares with a plain <.
 template <class T>
-bool sort_less(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>) return a < b || (std::isnan(b) && !std::isnan(a));
-  else return a < b;
+void sort_nan_last(T* begin, T* end) {
+  if constexpr (std::is_floating_point_v<T>) end = std::partition(begin, end, [](T v) { return !std::isnan(v); });
+  std::sort(begin, end);
 }
 
 template <class T>
 bool same_value(T a, T b) {
   if constexpr (std::is_floating_point_v<T>) return a == b || (std::isnan(a) && std::isnan(b));
   else return a == b;
+}
+
+// dst (cols x rows) = transpose of src (rows x cols), tile by tile so both sides stay in cache.
+template <class T>
+void transpose_into(const T* src, int64_t rows, int64_t cols, T* dst) {
+  constexpr int64_t kTile = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile)
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+      const int64_t r1 = std::min(rows, r0 + kTile), c1 = std::min(cols, c0 + kTile);
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c) dst[c * rows + r] = src[r * cols + c];
+    }
 }
 
 TensorSpec sort_infer(const Specs& in, const Params& p) {
@@ -620,20 +639,19 @@ Tensor sort_kernel(const Tensors& in, const Params& p) {
   visit_dtype(out.dtype(), [&](auto zero) {
     using T = decltype(zero);
     T* data = out.data<T>();
-    auto less = [](T a, T b) { return sort_less(a, b); };
     if (inner == 1) {
-      for (int64_t o = 0; o < outer; ++o) std::sort(data + o * len, data + (o + 1) * len, less);
+      for (int64_t o = 0; o < outer; ++o) sort_nan_last(data + o * len, data + (o + 1) * len);
       return;
     }
-    // A line along a non-last axis is strided: sort it in a buffer reused for every line.
-    std::vector<T> line(static_cast<std::size_t>(len));
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t i = 0; i < inner; ++i) {
-        T* start = data + o * len * inner + i;
-        for (int64_t k = 0; k < len; ++k) line[k] = start[k * inner];
-        std::sort(line.begin(), line.end(), less);
-        for (int64_t k = 0; k < len; ++k) start[k * inner] = line[k];
-      }
+    // Lines along a non-last axis are strided: transpose each (len x inner) slab so that its
+    // lines become contiguous rows, sort them, and transpose back.
+    std::vector<T> rows(static_cast<std::size_t>(len * inner));
+    for (int64_t o = 0; o < outer; ++o) {
+      T* slab = data + o * len * inner;
+      transpose_into(slab, len, inner, rows.data());
+      for (int64_t i = 0; i < inner; ++i) sort_nan_last(rows.data() + i * len, rows.data() + (i + 1) * len);
+      transpose_into(rows.data(), inner, len, slab);
+    }
   });
   return out;
 }
@@ -646,7 +664,7 @@ Tensor unique_kernel(const Tensors& in, const Params&) {
     using T = decltype(zero);
     T* begin = sorted.data<T>();
     T* end = begin + sorted.size();
-    std::sort(begin, end, [](T a, T b) { return sort_less(a, b); });
+    sort_nan_last(begin, end);
     end = std::unique(begin, end, [](T a, T b) { return same_value(a, b); });
     Tensor out(sorted.dtype(), {end - begin});
     if (end != begin) std::memcpy(out.raw(), begin, static_cast<std::size_t>(end - begin) * sizeof(T));
