@@ -429,7 +429,7 @@ Tensor where_kernel(const std::vector<const Tensor*>& inputs, const Params&) {
 // clip(x, min, max) = minimum(maximum(x, min), max) like NumPy; either bound may be absent.
 // The dtype is kept: an int32 input needs integer bounds, a bool input is refused.
 
-// The bound `name` converted for an input of dtype `dtype`, or `fallback` when absent.
+// The bound `name` in the input's element type T (int32 bounds saturate), or `fallback` when absent.
 template <class T>
 T clip_bound(const Params& params, const char* name, T fallback) {
   if (!has_param(params, name)) return fallback;
@@ -478,7 +478,7 @@ Tensor clip_kernel(const std::vector<const Tensor*>& inputs, const Params& param
 
 // ---------------------------------------------------------------------------------------------
 // softmax and log_softmax along one axis, computed as exp(x - max) / sum(exp(x - max)) and
-// x - max - log(sum(exp(x - max))) so that large inputs do not overflow. Any dtype; int32 and
+// (x - max) - log(sum(exp(x - max))) so that large inputs do not overflow. Any dtype; int32 and
 // bool compute in float32.
 
 TensorSpec softmax_infer(const std::vector<TensorSpec>& inputs, const Params& params) {
@@ -529,8 +529,9 @@ void softmax_last_axis(const T* x, T* y, int64_t rows, int64_t n, bool log) {
     const T m = row_max(xr, n);
     const T s = exp_shifted_sum(xr, m, yr, n);
     if (log) {
-      const T shift = m + std::log(s);
-      for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - shift;
+      // (x - m) is exact for x near m; adding log(s) to m first would round it away.
+      const T log_s = std::log(s);
+      for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) - log_s;
     } else {
       const T inv = T(1) / s;
       for (int64_t i = 0; i < n; ++i) yr[i] *= inv;
@@ -556,9 +557,9 @@ void softmax_inner_axis(const T* x, T* y, int64_t outer, int64_t len, int64_t in
         s[j] += e;
       }
     if (log) {
-      for (int64_t j = 0; j < inner; ++j) m[j] += std::log(s[j]);
+      for (int64_t j = 0; j < inner; ++j) s[j] = std::log(s[j]);
       for (int64_t k = 0; k < len; ++k)
-        for (int64_t j = 0; j < inner; ++j) yo[k * inner + j] = xo[k * inner + j] - m[j];
+        for (int64_t j = 0; j < inner; ++j) yo[k * inner + j] = (xo[k * inner + j] - m[j]) - s[j];
     } else {
       for (int64_t j = 0; j < inner; ++j) s[j] = T(1) / s[j];
       for (int64_t k = 0; k < len; ++k)
