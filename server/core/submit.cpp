@@ -54,11 +54,10 @@ ParsedOp parse_op(const nlohmann::json& o, std::size_t position) {
   return p;
 }
 
-// The value of a `tensor` op: an attached tensor named by its id, else its JSON "value"
+// The value of a `tensor` op without inputs: an attached tensor named by its id, else its JSON "value"
 // (or params.value), converted to its "dtype" (or params.dtype) when one is given.
 Tensor tensor_value(const ParsedOp& p, const Frame& frame) {
   const nlohmann::json& o = *p.json;
-  if (!p.inputs.empty()) refuse(p.id, std::string(p.def->name) + ": takes no inputs");
   std::optional<DType> dtype;
   const nlohmann::json* dtype_json = o.contains("dtype") ? &o["dtype"] : p.params.contains("dtype") ? &p.params["dtype"] : nullptr;
   if (dtype_json && !dtype_json->is_null()) {
@@ -160,7 +159,7 @@ ValidatedSubmit validate_submit(const Graph& graph, const nlohmann::json& ops, c
       node.inputs.push_back(it != new_index.end() ? it->second : graph.index.at(in));
       specs.push_back(spec_of_input(in));
     }
-    if (p.def->name == "tensor") {
+    if (p.def->name == "tensor" && p.inputs.empty()) {
       auto value = std::make_shared<const Tensor>(tensor_value(p, frame));
       node.spec = spec_of(*value);
       node.params = {{"dtype", dtype_name(value->dtype())}};
