@@ -1,0 +1,118 @@
+// corvid-server: parses the command line, prepares the data directory and the developer token,
+// then runs the network layer and the Coordinator on one io_context thread until SIGINT or
+// SIGTERM, when it stops accepting, closes the store cleanly and exits 0.
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include <CLI/CLI.hpp>
+
+#include "server/net/listener.hpp"
+#include "server/net/server_state.hpp"
+#include "server/net/token.hpp"
+
+namespace fs = std::filesystem;
+using namespace corvid::server;
+
+namespace {
+
+// Time the WebSockets get to finish their close handshakes after a signal.
+constexpr std::chrono::milliseconds kShutdownGrace{500};
+
+void warn_if_missing(const fs::path& file, const char* what) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) std::cerr << "corvid-server: warning: " << what << " " << file.string() << " does not exist\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"corvid-server: serves the Participate page, schedules op groups to workers, keeps graphs in SQLite"};
+  std::string host = "0.0.0.0";
+  uint16_t port = 9999;
+  std::string data_dir = "./corvid-data";
+  std::string web_dir = CORVID_WEB_DIR;
+  std::string wasm_dir = CORVID_WASM_DIR;
+  SchedulingPolicy policy = SchedulingPolicy::earliest_finish;
+  unsigned max_frame_mb = 256;
+  CoordinatorOptions options;
+
+  app.add_option("--host", host,
+                 "address to listen on; 0.0.0.0 (all interfaces) lets phones and laptops on the LAN participate, "
+                 "127.0.0.1 keeps the server to this machine")
+      ->capture_default_str();
+  app.add_option("--port", port, "TCP port for HTTP and WebSocket (0: any free port)")->capture_default_str();
+  app.add_option("--data-dir", data_dir, "directory for the SQLite store (corvid.db) and the developer token")
+      ->capture_default_str();
+  app.add_option("--web-dir", web_dir, "directory of the web pages served at /")->capture_default_str();
+  app.add_option("--wasm-dir", wasm_dir, "directory holding the built corvid_kernel.js and corvid_kernel.wasm")
+      ->capture_default_str();
+  app.add_option("--policy", policy, "scheduling policy: eft (earliest finish time) or round-robin (baseline)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, SchedulingPolicy>{{"eft", SchedulingPolicy::earliest_finish},
+                                                  {"round-robin", SchedulingPolicy::round_robin}},
+          CLI::ignore_case));
+  app.add_option("--max-frame-mb", max_frame_mb, "largest WebSocket message accepted, in MiB")
+      ->check(CLI::Range(1u, 4096u))
+      ->capture_default_str();
+  app.add_option("--heartbeat-ms", options.heartbeat_ms,
+                 "heartbeat period asked of workers; one silent for 3 periods is dropped")
+      ->check(CLI::Range(100.0, 3600000.0))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  options.policy = policy;
+
+  try {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(host, ec);
+    if (ec) throw std::runtime_error("--host " + host + " is not an IP address (" + ec.message() + ")");
+
+    ServerConfig config;
+    fs::create_directories(data_dir);
+    config.data_dir = fs::canonical(data_dir);
+    config.web_dir = fs::absolute(web_dir);
+    config.wasm_dir = fs::absolute(wasm_dir);
+    config.token_file = config.data_dir / "token";
+    config.token = load_or_create_token(config.token_file);
+    config.max_frame_bytes = std::size_t{max_frame_mb} << 20;
+    warn_if_missing(config.web_dir / "index.html", "the Participate page");
+    if (!fs::exists(config.wasm_dir / "corvid_kernel.wasm") && !fs::exists(config.web_dir / "corvid_kernel.wasm"))
+      warn_if_missing(config.wasm_dir / "corvid_kernel.wasm", "the kernel (build the wasm preset)");
+
+    asio::io_context ioc{1};
+    auto state = std::make_shared<ServerState>(ioc, config);
+    auto listener = std::make_shared<Listener>(ioc, tcp::endpoint{address, port}, state);
+    state->start(options);
+    listener->run();
+
+    auto bound = listener->local_endpoint();
+    std::cout << "corvid-server: listening on http://" << bound.address().to_string() << ":" << bound.port() << "/";
+    if (address.is_unspecified())
+      std::cout << " (here: http://localhost:" << bound.port() << "/, other devices: this machine's LAN address)";
+    std::cout << "\ncorvid-server: data directory " << config.data_dir.string()
+              << "\ncorvid-server: developer token in " << config.token_file.string()
+              << "\ncorvid-server: pages from " << config.web_dir.string() << ", kernel from "
+              << config.wasm_dir.string() << std::endl;
+
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    asio::steady_timer grace(ioc);
+    signals.async_wait([&](beast::error_code ec, int signal) {
+      if (ec) return;
+      std::cerr << "corvid-server: " << (signal == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down\n";
+      listener->stop();
+      state->shutdown();
+      grace.expires_after(kShutdownGrace);
+      grace.async_wait([&](beast::error_code) { ioc.stop(); });
+      signals.async_wait([&](beast::error_code ec, int) {  // a second signal: stop now
+        if (!ec) ioc.stop();
+      });
+    });
+    ioc.run();
+    std::cerr << "corvid-server: stopped\n";
+  } catch (const std::exception& e) {
+    std::cerr << "corvid-server: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

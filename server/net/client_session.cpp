@@ -1,0 +1,40 @@
+#include "server/net/client_session.hpp"
+
+#include <iostream>
+
+#include "server/net/server_state.hpp"
+#include "server/net/token.hpp"
+
+namespace corvid::server {
+
+void ClientSession::on_frame(Frame frame) {
+  if (id_) return state().client_message(*id_, std::move(frame));
+  std::string error;
+  switch (check_hello(frame.header, error)) {
+    case HelloCheck::not_hello:
+      return note_bad_message(error);
+    case HelloCheck::wrong_version:
+      send_error(error);
+      return close(websocket::close_code::policy_error, error);
+    case HelloCheck::ok:
+      break;
+  }
+  if (!token_matches(string_field(frame.header, "token"), state().config().token)) {
+    send_error("invalid token: developers need the token from the file 'token' in the server's data directory "
+               "(libcorvid and corvid read it, or CORVID_TOKEN)");
+    return close(websocket::close_code::policy_error, "invalid token");
+  }
+  std::string owner = string_field(frame.header, "name");
+  id_ = state().add_client(shared_from_this(), owner);
+  std::cerr << "corvid-server: client " << *id_ << " '" << owner << "' connected from " << remote() << "\n";
+}
+
+void ClientSession::on_bad_frame(const std::string& error) { note_bad_message(error); }
+
+void ClientSession::on_closed() {
+  if (!id_) return;
+  std::cerr << "corvid-server: client " << *id_ << " disconnected\n";
+  state().remove_client(*id_);
+}
+
+}  // namespace corvid::server

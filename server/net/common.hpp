@@ -1,0 +1,21 @@
+// The Boost.Beast and Asio headers the network layer uses, and the short names it uses them by.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace corvid::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = boost::asio::ip::tcp;
+
+// Logs a failed asynchronous operation to stderr, except the ones that only mean "this
+// connection is over" (operation_aborted, a closed WebSocket, end of stream).
+void fail(beast::error_code ec, const char* what);
+
+}  // namespace corvid::server

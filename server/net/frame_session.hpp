@@ -1,0 +1,86 @@
+// A WebSocket connection that speaks Corvid frames (docs/protocol.md): binary messages read one
+// at a time and decoded with the shared codec, replies written through a single-writer queue.
+// WorkerSession and ClientSession derive from it and decide what a decoded frame means.
+// Not thread-safe: everything runs on the server's one io_context thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/net/common.hpp"
+#include "shared/wire.hpp"
+
+namespace corvid::server {
+
+class ServerState;
+
+class FrameSession : public std::enable_shared_from_this<FrameSession> {
+ public:
+  FrameSession(tcp::socket&& socket, std::shared_ptr<ServerState> state);
+  virtual ~FrameSession() = default;
+  FrameSession(const FrameSession&) = delete;
+  FrameSession& operator=(const FrameSession&) = delete;
+
+  // Completes the WebSocket handshake for `request` (the HTTP upgrade) and starts reading.
+  void run(http::request<http::string_body> request);
+
+  // Queues an encoded frame; frames go out in order. Dropped once the session is closing.
+  void send(std::vector<uint8_t> bytes);
+  // Queues {"type":"error","error":error} plus the fields of `extra` (an object or null).
+  void send_error(const std::string& error, const nlohmann::json& extra = nullptr);
+  // Closes the connection with `code` and `reason` once the queued frames are written.
+  void close(websocket::close_code code, const std::string& reason);
+
+  // "1.2.3.4:5678", for logs.
+  const std::string& remote() const { return remote_; }
+
+ protected:
+  // Malformed messages a connection may send before it is closed (docs/protocol.md).
+  static constexpr int kMaxBadMessages = 5;
+
+  enum class HelloCheck { ok, not_hello, wrong_version };
+  // Whether `header` is a hello of this server's protocol version; `error` says what is wrong.
+  static HelloCheck check_hello(const nlohmann::json& header, std::string& error);
+  // The string field `key` of `header`, or "" when it is missing or not a string.
+  static std::string string_field(const nlohmann::json& header, const char* key);
+
+  // Replies with `error` and counts it; the kMaxBadMessages-th closes the connection (1008).
+  void note_bad_message(const std::string& error);
+
+  // A frame that decoded. Called once per message, in order.
+  virtual void on_frame(Frame frame) = 0;
+  // A message that is not a frame (text message or a decode error); `error` says why.
+  virtual void on_bad_frame(const std::string& error) = 0;
+  // The connection is over (closed by either side or failed). Called exactly once, and only if
+  // the handshake succeeded; no callback follows it.
+  virtual void on_closed() = 0;
+
+  ServerState& state() { return *state_; }
+
+ private:
+  void on_accept(beast::error_code ec);
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void do_write();
+  void on_write(beast::error_code ec, std::size_t bytes);
+  void do_close();
+  void on_close(beast::error_code ec);
+
+  websocket::stream<beast::tcp_stream> ws_;
+  std::shared_ptr<ServerState> state_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::deque<std::vector<uint8_t>> queue_;  // front() is being written while writing_
+  bool writing_ = false;
+  bool closing_ = false;
+  bool ended_ = false;
+  int bad_messages_ = 0;
+  websocket::close_reason close_reason_;
+};
+
+}  // namespace corvid::server

@@ -1,0 +1,126 @@
+#include "server/net/server_state.hpp"
+
+#include <iostream>
+#include <stdexcept>
+#include <vector>
+
+#include "server/net/frame_session.hpp"
+
+namespace corvid::server {
+namespace {
+
+constexpr std::chrono::milliseconds kTickPeriod{50};
+
+}  // namespace
+
+ServerState::ServerState(asio::io_context& ioc, ServerConfig config)
+    : config_(std::move(config)), files_(config_.web_dir, config_.wasm_dir), tick_timer_(ioc) {}
+
+ServerState::~ServerState() = default;
+
+void ServerState::start(const CoordinatorOptions& options) {
+  coordinator_ = make_coordinator(config_.data_dir.string(), *this, *this, options);
+  do_tick();
+}
+
+void ServerState::shutdown() {
+  tick_timer_.cancel();
+  coordinator_.reset();
+  std::vector<std::shared_ptr<FrameSession>> open;
+  for (const Sessions* sessions : {&workers_, &clients_})
+    for (const auto& [id, weak] : *sessions)
+      if (auto session = weak.lock()) open.push_back(std::move(session));
+  for (const auto& session : open) session->close(websocket::close_code::going_away, "server shutting down");
+}
+
+void ServerState::do_tick() {
+  tick_timer_.expires_after(kTickPeriod);
+  tick_timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->on_tick(ec); });
+}
+
+void ServerState::on_tick(beast::error_code ec) {
+  if (ec || !coordinator_) return;
+  guarded("tick", nullptr, [](Coordinator& c) { c.tick(); });
+  do_tick();
+}
+
+template <class Fn>
+void ServerState::guarded(const char* what, const std::shared_ptr<FrameSession>& reply_to, Fn&& fn) {
+  if (!coordinator_) return;
+  try {
+    fn(*coordinator_);
+  } catch (const std::exception& e) {
+    std::cerr << "corvid-server: internal error in " << what << ": " << e.what() << "\n";
+    if (reply_to) reply_to->send_error(std::string("internal server error: ") + e.what());
+  }
+}
+
+std::shared_ptr<FrameSession> ServerState::find(const Sessions& sessions, uint64_t id) {
+  auto it = sessions.find(id);
+  return it == sessions.end() ? nullptr : it->second.lock();
+}
+
+WorkerId ServerState::add_worker(const std::shared_ptr<FrameSession>& session, const nlohmann::json& hello) {
+  WorkerId id = next_worker_++;
+  workers_[id] = session;
+  guarded("worker_connected", session, [&](Coordinator& c) { c.worker_connected(id, hello); });
+  return id;
+}
+
+void ServerState::worker_message(WorkerId worker, Frame frame) {
+  guarded("worker_message", find(workers_, worker), [&](Coordinator& c) { c.worker_message(worker, std::move(frame)); });
+}
+
+void ServerState::worker_malformed(WorkerId worker, const std::string& error) {
+  guarded("worker_malformed", find(workers_, worker), [&](Coordinator& c) { c.worker_malformed(worker, error); });
+}
+
+void ServerState::remove_worker(WorkerId worker) {
+  workers_.erase(worker);
+  guarded("worker_disconnected", nullptr, [&](Coordinator& c) { c.worker_disconnected(worker); });
+}
+
+ClientId ServerState::add_client(const std::shared_ptr<FrameSession>& session, const std::string& owner) {
+  ClientId id = next_client_++;
+  clients_[id] = session;
+  guarded("client_connected", session, [&](Coordinator& c) { c.client_connected(id, owner); });
+  return id;
+}
+
+void ServerState::client_message(ClientId client, Frame frame) {
+  guarded("client_message", find(clients_, client), [&](Coordinator& c) { c.client_message(client, std::move(frame)); });
+}
+
+void ServerState::remove_client(ClientId client) {
+  clients_.erase(client);
+  guarded("client_disconnected", nullptr, [&](Coordinator& c) { c.client_disconnected(client); });
+}
+
+const Coordinator& ServerState::coordinator_or_throw() const {
+  if (!coordinator_) throw std::runtime_error("the server is shutting down");
+  return *coordinator_;
+}
+
+nlohmann::json ServerState::status_json() const { return coordinator_or_throw().status_json(); }
+
+nlohmann::json ServerState::graph_json(uint64_t graph_id) const { return coordinator_or_throw().graph_json(graph_id); }
+
+std::string ServerState::metrics_text() const { return coordinator_or_throw().metrics_text(); }
+
+void ServerState::send_to_worker(WorkerId worker, Frame frame) {
+  if (auto session = find(workers_, worker)) session->send(encode_frame(frame));
+}
+
+void ServerState::send_to_client(ClientId client, Frame frame) {
+  if (auto session = find(clients_, client)) session->send(encode_frame(frame));
+}
+
+void ServerState::close_worker(WorkerId worker, const std::string& reason) {
+  if (auto session = find(workers_, worker)) session->close(websocket::close_code::policy_error, reason);
+}
+
+double ServerState::now_ms() const {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+}
+
+}  // namespace corvid::server

@@ -1,0 +1,99 @@
+// What every session of the server shares: its configuration, the Coordinator (the core, which
+// is not thread-safe: the server runs one io_context thread and every call below happens on it),
+// and the registry of live WebSocket sessions through which the Coordinator's Outbox sends.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "server/core/coordinator.hpp"
+#include "server/net/common.hpp"
+#include "server/net/static_files.hpp"
+
+namespace corvid::server {
+
+class FrameSession;
+
+struct ServerConfig {
+  std::filesystem::path data_dir;
+  std::filesystem::path web_dir;
+  std::filesystem::path wasm_dir;
+  std::filesystem::path token_file;
+  std::string token;                         // what /ws/client hellos must present
+  std::size_t max_frame_bytes = 256u << 20;  // larger WebSocket messages close the connection (1009)
+};
+
+// Sessions join and leave here, and the Coordinator reaches them through the Outbox interface.
+// Every call into the Coordinator is guarded: an exception it throws is logged and answered
+// with an error frame to the session concerned, never allowed to stop the server.
+class ServerState final : public Outbox, public Clock, public std::enable_shared_from_this<ServerState> {
+ public:
+  ServerState(asio::io_context& ioc, ServerConfig config);
+  ~ServerState() override;
+
+  // Opens the Coordinator (and its store in config().data_dir) and starts calling its tick()
+  // every 50 ms. Throws std::runtime_error if the store cannot be opened.
+  void start(const CoordinatorOptions& options);
+  // Destroys the Coordinator, so that its store closes cleanly, and closes every WebSocket with
+  // 1001 (going away). Sessions that end afterwards no longer reach the Coordinator.
+  void shutdown();
+  bool running() const { return coordinator_ != nullptr; }
+
+  const ServerConfig& config() const { return config_; }
+  const StaticFiles& files() const { return files_; }
+
+  // Workers, after a valid hello: registers the session, tells the Coordinator, returns the id.
+  WorkerId add_worker(const std::shared_ptr<FrameSession>& session, const nlohmann::json& hello);
+  void worker_message(WorkerId worker, Frame frame);
+  void worker_malformed(WorkerId worker, const std::string& error);
+  void remove_worker(WorkerId worker);
+
+  // Developers, after a hello with the right token.
+  ClientId add_client(const std::shared_ptr<FrameSession>& session, const std::string& owner);
+  void client_message(ClientId client, Frame frame);
+  void remove_client(ClientId client);
+
+  // The operator endpoints. Throw std::runtime_error while the server is shutting down.
+  nlohmann::json status_json() const;
+  nlohmann::json graph_json(uint64_t graph_id) const;
+  std::string metrics_text() const;
+
+  // Outbox: frames for a session that has gone are dropped.
+  void send_to_worker(WorkerId worker, Frame frame) override;
+  void send_to_client(ClientId client, Frame frame) override;
+  void close_worker(WorkerId worker, const std::string& reason) override;
+
+  // Clock: milliseconds since the server started, on the steady clock.
+  double now_ms() const override;
+
+ private:
+  using Sessions = std::unordered_map<uint64_t, std::weak_ptr<FrameSession>>;
+
+  void do_tick();
+  void on_tick(beast::error_code ec);
+  // Runs fn(coordinator) unless shut down; an exception is logged and, if `reply_to` is set,
+  // answered with an error frame.
+  template <class Fn>
+  void guarded(const char* what, const std::shared_ptr<FrameSession>& reply_to, Fn&& fn);
+  const Coordinator& coordinator_or_throw() const;
+  // The live session with this id, or null.
+  static std::shared_ptr<FrameSession> find(const Sessions& sessions, uint64_t id);
+
+  ServerConfig config_;
+  StaticFiles files_;
+  asio::steady_timer tick_timer_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::unique_ptr<Coordinator> coordinator_;
+  Sessions workers_;
+  Sessions clients_;
+  WorkerId next_worker_ = 1;
+  ClientId next_client_ = 1;
+};
+
+}  // namespace corvid::server

@@ -1,0 +1,39 @@
+#include "server/net/worker_session.hpp"
+
+#include <iostream>
+
+#include "server/net/server_state.hpp"
+
+namespace corvid::server {
+
+void WorkerSession::on_frame(Frame frame) {
+  if (id_) return state().worker_message(*id_, std::move(frame));
+  std::string error;
+  switch (check_hello(frame.header, error)) {
+    case HelloCheck::not_hello:
+      return note_bad_message(error);
+    case HelloCheck::wrong_version:
+      send_error(error);
+      return close(websocket::close_code::policy_error, error);
+    case HelloCheck::ok:
+      break;
+  }
+  id_ = state().add_worker(shared_from_this(), frame.header);
+  std::cerr << "corvid-server: worker " << *id_ << " '" << string_field(frame.header, "name") << "' connected from "
+            << remote() << "\n";
+}
+
+void WorkerSession::on_bad_frame(const std::string& error) {
+  if (!id_) return note_bad_message(error);
+  // After the hello the Coordinator counts abuse (with its own protocol errors) and closes.
+  send_error(error);
+  state().worker_malformed(*id_, error);
+}
+
+void WorkerSession::on_closed() {
+  if (!id_) return;
+  std::cerr << "corvid-server: worker " << *id_ << " disconnected\n";
+  state().remove_worker(*id_);
+}
+
+}  // namespace corvid::server

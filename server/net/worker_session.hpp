@@ -1,0 +1,25 @@
+// A worker on /ws/worker (a browser tab or corvid-worker; no token). Its first message must be
+// a hello of this protocol version; after that every frame goes to the Coordinator, which
+// answers it and counts abuse. Before the hello, the session itself counts malformed messages.
+#pragma once
+
+#include <optional>
+
+#include "server/core/coordinator.hpp"
+#include "server/net/frame_session.hpp"
+
+namespace corvid::server {
+
+class WorkerSession final : public FrameSession {
+ public:
+  using FrameSession::FrameSession;
+
+ private:
+  void on_frame(Frame frame) override;
+  void on_bad_frame(const std::string& error) override;
+  void on_closed() override;
+
+  std::optional<WorkerId> id_;  // set by a valid hello
+};
+
+}  // namespace corvid::server
