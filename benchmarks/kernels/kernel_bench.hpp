@@ -1,0 +1,36 @@
+// The kernel benchmark's measurements, built natively and to WebAssembly so that both sides time
+// exactly the same kernels (through the op table, as a worker runs them).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace corvid::bench {
+
+// One measured figure: the median throughput of several repetitions.
+struct Figure {
+  std::string name;   // e.g. "matmul 512x512 f32"
+  std::string unit;   // "GFLOPS" or "GB/s"
+  double value = 0;   // NaN when the op is not in the op table yet
+};
+
+// Sizes of one run: the full sizes of the README table, or tiny ones for the smoke test.
+struct BenchSizes {
+  int matmul_small = 256, matmul_large = 512;
+  int vector_length = 1 << 20;          // add, exp, sum
+  int softmax_rows = 1000, softmax_cols = 1000;
+  int repetitions = 7;
+  double min_rep_ms = 20;               // each repetition loops the op for at least this long
+};
+BenchSizes full_sizes();
+BenchSizes smoke_sizes();
+
+// Runs every figure of the table with the op kernels (matmul, add, exp, sum, softmax).
+// Checks each result against a simple reference computation and throws std::runtime_error
+// naming the op if it is wrong, so a fast but broken kernel cannot produce a figure.
+std::vector<Figure> run_kernel_figures(const BenchSizes& sizes);
+
+// Median of the samples (which must not be empty).
+double median(std::vector<double> samples);
+
+}  // namespace corvid::bench
