@@ -42,6 +42,13 @@ int64_t checked_mul(int64_t a, int64_t b) {
   return a * b;
 }
 
+// Throws if the element count of `shape` (its known, nonzero dimensions) does not fit in int64.
+void check_size_fits(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    if (d > 0) n = checked_mul(n, d);
+}
+
 std::string dtype_text(DType d) { return std::string(dtype_name(d)); }
 
 void require_int32(const TensorSpec& spec, const char* what) {
@@ -57,15 +64,14 @@ std::string axis_size_text(int64_t axis, int64_t size) {
 std::vector<double> number_list_param(const Params& params, const char* name) {
   if (!has_param(params, name)) throw std::invalid_argument(std::string("param '") + name + "' is required");
   const auto& v = params.at(name);
+  const std::invalid_argument bad(std::string("param '") + name + "' must be a list of numbers, got " + v.dump());
   if (v.is_number()) return {v.get<double>()};
+  if (!v.is_array()) throw bad;
   std::vector<double> out;
-  if (v.is_array())
-    for (const auto& e : v) {
-      if (!e.is_number()) { out.clear(); break; }
-      out.push_back(e.get<double>());
-    }
-  if (!v.is_array() || out.size() != v.size())
-    throw std::invalid_argument(std::string("param '") + name + "' must be a list of numbers, got " + v.dump());
+  for (const auto& e : v) {
+    if (!e.is_number()) throw bad;
+    out.push_back(e.get<double>());
+  }
   return out;
 }
 
@@ -553,11 +559,9 @@ std::pair<Shape, Shape> tile_operands(const Shape& shape, const Params& p) {
 TensorSpec tile_infer(const Specs& in, const Params& p) {
   const auto [shape, reps] = tile_operands(in[0].shape, p);
   Shape out(shape.size());
-  int64_t total = 1;
-  for (std::size_t i = 0; i < shape.size(); ++i) {
+  for (std::size_t i = 0; i < shape.size(); ++i)
     out[i] = shape[i] == kUnknown ? (reps[i] == 0 ? 0 : kUnknown) : checked_mul(shape[i], reps[i]);
-    if (out[i] != kUnknown) total = checked_mul(total, out[i]);
-  }
+  check_size_fits(out);
   return {in[0].dtype, out};
 }
 
@@ -679,8 +683,8 @@ TensorSpec one_hot_infer(const Specs& in, const Params& p) {
   const int64_t depth = required_int_param(p, "depth");
   if (depth < 0) throw std::invalid_argument("depth must be >= 0, got " + std::to_string(depth));
   Shape out = in[0].shape;
-  if (!has_unknown(out)) checked_mul(num_elements(out), depth);
   out.push_back(depth);
+  check_size_fits(out);
   return {DType::f32, out};
 }
 

@@ -211,6 +211,9 @@ TEST_CASE("movement: tile follows NumPy's padding of reps and shape") {
   CHECK(run("tile", {x}, {{"reps", {0, 1}}}).shape() == Shape{0, 2});
   CHECK(values<int32_t>(run("tile", {ints({}, {7})}, {{"reps", 3}})) == std::vector<int32_t>{7, 7, 7});
   CHECK_THROWS_WITH_AS(run("tile", {x}, {{"reps", {-1}}}), doctest::Contains("reps must be non-negative"), OpError);
+  CHECK_THROWS_WITH_AS(run("tile", {x}, {{"reps", {int64_t{1} << 40, int64_t{1} << 40}}}),
+                       doctest::Contains("output shape is too large"), OpError);
+  CHECK(infer("tile", {{DType::f32, {-1, 3}}}, {{"reps", {2, 2}}}).shape == Shape{-1, 6});
 }
 
 TEST_CASE("movement: sort puts NaN last, along any axis") {
