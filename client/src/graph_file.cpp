@@ -123,6 +123,8 @@ std::string describe_cycle(const GraphSpec& spec, const std::unordered_map<std::
   // Inputs point backwards in data flow; print the cycle in data-flow order.
   std::vector<std::size_t> cycle(path.begin() + static_cast<std::ptrdiff_t>(seen[cur]), path.end());
   std::reverse(cycle.begin(), cycle.end());
+  // Start at the op that comes first in the file, so the message is stable.
+  std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
   std::string text;
   for (auto i : cycle) text += spec.ops[i].id + " -> ";
   return text + spec.ops[cycle.front()].id;

@@ -24,8 +24,11 @@ class ServerUnreachable : public std::runtime_error {
 // The server refused a request. op_id() names the op to blame when there is one.
 class ServerError : public std::runtime_error {
  public:
+  // The message is prefixed with "op '<id>': " unless the server already wrote it that way.
   ServerError(std::string op_id, const std::string& message)
-      : std::runtime_error(op_id.empty() ? message : "op '" + op_id + "': " + message), op_id_(std::move(op_id)) {}
+      : std::runtime_error(op_id.empty() || message.rfind("op '" + op_id + "'", 0) == 0 ? message
+                                                                                     : "op '" + op_id + "': " + message),
+        op_id_(std::move(op_id)) {}
   const std::string& op_id() const { return op_id_; }
 
  private:

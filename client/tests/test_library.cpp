@@ -1,0 +1,165 @@
+// libcorvid without a server: recording ops, local checks, scalars, printing. (The same
+// program against a real server is tests/integration.)
+#include <doctest/doctest.h>
+
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "corvid/corvid.hpp"
+
+using namespace corvid;
+
+namespace {
+// Op names of a graph, read back from its DOT dump.
+std::set<std::string> op_names(const Graph& graph) {
+  std::ostringstream dot;
+  graph.dump(dot);
+  std::set<std::string> names;
+  const std::string text = dot.str();
+  const std::regex label(R"(label="o\d+: ([a-z_]+))");
+  for (std::sregex_iterator it(text.begin(), text.end(), label), end; it != end; ++it) names.insert((*it)[1]);
+  return names;
+}
+}  // namespace
+
+TEST_CASE("the issue's snippet records ops locally until a value is asked for") {
+  GraphOptions options;
+  options.server = "ws://127.0.0.1:1";
+  options.token = "token";
+  options.reconnect_window = std::chrono::milliseconds(0);
+  Graph graph{"test", options};
+  auto a = t({1, 2, 3});
+  auto b = t({5, 22, 7});
+  auto c = a + b;
+  CHECK(graph.size() == 3);
+  CHECK(c.id() == "o3");
+  CHECK(c.dtype() == DType::i32);
+  CHECK(c.shape() == Shape{3});
+  CHECK(graph.id() == 0);  // nothing sent yet
+  // A tensor op's value is known locally: no server needed.
+  CHECK(a().data<int32_t>()[1] == 2);
+  // Asking for c needs the server, which is not there.
+  CHECK_THROWS_AS(c(), ServerUnreachable);
+}
+
+TEST_CASE("t() builds tensors of the graph file's default dtypes") {
+  Graph graph{"t"};
+  CHECK(t({1, 2}).dtype() == DType::i32);
+  CHECK(t({1.5, 2.0}).dtype() == DType::f32);
+  CHECK(t({true, false}).dtype() == DType::boolean);
+  CHECK(t({{1, 2}, {3, 4}, {5, 6}}).shape() == Shape{3, 2});
+  CHECK(t({{{1.0}, {2.0}}}).shape() == Shape{1, 2, 1});
+  CHECK(t({1, 2}, DType::f64).dtype() == DType::f64);
+  CHECK(t(3.0).shape() == Shape{});
+  CHECK(t(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3}).dtype() == DType::f64);
+  CHECK(t(Tensor::from_vector<float>({2}, {1, 2})).shape() == Shape{2});
+  CHECK_THROWS_AS(t(std::vector<int>{1, 2, 3}, {2, 2}), std::invalid_argument);
+}
+
+TEST_CASE("scalars broadcast and keep the other operand's dtype when they fit") {
+  Graph graph{"scalars"};
+  auto f = t({1.0f, 2.0f});
+  auto i = t({1, 2});
+  CHECK((f + 2.0).dtype() == DType::f32);
+  CHECK((2.0 * f).dtype() == DType::f32);
+  CHECK((i + 2).dtype() == DType::i32);
+  CHECK((i * 2.5).dtype() == DType::f32);
+  CHECK((i / 2).dtype() == DType::f32);  // true division
+  CHECK((f < 1.5).dtype() == DType::boolean);
+  CHECK((1.5 >= f).shape() == Shape{2});
+  CHECK(f.eq(2.0).dtype() == DType::boolean);
+  CHECK(i.ne(i).dtype() == DType::boolean);
+  CHECK((-f).dtype() == DType::f32);
+}
+
+TEST_CASE("a bad op is refused when it is created, naming the op id and the reason") {
+  Graph graph{"bad"};
+  auto a = t({{1, 2}, {3, 4}});
+  auto b = t({1, 2, 3});
+  try {
+    a + b;
+    FAIL("add of (2, 2) and (3,) was accepted");
+  } catch (const GraphError& e) {
+    CHECK(e.op_id() == "o3");
+    CHECK(std::string(e.what()).find("op 'o3': add: ") == 0);
+  }
+  CHECK(graph.size() == 2);  // nothing recorded
+  CHECK_THROWS_WITH_AS(op("frobnicate", {a}), "op 'o3': unknown op 'frobnicate'", GraphError);
+  CHECK_THROWS_AS(op("add", {a}), GraphError);
+  Graph other{"other"};
+  auto x = t({1, 2, 3});
+  CHECK_THROWS_AS(b + x, GraphError);  // Values of two graphs do not mix
+}
+
+TEST_CASE("every op of the table has a function") {
+  Graph graph{"all"};
+  auto m = t({{1.0, 2.0}, {3.0, 4.0}});
+  auto v = t({1.0, 2.0});
+  auto i = t({0, 1, 1});
+  auto mask = m > 2.0;
+  // sources
+  zeros({2}); ones({2, 2}); random_uniform({3}); random_normal({3}, 0, 2, 7);
+  // unary
+  for (auto fn : {neg, pos, abs, sign, exp, log, sqrt, cbrt, square, cube, reciprocal, sin, cos, tanh, sigmoid, relu})
+    fn(m);
+  logical_not(mask);
+  // binary
+  add(m, v); sub(m, v); mul(m, 2.0); div(1.0, m); pow(m, 2.0); maximum(m, v); minimum(m, v);
+  greater(m, v); greater_equal(m, v); less(m, v); less_equal(m, v); equal(m, v); not_equal(m, v);
+  logical_and(mask, mask); logical_or(mask, mask); logical_xor(mask, mask);
+  where(mask, m, v); clip(m, 0, 1);
+  // reductions
+  sum(m); mean(m, 0); prod(m, {0, 1}); min(m, 1, true); max(m); argmax(m, 1); argmin(m); var(m); corvid::std(m, 0);
+  median(m); percentile(m, 50); mode(m); average(m); average(v, v, 0);
+  // linear algebra
+  matmul(m, m); dot(v, v); transpose(m); transpose(m, {1, 0}); inv(m);
+  // movement
+  reshape(m, {4}); flatten(m); expand_dims(v, 0); squeeze(t({{1.0}})); concat({m, m}, 1); stack({v, v});
+  split(m, 2, 1, 0); slice(m, {0, 1}, {-1, 1}); gather(m, i, 0); reverse(m, 1); tile(v, {2}); sort(m);
+  unique(i); one_hot(i, 3); find_indices(i, {1}); bincount(i); bincount(i, t({1.0, 2.0, 3.0})); shape(m);
+  set_value(m, {0, 1}, 9);
+  softmax(m); log_softmax(m, 0);
+
+  const auto used = op_names(graph);
+  std::vector<std::string> missing;
+  for (const auto& def : op_table())
+    if (!used.count(std::string(def.name))) missing.push_back(std::string(def.name));
+  CHECK_MESSAGE(missing.empty(), "ops without a library function: " << nlohmann::json(missing).dump());
+}
+
+TEST_CASE("inferred shapes of a few ops") {
+  Graph graph{"shapes"};
+  auto m = t({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}});
+  CHECK(sum(m, 1).shape() == Shape{2});
+  CHECK(sum(m, 1, true).shape() == Shape{2, 1});
+  CHECK(sum(m).shape() == Shape{});
+  CHECK(matmul(m, transpose(m)).shape() == Shape{2, 2});
+  CHECK(concat({m, m}, 0).shape() == Shape{4, 3});
+  CHECK(argmax(m, 1).dtype() == DType::i32);
+}
+
+TEST_CASE("tensors print like NumPy lists") {
+  std::ostringstream out;
+  out << Tensor::from_vector<float>({2, 2}, {1, 2.5f, -3, 4});
+  CHECK(out.str() == "[[1, 2.5], [-3, 4]]");
+  std::ostringstream scalar;
+  scalar << Tensor::scalar<int32_t>(7);
+  CHECK(scalar.str() == "7");
+  std::ostringstream flags;
+  flags << Tensor::from_vector<uint8_t>({2}, {1, 0});
+  CHECK(flags.str() == "[true, false]");
+  std::ostringstream empty;
+  empty << Tensor(DType::f32, {0});
+  CHECK(empty.str() == "[]");
+}
+
+TEST_CASE("the current graph is the innermost live one") {
+  CHECK_THROWS_AS(Graph::current(), std::logic_error);
+  Graph outer{"outer"};
+  {
+    Graph inner{"inner"};
+    CHECK(&Graph::current() == &inner);
+  }
+  CHECK(&Graph::current() == &outer);
+}
