@@ -109,7 +109,7 @@ bool earliest_finish(const WorkerLoad& candidate, const std::vector<WorkerLoad>&
   for (const auto& w : workers) {
     if (w.id == candidate.id) continue;
     // Ties go to the candidate; a small margin avoids idling for a negligible gain.
-    if (finish_ms(w, plan, input_bytes_on(w.id), now_ms, link) < mine * 0.98) return false;
+    if (finish_ms(w, plan, input_bytes_on(w.id), now_ms, link) - now_ms < (mine - now_ms) * 0.98) return false;
   }
   return true;
 }

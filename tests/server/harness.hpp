@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,12 @@ class RecordingOutbox final : public Outbox {
     return out;
   }
   std::vector<Frame> worker_frames(WorkerId w, const std::string& type) { return take(workers, w, type); }
+  // How many frames of `type` wait for a worker (without removing them).
+  std::size_t count(WorkerId w, const std::string& type) {
+    std::size_t n = 0;
+    for (const auto& f : workers[w]) n += f.header.value("type", "") == type;
+    return n;
+  }
   std::vector<Frame> client_frames(ClientId c, const std::string& type) { return take(clients, c, type); }
 
   std::map<uint64_t, std::deque<Frame>> workers;
@@ -114,6 +121,21 @@ struct Harness {
         ++n;
       }
     }
+  }
+
+  // The worker answers just the oldest assign it holds (if any) and returns it.
+  std::optional<Frame> answer_one(WorkerId w, const std::function<void(Frame&)>& edit = {}) {
+    auto& q = outbox.workers[w];
+    for (auto it = q.begin(); it != q.end(); ++it) {
+      if (it->header.value("type", "") != "assign") continue;
+      Frame assign = std::move(*it);
+      q.erase(it);
+      Frame reply = executors[w].execute(assign);
+      if (edit) edit(reply);
+      core->worker_message(w, over_the_wire(reply));
+      return assign;
+    }
+    return std::nullopt;
   }
 
   // Runs all the given workers until none has work left.
