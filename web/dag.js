@@ -77,10 +77,10 @@
     const usable = width - 2 * margin;
     const widest = Math.max(...layers.map((l) => l.length));
     // Labelled boxes when every layer fits in one row, else dots wrapped into rows.
-    const labelled = widest * 92 <= usable;
-    const nodeW = labelled ? Math.min(120, Math.floor(usable / widest) - 12) : 12;
+    const labelled = usable / widest >= 52;
+    const nodeW = labelled ? Math.min(120, Math.floor(usable / widest) - 10) : 12;
     const nodeH = labelled ? 24 : 12;
-    const slotW = labelled ? nodeW + 12 : 18;
+    const slotW = labelled ? nodeW + 10 : 18;
     const perRow = Math.max(1, Math.floor(usable / slotW));
     const rowGap = labelled ? 54 : 16;
     const layerGap = labelled ? 0 : 26;

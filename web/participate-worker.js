@@ -18,6 +18,7 @@ const BACKOFF_MAX_MS = 15000;
 
 let kernel = null;         // the loaded wasm kernel (kept across connections)
 let score = null;          // the benchmark result (measured once per worker)
+let preparing = null;      // the promise of prepare(), shared by every start
 let socket = null;         // the current WebSocket, or null
 let wanted = false;        // true between "start" and "stop"
 let workerName = '';
@@ -57,30 +58,38 @@ async function start({ name, resumeId }) {
   wanted = true;
   workerName = name || 'browser tab';
   if (resumeId && !workerId) workerId = resumeId;
-  if (!kernel) {
-    setState('loading', 'Loading the WebAssembly kernel…');
-    try {
-      importScripts('corvid_kernel.js', 'kernel.js');
-      kernel = await CorvidKernel.load();
-    } catch (e) {
-      throw new Error(`Could not load the WebAssembly kernel (corvid_kernel.js): ${e.message}`);
-    }
-    log('info', 'WebAssembly kernel loaded');
+  preparing = preparing || prepare();
+  try {
+    await preparing;
+  } catch (e) {
+    preparing = null;  // a later Participate tries again
+    throw e;
   }
-  if (!score) {
-    setState('benchmarking', 'Measuring this device…');
-    // Let the state message reach the page before the benchmark occupies this thread.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    try {
-      score = kernel.benchmark();
-    } catch (e) {
-      throw new Error(`The device benchmark failed: ${e.message}`);
-    }
-    post({ type: 'benchmark', score });
-    log('info', `Benchmark: ${score.matmul_gflops.toFixed(1)} GFLOPS matmul, ` +
-        `${score.elementwise_gbs.toFixed(1)} GB/s elementwise, ${score.reduce_gbs.toFixed(1)} GB/s reductions`);
+  if (!wanted) setState('stopped', 'Stopped before connecting');
+  else if (!socket) connect();
+}
+
+// Loads the kernel and runs the device benchmark; both happen once per Web Worker.
+async function prepare() {
+  setState('loading', 'Loading the WebAssembly kernel…');
+  try {
+    importScripts('corvid_kernel.js', 'kernel.js');
+    kernel = await CorvidKernel.load();
+  } catch (e) {
+    throw new Error(`Could not load the WebAssembly kernel (corvid_kernel.js): ${e.message}`);
   }
-  if (wanted) connect();
+  log('info', 'WebAssembly kernel loaded');
+  setState('benchmarking', 'Measuring this device…');
+  // Let the state message reach the page before the benchmark occupies this thread.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  try {
+    score = kernel.benchmark();
+  } catch (e) {
+    throw new Error(`The device benchmark failed: ${e.message}`);
+  }
+  post({ type: 'benchmark', score });
+  log('info', `Benchmark: ${score.matmul_gflops.toFixed(1)} GFLOPS matmul, ` +
+      `${score.elementwise_gbs.toFixed(1)} GB/s elementwise, ${score.reduce_gbs.toFixed(1)} GB/s reductions`);
 }
 
 function serverUrl() {
@@ -224,7 +233,8 @@ function closed(event) {
   // The server hands a disconnected worker's groups to others: what is queued here is void.
   queue.length = 0;
   if (!wanted) {
-    setState('stopped', 'Stopped; in-flight work handed back');
+    log('info', 'Stopped; disconnected from the server');
+    setState('stopped', 'Disconnected; nothing left in flight');
     return;
   }
   const why = event.code === 1008 ? `the server closed the connection: ${event.reason || 'policy violation'}`

@@ -94,9 +94,11 @@
     const active = !['idle', 'stopped', 'failed'].includes(next);
     ui.participate.disabled = active;
     ui.stop.disabled = !active || next === 'stopping';
+    ui.participate.textContent = active ? 'Participating' : next === 'stopped' ? 'Participate again' : 'Participate';
     if (!active) {
-      ui.currentTitle.textContent = next === 'failed' ? 'Could not start' : 'Idle';
-      ui.currentDetail.textContent = next === 'failed' ? detail : 'Press Participate to start.';
+      ui.currentTitle.textContent = { failed: 'Could not start', stopped: 'Stopped' }[next] || 'Idle';
+      ui.currentDetail.textContent = next === 'failed' ? detail
+        : next === 'stopped' ? 'This tab is not computing. Press Participate to lend it again.' : 'Press Participate to start.';
       ui.currentOps.textContent = '';
     } else if (next === 'ready' && lastGroup) {
       ui.currentTitle.textContent = 'Waiting for work';
