@@ -72,7 +72,7 @@ TEST_CASE("intermediates of a chain stay on the worker inside one group") {
   CHECK(v["x7"] == std::vector<double>{8, 16, 24});
 }
 
-TEST_CASE("stream mode sends each value as it becomes final, then the values summary") {
+TEST_CASE("stream mode sends each value as it becomes final and then the values summary") {
   Harness h;
   h.connect_client(10);
   const uint64_t g = h.submit_ok(10, demo_graph());
@@ -111,7 +111,7 @@ TEST_CASE("ops added to an existing graph use the values computed before") {
   CHECK(v["e"] == std::vector<double>{22, 28, 50, 64});
 }
 
-TEST_CASE("end reports counts and failed ops; sources are computed at submit") {
+TEST_CASE("end reports counts and failed ops and sources are computed at submit") {
   Harness h;
   h.connect_client(10);
   const uint64_t g = h.submit_ok(10, {{"ops",
@@ -134,7 +134,7 @@ TEST_CASE("end reports counts and failed ops; sources are computed at submit") {
   CHECK(report[0].header["failed"].empty());
 }
 
-TEST_CASE("operator views describe workers, graphs and counters") {
+TEST_CASE("operator views describe workers and graphs and counters") {
   Harness h;
   h.connect_worker(1, 12, 3);
   h.connect_client(10, "alice");

@@ -91,7 +91,7 @@ TEST_CASE("measured group timings override a lying benchmark") {
   CHECK(workers[0]["measured_gflops"].get<double>() < workers[0]["score_gflops"].get<double>() / 100);
 }
 
-TEST_CASE("a stalled worker's group goes to another worker at its deadline; the first valid result wins") {
+TEST_CASE("a stalled worker's group goes to another worker at its deadline and the first valid result wins") {
   CoordinatorOptions options;
   options.deadline_floor_ms = 100;
   Harness h(options);
@@ -147,7 +147,7 @@ TEST_CASE("a worker that disconnects loses its group to another worker") {
   CHECK(h.core->status_json()["workers"].size() == 1);
 }
 
-TEST_CASE("a kernel error fails the op and its dependents, and the rest of the group still computes") {
+TEST_CASE("a kernel error fails the op and its dependents while the rest of the group still computes") {
   Harness h;
   h.connect_worker(1);
   h.connect_client(10);
@@ -176,7 +176,7 @@ TEST_CASE("a kernel error fails the op and its dependents, and the rest of the g
   CHECK(errors["j"] == "input op 'i' failed: inv: matrix is singular");
 }
 
-TEST_CASE("transient errors retry a bounded number of times, then fail the op with the reason") {
+TEST_CASE("transient errors retry a bounded number of times and then fail the op with the reason") {
   CoordinatorOptions options;
   options.max_attempts = 3;
   Harness h(options);
@@ -198,7 +198,7 @@ TEST_CASE("transient errors retry a bounded number of times, then fail the op wi
   CHECK(error.find("missing_input") != std::string::npos);
 }
 
-TEST_CASE("bad results are rejected with an error, repeated abuse closes the worker, the graph survives") {
+TEST_CASE("bad results are rejected with an error and repeated abuse closes the worker but the graph survives") {
   Harness h;
   h.connect_worker(1, 100, 100);
   h.connect_worker(2, 10, 10);

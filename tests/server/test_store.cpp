@@ -11,7 +11,7 @@ namespace fs = std::filesystem;
 using namespace corvid;
 using namespace corvid::server;
 
-TEST_CASE("store: graphs, ops, states and values survive reopening") {
+TEST_CASE("store keeps graphs and ops and states and values across reopening") {
   const fs::path dir = fs::temp_directory_path() / ("corvid-store-test-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);

@@ -25,7 +25,7 @@ struct BadCase {
 
 }  // namespace
 
-TEST_CASE("every kind of bad submit gets an error naming the op, and nothing is stored") {
+TEST_CASE("every kind of bad submit gets an error naming the op and nothing is stored") {
   const std::vector<BadCase> cases = {
       {"unknown op", {tensor("a", {1, 2}), op("b", "frobnicate", {"a"})}, "b", "unknown op 'frobnicate'"},
       {"unknown input id", {tensor("a", {1, 2}), op("b", "neg", {"zz"})}, "b", "unknown input id 'zz'"},
@@ -70,7 +70,7 @@ TEST_CASE("a bad op added to an existing graph leaves the graph as it was") {
   CHECK(h.core->graph_json(g)["ops"].size() == 4);
 }
 
-TEST_CASE("requests about unknown graphs, ids and message types are answered with errors") {
+TEST_CASE("requests about unknown graphs or ids or message types are answered with errors") {
   Harness h;
   h.connect_client(10);
   h.client_send(10, {{"type", "wait"}, {"graph_id", 99}, {"request_id", "r1"}});
