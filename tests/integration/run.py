@@ -1,0 +1,355 @@
+#!/usr/bin/python3
+"""Integration tests on loopback: real corvid-server, real corvid-worker processes, the corvid CLI
+and a libcorvid program. Usage: run.py CASE --server-bin B --worker-bin B --corvid-bin B
+--snippet-bin B. Each case prints what it checked and exits non-zero on failure."""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from harness import Cluster, TestFailure, check, finish, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GRAPHS = os.path.join(HERE, "graphs")
+
+# ---- NumPy reference for graph files ----
+
+NUMPY_OPS = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "maximum": np.maximum,
+    "exp": np.exp,
+    "tanh": np.tanh,
+    "neg": np.negative,
+    "relu": lambda a: np.maximum(a, 0),
+    "sigmoid": lambda a: 1 / (1 + np.exp(-a)),
+    "matmul": np.matmul,
+    "transpose": lambda a: a.T,
+}
+
+
+def numpy_values(doc):
+    """Every op's value computed by NumPy (float32 in, as the graph files here use)."""
+    values = {}
+    for op in doc["ops"]:
+        name, ins = op["op"], [values[i] for i in op.get("inputs", [])]
+        params = op.get("params", {})
+        if name == "tensor":
+            values[op["id"]] = np.array(op["value"], dtype=np.float32)
+        elif name in ("sum", "mean"):
+            fn = np.sum if name == "sum" else np.mean
+            values[op["id"]] = fn(ins[0], axis=params.get("axis"), keepdims=params.get("keepdims", False))
+        else:
+            values[op["id"]] = NUMPY_OPS[name](*ins)
+    return values
+
+
+def check_outputs(result, doc, what):
+    """Checks a `corvid submit --wait --json` result against NumPy."""
+    check(result["status"] == "computed", f"{what}: status {result['status']}, failed {result.get('failed')}")
+    check(result["failed"] == [], f"{what}: failed list {result['failed']}")
+    expected = numpy_values(doc)
+    for oid in doc["outputs"]:
+        got = result["outputs"].get(oid)
+        check(got is not None, f"{what}: output {oid} missing")
+        want = expected[oid]
+        check(list(got["shape"]) == list(want.shape), f"{what}: {oid} shape {got['shape']}, NumPy {list(want.shape)}")
+        data = np.array(got["data"], dtype=np.float64).reshape(want.shape)
+        check(np.allclose(data, want, rtol=1e-4, atol=1e-4),
+              f"{what}: {oid} = {data.ravel()[:8]} but NumPy says {want.ravel()[:8]}")
+
+
+def random_graph(rng, name, n_ops=12, size=8):
+    """A random graph file of float32 ops with known NumPy values."""
+    ops, shapes = [], {}
+
+    def new_id():
+        return f"n{len(ops)}"
+
+    for _ in range(3):
+        oid = new_id()
+        value = [[round(rng.uniform(-1, 1), 3) for _ in range(size)] for _ in range(size)]
+        ops.append({"id": oid, "op": "tensor", "value": value, "dtype": "float32"})
+        shapes[oid] = (size, size)
+    while len(ops) < n_ops:
+        oid = new_id()
+        square = [k for k, s in shapes.items() if s == (size, size)]
+        kind = rng.choice(["add", "sub", "mul", "maximum", "tanh", "sigmoid", "relu", "neg", "matmul", "transpose"])
+        if kind in ("add", "sub", "mul", "maximum", "matmul"):
+            a, b = rng.choice(square), rng.choice(square)
+            ops.append({"id": oid, "op": kind, "inputs": [a, b]})
+        else:
+            ops.append({"id": oid, "op": kind, "inputs": [rng.choice(square)]})
+        shapes[oid] = (size, size)
+    last = ops[-1]["id"]
+    ops.append({"id": "total", "op": "sum", "inputs": [last], "params": {"axis": 1, "keepdims": False}})
+    return {"name": name, "ops": ops, "outputs": [last, "total", ops[5]["id"]]}
+
+
+def chain_graph(name, length, size=64):
+    """A chain of matmuls and tanh (values stay bounded) long enough to interrupt midway."""
+    rng = np.random.default_rng(length)
+    w = (rng.standard_normal((size, size)) / np.sqrt(size)).astype(np.float32).round(4).tolist()
+    x = rng.standard_normal((size, size)).astype(np.float32).round(4).tolist()
+    ops = [{"id": "w", "op": "tensor", "value": w, "dtype": "float32"},
+           {"id": "x0", "op": "tensor", "value": x, "dtype": "float32"}]
+    for i in range(1, length + 1):
+        ops.append({"id": f"m{i}", "op": "matmul", "inputs": [f"x{i - 1}", "w"]})
+        ops.append({"id": f"x{i}", "op": "tanh", "inputs": [f"m{i}"]})
+    ops.append({"id": "total", "op": "sum", "inputs": [f"x{length}"], "params": {"axis": 0}})
+    return {"name": name, "ops": ops, "outputs": [f"x{length}", "total"]}
+
+
+def submit_json(cluster, path, timeout=120):
+    code, out, err = cluster.corvid("submit", path, "--wait", "--json", timeout=timeout)
+    check(out.strip(), f"corvid submit printed nothing (exit {code}); stderr: {err}")
+    return code, json.loads(out), err
+
+# ---- cases ----
+
+
+def case_readme_numpy(c):
+    c.start_server()
+    c.start_worker("w1")
+    c.start_worker("w2")
+    c.wait_workers_ready(["w1", "w2"])
+    path = os.path.join(GRAPHS, "readme_example.json")
+    code, result, _ = submit_json(c, path)
+    doc = json.load(open(path))
+    check(code == 0, f"exit code {code} for a graph that computed")
+    check(set(result) == {"graph_id", "status", "outputs", "failed"}, f"--json keys {sorted(result)}")
+    check(result["outputs"]["c"]["dtype"] == "float32", f"c dtype {result['outputs']['c']['dtype']}")
+    check(result["outputs"]["c"]["data"] == [6, 8, 8, 10], f"c data {result['outputs']['c']['data']} (row-major)")
+    check_outputs(result, doc, "README example")
+    # Without --json: progress while waiting and the values for people.
+    code, out, err = c.corvid("submit", path, "--wait")
+    check(code == 0, f"plain --wait exit {code}: {err}")
+    check("ops computed" in err, f"no progress line on stderr: {err!r}")
+    check("c = float32(2, 2) [[6, 8], [8, 10]]" in out, f"plain output: {out!r}")
+
+
+def case_many_graphs(c):
+    c.start_server()
+    for i in range(3):
+        c.start_worker(f"w{i}")
+    c.wait_workers_ready(["w0", "w1", "w2"])
+    rng = random.Random(1234)
+    docs = [random_graph(rng, f"g{i}", n_ops=rng.randint(8, 30)) for i in range(12)]
+    procs = [(doc, c.corvid_background("submit", c.graph_file(f"g{i}.json", doc), "--wait", "--json"))
+             for i, doc in enumerate(docs)]
+    for doc, p in procs:
+        code, out, err = finish(p, 120, f"graph {doc['name']}")
+        check(code == 0, f"{doc['name']}: exit {code}, stderr {err}")
+        check_outputs(json.loads(out), doc, doc["name"])
+    done = {w["name"]: w.get("groups_done", 0) for w in c.status()["workers"]}
+    check(sum(1 for n in done.values() if n > 0) >= 2, f"work was not spread over the workers: {done}")
+    print("groups per worker:", done)
+
+
+def held_groups(c, name):
+    w = c.worker_status(name)
+    return w and w.get("in_flight", 0) > 0
+
+
+def case_worker_killed(c):
+    c.start_server()
+    c.start_worker("doomed", slowdown=400)
+    c.wait_workers_ready(["doomed"])
+    doc = chain_graph("killed", 4)
+    p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
+    wait_until(lambda: held_groups(c, "doomed"), 30, "the slow worker to hold a group")
+    c.signal_worker("doomed", signal.SIGKILL)
+    c.start_worker("rescuer")
+    code, out, err = finish(p, 90, "corvid submit after a worker was killed")
+    check(code == 0, f"exit {code}: {err}")
+    check_outputs(json.loads(out), doc, "graph of a killed worker")
+
+
+def case_worker_stalled(c):
+    c.start_server()
+    c.start_worker("staller", slowdown=400)
+    c.wait_workers_ready(["staller"])
+    doc = chain_graph("stalled", 4)
+    p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
+    wait_until(lambda: held_groups(c, "staller"), 30, "the slow worker to hold a group")
+    c.signal_worker("staller", signal.SIGSTOP)
+    c.start_worker("rescuer")
+    code, out, err = finish(p, 90, "corvid submit while a worker stalls")
+    check(code == 0, f"exit {code}: {err}")
+    check_outputs(json.loads(out), doc, "graph of a stalled worker")
+
+
+def case_server_restart(c):
+    c.start_server()
+    c.start_worker("w1", slowdown=30)
+    c.start_worker("w2", slowdown=30)
+    c.wait_workers_ready(["w1", "w2"])
+    doc = chain_graph("restart", 40)
+    p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
+
+    def some_computed():
+        graphs = c.status().get("graphs", [])
+        return graphs and graphs[0]["counts"].get("computed", 0) > 4
+
+    wait_until(some_computed, 60, "the graph to be partly computed")
+    check(p.poll() is None, "corvid submit finished before the server was killed; make the graph longer")
+    c.kill_server()
+    time.sleep(0.5)
+    c.start_server()
+    code, out, err = finish(p, 150, "corvid submit --wait across a server restart")
+    check(code == 0, f"exit {code}: {err}")
+    check_outputs(json.loads(out), doc, "graph across a restart")
+
+
+def case_two_developers(c):
+    c.start_server()
+    c.start_worker("w1")
+    c.start_worker("w2")
+    c.wait_workers_ready(["w1", "w2"])
+    rng = random.Random(99)
+    a, b = random_graph(rng, "alice", 20), random_graph(rng, "bob", 25)
+    pa = c.corvid_background("submit", c.graph_file("a.json", a), "--wait", "--json")
+    pb = c.corvid_background("submit", c.graph_file("b.json", b), "--wait", "--json")
+    snippet = c.snippet_background()
+    for doc, p in ((a, pa), (b, pb)):
+        code, out, err = finish(p, 90, doc["name"])
+        check(code == 0, f"{doc['name']}: exit {code}: {err}")
+        check_outputs(json.loads(out), doc, doc["name"])
+    code, out, err = finish(snippet, 90, "the libcorvid program")
+    check(code == 0, f"libcorvid program failed (exit {code}):\n{out}\n{err}")
+
+
+BAD_FILES = {
+    "bad_json.json": "invalid JSON: parse error at line 1",
+    "bad_unknown_op.json": "op 'b': unknown op 'frobnicate'",
+    "bad_unknown_input.json": "op 'b': unknown input id 'zz'",
+    "bad_cycle.json": "op 'b': is part of a cycle: b -> c -> b",
+    "bad_arity.json": "op 'b': add: expects 2 input(s), got 1",
+    "bad_shapes.json": "op 'c': add: shapes (2, 2) and (3,) cannot be broadcast together",
+}
+
+
+def case_bad_files(c):
+    c.start_server()
+    for name, message in BAD_FILES.items():
+        code, out, err = c.corvid("submit", os.path.join(GRAPHS, name), "--wait", "--json")
+        check(code != 0, f"{name}: exit code 0")
+        check(message in err, f"{name}: expected {message!r} in the error, got {err!r}")
+        check(len(err.strip().splitlines()) == 1, f"{name}: error is not one line: {err!r}")
+        print(f"{name}: {err.strip()}")
+    check(c.status()["graphs"] == [], "a bad file created a graph")
+
+
+def case_unreachable(c):
+    # Nothing listens on the cluster's port: the CLI must say so in one line.
+    env = {"CORVID_TOKEN": "none"}
+    p = subprocess.run([c.bins.corvid, "submit", os.path.join(GRAPHS, "readme_example.json"), "--wait",
+                        "--server", c.url], env={**os.environ, **env}, capture_output=True, text=True, timeout=30)
+    check(p.returncode == 3, f"exit code {p.returncode}")
+    lines = p.stderr.strip().splitlines()
+    check(len(lines) == 1, f"not one line: {p.stderr!r}")
+    check(f"cannot reach the Corvid server at {c.url}" in lines[0], f"message: {lines[0]!r}")
+    print(lines[0])
+
+
+def case_library(c):
+    c.start_server()
+    c.start_worker("w1")
+    c.start_worker("w2")
+    c.wait_workers_ready(["w1", "w2"])
+    code, out, err = finish(c.snippet_background(), 120, "the libcorvid program")
+    print(out)
+    check(code == 0, f"libcorvid program failed (exit {code}):\n{err}")
+
+
+def case_map_cli(c):
+    c.start_server()
+    c.start_worker("w1")
+    c.start_worker("w2")
+    c.wait_workers_ready(["w1", "w2"])
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((6, 3)).astype(np.float32).round(3)
+    slices = [rng.standard_normal((4, 6)).astype(np.float32).round(3) for _ in range(20)]
+    doc = {"name": "map-cli",
+           "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
+           "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
+                        "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]},
+                                {"id": "s", "op": "sum", "inputs": ["y"], "params": {"axis": 1}}],
+                        "output": "s"},
+           "slices": [s.tolist() for s in slices]}
+    code, out, err = c.corvid("map", c.graph_file("map.json", doc), "--json", timeout=120)
+    check(code == 0, f"corvid map exit {code}: {err}")
+    events = [json.loads(line) for line in out.splitlines()]
+    kinds = [e["event"] for e in events]
+    check(kinds[0] == "posted" and events[0]["slices"] == 20, f"first event {events[0]}")
+    check(kinds[-1] == "done" and events[-1]["status"] == "computed", f"last event {events[-1]}")
+    results = {e["slice"]: e for e in events if e["event"] == "result"}
+    check(sorted(results) == list(range(20)), f"results for slices {sorted(results)}")
+    for i, s in enumerate(slices):
+        got = np.array(results[i]["data"]).reshape(results[i]["shape"])
+        check(np.allclose(got, (s @ w).sum(axis=1), rtol=1e-4, atol=1e-4), f"slice {i}: {got} vs NumPy")
+    # A slice that fails deterministically is reported with its error; the others compute.
+    bad = dict(doc, name="map-fail",
+               template={"inputs": ["x"], "ops": [{"id": "i", "op": "inv", "inputs": ["x"]}], "output": "i"},
+               shared=[], slices=[[[1, 2], [3, 4]], [[1, 2], [2, 4]], [[2, 0], [0, 2]]])
+    bad["template"]["dtypes"] = {"x": "float64"}
+    code, out, err = c.corvid("map", c.graph_file("map-fail.json", bad), "--json", timeout=120)
+    check(code == 1, f"corvid map with a failing slice exit {code}")
+    events = [json.loads(line) for line in out.splitlines()]
+    errors = [e for e in events if e["event"] == "error"]
+    check(len(errors) == 1 and errors[0]["slice"] == 1 and "singular" in errors[0]["error"], f"errors {errors}")
+    check(sum(e["event"] == "result" for e in events) == 2, f"events {events}")
+    # Progress bar mode.
+    code, out, err = c.corvid("map", c.graph_file("map.json", doc), timeout=120)
+    check(code == 0 and "slices computed" in err and out.count("slice ") == 20, f"bar mode: {out!r} {err!r}")
+
+
+CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("case", choices=sorted(CASES))
+    parser.add_argument("--server-bin", required=True)
+    parser.add_argument("--worker-bin", required=True)
+    parser.add_argument("--corvid-bin", required=True)
+    parser.add_argument("--snippet-bin", required=True)
+    args = parser.parse_args()
+
+    class Bins:
+        server, worker, corvid, snippet = args.server_bin, args.worker_bin, args.corvid_bin, args.snippet_bin
+
+    cluster = Cluster(Bins, args.case)
+
+    def snippet_background():
+            return subprocess.Popen([Bins.snippet, cluster.url], env=cluster.env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    cluster.snippet_background = snippet_background
+    try:
+        CASES[args.case](cluster)
+    except TestFailure as e:
+        print(f"FAILED: {e}")
+        cluster.dump_logs()
+        return 1
+    except BaseException:
+        cluster.dump_logs()
+        raise
+    finally:
+        cluster.stop()
+    shutil.rmtree(cluster.dir, ignore_errors=True)
+    print(f"{args.case}: passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
