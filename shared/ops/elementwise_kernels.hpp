@@ -16,42 +16,46 @@
 namespace corvid::ops {
 
 // exp(x) in float32 without a libm call, so that a loop over it vectorises. Range reduction
-// x = n ln2 + r with |r| <= ln2/2, a degree-7 Taylor polynomial for exp(r) (truncation error
-// below 1e-8 relative), and 2^n built from exponent bits in two halves so that results down to
-// the smallest subnormal are reached. Error is within a few float32 ulp of the exact value.
-// exp(NaN) = NaN, exp(+inf) = +inf, exp(-inf) = 0, overflow gives +inf like std::exp.
+// x = n ln2 + r with |r| <= ln2/2, Cephes' degree-7 polynomial for exp(r) (within about 1 ulp),
+// and 2^n built from exponent bits. Results below about 2e-38 (x < -86.99) are flushed to 0
+// instead of going subnormal; exp(NaN) = NaN, exp(+inf) = +inf, exp(-inf) = 0, overflow gives +inf.
+// Written for wasm simd128 as much as for x86: the input is clamped with integer min on its bits
+// (float min/max constants compile to NaN-aware f32x4.min, which V8 expands to many instructions),
+// and n's integer value is read from the bits of the rounding sum rather than by a conversion.
 inline float exp_f32(float x) {
-  constexpr float kHi = 88.72283935546875f;   // just below ln(FLT_MAX): above it the result is +inf
-  constexpr float kLo = -103.972076416015625f;  // ln(2^-150): below it the result rounds to 0
-  float xc = x > kHi ? kHi : x;
-  xc = xc < kLo ? kLo : xc;
-  xc = xc == xc ? xc : 0.0f;  // keep NaN out of the float->int conversion
-  // n = round(x / ln2) by the 1.5 * 2^23 trick (exact for |n| < 2^22).
+  // Clamp to [-87.5, 89]: as unsigned, negative floats grow with their magnitude; as signed,
+  // positive floats do. exp(-87.5) flushes to 0 and exp(89) overflows to +inf below.
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  constexpr uint32_t kNegLimit = 0xC2AF0000u;  // bits of -87.5f
+  constexpr int32_t kPosLimit = 0x42B20000;    // bits of 89.0f
+  u = u < kNegLimit ? u : kNegLimit;
+  int32_t clamped = static_cast<int32_t>(u);
+  clamped = clamped < kPosLimit ? clamped : kPosLimit;
+  float xc;
+  std::memcpy(&xc, &clamped, sizeof xc);
+  // n = round(x / ln2) by adding 1.5 * 2^23, which leaves n in the low mantissa bits.
   constexpr float kRound = 12582912.0f;
-  const float n = (xc * 1.44269504088896341f + kRound) - kRound;
+  const float shifted = xc * 1.44269504088896341f + kRound;
+  const float n = shifted - kRound;
   // ln2 split in a high part with few mantissa bits (n * hi is exact) and a low correction.
   float r = xc - n * 0.693145751953125f;
   r = r - n * 1.42860682030941723212e-6f;
-  float p = 1.0f / 5040.0f;
-  p = p * r + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  // 2^n = 2^n1 * 2^n2 with both halves normal floats for n in [-150, 128].
-  const int32_t ni = static_cast<int32_t>(n);
-  const int32_t n1 = ni / 2;
-  const int32_t n2 = ni - n1;
-  const int32_t b1 = (n1 + 127) << 23;
-  const int32_t b2 = (n2 + 127) << 23;
-  float s1, s2;
-  std::memcpy(&s1, &b1, sizeof s1);
-  std::memcpy(&s2, &b2, sizeof s2);
-  float result = p * s1 * s2;
-  result = x > kHi ? std::numeric_limits<float>::infinity() : result;
-  result = x < kLo ? 0.0f : result;
+  // 2 exp(r) = 2 + 2r + r^2 * 2P(r) (Cephes expf's P, doubled), so that the scale below is
+  // 2^(n-1), a normal float (or 0 for n = -126, or +inf for n = 129) for every clamped x.
+  float p = 2 * 1.9875691500e-4f;
+  p = p * r + 2 * 1.3981999507e-3f;
+  p = p * r + 2 * 8.3334519073e-3f;
+  p = p * r + 2 * 4.1665795894e-2f;
+  p = p * r + 2 * 1.6666665459e-1f;
+  p = p * r + 2 * 5.0000001201e-1f;
+  p = p * (r * r) + (2.0f * r + 2.0f);
+  uint32_t shifted_bits;
+  std::memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+  const uint32_t scale_bits = (shifted_bits - 0x4B400000u + 126u) << 23;  // exponent field n - 1 + 127
+  float scale;
+  std::memcpy(&scale, &scale_bits, sizeof scale);
+  const float result = p * scale;
   return x == x ? result : x;
 }
 
