@@ -160,54 +160,72 @@ def held_groups(c, name):
     return w and w.get("in_flight", 0) > 0
 
 
+def groups_done(c, name):
+    for w in c.status().get("workers", []):
+        if w.get("name") == name:
+            return w.get("groups_done", 0)
+    return 0
+
+
 def case_worker_killed(c):
     c.start_server()
-    c.start_worker("doomed", slowdown=400)
+    # 256x256 matmuls slowed 1000x: each group takes seconds on this worker.
+    c.start_worker("doomed", slowdown=1000)
     c.wait_workers_ready(["doomed"])
-    doc = chain_graph("killed", 4)
+    doc = chain_graph("killed", 3, size=256)
     p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
     wait_until(lambda: held_groups(c, "doomed"), 30, "the slow worker to hold a group")
+    check(groups_done(c, "doomed") == 0, "the slow worker finished a group before it could be killed")
     c.signal_worker("doomed", signal.SIGKILL)
     c.start_worker("rescuer")
     code, out, err = finish(p, 90, "corvid submit after a worker was killed")
     check(code == 0, f"exit {code}: {err}")
     check_outputs(json.loads(out), doc, "graph of a killed worker")
+    check(groups_done(c, "rescuer") > 0, "the rescuer computed nothing")
 
 
 def case_worker_stalled(c):
     c.start_server()
-    c.start_worker("staller", slowdown=400)
+    # A group of a few seconds on this worker, so its deadline is a few seconds too.
+    c.start_worker("staller", slowdown=1000)
     c.wait_workers_ready(["staller"])
-    doc = chain_graph("stalled", 4)
+    doc = chain_graph("stalled", 3, size=128)
     p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
     wait_until(lambda: held_groups(c, "staller"), 30, "the slow worker to hold a group")
     c.signal_worker("staller", signal.SIGSTOP)
+    check(groups_done(c, "staller") == 0, "the slow worker finished a group before it was stopped")
     c.start_worker("rescuer")
-    code, out, err = finish(p, 90, "corvid submit while a worker stalls")
+    code, out, err = finish(p, 120, "corvid submit while a worker stalls")
     check(code == 0, f"exit {code}: {err}")
     check_outputs(json.loads(out), doc, "graph of a stalled worker")
+    check(groups_done(c, "rescuer") > 0, "the rescuer computed nothing")
+    check(groups_done(c, "staller") == 0, "the stopped worker was credited with a group")
 
 
 def case_server_restart(c):
     c.start_server()
-    c.start_worker("w1", slowdown=30)
-    c.start_worker("w2", slowdown=30)
+    c.start_worker("w1", slowdown=20)
+    c.start_worker("w2", slowdown=20)
     c.wait_workers_ready(["w1", "w2"])
-    doc = chain_graph("restart", 40)
+    doc = chain_graph("restart", 40, size=128)
     p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
 
-    def some_computed():
+    def partly_computed():
         graphs = c.status().get("graphs", [])
-        return graphs and graphs[0]["counts"].get("computed", 0) > 4
+        return graphs and graphs[0]["counts"].get("computed", 0) > 10 and graphs[0]
 
-    wait_until(some_computed, 60, "the graph to be partly computed")
+    graph = wait_until(partly_computed, 60, "the graph to be partly computed")
     check(p.poll() is None, "corvid submit finished before the server was killed; make the graph longer")
     c.kill_server()
+    print(f"killed the server with {graph['counts']} of {graph['total']} ops")
+    check(graph["counts"]["computed"] < graph["total"], "the graph was complete before the kill")
     time.sleep(0.5)
     c.start_server()
     code, out, err = finish(p, 150, "corvid submit --wait across a server restart")
     check(code == 0, f"exit {code}: {err}")
     check_outputs(json.loads(out), doc, "graph across a restart")
+    workers = {w["name"] for w in c.status()["workers"] if w.get("state") != "disconnected"}
+    check({"w1", "w2"} <= workers, f"workers did not reconnect by themselves: {workers}")
 
 
 def case_two_developers(c):
