@@ -134,6 +134,15 @@ Frame Connection::read_frame(Deadline deadline) {
   return decode_frame(static_cast<const uint8_t*>(data.data()), data.size());
 }
 
+void Connection::clear_interrupt() {
+  interrupted_ = false;
+  if (socket_) {
+    // Run the socket cancel the interrupt posted, while no read is pending.
+    socket_->io.restart();
+    socket_->io.poll();
+  }
+}
+
 void Connection::interrupt() {
   interrupted_ = true;
   if (socket_) {

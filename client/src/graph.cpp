@@ -241,6 +241,10 @@ void Graph::interrupt() {
   if (connection_) connection_->interrupt();
 }
 
+void Graph::clear_interrupt() {
+  if (connection_) connection_->clear_interrupt();
+}
+
 Report Graph::end() {
   flush();
   Report report;

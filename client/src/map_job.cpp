@@ -8,6 +8,7 @@ MapJob::MapJob(Graph& graph, Template fn) : graph_(graph), fn_(std::move(fn)) {}
 
 std::size_t MapJob::add_slice(const std::vector<Tensor>& inputs) {
   const std::size_t index = outputs_.size();
+  const std::size_t first_op = graph_.size();
   std::vector<Value> values;
   for (const auto& t : inputs) values.push_back(graph_.tensor(t));
   const Value out = fn_(values, index);
@@ -15,12 +16,16 @@ std::size_t MapJob::add_slice(const std::vector<Tensor>& inputs) {
     throw std::logic_error("corvid::MapJob: the template of slice " + std::to_string(index) +
                            " must return a Value of the job's graph");
   outputs_.push_back(out.id());
+  std::vector<std::string> ids;
+  for (std::size_t i = first_op; i < graph_.size(); ++i) ids.push_back(graph_.id_at(i));
+  slice_ops_.push_back(std::move(ids));
   return index;
 }
 
 void MapJob::cancel() {
   cancel_requested_ = true;
-  graph_.interrupt();
+  // From a callback the stream stops at once by itself; another thread must wake it.
+  if (std::this_thread::get_id() != run_thread_) graph_.interrupt();
 }
 
 MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
@@ -28,6 +33,7 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
   outcome.results.resize(outputs_.size());
   if (outputs_.empty()) return outcome;
   const auto start = std::chrono::steady_clock::now();
+  run_thread_ = std::this_thread::get_id();
   graph_.flush();
   if (events.on_posted) events.on_posted(outputs_.size(), graph_.id());
 
@@ -76,11 +82,13 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
     if (!cancel_requested_) outcome.timed_out = true;
   }
   outcome.cancelled = cancel_requested_.exchange(false);
+  graph_.clear_interrupt();
+  run_thread_ = std::thread::id();
   if (remaining > 0) {
-    // Stopped early: cancel what is left so workers stop spending time on it.
+    // Stopped early: cancel every op of the slices left so workers stop spending time on them.
     std::vector<std::string> left;
     for (std::size_t i = 0; i < outputs_.size(); ++i)
-      if (!final[i]) left.push_back(outputs_[i]);
+      if (!final[i]) left.insert(left.end(), slice_ops_[i].begin(), slice_ops_[i].end());
     graph_.cancel(left);
   }
   if (events.on_status) events.on_status(status);

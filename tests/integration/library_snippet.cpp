@@ -99,6 +99,21 @@ int main(int argc, char** argv) {
     auto outcome = job.run(events);
     std::cout << "map job: " << outcome.computed << " of " << outcome.results.size() << " slices computed\n";
     expect(posted == 12 && results == 12 && outcome.ok(), "map job outcome");
+
+    // Cancelling from a callback stops the job and keeps what arrived.
+    corvid::MapJob cancelled(job_graph, [&](const std::vector<corvid::Value>& in, std::size_t) {
+      return corvid::sum(corvid::matmul(in[0], w), 1);
+    });
+    for (int i = 0; i < 8; ++i) cancelled.add_slice({corvid::Tensor::from_vector<float>({1, 3}, {1.0f, 1.0f, float(i)})});
+    corvid::MapEvents stop_early;
+    std::size_t delivered = 0;
+    stop_early.on_result = [&](std::size_t, const corvid::Tensor&) {
+      ++delivered;
+      cancelled.cancel();
+    };
+    auto partial = cancelled.run(stop_early);
+    std::cout << "cancelled map job: " << partial.computed << " of 8 slices kept\n";
+    expect(partial.cancelled && delivered == 1 && partial.computed == 1, "cancel from a callback");
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;

@@ -331,6 +331,55 @@ def case_map_cli(c):
     check(code == 0 and "slices computed" in err and out.count("slice ") == 20, f"bar mode: {out!r} {err!r}")
 
 
+def case_map_max_time(c):
+    c.start_server()
+    c.start_worker("slow", slowdown=400)
+    c.wait_workers_ready(["slow"])
+    rng = np.random.default_rng(8)
+    w = (rng.standard_normal((256, 256)) / 16).astype(np.float32).round(3)
+    slices = [rng.standard_normal((256, 256)).astype(np.float32).round(3) for _ in range(6)]
+    doc = {"name": "map-max-time",
+           "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
+           "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
+                        "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]},
+                                {"id": "s", "op": "sum", "inputs": ["y"]}], "output": "s"},
+           "slices": [s.tolist() for s in slices]}
+    code, out, err = c.corvid("map", c.graph_file("map.json", doc), "--json", "--max-time", "3", timeout=60)
+    events = [json.loads(line) for line in out.splitlines()]
+    check(code == 1, f"exit {code} for a job stopped by --max-time: {err}")
+    check(events[-1]["event"] == "done" and events[-1]["status"] == "timed_out", f"last event {events[-1]}")
+    results = [e for e in events if e["event"] == "result"]
+    check(len(results) < 6, "every slice finished within --max-time; make the slices slower")
+    for r in results:
+        want = float((slices[r["slice"]] @ w).sum())
+        check(abs(r["data"][0] - want) <= 1e-3 * max(1.0, abs(want)), f"slice {r['slice']}: {r['data']} vs {want}")
+    graph = c.status()["graphs"][0]
+    check(graph["counts"]["cancelled"] > 0, f"the unfinished slices were not cancelled: {graph['counts']}")
+    check(graph["counts"]["pending"] + graph["counts"]["running"] == 0,
+          f"ops of unfinished slices still pending or running: {graph['counts']}")
+    print(f"kept {len(results)} results; graph counts {graph['counts']}")
+
+
+def case_worker_sigterm(c):
+    c.start_server()
+    c.start_worker("leaver", slowdown=1000)
+    c.wait_workers_ready(["leaver"])
+    doc = chain_graph("sigterm", 3, size=256)
+    p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
+    wait_until(lambda: held_groups(c, "leaver"), 30, "the slow worker to hold a group")
+    c.signal_worker("leaver", signal.SIGTERM)
+    try:
+        code = c.workers["leaver"].wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("corvid-worker did not exit after SIGTERM")
+    check(code == 0, f"corvid-worker exit code {code} after SIGTERM")
+    c.start_worker("rescuer")
+    code, out, err = finish(p, 90, "corvid submit after a worker left")
+    check(code == 0, f"exit {code}: {err}")
+    check_outputs(json.loads(out), doc, "graph of a worker that left")
+    check(groups_done(c, "leaver") == 0 and groups_done(c, "rescuer") > 0, "work was not handed to the rescuer")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

@@ -80,6 +80,9 @@ class Connection {
 
   // Makes a request() blocked in another thread stop with RequestStopped. Thread-safe.
   void interrupt();
+  // Forgets an interrupt() that arrived after the request it was meant for had finished. Call
+  // from the thread that makes requests.
+  void clear_interrupt();
 
   // Sends a frame without waiting for an answer (e.g. cancel while streaming). Throws
   // ServerUnreachable if the connection is down.

@@ -142,6 +142,8 @@ class Graph {
   uint64_t id() const { return graph_id_; }
   const std::string& name() const { return name_; }
   std::size_t size() const { return nodes_.size(); }
+  // The id of the index-th op recorded (0-based); requires index < size().
+  const std::string& id_at(std::size_t index) const { return nodes_.at(index).id; }
   // Writes the graph as Graphviz DOT.
   void dump(std::ostream& out) const;
 
@@ -156,6 +158,8 @@ class Graph {
   // Makes a stream() or wait blocked in another thread stop with RequestStopped. Thread-safe
   // while that call is running.
   void interrupt();
+  // Forgets an interrupt() that came after the wait it was meant for (see Connection).
+  void clear_interrupt();
   // Cancels the given ops (all non-final ops when empty); returns how many were cancelled.
   int cancel(const std::vector<std::string>& ids);
   // The Value with this op id, for ops created through the library.

@@ -17,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "corvid/graph.hpp"
@@ -85,7 +86,9 @@ class MapJob {
  private:
   Graph& graph_;
   Template fn_;
-  std::vector<std::string> outputs_;  // op id of each slice's result
+  std::vector<std::string> outputs_;                // op id of each slice's result
+  std::vector<std::vector<std::string>> slice_ops_;  // every op id each slice added
+  std::thread::id run_thread_;                      // the thread inside run(), for cancel()
   std::atomic<bool> cancel_requested_{false};
 };
 
