@@ -34,9 +34,15 @@ Tensor pattern(Shape shape, uint32_t seed) {
 // at least sizes.min_rep_ms so that the clock's resolution does not matter.
 template <class Fn>
 double seconds_per_call(const BenchSizes& sizes, Fn&& fn) {
+  // Warm-up for one repetition's time (page faults, packing buffers, and under V8 the tier-up
+  // from the baseline compiler to the optimising one), which also calibrates the loop.
   auto start = Clock::now();
-  fn();  // warm-up (page faults, packing buffers) and calibration
-  const double once = std::max(seconds_since(start), 1e-7);
+  int warm_calls = 0;
+  do {
+    fn();
+    ++warm_calls;
+  } while (seconds_since(start) < sizes.min_rep_ms / 1000.0);
+  const double once = std::max(seconds_since(start) / warm_calls, 1e-7);
   const int calls = std::max(1, static_cast<int>(std::ceil(sizes.min_rep_ms / 1000.0 / once)));
   std::vector<double> samples;
   for (int r = 0; r < sizes.repetitions; ++r) {

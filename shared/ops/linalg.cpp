@@ -201,30 +201,57 @@ template void gemm<int32_t>(int64_t, int64_t, int64_t, const int32_t*, int64_t, 
 // ---------------------------------------------------------------- permutation
 namespace {
 
-// Copies elements of byte size sizeof(E) from `in` to `out` in the order of the permuted shape.
+// Copies elements of byte size sizeof(E) from `in` to `out` in the order of the permuted shape
+// (in_strides: the input stride of each output axis). When the input's contiguous axis is not the
+// output's last axis, the copy goes in square tiles of those two axes so that both the reads and
+// the writes stay in cache lines.
 template <class E>
 void permute_copy(const E* in, E* out, const Shape& out_shape, const std::vector<int64_t>& in_strides) {
   const int64_t nd = static_cast<int64_t>(out_shape.size());
-  const int64_t total = num_elements(out_shape);
-  if (total == 0) return;
+  if (num_elements(out_shape) == 0) return;
   if (nd == 0) {
     out[0] = in[0];
     return;
   }
-  const int64_t last = out_shape[nd - 1];
-  const int64_t last_stride = in_strides[nd - 1];
-  std::vector<int64_t> index(nd, 0);
-  int64_t offset = 0;
-  for (int64_t done = 0; done < total; done += last) {
-    const E* src = in + offset;
-    for (int64_t j = 0; j < last; ++j) out[j] = src[j * last_stride];
-    out += last;
-    for (int64_t d = nd - 2; d >= 0; --d) {  // odometer over the outer axes
-      offset += in_strides[d];
-      if (++index[d] < out_shape[d]) break;
-      offset -= in_strides[d] * out_shape[d];
-      index[d] = 0;
+  const int64_t b = nd - 1;  // the output's contiguous axis
+  int64_t a = -1;            // the output axis that is contiguous in the input
+  for (int64_t d = 0; d < nd; ++d)
+    if (in_strides[d] == 1 && out_shape[d] > 1) a = d;
+  const bool tiled = a >= 0 && a != b && out_shape[b] > 1;
+  const auto out_strides = strides_of(out_shape);
+  // Odometer over every axis except b (and a when tiled); each step copies one line or one tile.
+  std::vector<int64_t> axes;
+  for (int64_t d = 0; d < b; ++d)
+    if (!(tiled && d == a)) axes.push_back(d);
+  std::vector<int64_t> index(axes.size(), 0);
+  int64_t in_offset = 0, out_offset = 0;
+  constexpr int64_t kTile = 32;
+  while (true) {
+    if (!tiled) {
+      const E* src = in + in_offset;
+      E* dst = out + out_offset;
+      const int64_t stride = in_strides[b];
+      for (int64_t j = 0; j < out_shape[b]; ++j) dst[j] = src[j * stride];
+    } else {
+      const int64_t rows = out_shape[a], cols = out_shape[b], in_col = in_strides[b], out_row = out_strides[a];
+      for (int64_t i0 = 0; i0 < rows; i0 += kTile)
+        for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+          const int64_t i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
+          for (int64_t i = i0; i < i1; ++i)
+            for (int64_t j = j0; j < j1; ++j) out[out_offset + i * out_row + j] = in[in_offset + i + j * in_col];
+        }
     }
+    int64_t k = static_cast<int64_t>(axes.size()) - 1;
+    for (; k >= 0; --k) {
+      const int64_t d = axes[k];
+      in_offset += in_strides[d];
+      out_offset += out_strides[d];
+      if (++index[k] < out_shape[d]) break;
+      in_offset -= in_strides[d] * out_shape[d];
+      out_offset -= out_strides[d] * out_shape[d];
+      index[k] = 0;
+    }
+    if (k < 0) return;
   }
 }
 

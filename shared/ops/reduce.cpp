@@ -200,21 +200,69 @@ Tensor sum_or_prod(const Tensor& in, const ReduceArgs& r) {
   return out;
 }
 
-// Min or max keeping the dtype; NaN propagates like NumPy's.
+// Integer of the same width as T, for per-lane NaN flags that vectorise alongside T.
+template <class T>
+using LaneFlag = std::conditional_t<sizeof(T) == 8, int64_t, std::conditional_t<sizeof(T) == 4, int32_t, uint8_t>>;
+
+// Min or max keeping the dtype; NaN propagates like NumPy's. The running extreme ignores NaN
+// and a separate flag per lane records whether one was seen, so both loops vectorise.
 template <bool kMax>
 Tensor min_or_max(const Tensor& in, const ReduceArgs& r) {
   Tensor out(in.dtype(), r.out);
   const ReduceView v = reduce_view(in, r.axes, false);
   visit_dtype(in.dtype(), [&](auto zero) {
     using T = decltype(zero);
+    using Flag = LaneFlag<T>;
+    constexpr int kLanes = 16;
+    constexpr int64_t kColumns = 256;
+    const T* x = v.data().template data<T>();
     T* dst = out.data<T>();
-    auto better = [](T a, T x) {  // x replaces a: larger (smaller), or NaN
-      if constexpr (kMax) return x > a || x != x;
-      else return x < a || x != x;
+    auto pick = [](T a, T c) {
+      if constexpr (kMax) return c > a ? c : a;
+      else return c < a ? c : a;
     };
-    auto step = [&](T& a, T x) { a = better(a, x) ? x : a; };
-    fold<T>(v.data().template data<T>(), v,
-            [](const T* first) { return *first; }, step, step, [&](int64_t i, T a) { dst[i] = a; });
+    auto finish = [](T a, Flag nan) {
+      if constexpr (std::is_floating_point_v<T>) return nan ? std::numeric_limits<T>::quiet_NaN() : a;
+      else return a;
+    };
+    for (int64_t o = 0; o < v.outer; ++o) {
+      const T* base = x + o * v.len * v.inner;
+      if (v.inner == 1) {
+        T lanes[kLanes];
+        Flag nan[kLanes] = {};
+        for (auto& l : lanes) l = base[0];
+        int64_t k = 0;
+        for (; k + kLanes <= v.len; k += kLanes)
+          for (int l = 0; l < kLanes; ++l) {
+            lanes[l] = pick(lanes[l], base[k + l]);
+            nan[l] |= static_cast<Flag>(base[k + l] != base[k + l]);
+          }
+        for (; k < v.len; ++k) {
+          lanes[0] = pick(lanes[0], base[k]);
+          nan[0] |= static_cast<Flag>(base[k] != base[k]);
+        }
+        for (int l = 1; l < kLanes; ++l) {
+          lanes[0] = pick(lanes[0], lanes[l]);
+          nan[0] |= nan[l];
+        }
+        dst[o] = finish(lanes[0], nan[0]);
+        continue;
+      }
+      for (int64_t j0 = 0; j0 < v.inner; j0 += kColumns) {
+        const int64_t cols = std::min(kColumns, v.inner - j0);
+        T acc[kColumns];
+        Flag nan[kColumns] = {};
+        for (int64_t j = 0; j < cols; ++j) acc[j] = base[j0 + j];
+        for (int64_t k = 0; k < v.len; ++k) {
+          const T* row = base + k * v.inner + j0;
+          for (int64_t j = 0; j < cols; ++j) {
+            acc[j] = pick(acc[j], row[j]);
+            nan[j] |= static_cast<Flag>(row[j] != row[j]);
+          }
+        }
+        for (int64_t j = 0; j < cols; ++j) dst[o * v.inner + j0 + j] = finish(acc[j], nan[j]);
+      }
+    }
   });
   return out;
 }
@@ -257,17 +305,36 @@ std::vector<double> variances(const Tensor& in, const ReduceArgs& r, double ddof
   std::vector<double> out(means.size(), 0.0);
   visit_dtype(v.data().dtype(), [&](auto zero) {
     using T = decltype(zero);
+    constexpr int kLanes = 16;
     const T* x = v.data().template data<T>();
-    for (int64_t o = 0; o < v.outer; ++o)
-      for (int64_t r2 = 0; r2 < v.len; ++r2) {
-        const T* row = x + (o * v.len + r2) * v.inner;
-        double* acc = out.data() + o * v.inner;
-        const double* mean = means.data() + o * v.inner;
+    for (int64_t o = 0; o < v.outer; ++o) {
+      const T* base = x + o * v.len * v.inner;
+      if (v.inner == 1) {  // independent lanes, so that the loop vectorises
+        const double mean = means[o];
+        double lanes[kLanes] = {};
+        int64_t k = 0;
+        for (; k + kLanes <= v.len; k += kLanes)
+          for (int l = 0; l < kLanes; ++l) {
+            const double d = static_cast<double>(base[k + l]) - mean;
+            lanes[l] += d * d;
+          }
+        for (; k < v.len; ++k) {
+          const double d = static_cast<double>(base[k]) - mean;
+          lanes[0] += d * d;
+        }
+        for (int l = 0; l < kLanes; ++l) out[o] += lanes[l];
+        continue;
+      }
+      double* acc = out.data() + o * v.inner;
+      const double* mean = means.data() + o * v.inner;
+      for (int64_t k = 0; k < v.len; ++k) {
+        const T* row = base + k * v.inner;
         for (int64_t j = 0; j < v.inner; ++j) {
           const double d = static_cast<double>(row[j]) - mean[j];
           acc[j] += d * d;
         }
       }
+    }
   });
   const double divisor = std::max(static_cast<double>(v.len) - ddof, 0.0);
   for (double& s : out) s /= divisor;

@@ -116,6 +116,11 @@ def cases():
     add("transpose/3d_negative_axes", "transpose", [x], {"axes": [-1, 0, -2]}, np.transpose(x, (2, 0, 1)))
     x = i32(2, 3, 4, 5)
     add("transpose/4d_int32", "transpose", [x], {"axes": [3, 1, 0, 2]}, np.transpose(x, (3, 1, 0, 2)))
+    x = f32(5, 40, 37)  # tiled copies: the input's contiguous axis is not the output's last
+    add("transpose/tiled_swap_last_two", "transpose", [x], {"axes": [0, 2, 1]}, np.transpose(x, (0, 2, 1)))
+    add("transpose/tiled_last_to_first", "transpose", [x], {"axes": [2, 0, 1]}, np.transpose(x, (2, 0, 1)))
+    x = f64(1, 33, 1, 40)
+    add("transpose/unit_dims", "transpose", [x], {}, np.transpose(x))
     x = bools(4, 7)
     add("transpose/bool", "transpose", [x], {}, x.T)
     x = np.array(1.5, np.float32)
