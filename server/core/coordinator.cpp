@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "server/core/coordinator_impl.hpp"
 
@@ -66,6 +67,14 @@ void KeptTensors::add(const std::string& name, double bytes) {
     index_.erase(lru_.back().first);
     lru_.pop_back();
   }
+}
+
+void KeptTensors::erase(const std::string& name) {
+  auto it = index_.find(name);
+  if (it == index_.end()) return;
+  bytes_ -= it->second->second;
+  lru_.erase(it->second);
+  index_.erase(it);
 }
 
 void KeptTensors::clear() {
@@ -328,6 +337,7 @@ void CoordinatorImpl::on_result(WorkerState& w, Frame frame) {
     return;
   }
   if (!group->expired) w.speed.observe(group->raw_ms, compute_ms);
+  w.suspect = false;
   complete_group(w, *group, frame);
 }
 
@@ -373,9 +383,11 @@ void CoordinatorImpl::on_worker_error(WorkerState& w, const Frame& frame) {
     return;
   }
   // Transient: the worker's cache was not what the server thought, or the frame got damaged.
+  // A wrong guess about the cache is the server's fault and does not count as an attempt.
+  const bool our_guess = kind == "missing_input" && group->relied_on_kept;
   if (kind == "missing_input") w.kept.clear();
   ++groups_failed_total_;
-  requeue_group(gid, kind + " on worker " + std::to_string(w.id) + ": " + message, true);
+  requeue_group(gid, kind + " on worker " + std::to_string(w.id) + ": " + message, !our_guess);
 }
 
 void CoordinatorImpl::on_release(WorkerState& w, const Frame& frame) {
@@ -387,7 +399,11 @@ void CoordinatorImpl::on_release(WorkerState& w, const Frame& frame) {
   for (const auto& id : *ids) {
     if (!id.is_number_unsigned()) continue;
     bool cancelled = false;
-    if (group_of(w, id.get<GroupId>(), cancelled)) requeue_group(id.get<GroupId>(), "released", false);
+    GroupRecord* group = group_of(w, id.get<GroupId>(), cancelled);
+    if (!group) continue;
+    // It was not computed, so the inputs it asked the worker to keep are not there.
+    for (const auto& name : group->kept_inputs) w.kept.erase(name);
+    requeue_group(id.get<GroupId>(), "released", false);
   }
 }
 
@@ -425,7 +441,9 @@ void CoordinatorImpl::dispatch() {
     for (auto& [id, w] : workers_) {
       if (!w.benchmarked) continue;
       eligible.push_back(&w);
-      loads.push_back({id, &w.speed, w.busy_until_ms,
+      // A worker that missed a deadline may never answer: until it delivers a result, it only
+      // gets work nobody else can take, and nobody waits for it.
+      loads.push_back({id, &w.speed, w.suspect ? std::numeric_limits<double>::infinity() : w.busy_until_ms,
                        static_cast<int>(w.in_flight.size()) < options_.max_in_flight_per_worker});
     }
     if (eligible.empty()) return;
@@ -551,12 +569,14 @@ bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan
     const std::string name = graph.wire_name(in);
     if (w.kept.has(name)) {
       w.kept.touch(name);
+      rec.relied_on_kept = true;
       continue;
     }
     // Tensors with several consumers (model weights, shared operands) stay on the worker.
     if (graph.ops[in].dependents.size() > 1) {
       keep.push_back(name);
       w.kept.add(name, value_bytes(graph.ops[in]));
+      rec.kept_inputs.push_back(name);
     }
   }
   for (auto& [in, value] : inputs) frame.tensors.push_back({graph.wire_name(in), *value});
@@ -685,6 +705,7 @@ void CoordinatorImpl::expire_group(GroupRecord& group) {
   auto w = workers_.find(group.worker);
   if (w != workers_.end()) {
     ++w->second.failures;
+    w->second.suspect = true;
     // It is slower than believed by at least the slack; measurements will correct this.
     w->second.speed.penalize(options_.deadline_slack);
     refresh_busy_until(w->second);

@@ -26,7 +26,9 @@ struct GroupRecord {
   GraphId graph = 0;
   std::vector<OpIndex> ops;      // topological order
   std::vector<OpIndex> outputs;  // ops whose values the result carries
-  std::vector<OpIndex> kept_outputs;  // outputs the worker was asked to keep
+  std::vector<OpIndex> kept_outputs;      // outputs the worker was asked to keep
+  std::vector<std::string> kept_inputs;   // attached inputs the worker was asked to keep
+  bool relied_on_kept = false;            // some inputs were not attached: the worker keeps them
   double raw_ms = 0;             // SpeedModel::raw_ms of the group on its worker
   double estimate_ms = 0;        // estimated time from assignment to result
   double assigned_ms = 0;
@@ -42,6 +44,7 @@ class KeptTensors {
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   void touch(const std::string& name);
   void add(const std::string& name, double bytes);
+  void erase(const std::string& name);
   void clear();
   std::size_t size() const { return index_.size(); }
 
@@ -65,6 +68,7 @@ struct WorkerState {
   std::vector<GroupId> in_flight;   // includes expired groups still owed
   std::deque<GroupId> cancelled;    // recently cancelled groups: their results are ignored quietly
   int protocol_errors = 0;
+  bool suspect = false;  // missed a deadline and has not delivered a result since
   uint64_t groups_done = 0, ops_done = 0, failures = 0;
   KeptTensors kept;
 };

@@ -304,3 +304,45 @@ TEST_CASE("tensors with several consumers are kept on the worker and not sent ag
   REQUIRE(values.size() == 1);
   CHECK(values[0].header["status"] == "computed");
 }
+
+TEST_CASE("a released group goes to another worker without counting as a failure") {
+  CoordinatorOptions options;
+  options.max_attempts = 1;  // any counted failure would fail the ops
+  Harness h(options);
+  h.connect_worker(1, 100, 100);
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, small_graph());
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  auto assigns = h.outbox.worker_frames(1, "assign");
+  REQUIRE(assigns.size() == 1);
+  h.connect_worker(2, 10, 10);
+  Frame release;
+  release.header = {{"type", "release"}, {"group_ids", {assigns[0].header["group_id"]}}};
+  h.core->worker_message(1, over_the_wire(release));
+  CHECK(h.outbox.worker_frames(1, "error").empty());
+  // Both workers may take it now; whoever gets it computes it.
+  h.work_all({1, 2});
+  check_small_graph_values(h, 10);
+}
+
+TEST_CASE("a worker stalled past its deadline does not hold back the others") {
+  CoordinatorOptions options;
+  options.deadline_floor_ms = 100;
+  options.target_group_ms = 0.001;  // one op per group
+  Harness h(options);
+  h.connect_worker(1, 1000, 1000);  // much faster than worker 2, but it stalls
+  h.connect_worker(2, 1, 1);
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, heavy_ops(4));
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  CHECK(h.outbox.worker_frames(1, "assign").size() == 2);
+  CHECK(h.outbox.count(2, "assign") == 0);
+  h.clock.t += 1000;
+  h.core->tick();
+  // The stalled worker would still look fastest, yet the slow one now takes every op.
+  h.work_all({2});
+  auto values = h.values(10);
+  REQUIRE(values.size() == 1);
+  CHECK(values[0].header["status"] == "computed");
+  CHECK(values[0].tensors.size() == 4);
+}
