@@ -43,10 +43,39 @@ Connection::Connection(ConnectionOptions options) : options_(std::move(options))
 
 Connection::~Connection() { close(); }
 
+namespace {
+// Runs the asynchronous operation `start` launched on s.io for at most `limit`; returns its
+// error, or timed_out after cancelling it.
+template <class Start>
+beast::error_code run_bounded(net::io_context& io, tcp::socket& socket, std::chrono::milliseconds limit, Start start) {
+  beast::error_code result;
+  bool done = false;
+  start([&](const beast::error_code& ec) {
+    result = ec;
+    done = true;
+  });
+  io.restart();
+  io.run_for(limit);
+  if (!done) {
+    beast::error_code ignored;
+    socket.cancel(ignored);
+    io.restart();
+    io.run();
+    return net::error::timed_out;
+  }
+  return result;
+}
+constexpr std::chrono::milliseconds kConnectLimit{5000};
+constexpr std::chrono::milliseconds kCloseLimit{1000};
+}  // namespace
+
 void Connection::close() {
   if (!socket_) return;
-  beast::error_code ignored;
-  socket_->ws.close(websocket::close_code::normal, ignored);
+  // A polite close, but never waiting long for a server that does not answer.
+  Socket& s = *socket_;
+  run_bounded(s.io, s.ws.next_layer(), kCloseLimit, [&](auto done) {
+    s.ws.async_close(websocket::close_code::normal, [done](const beast::error_code& ec) { done(ec); });
+  });
   socket_.reset();
 }
 
@@ -55,24 +84,32 @@ void Connection::drop() { socket_.reset(); }
 void Connection::connect_once() {
   auto s = std::make_unique<Socket>();
   const std::string where = "ws://" + options_.server.authority();
-  try {
-    tcp::resolver resolver(s->io);
-    auto results = resolver.resolve(options_.server.host, options_.server.port);
-    net::connect(s->ws.next_layer(), results);
-    s->ws.next_layer().set_option(tcp::no_delay(true));
-    s->ws.read_message_max(options_.max_frame_bytes);
-    s->ws.binary(true);
-    s->ws.handshake(options_.server.authority(), "/ws/client");
-  } catch (const std::exception& e) {
-    throw ServerUnreachable("cannot reach the Corvid server at " + where + " (" + e.what() + ")");
-  }
+  auto unreachable = [&](const std::string& why) {
+    return ServerUnreachable("cannot reach the Corvid server at " + where + " (" + why + ")");
+  };
+  tcp::resolver resolver(s->io);
+  beast::error_code ec;
+  auto results = resolver.resolve(options_.server.host, options_.server.port, ec);
+  if (ec) throw unreachable("cannot resolve " + options_.server.host + ": " + ec.message());
+  ec = run_bounded(s->io, s->ws.next_layer(), kConnectLimit, [&](auto done) {
+    net::async_connect(s->ws.next_layer(), results,
+                       [done](const beast::error_code& e, const tcp::endpoint&) { done(e); });
+  });
+  if (ec) throw unreachable("connect: " + ec.message());
+  s->ws.next_layer().set_option(tcp::no_delay(true));
+  s->ws.read_message_max(options_.max_frame_bytes);
+  s->ws.binary(true);
+  ec = run_bounded(s->io, s->ws.next_layer(), kConnectLimit, [&](auto done) {
+    s->ws.async_handshake(options_.server.authority(), "/ws/client", [done](const beast::error_code& e) { done(e); });
+  });
+  if (ec) throw unreachable("WebSocket handshake: " + ec.message());
   socket_ = std::move(s);
   Frame hello{{{"type", "hello"}, {"version", kProtocolVersion}, {"token", options_.token}}, {}};
   if (!options_.name.empty()) hello.header["name"] = options_.name;
   try {
     send(hello);
     for (;;) {
-      Frame reply = read_frame();
+      Frame reply = read_frame(std::chrono::steady_clock::now() + kConnectLimit);
       const std::string type = reply.header["type"];
       if (type == "welcome") return;
       if (type == "error") {
@@ -82,7 +119,9 @@ void Connection::connect_once() {
     }
   } catch (const beast::system_error& e) {
     drop();
-    throw ServerUnreachable("cannot reach the Corvid server at " + where + " (" + e.code().message() + ")");
+    throw unreachable(e.code().message());
+  } catch (const RequestStopped&) {
+    throw unreachable("no welcome from the server");
   } catch (const WireError& e) {
     drop();
     throw ServerError("", std::string("the server sent a frame that does not decode: ") + e.what());
