@@ -208,23 +208,24 @@ uint64_t Connection::request(Frame request, const std::function<bool(const Frame
       for (;;) {
         Frame frame = read_frame(deadline);
         const auto& h = frame.header;
+        // Answers to earlier requests (a stream abandoned midway) are not this request's.
+        if (h.contains("request_id") && !(h["request_id"].is_number() && h["request_id"] == id)) continue;
         if (h["type"] == "error") {
-          const bool ours = !h.contains("request_id") || (h["request_id"].is_number() && h["request_id"] == id);
-          if (ours) {
-            std::string op_id = h.contains("op_id") && h["op_id"].is_string() ? h["op_id"].get<std::string>() : "";
-            throw ServerError(op_id, h.value("error", std::string("the server reported an error")));
-          }
-          continue;
+          std::string op_id = h.contains("op_id") && h["op_id"].is_string() ? h["op_id"].get<std::string>() : "";
+          throw ServerError(op_id, h.value("error", std::string("the server reported an error")));
         }
         if (on_frame(frame)) return id;
       }
     } catch (const beast::system_error& e) {
       // The connection dropped (server restarted?): reconnect with backoff and ask again.
       drop();
-      const auto give_up = std::chrono::steady_clock::now() + options_.reconnect_window;
+      auto give_up = std::chrono::steady_clock::now() + options_.reconnect_window;
+      if (deadline && *deadline < give_up) give_up = *deadline;
       std::chrono::milliseconds backoff{100};
       std::string last = e.code().message();
       for (;;) {
+        if (deadline && std::chrono::steady_clock::now() >= *deadline)
+          throw RequestStopped("no answer from the server before the deadline");
         if (std::chrono::steady_clock::now() >= give_up)
           throw ServerUnreachable("lost the connection to the Corvid server at ws://" + options_.server.authority() +
                                   " and could not reconnect (" + last + ")");
