@@ -1,7 +1,9 @@
 // corvid_kernel_bench: times the op kernels natively, runs the WebAssembly build of the same
 // benchmark under Node, times OpenBLAS's sgemm as the native reference for matmul, and prints
 // one table with the ratios.
-//   corvid_kernel_bench [--smoke] [--wasm path/to/corvid_kernel_bench_wasm.js] [--node node]
+//   corvid_kernel_bench [--smoke] [--wasm path/to/corvid_kernel_bench_wasm.js] [--wasm-build dir] [--node node]
+// Without the wasm .js the wasm column is skipped, unless --wasm-build names a directory that
+// exists (a wasm build that should have produced it): then it is an error.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -79,7 +81,8 @@ std::string cell(double v, int precision = 2) {
 }
 
 int usage() {
-  std::cerr << "usage: corvid_kernel_bench [--smoke] [--wasm corvid_kernel_bench_wasm.js] [--node node]\n";
+  std::cerr << "usage: corvid_kernel_bench [--smoke] [--wasm corvid_kernel_bench_wasm.js] [--wasm-build dir] "
+               "[--node node]\n";
   return 2;
 }
 
@@ -87,11 +90,12 @@ int usage() {
 
 int main(int argc, char** argv) {
   bool smoke = false;
-  std::string wasm_js, node = "node";
+  std::string wasm_js, wasm_build, node = "node";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--smoke") smoke = true;
     else if (arg == "--wasm" && i + 1 < argc) wasm_js = argv[++i];
+    else if (arg == "--wasm-build" && i + 1 < argc) wasm_build = argv[++i];
     else if (arg == "--node" && i + 1 < argc) node = argv[++i];
     else return usage();
   }
@@ -102,6 +106,9 @@ int main(int argc, char** argv) {
     std::map<std::string, double> wasm;
     std::string wasm_note;
     if (wasm_js.empty()) wasm_note = "wasm: not run (no --wasm given)";
+    else if (!std::ifstream(wasm_js) && !wasm_build.empty() && std::ifstream(wasm_build + "/CMakeCache.txt"))
+      throw std::runtime_error("the wasm build " + wasm_build + " exists but has no " + wasm_js +
+                               " (build its corvid_kernel_bench_wasm target)");
     else if (!std::ifstream(wasm_js)) wasm_note = "wasm: skipped, " + wasm_js + " not found (build the wasm preset first)";
     else wasm = wasm_figures(node, wasm_js, smoke);
 
