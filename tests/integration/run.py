@@ -333,11 +333,12 @@ def case_map_cli(c):
 
 def case_map_max_time(c):
     c.start_server()
-    c.start_worker("slow", slowdown=400)
+    # About a second per slice on this worker: most slices cannot finish within 3 s.
+    c.start_worker("slow", slowdown=1000)
     c.wait_workers_ready(["slow"])
     rng = np.random.default_rng(8)
     w = (rng.standard_normal((256, 256)) / 16).astype(np.float32).round(3)
-    slices = [rng.standard_normal((256, 256)).astype(np.float32).round(3) for _ in range(6)]
+    slices = [rng.standard_normal((256, 256)).astype(np.float32).round(3) for _ in range(8)]
     doc = {"name": "map-max-time",
            "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
            "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
@@ -349,7 +350,7 @@ def case_map_max_time(c):
     check(code == 1, f"exit {code} for a job stopped by --max-time: {err}")
     check(events[-1]["event"] == "done" and events[-1]["status"] == "timed_out", f"last event {events[-1]}")
     results = [e for e in events if e["event"] == "result"]
-    check(len(results) < 6, "every slice finished within --max-time; make the slices slower")
+    check(len(results) < 8, "every slice finished within --max-time; make the slices slower")
     for r in results:
         want = float((slices[r["slice"]] @ w).sum())
         check(abs(r["data"][0] - want) <= 1e-3 * max(1.0, abs(want)), f"slice {r['slice']}: {r['data']} vs {want}")
@@ -358,6 +359,33 @@ def case_map_max_time(c):
     check(graph["counts"]["pending"] + graph["counts"]["running"] == 0,
           f"ops of unfinished slices still pending or running: {graph['counts']}")
     print(f"kept {len(results)} results; graph counts {graph['counts']}")
+
+
+def case_map_worker_killed(c):
+    c.start_server()
+    c.start_worker("doomed", slowdown=1000)
+    c.wait_workers_ready(["doomed"])
+    rng = np.random.default_rng(9)
+    w = (rng.standard_normal((128, 128)) / 12).astype(np.float32).round(3)
+    slices = [rng.standard_normal((128, 128)).astype(np.float32).round(3) for _ in range(4)]
+    doc = {"name": "map-killed",
+           "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
+           "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
+                        "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]},
+                                {"id": "s", "op": "sum", "inputs": ["y"], "params": {"axis": 0}}], "output": "s"},
+           "slices": [s.tolist() for s in slices]}
+    p = c.corvid_background("map", c.graph_file("map.json", doc), "--json")
+    wait_until(lambda: held_groups(c, "doomed"), 30, "the slow worker to hold a slice")
+    check(groups_done(c, "doomed") == 0, "the slow worker finished a slice before it could be killed")
+    c.signal_worker("doomed", signal.SIGKILL)
+    c.start_worker("rescuer")
+    code, out, err = finish(p, 90, "corvid map after a worker was killed")
+    check(code == 0, f"corvid map exit {code}: {err}")
+    events = [json.loads(line) for line in out.splitlines()]
+    results = {e["slice"]: e for e in events if e["event"] == "result"}
+    check(sorted(results) == [0, 1, 2, 3], f"results for slices {sorted(results)}")
+    for i, x in enumerate(slices):
+        check(np.allclose(results[i]["data"], (x @ w).sum(axis=0), rtol=1e-4, atol=1e-3), f"slice {i} differs")
 
 
 def case_worker_sigterm(c):
