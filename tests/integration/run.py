@@ -246,6 +246,29 @@ def case_two_developers(c):
     check(code == 0, f"libcorvid program failed (exit {code}):\n{out}\n{err}")
 
 
+def case_op_failure(c):
+    c.start_server()
+    c.start_worker("w1")
+    c.wait_workers_ready(["w1"])
+    doc = {"name": "singular", "ops": [
+        {"id": "m", "op": "tensor", "value": [[1, 2], [2, 4]], "dtype": "float64"},
+        {"id": "good", "op": "transpose", "inputs": ["m"]},
+        {"id": "bad", "op": "inv", "inputs": ["m"]},
+        {"id": "after", "op": "add", "inputs": ["bad", "m"]}],
+        "outputs": ["good", "after"]}
+    code, result, err = submit_json(c, c.graph_file("singular.json", doc))
+    check(code == 1, f"exit code {code} with a failed op")
+    check(result["status"] == "failed", f"status {result['status']}")
+    check(result["outputs"]["good"]["data"] == [1, 2, 2, 4], f"good = {result['outputs'].get('good')}")
+    check("after" not in result["outputs"], "a failed output has a value")
+    failed = {f["id"]: f for f in result["failed"]}
+    check(set(failed) == {"bad", "after"}, f"failed ops {result['failed']}")
+    check(failed["bad"]["op"] == "inv" and "singular" in failed["bad"]["error"], f"bad: {failed['bad']}")
+    check("input op 'bad' failed" in failed["after"]["error"], f"after: {failed['after']}")
+    code, out, err = c.corvid("submit", c.graph_file("singular.json", doc), "--wait")
+    check(code == 1 and "failed: op 'bad' (inv): inv: matrix is singular" in out, f"plain output {out!r}")
+
+
 BAD_FILES = {
     "bad_json.json": "invalid JSON: parse error at line 1",
     "bad_unknown_op.json": "op 'b': unknown op 'frobnicate'",
