@@ -1,5 +1,7 @@
 #include "tensor.hpp"
 
+#include <limits>
+
 namespace corvid {
 
 std::string_view dtype_name(DType dtype) {
@@ -33,9 +35,14 @@ std::size_t dtype_size(DType dtype) {
 bool is_float(DType dtype) { return dtype == DType::f32 || dtype == DType::f64; }
 
 int64_t num_elements(const Shape& shape) {
+  for (int64_t d : shape)
+    if (d < 0) throw std::invalid_argument("negative dimension in shape " + shape_string(shape));
+  for (int64_t d : shape)
+    if (d == 0) return 0;
   int64_t n = 1;
   for (int64_t d : shape) {
-    if (d < 0) throw std::invalid_argument("negative dimension in shape " + shape_string(shape));
+    if (n > std::numeric_limits<int64_t>::max() / d)
+      throw std::length_error("shape " + shape_string(shape) + " has more than 2^63 elements");
     n *= d;
   }
   return n;
@@ -58,9 +65,21 @@ std::vector<int64_t> strides_of(const Shape& shape) {
   return strides;
 }
 
+namespace {
+// Bytes for `elements` values of `dtype`; throws std::length_error when this build cannot hold
+// them (on wasm32 a size_t is 32 bits: without this check the count would wrap around).
+std::size_t buffer_bytes(int64_t elements, DType dtype, const Shape& shape) {
+  const uint64_t limit = std::vector<uint8_t>().max_size() / dtype_size(dtype);
+  if (static_cast<uint64_t>(elements) > limit)
+    throw std::length_error("a " + std::string(dtype_name(dtype)) + " tensor of shape " + shape_string(shape) +
+                            " is too large for this build (at most " + std::to_string(limit) + " elements)");
+  return static_cast<std::size_t>(elements) * dtype_size(dtype);
+}
+}  // namespace
+
 Tensor::Tensor(DType dtype, Shape shape)
     : dtype_(dtype), shape_(std::move(shape)), size_(num_elements(shape_)),
-      bytes_(static_cast<std::size_t>(size_) * dtype_size(dtype)) {}
+      bytes_(buffer_bytes(size_, dtype_, shape_)) {}
 
 double Tensor::at_as_double(int64_t i) const {
   return visit_dtype(dtype_, [&](auto zero) {

@@ -79,6 +79,16 @@ async function main() {
     assert.strictEqual(reply.tensors[0].data[n - 1], -2);
   });
 
+  check('an output too large for wasm32 memory is a kernel error, not a trap', () => {
+    // 64 x 2^30 float32 values: the byte count wraps around in a 32-bit size_t unless checked.
+    const h = wire.decodeFrame(kernel.execute(assign(8, [{ id: 'oh', op: 'one_hot', inputs: ['i'], params: { depth: 1 << 30 } }],
+      ['oh'], [{ name: 'i', dtype: 'int32', shape: [64], data: new Int32Array(64) }]))).header;
+    assert.deepStrictEqual([h.type, h.kind, h.op_id], ['error', 'kernel', 'oh'], JSON.stringify(h));
+    assert.ok(h.error.includes('too large'), h.error);
+    const after = wire.decodeFrame(kernel.execute(assign(9, [{ id: 'n', op: 'neg', inputs: ['a'] }], ['n'], [f32('a', [1], [1])])));
+    assert.strictEqual(after.header.type, 'result', 'the module still works afterwards');
+  });
+
   check('the device benchmark reports positive figures', () => {
     const score = kernel.benchmark(150);
     assert.deepStrictEqual(Object.keys(score).sort(), ['duration_ms', 'elementwise_gbs', 'matmul_gflops', 'reduce_gbs']);

@@ -55,3 +55,12 @@ TEST_CASE("wire: tensors from JSON values infer dtype and reject ragged lists") 
   auto t = tensor_from_json_value({{1, 2}, {3, 4}}, DType::f32);
   CHECK(tensor_to_json(t)["data"] == nlohmann::json({1.0, 2.0, 3.0, 4.0}));
 }
+
+TEST_CASE("tensor: shapes too large to hold are refused with a reason, empty ones are not") {
+  const int64_t big = int64_t(1) << 40;
+  CHECK_THROWS_WITH_AS(Tensor(DType::f32, {big, big}), doctest::Contains("more than 2^63 elements"), std::length_error);
+  CHECK_THROWS_WITH_AS(Tensor(DType::f64, {big, int64_t(1) << 22}), doctest::Contains("too large for this build"),
+                       std::length_error);
+  CHECK(Tensor(DType::f64, {big, big, 0}).size() == 0);
+  CHECK(num_elements({big, 0, big}) == 0);
+}
