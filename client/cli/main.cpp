@@ -25,7 +25,11 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   mp->add_option("--server", server, "server address, ws://host:port");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : corvid::cli::kExitUsage;  // --help exits 0, bad usage 2
+  }
   if (sub->parsed()) {
     submit.server = server;
     return corvid::cli::run_submit(submit);

@@ -19,7 +19,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 1000.0));
   app.add_option("--benchmark-ms", benchmark_ms, "time budget of the device benchmark")->check(CLI::Range(10.0, 60000.0));
   app.add_option("--cache-mb", cache_mb, "memory for tensors the server asks to keep");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help exits 0, bad usage 2
+  }
 
   corvid::WorkerOptions options;
   try {
