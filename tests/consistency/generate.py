@@ -4,10 +4,12 @@
 Each family file cases/<family>.py defines cases() returning dicts (format: see README.md here):
   {"name", "op", "params", "inputs": [np.ndarray], "expected": np.ndarray | None, "error": str,
    "rtol", "atol"}
-For every case this writes <out>/cases/<n>.assign, a one-op "assign" frame (inputs named in0,
-in1, ...; the op's id is "out"), and for a value case <n>.expected, a frame holding the expected
-tensor "expected". <out>/index.json lists the cases with what the runners check and the
-tolerance to use. <out> is emptied first, so stale runner outputs never survive a regeneration.
+For every case this appends to <out>/frames.bin a one-op "assign" frame (inputs named in0, in1,
+...; the op's id is "out") and, for a value case, a frame holding the expected tensor "expected"
+(one file rather than thousands: file creation is slow on a loaded machine). <out>/index.json
+lists the cases with what the runners check, the tolerance to use, and each frame's
+{"offset", "length"} in frames.bin. <out> is emptied first, so stale runner outputs never
+survive a regeneration.
 
 Usage: generate.py --out DIR [--families source,elementwise,...] [--cases-dir DIR]
 """
@@ -119,28 +121,30 @@ def assign_frame(number, case):
 def generate(out_dir, families, cases_dir=CASES_DIR):
     if os.path.exists(out_dir):
         shutil.rmtree(out_dir)
-    os.makedirs(os.path.join(out_dir, "cases"))
+    os.makedirs(out_dir)
     index, names, missing = [], set(), []
-    for family in families:
-        cases = load_family(cases_dir, family)
-        if cases is None:
-            missing.append(family)
-            continue
-        for case in cases:
-            number = len(index) + 1
-            entry = index_entry(family, number, case)
-            if entry["name"] in names:
-                raise CaseError(f"case '{entry['name']}' appears twice")
-            names.add(entry["name"])
-            stem = f"{number:05d}"
-            entry["assign"] = f"cases/{stem}.assign"
-            with open(os.path.join(out_dir, entry["assign"]), "wb") as f:
-                f.write(assign_frame(number, case))
-            if entry["kind"] == "value":
-                entry["expected"] = f"cases/{stem}.expected"
-                with open(os.path.join(out_dir, entry["expected"]), "wb") as f:
-                    f.write(encode_frame({"type": "expected"}, [("expected", case["expected"])]))
-            index.append(entry)
+    with open(os.path.join(out_dir, "frames.bin"), "wb") as frames:
+        def append(frame):
+            """Writes a frame (frames are multiples of 8 bytes long) and returns where it is."""
+            place = {"offset": frames.tell(), "length": len(frame)}
+            frames.write(frame)
+            return place
+
+        for family in families:
+            cases = load_family(cases_dir, family)
+            if cases is None:
+                missing.append(family)
+                continue
+            for case in cases:
+                number = len(index) + 1
+                entry = index_entry(family, number, case)
+                if entry["name"] in names:
+                    raise CaseError(f"case '{entry['name']}' appears twice")
+                names.add(entry["name"])
+                entry["assign"] = append(assign_frame(number, case))
+                if entry["kind"] == "value":
+                    entry["expected"] = append(encode_frame({"type": "expected"}, [("expected", case["expected"])]))
+                index.append(entry)
     with open(os.path.join(out_dir, "index.json"), "w") as f:
         json.dump({"families": families, "missing_families": missing, "cases": index}, f, indent=1)
     return index, missing

@@ -1,9 +1,11 @@
 // The native side of the consistency suite (cases written by generate.py, see README.md here):
 //   corvid_consistency run DATA          runs every case through one GroupExecutor, checks it
-//                                        against NumPy's values, writes DATA/native/<n>.reply
+//                                        against NumPy's values, writes DATA/native.replies
 //   corvid_consistency coverage DATA     fails if an op of the op table has no value case
-//   corvid_consistency cross DATA        compares DATA/native/ with DATA/wasm/ (the Node runner's
-//                                        replies): random_* bit for bit, others within tolerance
+//   corvid_consistency cross DATA        compares DATA/native.replies with DATA/wasm.replies (the
+//                                        Node runner's): random_* bit for bit, others within tolerance
+// A .replies file holds one record per case, in index order: u64 little-endian length, then the
+// reply frame (length 0 when the runner could not get a reply).
 // Every failure is printed on its own line with the case, its op and what differed.
 #include <nlohmann/json.hpp>
 
@@ -37,25 +39,50 @@ std::vector<uint8_t> read_file(const fs::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-void write_file(const fs::path& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw std::runtime_error("cannot write " + path.string());
-}
-
-Frame read_frame(const fs::path& path) {
-  const auto bytes = read_file(path);
-  return corvid::decode_frame(bytes.data(), bytes.size());
-}
-
 json read_index(const fs::path& data) {
   const auto bytes = read_file(data / "index.json");
   return json::parse(bytes.begin(), bytes.end());
 }
 
-// The reply file of a case in an output directory: cases/00042.assign -> <dir>/00042.reply.
-fs::path reply_path(const fs::path& dir, const json& entry) {
-  return dir / fs::path(entry["assign"].get<std::string>()).stem().concat(".reply");
+// The frames generate.py wrote (frames.bin), each found by its index entry's {offset, length}.
+class FrameFile {
+ public:
+  explicit FrameFile(const fs::path& data) : bytes_(read_file(data / "frames.bin")) {}
+  Frame frame(const json& place) const {
+    const uint64_t offset = place.at("offset"), length = place.at("length");
+    if (offset > bytes_.size() || length > bytes_.size() - offset)
+      throw std::runtime_error("frames.bin is shorter than index.json says");
+    return corvid::decode_frame(bytes_.data() + offset, length);
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+// Appends one record (u64 little-endian length, then the bytes) to a .replies file.
+void write_record(std::ofstream& out, const std::vector<uint8_t>& bytes) {
+  uint8_t length[8];
+  for (int i = 0; i < 8; ++i) length[i] = static_cast<uint8_t>(static_cast<uint64_t>(bytes.size()) >> (8 * i));
+  out.write(reinterpret_cast<const char*>(length), 8);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The records of a .replies file, in order.
+std::vector<std::vector<uint8_t>> read_records(const fs::path& path) {
+  const auto bytes = read_file(path);
+  std::vector<std::vector<uint8_t>> records;
+  std::size_t pos = 0;
+  while (pos + 8 <= bytes.size()) {
+    uint64_t length = 0;
+    for (int i = 0; i < 8; ++i) length |= static_cast<uint64_t>(bytes[pos + i]) << (8 * i);
+    pos += 8;
+    if (length > bytes.size() - pos) throw std::runtime_error(path.string() + " is truncated");
+    records.emplace_back(bytes.begin() + static_cast<std::ptrdiff_t>(pos),
+                         bytes.begin() + static_cast<std::ptrdiff_t>(pos + length));
+    pos += length;
+  }
+  if (pos != bytes.size()) throw std::runtime_error(path.string() + " is truncated");
+  return records;
 }
 
 // Why `actual` is not `expected` within |a - e| <= atol + rtol |e| (NaN matches NaN, infinities
@@ -100,7 +127,7 @@ std::string canonical_op(const std::string& name) {
 }
 
 // Why the reply does not satisfy the case, or "".
-std::string check_reply(const json& entry, const Frame& reply, const fs::path& data) {
+std::string check_reply(const json& entry, const Frame& reply, const FrameFile& frames) {
   const std::string kind = entry["kind"], type = reply.header.value("type", "");
   const std::string message = reply.header.value("error", "");
   if (kind == "error") {
@@ -117,7 +144,7 @@ std::string check_reply(const json& entry, const Frame& reply, const fs::path& d
   const Tensor* out = reply.find("out");
   if (!out || reply.tensors.size() != 1) return "reply does not hold exactly the tensor 'out'";
   if (kind == "random") return "";
-  const Frame expected = read_frame(data / entry["expected"].get<std::string>());
+  const Frame expected = frames.frame(entry["expected"]);
   return compare(*out, *expected.find("expected"), entry["rtol"], entry["atol"]);
 }
 
@@ -135,19 +162,18 @@ int report(const char* what, const std::map<std::string, std::pair<int, int>>& p
 
 int run(const fs::path& data) {
   const json index = read_index(data);
-  const fs::path out_dir = data / "native";
-  fs::create_directories(out_dir);
+  const FrameFile frames(data);
+  std::ofstream replies(data / "native.replies", std::ios::binary);
   corvid::GroupExecutor executor;
   std::map<std::string, std::pair<int, int>> per_family;
   int failures = 0;
   for (const auto& entry : index["cases"]) {
-    const auto assign_bytes = read_file(data / entry["assign"].get<std::string>());
     std::string why;
     std::vector<uint8_t> reply_bytes;
     try {
-      const Frame assign = corvid::decode_frame(assign_bytes.data(), assign_bytes.size());
+      const Frame assign = frames.frame(entry["assign"]);
       reply_bytes = corvid::encode_frame(executor.execute(assign));
-      why = check_reply(entry, corvid::decode_frame(reply_bytes.data(), reply_bytes.size()), data);
+      why = check_reply(entry, corvid::decode_frame(reply_bytes.data(), reply_bytes.size()), frames);
       // Random sources must be reproducible: the same frame gives the same tensor bytes (the
       // replies' timings may differ).
       if (why.empty() && entry["kind"] == "random") {
@@ -158,10 +184,10 @@ int run(const fs::path& data) {
         if (a.nbytes() != b.nbytes() || std::memcmp(a.raw(), b.raw(), a.nbytes()) != 0)
           why = "two runs with the same seed differ";
       }
-      write_file(reply_path(out_dir, entry), reply_bytes);
     } catch (const std::exception& e) {
       why = std::string("runner error: ") + e.what();
     }
+    write_record(replies, reply_bytes);
     auto& counts = per_family[entry["family"]];
     ++counts.first;
     if (!why.empty()) {
@@ -170,6 +196,8 @@ int run(const fs::path& data) {
                   entry["op"].get<std::string>().c_str(), why.c_str());
     }
   }
+  replies.close();
+  if (!replies) throw std::runtime_error("cannot write " + (data / "native.replies").string());
   return report("native", per_family, failures);
 }
 
@@ -203,11 +231,12 @@ int coverage(const fs::path& data) {
 }
 
 // Why the wasm reply differs from the native one for this case, or "".
-std::string cross_check(const json& entry, const fs::path& data) {
-  const fs::path native_path = reply_path(data / "native", entry), wasm_path = reply_path(data / "wasm", entry);
-  if (!fs::exists(native_path)) return "no native reply (" + native_path.string() + ")";
-  if (!fs::exists(wasm_path)) return "no wasm reply (" + wasm_path.string() + ")";
-  const Frame native = read_frame(native_path), wasm = read_frame(wasm_path);
+std::string cross_check(const json& entry, const std::vector<uint8_t>& native_bytes,
+                        const std::vector<uint8_t>& wasm_bytes) {
+  if (native_bytes.empty()) return "no native reply";
+  if (wasm_bytes.empty()) return "no wasm reply";
+  const Frame native = corvid::decode_frame(native_bytes.data(), native_bytes.size());
+  const Frame wasm = corvid::decode_frame(wasm_bytes.data(), wasm_bytes.size());
   const std::string native_type = native.header.value("type", ""), wasm_type = wasm.header.value("type", "");
   if (native_type != wasm_type)
     return "native gave " + native.header.dump() + ", wasm gave " + wasm.header.dump();
@@ -230,12 +259,19 @@ std::string cross_check(const json& entry, const fs::path& data) {
 
 int cross(const fs::path& data) {
   const json index = read_index(data);
+  const auto native = read_records(data / "native.replies"), wasm = read_records(data / "wasm.replies");
+  const std::size_t cases = index["cases"].size();
+  if (native.size() != cases || wasm.size() != cases)
+    throw std::runtime_error("index.json has " + std::to_string(cases) + " cases, native.replies " +
+                             std::to_string(native.size()) + " replies, wasm.replies " + std::to_string(wasm.size()) +
+                             ": run the native and wasm runners on this data first");
   std::map<std::string, std::pair<int, int>> per_family;
   int failures = 0;
-  for (const auto& entry : index["cases"]) {
+  for (std::size_t i = 0; i < cases; ++i) {
+    const json& entry = index["cases"][i];
     std::string why;
     try {
-      why = cross_check(entry, data);
+      why = cross_check(entry, native[i], wasm[i]);
     } catch (const std::exception& e) {
       why = std::string("runner error: ") + e.what();
     }

@@ -1,7 +1,7 @@
 // The WebAssembly side of the consistency suite: runs every case written by generate.py through
 // the wasm kernel (web/kernel.js, one long-lived executor as in a browser worker), checks it
-// against NumPy's values like corvid_consistency does, and writes DATA/wasm/<n>.reply for the
-// native-vs-wasm check. The assign frames go to the kernel byte for byte as the native runner
+// against NumPy's values like corvid_consistency does, and writes DATA/wasm.replies for the
+// native-vs-wasm check (one record per case: u64 little-endian length, then the reply frame). The assign frames go to the kernel byte for byte as the native runner
 // reads them (re-encoding them in JavaScript would turn a param like 3.0 into 3); replies are
 // decoded with web/wire.js.
 //
@@ -44,7 +44,7 @@ function compare(actual, expected, rtol, atol) {
 // Why the reply does not satisfy the case, or ''. Error-message checks on the op's canonical
 // name are left to the native runner (which has the op table); here the message must contain
 // the expected substring and blame op "out".
-function checkReply(entry, reply, dataDir) {
+function checkReply(entry, reply, frameAt) {
   const h = reply.header;
   if (entry.kind === 'error') {
     if (h.type !== 'error') return `expected an error containing '${entry.error}', got a result`;
@@ -55,7 +55,7 @@ function checkReply(entry, reply, dataDir) {
   if (h.type !== 'result') return `failed: ${h.error}`;
   if (reply.tensors.length !== 1 || reply.tensors[0].name !== 'out') return "reply does not hold exactly the tensor 'out'";
   if (entry.kind === 'random') return '';
-  const expected = wire.decodeFrame(fs.readFileSync(path.join(dataDir, entry.expected))).tensors[0];
+  const expected = wire.decodeFrame(frameAt(entry.expected)).tensors[0];
   return compare(reply.tensors[0], expected, entry.rtol, entry.atol);
 }
 
@@ -76,16 +76,24 @@ async function main() {
   }
   const kernel = await load({ dir: wasmDir });
   const index = JSON.parse(fs.readFileSync(path.join(dataDir, 'index.json'), 'utf8'));
-  const outDir = path.join(dataDir, 'wasm');
-  fs.mkdirSync(outDir, { recursive: true });
+  const frames = fs.readFileSync(path.join(dataDir, 'frames.bin'));
+  const frameAt = ({ offset, length }) => frames.subarray(offset, offset + length);
+  const replies = fs.openSync(path.join(dataDir, 'wasm.replies'), 'w');
+  const writeRecord = (bytes) => {
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(bytes.length));
+    fs.writeSync(replies, length);
+    fs.writeSync(replies, bytes);
+  };
   const perFamily = {};
   let failures = 0;
   for (const entry of index.cases) {
     let why;
+    let replyBytes = new Uint8Array(0);
     try {
-      const frame = fs.readFileSync(path.join(dataDir, entry.assign));
-      const replyBytes = kernel.execute(frame);
-      why = checkReply(entry, wire.decodeFrame(replyBytes), dataDir);
+      const frame = frameAt(entry.assign);
+      replyBytes = kernel.execute(frame);
+      why = checkReply(entry, wire.decodeFrame(replyBytes), frameAt);
       // Compare the tensors, not the frames: the replies' timings may differ.
       const outBytes = (bytes) => {
         const t = wire.decodeFrame(bytes).tensors[0];
@@ -93,10 +101,10 @@ async function main() {
       };
       if (!why && entry.kind === 'random' && !sameBytes(outBytes(kernel.execute(frame)), outBytes(replyBytes)))
         why = 'two runs with the same seed differ';
-      fs.writeFileSync(path.join(outDir, path.basename(entry.assign, '.assign') + '.reply'), replyBytes);
     } catch (e) {
       why = `runner error: ${e.stack || e}`;
     }
+    writeRecord(replyBytes);
     const counts = (perFamily[entry.family] ||= { total: 0, failed: 0 });
     ++counts.total;
     if (why) {
@@ -105,6 +113,7 @@ async function main() {
       console.log(`FAIL wasm ${entry.name} (op ${entry.op}): ${why}`);
     }
   }
+  fs.closeSync(replies);
   const total = index.cases.length;
   const summary = Object.entries(perFamily).map(([f, c]) => ` ${f} ${c.total - c.failed}/${c.total}`).join('');
   console.log(`wasm: ${total} cases, ${failures} failed; passed per family:${summary}`);
