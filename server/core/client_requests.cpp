@@ -17,7 +17,7 @@ bool parse_graph_id(const nlohmann::json& v, GraphId& out) {
   }
   if (!v.is_string()) return false;
   const auto& s = v.get_ref<const std::string&>();
-  if (s.empty() || s.size() > 19 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return false;
   out = std::stoull(s);
   return true;
