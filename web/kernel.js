@@ -16,7 +16,8 @@
 //     Returns the reply frame ("result" with the output tensors, or "error" with op_id, error,
 //     kind), a copy owned by the caller. One executor lives for the whole module, so tensors an
 //     assign lists in "keep" stay available to later groups (LRU, 256 MB). Never throws for a bad
-//     frame: the reply is an "error" frame of kind "malformed".
+//     frame: the reply is an "error" frame of kind "malformed". Only a WebAssembly trap (a kernel
+//     bug) throws (a WebAssembly.RuntimeError); the module is unusable afterwards: load a new one.
 // kernel.benchmark(budgetMs = 600) -> {matmul_gflops, elementwise_gbs, reduce_gbs, duration_ms}
 //     Measures this device (blocks the calling thread for about budgetMs; run it in the worker).
 // kernel.cachedNames() -> [string]   names of the tensors the executor keeps.
