@@ -5,7 +5,8 @@
 namespace corvid::server {
 
 void fail(beast::error_code ec, const char* what) {
-  if (ec == asio::error::operation_aborted || ec == websocket::error::closed || ec == http::error::end_of_stream)
+  if (ec == asio::error::operation_aborted || ec == websocket::error::closed || ec == http::error::end_of_stream ||
+      ec == asio::error::eof || ec == asio::error::connection_reset)
     return;
   std::cerr << "corvid-server: " << what << ": " << ec.message() << "\n";
 }

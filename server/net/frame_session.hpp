@@ -1,5 +1,6 @@
 // A WebSocket connection that speaks Corvid frames (docs/protocol.md): binary messages read one
-// at a time and decoded with the shared codec, replies written through a single-writer queue.
+// at a time (at most the frame cap is kept; a longer message is drained and answered with an
+// error) and decoded with the shared codec, replies written through a single-writer queue.
 // WorkerSession and ClientSession derive from it and decide what a decoded frame means.
 // Not thread-safe: everything runs on the server's one io_context thread.
 #pragma once
@@ -54,7 +55,7 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
 
   // A frame that decoded. Called once per message, in order.
   virtual void on_frame(Frame frame) = 0;
-  // A message that is not a frame (text message or a decode error); `error` says why.
+  // A message that is not a frame (text, too large, or a decode error); `error` says why.
   virtual void on_bad_frame(const std::string& error) = 0;
   // The connection is over (closed by either side or failed). Called exactly once, and only if
   // the handshake succeeded; no callback follows it.
@@ -74,7 +75,8 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   websocket::stream<beast::tcp_stream> ws_;
   std::shared_ptr<ServerState> state_;
   std::string remote_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_;    // the message being read
+  std::size_t dropped_bytes_ = 0;  // of a message over the frame cap, which is drained, not kept
   std::deque<std::vector<uint8_t>> queue_;  // front() is being written while writing_
   bool writing_ = false;
   bool closing_ = false;

@@ -26,7 +26,7 @@ struct ServerConfig {
   std::filesystem::path wasm_dir;
   std::filesystem::path token_file;
   std::string token;                         // what /ws/client hellos must present
-  std::size_t max_frame_bytes = 256u << 20;  // larger WebSocket messages close the connection (1009)
+  std::size_t max_frame_bytes = 256u << 20;  // a larger message is drained and answered with an error
 };
 
 // Sessions join and leave here, and the Coordinator reaches them through the Outbox interface.

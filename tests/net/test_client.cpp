@@ -1,0 +1,137 @@
+#include "test_client.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+namespace corvid::test {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+constexpr std::chrono::seconds kTimeout{20};
+
+// Runs `start(handler)` on `ioc` until the handler has been called (other handlers, such as the
+// WebSocket's idle timer, may stay pending); returns its error code.
+template <class Start>
+beast::error_code run_on(asio::io_context& ioc, Start&& start) {
+  beast::error_code result;
+  bool done = false;
+  start([&](beast::error_code ec, auto&&...) {
+    result = ec;
+    done = true;
+  });
+  ioc.restart();
+  while (!done && ioc.run_one() > 0) {
+  }
+  return result;
+}
+
+}  // namespace
+
+HttpReply http_request(uint16_t port, http::verb method, const std::string& target) {
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.expires_after(kTimeout);
+  tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
+  if (auto ec = run_on(ioc, [&](auto handler) { stream.async_connect(endpoint, handler); }))
+    throw beast::system_error(ec, "http connect");
+  http::request<http::string_body> request{method, target, 11};
+  request.set(http::field::host, "127.0.0.1:" + std::to_string(port));
+  request.set(http::field::connection, "close");
+  if (auto ec = run_on(ioc, [&](auto handler) { http::async_write(stream, request, handler); }))
+    throw beast::system_error(ec, "http write");
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.skip(method == http::verb::head);  // a HEAD reply announces a body it does not send
+  parser.body_limit(64u << 20);
+  if (auto ec = run_on(ioc, [&](auto handler) { http::async_read(stream, buffer, parser, handler); }))
+    throw beast::system_error(ec, "http read " + target);
+  return parser.release();
+}
+
+TestSocket::TestSocket(uint16_t port, const std::string& path) : ws_(ioc_) {
+  auto& tcp_stream = beast::get_lowest_layer(ws_);
+  tcp_stream.expires_after(kTimeout);
+  tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
+  if (auto ec = run([&](auto handler) { tcp_stream.async_connect(endpoint, handler); }))
+    throw beast::system_error(ec, "websocket connect");
+  tcp_stream.socket().set_option(tcp::no_delay(true));
+  tcp_stream.expires_never();
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = kTimeout;
+  timeouts.idle_timeout = kTimeout;
+  timeouts.keep_alive_pings = false;
+  ws_.set_option(timeouts);
+  ws_.read_message_max(512u << 20);
+  if (auto ec = run([&](auto handler) { ws_.async_handshake("127.0.0.1:" + std::to_string(port), path, handler); }))
+    throw beast::system_error(ec, "websocket handshake on " + path);
+}
+
+template <class Start>
+beast::error_code TestSocket::run(Start&& start) {
+  return run_on(ioc_, std::forward<Start>(start));
+}
+
+void TestSocket::send(const Frame& frame) { send_bytes(encode_frame(frame)); }
+
+void TestSocket::send_bytes(const std::vector<uint8_t>& bytes, bool binary) {
+  ws_.binary(binary);
+  if (auto ec = run([&](auto handler) { ws_.async_write(asio::buffer(bytes), handler); }))
+    throw beast::system_error(ec, "websocket write");
+}
+
+std::variant<Frame, Closed> TestSocket::receive_or_close() {
+  buffer_.clear();
+  beast::error_code ec = run([&](auto handler) { ws_.async_read(buffer_, handler); });
+  if (ec == websocket::error::closed) return Closed{ws_.reason().code, std::string(ws_.reason().reason.c_str())};
+  if (ec) throw beast::system_error(ec, "websocket read");
+  if (!ws_.got_binary()) throw std::runtime_error("the server sent a text message");
+  return decode_frame(static_cast<const uint8_t*>(buffer_.data().data()), buffer_.size());
+}
+
+Frame TestSocket::receive() {
+  auto event = receive_or_close();
+  if (auto* closed = std::get_if<Closed>(&event))
+    throw std::runtime_error("the server closed the connection (" + std::to_string(closed->code) + " " +
+                             closed->reason + ") instead of sending a message");
+  return std::get<Frame>(std::move(event));
+}
+
+Frame TestSocket::receive_type(const std::string& type) {
+  for (;;) {
+    Frame frame = receive();
+    std::string got = frame.header.value("type", "");
+    if (got == type) return frame;
+    if (got != "heartbeat" && got != "progress")
+      throw std::runtime_error("expected a '" + type + "' message, got " + frame.header.dump());
+  }
+}
+
+Closed TestSocket::expect_close() {
+  auto event = receive_or_close();
+  if (auto* frame = std::get_if<Frame>(&event))
+    throw std::runtime_error("expected the server to close the connection, got " + frame->header.dump());
+  return std::get<Closed>(event);
+}
+
+Frame worker_hello(const std::string& name, int version) {
+  Frame frame;
+  frame.header = {{"type", "hello"}, {"version", version}, {"name", name}, {"user_agent", "corvid net test"}};
+  return frame;
+}
+
+Frame client_hello(const std::string& token, const std::string& name) {
+  Frame frame;
+  frame.header = {{"type", "hello"}, {"version", kProtocolVersion}, {"token", token}, {"name", name}};
+  return frame;
+}
+
+Frame worker_benchmark() {
+  Frame frame;
+  frame.header = {{"type", "benchmark"},   {"matmul_gflops", 10.0}, {"elementwise_gbs", 5.0},
+                  {"reduce_gbs", 5.0},     {"duration_ms", 100.0}};
+  return frame;
+}
+
+}  // namespace corvid::test

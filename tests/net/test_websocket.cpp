@@ -1,0 +1,229 @@
+// The WebSocket side of a real corvid-server: workers and developers speaking the protocol,
+// abuse that must be answered (and eventually closed) without hurting anyone else.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "server_process.hpp"
+#include "shared/group_executor.hpp"
+#include "test_client.hpp"
+
+using namespace corvid;
+using namespace corvid::test;
+
+namespace {
+
+std::string read_token(const TestSite& site) {
+  std::ifstream in(site.data_dir() / "token");
+  std::string token;
+  in >> token;
+  return token;
+}
+
+// a = [1, 2, 3], b = [5, 22, 7], c = a + b, with c as the output.
+Frame submit_sum(int request_id) {
+  Frame frame;
+  frame.header = {{"type", "submit"},
+                  {"request_id", request_id},
+                  {"name", "net-test sum"},
+                  {"ops", {{{"id", "a"}, {"op", "tensor"}, {"value", {1, 2, 3}}},
+                           {{"id", "b"}, {"op", "tensor"}, {"value", {5, 22, 7}}},
+                           {{"id", "c"}, {"op", "add"}, {"inputs", {"a", "b"}}}}},
+                  {"outputs", {"c"}}};
+  return frame;
+}
+
+std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
+
+// Five messages that are not valid frames, and the words their error replies must contain.
+const std::vector<std::pair<std::vector<uint8_t>, std::string>>& garbage() {
+  static const std::vector<std::pair<std::vector<uint8_t>, std::string>> messages = {
+      {{1, 2}, "too short"},
+      {{3, 0, 0, 0, '{', '{', '{', 0}, "not valid JSON"},
+      {{2, 0, 0, 0, '{', '}', 0, 0}, "type"},
+      {{200, 0, 0, 0, '{', '}', 0, 0}, "malformed frame"},
+      {bytes_of("definitely not a frame"), "malformed frame"},
+  };
+  return messages;
+}
+
+void expect_error(TestSocket& socket, const std::string& words) {
+  Frame reply = socket.receive();
+  CHECK(reply.header["type"] == "error");
+  CHECK_MESSAGE(reply.header["error"].get<std::string>().find(words) != std::string::npos, reply.header.dump());
+}
+
+// A worker that has said hello and sent its benchmark.
+struct Worker {
+  TestSocket socket;
+  nlohmann::json welcome;
+  Worker(uint16_t port, const std::string& name) : socket(port, "/ws/worker") {
+    socket.send(worker_hello(name));
+    welcome = socket.receive_type("welcome").header;
+    socket.send(worker_benchmark());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a worker receives the assign for a client's graph and its result reaches the client") {
+  TestSite site;
+  ServerProcess server(site);
+
+  Worker worker(server.port(), "net-test worker");
+  CHECK(worker.welcome["worker_id"].is_number_unsigned());
+  CHECK(worker.welcome["heartbeat_ms"].is_number());
+
+  TestSocket client(server.port(), "/ws/client");
+  client.send(client_hello(read_token(site)));
+  CHECK(client.receive_type("welcome").header["client_id"].is_number_unsigned());
+  client.send(submit_sum(1));
+  Frame submitted = client.receive_type("submitted");
+  CHECK(submitted.header["request_id"] == 1);
+  CHECK(submitted.header["added"] == 3);
+  uint64_t graph_id = submitted.header["graph_id"].get<uint64_t>();
+
+  Frame assign = worker.socket.receive_type("assign");
+  bool has_add = false;
+  for (const auto& op : assign.header["ops"]) has_add = has_add || op["op"] == "add";
+  CHECK(has_add);
+
+  // The worker computes the group with the real kernel and answers.
+  GroupExecutor executor;
+  Frame result = executor.execute(assign);
+  REQUIRE(result.header["type"] == "result");
+  worker.socket.send(result);
+
+  Frame wait;
+  wait.header = {{"type", "wait"}, {"request_id", 2}, {"graph_id", graph_id}};
+  client.send(wait);
+  Frame values = client.receive_type("values");
+  CHECK(values.header["status"] == "computed");
+  REQUIRE(values.tensors.size() == 1);
+  const Tensor& c = values.tensors[0].tensor;
+  REQUIRE(c.shape() == Shape{3});
+  CHECK(c.at_as_double(0) == 6);
+  CHECK(c.at_as_double(1) == 24);
+  CHECK(c.at_as_double(2) == 10);
+}
+
+TEST_CASE("a worker of another protocol version is refused with both versions named") {
+  TestSite site;
+  ServerProcess server(site);
+  TestSocket socket(server.port(), "/ws/worker");
+  socket.send(worker_hello("from the future", 2));
+  expect_error(socket, "protocol version 2 is not supported: this server speaks protocol version 1");
+  CHECK(socket.expect_close().code == 1008);
+}
+
+TEST_CASE("malformed messages get error replies, five of them a close, and the server stays up") {
+  TestSite site;
+  ServerProcess server(site);
+
+  SUBCASE("from a worker after its hello") {
+    Worker worker(server.port(), "abuser");
+    for (const auto& [bytes, words] : garbage()) {
+      worker.socket.send_bytes(bytes);
+      expect_error(worker.socket, words);
+    }
+    CHECK(worker.socket.expect_close().code == 1008);
+  }
+  SUBCASE("from a worker before any hello") {
+    TestSocket socket(server.port(), "/ws/worker");
+    socket.send_bytes(bytes_of("a text message"), false);
+    expect_error(socket, "binary frame");
+    Frame not_hello;
+    not_hello.header = {{"type", "benchmark"}};
+    socket.send(not_hello);
+    expect_error(socket, "the first message must be a hello, not 'benchmark'");
+    for (int i = 0; i < 3; ++i) {
+      socket.send_bytes(garbage()[i].first);
+      expect_error(socket, garbage()[i].second);
+    }
+    CHECK(socket.expect_close().code == 1008);
+  }
+  SUBCASE("from a client after its hello") {
+    TestSocket socket(server.port(), "/ws/client");
+    socket.send(client_hello(read_token(site)));
+    socket.receive_type("welcome");
+    socket.send_bytes(bytes_of("{\"type\":\"submit\"}"), false);
+    expect_error(socket, "binary frame");
+    for (int i = 0; i < 4; ++i) {
+      socket.send_bytes(garbage()[i].first);
+      expect_error(socket, garbage()[i].second);
+    }
+    CHECK(socket.expect_close().code == 1008);
+  }
+
+  // Everyone else is unaffected.
+  Worker other(server.port(), "well-behaved");
+  CHECK(other.welcome["worker_id"].is_number_unsigned());
+  CHECK(http_get(server.port(), "/api/status").result() == http::status::ok);
+}
+
+TEST_CASE("messages over --max-frame-mb are drained and answered with an error, five of them a close") {
+  TestSite site;
+  ServerProcess server(site, {"--max-frame-mb", "1"});
+  Frame big;
+  big.header = {{"type", "result"}, {"group_id", 1}};
+  big.tensors.push_back({"x", Tensor(DType::f32, {3, 1 << 17})});  // 1.5 MiB of tensor data
+  const std::string words = "is larger than the server's cap of 1048576 bytes (--max-frame-mb)";
+
+  SUBCASE("from a worker") {
+    Worker worker(server.port(), "sends too much");
+    for (int i = 0; i < 5; ++i) {
+      worker.socket.send(big);
+      expect_error(worker.socket, words);
+    }
+    CHECK(worker.socket.expect_close().code == 1008);
+  }
+  SUBCASE("from a client, whose connection stays usable") {
+    TestSocket client(server.port(), "/ws/client");
+    client.send(big);
+    expect_error(client, words);
+    client.send(client_hello(read_token(site)));
+    CHECK(client.receive_type("welcome").header.contains("client_id"));
+  }
+
+  Worker other(server.port(), "sends little");
+  CHECK(other.welcome["worker_id"].is_number_unsigned());
+}
+
+TEST_CASE("developers need the token from the data directory") {
+  TestSite site;
+  ServerProcess server(site);
+  TestSocket socket(server.port(), "/ws/client");
+
+  SUBCASE("a wrong token") { socket.send(client_hello("0123456789abcdef0123456789abcdef")); }
+  SUBCASE("no token") {
+    Frame hello;
+    hello.header = {{"type", "hello"}, {"version", kProtocolVersion}};
+    socket.send(hello);
+  }
+  SUBCASE("the token as a number") {
+    Frame hello = client_hello("");
+    hello.header["token"] = 12345;
+    socket.send(hello);
+  }
+  expect_error(socket, "invalid token");
+  Closed closed = socket.expect_close();
+  CHECK(closed.code == 1008);
+  CHECK(closed.reason == "invalid token");
+}
+
+TEST_CASE("a non-hello first message from a client is an error, not a close") {
+  TestSite site;
+  ServerProcess server(site);
+  TestSocket socket(server.port(), "/ws/client");
+  socket.send(submit_sum(7));
+  expect_error(socket, "the first message must be a hello, not 'submit'");
+  socket.send(client_hello(read_token(site)));
+  CHECK(socket.receive_type("welcome").header.contains("client_id"));
+}
+
+TEST_CASE("WebSocket upgrades elsewhere than /ws/worker and /ws/client are refused") {
+  TestSite site;
+  ServerProcess server(site);
+  CHECK_THROWS_AS(TestSocket(server.port(), "/ws/other"), beast::system_error);
+  CHECK_THROWS_AS(TestSocket(server.port(), "/"), beast::system_error);
+}
