@@ -29,17 +29,26 @@ Tensor pattern(Shape shape, uint32_t seed) {
 }
 
 // Best milliseconds per run of `op` on `inputs` over calls made for about budget_ms (at least
-// three, so that the first, cold call never decides the figure). 0 if the op is not in the table.
+// three timings, so that the first, cold call never decides the figure). 0 if the op is not in
+// the table. Each timing covers a batch of calls lasting at least kMinTimingMs: browsers coarsen
+// performance.now() (100 us without cross-origin isolation), which would quantise a single
+// fast call to 0 or one tick.
 double best_ms(const char* op_name, const std::vector<const Tensor*>& inputs, double budget_ms) {
+  constexpr double kMinTimingMs = 2.0;
   const OpDef* op = find_op(op_name);
   if (!op) return 0;
   const auto start = Clock::now();
   double best = 0;
-  for (int calls = 0; calls < 3 || ms_since(start) < budget_ms; ++calls) {
+  int batch = 1;
+  for (int timings = 0; timings < 3 || ms_since(start) < budget_ms;) {
     const auto t0 = Clock::now();
-    Tensor out = run_op(*op, inputs, Params::object());
+    for (int i = 0; i < batch; ++i) Tensor out = run_op(*op, inputs, Params::object());
     const double ms = ms_since(t0);
-    best = calls == 0 ? ms : std::min(best, ms);
+    if (ms < kMinTimingMs && batch < (1 << 20)) {
+      batch *= 2;  // too short to time reliably: grow the batch and time again
+      continue;
+    }
+    best = timings++ == 0 ? ms / batch : std::min(best, ms / batch);
   }
   return best;
 }

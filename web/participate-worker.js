@@ -83,13 +83,30 @@ async function prepare() {
   // Let the state message reach the page before the benchmark occupies this thread.
   await new Promise((resolve) => setTimeout(resolve, 20));
   try {
-    score = kernel.benchmark();
+    score = await measure();
   } catch (e) {
     throw new Error(`The device benchmark failed: ${e.message}`);
   }
   post({ type: 'benchmark', score });
   log('info', `Benchmark: ${score.matmul_gflops.toFixed(1)} GFLOPS matmul, ` +
       `${score.elementwise_gbs.toFixed(1)} GB/s elementwise, ${score.reduce_gbs.toFixed(1)} GB/s reductions`);
+}
+
+// The device benchmark, repeated until its figures settle. V8 first runs wasm with its baseline
+// compiler and tiers hot functions up while they run, so the first runs measure several times
+// too slow; each figure reported is the best of the runs.
+async function measure() {
+  const FIELDS = ['matmul_gflops', 'elementwise_gbs', 'reduce_gbs'];
+  const settled = (a, b) => FIELDS.every((f) => a[f] > 0 && Math.abs(a[f] - b[f]) <= 0.2 * Math.max(a[f], b[f]));
+  const runs = [];
+  for (let i = 0; i < 6; i++) {
+    runs.push(kernel.benchmark(300));
+    if (runs.length >= 2 && settled(runs[runs.length - 1], runs[runs.length - 2])) break;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  const best = (field) => Math.max(...runs.map((r) => (Number.isFinite(r[field]) ? r[field] : 0)));
+  return { matmul_gflops: best('matmul_gflops'), elementwise_gbs: best('elementwise_gbs'), reduce_gbs: best('reduce_gbs'),
+    duration_ms: runs.reduce((sum, r) => sum + r.duration_ms, 0) };
 }
 
 function serverUrl() {
@@ -141,7 +158,11 @@ function receive(bytes) {
     case 'assign': assigned(header, bytes); break;
     case 'cancel': cancelled(header.group_id); break;
     case 'heartbeat': serverHeartbeats = true; break;
-    case 'error': log('error', `Server: ${header.error}`); break;
+    case 'error':
+      totals.errors += 1;
+      log('error', `Server: ${header.error}`);
+      post({ type: 'totals', totals, queued: queue.length });
+      break;
     default: log('warn', `Ignored a '${header.type}' message from the server`);
   }
 }

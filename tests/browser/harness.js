@@ -181,13 +181,14 @@ function submitGraph({ corvidBin, server, file, extraArgs = [] }) {
 
 // The output values in `corvid submit --json` output: {id: {dtype, shape, data}}.
 function submitValues(result) {
-  if (!result.values || typeof result.values !== 'object') throw new Error(`corvid submit --json output has no values: ${JSON.stringify(result).slice(0, 300)}`);
-  return result.values;
+  if (!result.outputs || typeof result.outputs !== 'object')
+    throw new Error(`corvid submit --json printed no outputs: ${JSON.stringify(result).slice(0, 300)}`);
+  return result.outputs;
 }
 
 // Reference values of a graph file computed with NumPy (tests/browser/numpy_reference.py).
 function numpyReference(file) {
-  const out = execFileSync('/usr/bin/python3', [path.join(__dirname, 'numpy_reference.py'), file], { encoding: 'utf8' });
+  const out = execFileSync('/usr/bin/python3', [path.join(__dirname, 'numpy_reference.py'), file], { encoding: 'utf8', maxBuffer: 1 << 30 });
   return JSON.parse(out);
 }
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """NumPy reference values for the graphs the browser tests submit.
 
 Usage: numpy_reference.py GRAPH.json
@@ -20,6 +20,7 @@ def tensor(op, _):
 
 OPS = {
     "tensor": tensor,
+    "ones": lambda op, _: np.ones(op["params"]["shape"], dtype=np.float32),
     "add": lambda op, x: x[0] + x[1],
     "sub": lambda op, x: x[0] - x[1],
     "mul": lambda op, x: x[0] * x[1],

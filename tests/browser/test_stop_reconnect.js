@@ -43,7 +43,7 @@ h.runTest('Stop disconnects; a tab survives a server restart', async (t) => {
   h.check(benchmarks === 1, `tab B reconnected without re-running its benchmark (${benchmarks} benchmark run)`);
 
   const file = path.join(t.dataDir, 'after-restart.json');
-  const graph = graphs.writeGraph(file, graphs.branchesGraph('browser-e2e-after-restart', 6, 32));
+  const graph = graphs.writeGraph(file, graphs.matmulBranches('browser-e2e-after-restart', { branches: 4, steps: 2, size: 32 }));
   const before = await h.tabCounters(tabB);
   const result = await h.submitGraph({ corvidBin: h.requireArg(t.args, 'corvid-bin'), server: t.server, file });
   h.check(result.status === 'computed', `a graph submitted after the restart computed (${result.status})`);

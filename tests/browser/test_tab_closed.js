@@ -19,7 +19,7 @@ h.runTest('closing a tab in the middle of a graph loses no work', async (t) => {
   const idA = (await h.tabCounters(tabA)).workerId;
 
   const file = path.join(t.dataDir, 'chains.json');
-  const graph = graphs.writeGraph(file, graphs.chainsGraph('browser-e2e-chains', 12, 40, 64, 256));
+  const graph = graphs.writeGraph(file, graphs.matmulBranches('browser-e2e-chains', { branches: 16, steps: 60, size: 256 }));
   const submitted = h.submitGraph({ corvidBin: h.requireArg(t.args, 'corvid-bin'), server: t.server, file });
   submitted.catch(() => {});  // awaited below; keeps an early failure from being unhandled
 

@@ -21,7 +21,7 @@ h.runTest('two tabs compute a submitted graph; /status shows it', async (t) => {
   h.check(idA !== idB, `each tab got its own worker id (${idA}, ${idB})`);
 
   const file = path.join(t.dataDir, 'branches.json');
-  const graph = graphs.writeGraph(file, graphs.branchesGraph('browser-e2e-branches', 24, 48));
+  const graph = graphs.writeGraph(file, graphs.matmulBranches('browser-e2e-branches', { branches: 24, steps: 3, size: 256 }));
   const result = await h.submitGraph({ corvidBin: h.requireArg(t.args, 'corvid-bin'), server: t.server, file });
   h.check(result.status === 'computed', `corvid submit reports the graph computed (got ${result.status})`);
   const reference = h.numpyReference(file);
@@ -31,7 +31,7 @@ h.runTest('two tabs compute a submitted graph; /status shows it', async (t) => {
     h.checkClose(id, got[id], reference[id]);
   }
 
-  // Both tabs computed groups, and the server agrees with each tab about how many ops it did.
+  // Both tabs computed groups, and the server credits each with some of the ops.
   const a = await h.tabCounters(tabA), b = await h.tabCounters(tabB);
   h.log(`tab A: ${a.groups} groups, ${a.ops} ops; tab B: ${b.groups} groups, ${b.ops} ops`);
   h.check(a.groups > 0 && b.groups > 0, 'both tabs computed at least one group');
@@ -42,7 +42,10 @@ h.runTest('two tabs compute a submitted graph; /status shows it', async (t) => {
   for (const [id, counters] of [[idA, a], [idB, b]]) {
     const w = status.workers.find((x) => String(x.id) === id);
     h.check(w !== undefined, `/api/status lists worker ${id}`);
-    h.check(w.ops_done === counters.ops, `/api/status counts ${w.ops_done} ops for worker ${id}, its tab ${counters.ops}`);
+    // A tab may also have computed groups whose results came after another worker's (late
+    // duplicates are ignored), so the server credits at most what the tab counted.
+    h.check(w.ops_done > 0 && w.ops_done <= counters.ops,
+      `/api/status credits worker ${id} with ${w.ops_done} ops (0 < credited <= ${counters.ops} the tab computed)`);
   }
 
   // The status page, as an operator sees it.
