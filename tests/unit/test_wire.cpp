@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cstring>
+
 #include "shared/wire.hpp"
 
 using namespace corvid;
@@ -63,4 +65,29 @@ TEST_CASE("tensor: shapes too large to hold are refused with a reason, empty one
                        std::length_error);
   CHECK(Tensor(DType::f64, {big, big, 0}).size() == 0);
   CHECK(num_elements({big, 0, big}) == 0);
+}
+
+TEST_CASE("wire: bad tensor entries are refused naming the tensor and the problem") {
+  // A frame whose header lists `entry` and whose buffer area holds 16 zero bytes.
+  auto frame_with = [](nlohmann::json entry) {
+    const std::string text = nlohmann::json{{"type", "x"}, {"tensors", {entry}}}.dump();
+    std::vector<uint8_t> b(((4 + text.size() + 7) & ~std::size_t(7)) + 16, 0);
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<uint8_t>(text.size() >> (8 * i));
+    std::memcpy(b.data() + 4, text.data(), text.size());
+    return b;
+  };
+  auto refuses = [&](nlohmann::json entry, const char* reason) {
+    auto b = frame_with(std::move(entry));
+    CHECK_THROWS_WITH_AS(decode_frame(b.data(), b.size()), doctest::Contains(reason), WireError);
+  };
+  using J = nlohmann::json;
+  refuses(J{{"name", "t"}, {"dtype", "int8"}, {"shape", {1}}, {"offset", 0}, {"length", 1}}, "tensor 't': unknown dtype 'int8'");
+  refuses(J{{"name", "t"}, {"dtype", "float32"}, {"shape", {3}}, {"offset", 0}, {"length", 8}}, "does not match float32(3,)");
+  refuses(J{{"name", "t"}, {"dtype", "float32"}, {"shape", {-1}}, {"offset", 0}, {"length", 4}}, "non-negative");
+  refuses(J{{"name", "t"}, {"dtype", "float32"}, {"shape", {1}}, {"offset", 4}, {"length", 4}}, "multiple of 8");
+  refuses(J{{"name", "t"}, {"dtype", "float64"}, {"shape", {3}}, {"offset", 0}, {"length", 24}}, "past the end");
+  refuses(J{{"dtype", "float32"}, {"shape", {1}}, {"offset", 0}, {"length", 4}}, "without a string 'name'");
+  auto b = frame_with(J{{"name", "t"}, {"dtype", "bool"}, {"shape", {1}}, {"offset", 0}, {"length", 1}});
+  b[b.size() - 16] = 2;
+  CHECK_THROWS_WITH_AS(decode_frame(b.data(), b.size()), doctest::Contains("0 or 1"), WireError);
 }
