@@ -115,10 +115,22 @@ Value Graph::find(const std::string& id) {
 }
 
 void Graph::flush() {
-  if (first_unsent_ == nodes_.size()) return;
+  // Later batches refer to earlier ops by id.
+  while (first_unsent_ < nodes_.size()) {
+    std::size_t end = first_unsent_, bytes = 0;
+    while (end < nodes_.size() && (end == first_unsent_ || bytes < options_.max_batch_bytes)) {
+      if (nodes_[end].value && nodes_[end].def->name == "tensor") bytes += nodes_[end].value->nbytes();
+      ++end;
+    }
+    submit_batch(first_unsent_, end);
+    first_unsent_ = end;
+  }
+}
+
+void Graph::submit_batch(std::size_t begin, std::size_t end) {
   GraphSpec batch;
   batch.name = name_;
-  for (std::size_t i = first_unsent_; i < nodes_.size(); ++i) {
+  for (std::size_t i = begin; i < end; ++i) {
     const Node& n = nodes_[i];
     GraphOp op;
     op.id = n.id;
@@ -148,12 +160,10 @@ void Graph::flush() {
   } catch (const ServerError& e) {
     // A batch repeated after a reconnect may already have been stored before the server went
     // down; the server then names our first op as a duplicate.
-    const std::string first = nodes_[first_unsent_].id;
+    const std::string first = nodes_[begin].id;
     if (!(resent && graph_id_ && e.op_id() == first && std::string(e.what()).find("duplicate") != std::string::npos))
       throw;
   }
-  for (std::size_t i = first_unsent_; i < nodes_.size(); ++i) nodes_[i].submitted = true;
-  first_unsent_ = nodes_.size();
 }
 
 void Graph::handle_progress(const Frame& frame, const std::function<void(const Progress&)>& extra) {

@@ -78,6 +78,16 @@ int main(int argc, char** argv) {
     for (const auto& f : report.failed) names_after = names_after || f.id == after.id();
     expect(names_after, "the dependent of the failed op is not in the report");
 
+    // Many small batches: a batch ends after 64 bytes of tensor values here.
+    corvid::GraphOptions small = options;
+    small.max_batch_bytes = 64;
+    corvid::Graph batched{"batched", small};
+    std::vector<corvid::Value> parts;
+    for (int i = 0; i < 10; ++i) parts.push_back(corvid::t(std::vector<double>(8, double(i)), {8}));
+    auto total = corvid::sum(corvid::concat(parts, 0));
+    std::cout << "batched total: " << total() << "\n";
+    expect(text(total()) == "360", "batched total = " + text(total()));
+
     // A map job: weights sent once, 12 slices, results as they arrive with their index.
     corvid::Graph job_graph{"map", options};
     auto w = corvid::t({{1.0f, 0.0f}, {0.0f, 2.0f}, {1.0f, 1.0f}});  // 3x2

@@ -98,6 +98,9 @@ struct GraphOptions {
   std::optional<std::string> token;           // default: find_token()
   std::string owner;                          // shown on the status page; default: $USER
   std::chrono::milliseconds reconnect_window{120000};
+  // A batch of ops ends once its tensor values pass this size (the next batch follows at once),
+  // so batches stay under the server's frame cap.
+  std::size_t max_batch_bytes = std::size_t{64} << 20;
   // Called with (computed, total) whenever the server reports progress during a wait.
   std::function<void(int computed, int total)> on_progress;
 };
@@ -174,11 +177,12 @@ class Graph {
     Params params;
     TensorSpec spec;
     std::optional<Tensor> value;  // known locally (tensor ops) or fetched
-    bool submitted = false;
     std::size_t dependents = 0;  // within the graph
     std::optional<FailedOp> failure;
   };
   Value add(Node node);
+  // Sends nodes_[begin, end) in one `submit`.
+  void submit_batch(std::size_t begin, std::size_t end);
   Connection& connection();
   void handle_progress(const Frame& frame, const std::function<void(const Progress&)>& extra);
 
