@@ -411,6 +411,42 @@ def case_map_worker_killed(c):
         check(np.allclose(results[i]["data"], (x @ w).sum(axis=0), rtol=1e-4, atol=1e-3), f"slice {i} differs")
 
 
+def case_map_server_restart(c):
+    c.start_server()
+    c.start_worker("w1", slowdown=200)
+    c.start_worker("w2", slowdown=200)
+    c.wait_workers_ready(["w1", "w2"])
+    rng = np.random.default_rng(10)
+    w = (rng.standard_normal((128, 128)) / 12).astype(np.float32).round(3)
+    slices = [rng.standard_normal((128, 128)).astype(np.float32).round(3) for _ in range(16)]
+    doc = {"name": "map-restart",
+           "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
+           "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
+                        "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]},
+                                {"id": "s", "op": "sum", "inputs": ["y"], "params": {"axis": 0}}], "output": "s"},
+           "slices": [s.tolist() for s in slices]}
+    p = c.corvid_background("map", c.graph_file("map.json", doc), "--json")
+
+    def partly_computed():
+        graphs = c.status().get("graphs", [])
+        return graphs and 0 < graphs[0]["counts"].get("computed", 0) - 17 and graphs[0]
+
+    graph = wait_until(partly_computed, 60, "some slices to be computed")
+    check(p.poll() is None, "corvid map finished before the server was killed; make the slices slower")
+    c.kill_server()
+    print(f"killed the server with {graph['counts']} of {graph['total']} ops")
+    time.sleep(0.5)
+    c.start_server()
+    code, out, err = finish(p, 150, "corvid map across a server restart")
+    check(code == 0, f"corvid map exit {code}: {err}")
+    events = [json.loads(line) for line in out.splitlines()]
+    slices_seen = [e["slice"] for e in events if e["event"] == "result"]
+    check(sorted(slices_seen) == list(range(16)), f"each slice's result exactly once: {sorted(slices_seen)}")
+    results = {e["slice"]: e for e in events if e["event"] == "result"}
+    for i, x in enumerate(slices):
+        check(np.allclose(results[i]["data"], (x @ w).sum(axis=0), rtol=1e-4, atol=1e-3), f"slice {i} differs")
+
+
 def case_worker_sigterm(c):
     c.start_server()
     c.start_worker("leaver", slowdown=1000)
