@@ -227,7 +227,7 @@
     const t = Date.now() / 1000;
     samples.push({ t, ops: opsTotal });
     while (samples.length && samples[0].t < t - RATE_WINDOW_S - 2) samples.shift();
-    if (state === 'reconnecting') ui.stateDetail.textContent = reconnectText();
+    if (state === 'reconnecting') ui.stateDetail.textContent = ui.currentDetail.textContent = reconnectText();
     const recent = samples.filter((s) => s.t >= t - 5.5);
     if (recent.length >= 2 && !['idle', 'stopped', 'failed'].includes(state)) {
       const rate = (recent[recent.length - 1].ops - recent[0].ops) / (recent[recent.length - 1].t - recent[0].t);
