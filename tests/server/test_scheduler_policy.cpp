@@ -1,0 +1,94 @@
+// The pure scheduling policy: speed model, group formation and the earliest-finish-time rule.
+#include <doctest/doctest.h>
+
+#include "server/core/scheduler.hpp"
+
+using namespace corvid;
+using namespace corvid::server;
+
+namespace {
+
+// a, b computed; c = f(a, b); d = f(c); e = f(c, d); s = f(b) — with unit costs.
+Graph diamond() {
+  Graph g;
+  g.id = 3;
+  auto add = [&](const std::string& id, std::vector<OpIndex> inputs, OpStatus status) {
+    OpNode n;
+    n.id = id;
+    n.inputs = std::move(inputs);
+    n.spec = {DType::f32, {1000}};
+    n.cost = {1000, 8000};
+    n.status = status;
+    n.has_value = status == OpStatus::computed;
+    return g.add_op(std::move(n));
+  };
+  add("a", {}, OpStatus::computed);
+  add("b", {}, OpStatus::computed);
+  add("c", {0, 1}, OpStatus::pending);
+  add("d", {2}, OpStatus::pending);
+  add("e", {2, 3}, OpStatus::pending);
+  add("s", {1}, OpStatus::pending);
+  for (OpIndex op = 0; op < g.ops.size(); ++op) g.refresh_ready(op);
+  return g;
+}
+
+const auto never = [](OpIndex) { return false; };
+
+}  // namespace
+
+TEST_CASE("the speed model trusts measurements after a few samples") {
+  SpeedModel m;
+  m.set_benchmark(10, 10);
+  const Cost c{1e7, 1e3};  // 1 ms of flops at 10 GFLOPS
+  CHECK(m.estimate_ms(c, 1) == doctest::Approx(1.002));
+  m.observe(1, 4);
+  m.observe(1, 4);
+  CHECK(m.estimate_ms(c, 1) == doctest::Approx(1.002));  // not yet
+  m.observe(1, 4);
+  CHECK(m.estimate_ms(c, 1) == doctest::Approx(4.008));
+  CHECK(m.measured_gflops() == doctest::Approx(2.5));
+  m.observe(1, -1);  // nonsense is ignored
+  CHECK(m.samples() == 3);
+}
+
+TEST_CASE("a group grows along dependents and returns only what is needed outside") {
+  Graph g = diamond();
+  SpeedModel fast;
+  fast.set_benchmark(100, 100);
+  GroupLimits limits;
+  GroupPlan plan = grow_group(g, fast, limits, never, never);
+  CHECK(plan.ops == std::vector<OpIndex>{2, 3, 4, 5});  // c, d, e, then s seeds a second part
+  CHECK(plan.outputs == std::vector<OpIndex>{4, 5});    // d and c stay on the worker
+  CHECK(plan.external == std::vector<OpIndex>{0, 1});
+  CHECK(plan.input_bytes == 8000);
+
+  g.ops[3].requested = true;  // a developer waits for d
+  plan = grow_group(g, fast, limits, never, [](OpIndex op) { return op == 0; });
+  CHECK(plan.outputs == std::vector<OpIndex>{3, 4, 5});
+  CHECK(plan.input_bytes == 4000);  // a is kept on the worker
+
+  SpeedModel slow;
+  slow.set_benchmark(0.0001, 0.0001);  // one op is over the target: groups of one op
+  plan = grow_group(g, slow, limits, never, never);
+  CHECK(plan.ops == std::vector<OpIndex>{2});
+  CHECK(plan.outputs == std::vector<OpIndex>{2});
+  plan = grow_group(g, slow, limits, [](OpIndex op) { return op == 2; }, never);
+  CHECK(plan.ops == std::vector<OpIndex>{5});
+}
+
+TEST_CASE("earliest finish time waits for a busy fast worker rather than starting on a slow one") {
+  SpeedModel fast, slow;
+  fast.set_benchmark(100, 100);
+  slow.set_benchmark(1, 1);
+  GroupPlan plan;
+  plan.ops = {0};
+  plan.cost = {1e8, 0};  // 1 ms on the fast worker, 100 ms on the slow one
+  LinkModel link;
+  auto no_bytes = [](uint64_t) { return 0.0; };
+  WorkerLoad f{1, &fast, 50, false};
+  WorkerLoad s{2, &slow, 0, true};
+  CHECK_FALSE(earliest_finish(s, {f, s}, plan, no_bytes, 0, link));  // fast is done at ~51 ms
+  f.busy_until_ms = 200;
+  CHECK(earliest_finish(s, {f, s}, plan, no_bytes, 0, link));  // now slow finishes first
+  CHECK(finish_ms(s, plan, 5e5, 0, link) == doctest::Approx(100.002 + 1 + link.latency_ms));
+}
