@@ -105,15 +105,19 @@
     const edges = el('g', {}, svg);
     const nodes = el('g', {}, svg);
     const many = ops.length > 150;
+    // Inputs that feed many ops (shared weights) would draw a wall of edges: draw theirs faintly.
+    const fanOut = new Map();
+    for (const op of ops) for (const input of op.inputs || []) fanOut.set(input, (fanOut.get(input) || 0) + 1);
     for (const op of ops) {
       const to = place.get(op.id);
       for (const input of op.inputs || []) {
         const from = place.get(input);
         if (!from) continue;
+        const hub = fanOut.get(input) > 12;
         const y1 = from.y + nodeH / 2, y2 = to.y - nodeH / 2;
         const bend = Math.max(12, (y2 - y1) / 2);
         el('path', { class: 'edge', d: `M${from.x},${y1} C${from.x},${y1 + bend} ${to.x},${y2 - bend} ${to.x},${y2}`,
-          'stroke-opacity': many ? 0.45 : 0.9 }, edges);
+          'stroke-opacity': hub ? 0.12 : many ? 0.45 : 0.9 }, edges);
       }
     }
     let picked = null;

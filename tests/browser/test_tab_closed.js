@@ -1,8 +1,8 @@
 // A tab that closes in the middle of a longer graph loses no work: two tabs participate, a graph
 // of dependent chains is submitted, tab A is closed once it has computed groups and the graph is
 // still running; the graph completes on tab B with NumPy's values, the server reports tab A's
-// worker gone, and /status shows the graph computed.
-//   node test_tab_closed.js --server-bin PATH --corvid-bin PATH --wasm-dir DIR
+// worker gone, and /status shows the graph computed. Saves a screenshot of /status mid-graph.
+//   node test_tab_closed.js --server-bin PATH --corvid-bin PATH --wasm-dir DIR --artifacts DIR
 'use strict';
 
 const path = require('path');
@@ -34,6 +34,13 @@ h.runTest('closing a tab in the middle of a graph loses no work', async (t) => {
   h.log(`closed tab A after ${running.a.groups} groups; graph ${running.g.id} had ${running.g.counts.computed}/${running.g.total} ops computed`);
   h.check(left > 0, `the graph was still running when tab A closed (${left} ops left)`);
   const beforeB = await h.tabCounters(tabB);
+
+  // The status page while the graph runs on the remaining tab.
+  const statusPage = await context.newPage();
+  await statusPage.goto(`${t.server.url}/status`);
+  await statusPage.waitForFunction(() => document.querySelectorAll('#dag .node').length > 0, null, { timeout: 30000 });
+  await h.screenshots(statusPage, h.requireArg(t.args, 'artifacts'), 'status-running');
+  await statusPage.close();
 
   const result = await submitted;
   h.check(result.status === 'computed', `the graph completed after the tab closed (status ${result.status})`);
