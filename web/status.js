@@ -102,13 +102,13 @@
         <td class="mono">${esc(w.id)}</td>
         <td class="name" title="${esc(w.name)}">${esc(w.name || '–')}${ua}</td>
         <td><span class="badge" data-status="${esc(w.state)}">${esc(w.state)}</span></td>
-        <td class="r" title="${esc(benchTitle)}">${w.score_gflops ? fixed(w.score_gflops, 1) + ' GFLOPS' : '–'}</td>
-        <td class="r">${w.measured_gflops ? fixed(w.measured_gflops, 1) + ' GFLOPS' : '–'}</td>
+        <td class="r opt" title="${esc(benchTitle)}">${w.score_gflops ? fixed(w.score_gflops, 1) + ' GFLOPS' : '–'}</td>
+        <td class="r opt">${w.measured_gflops ? fixed(w.measured_gflops, 1) + ' GFLOPS' : '–'}</td>
         <td class="r">${fmt(w.in_flight)}</td>
-        <td class="r">${fmt(w.groups_done)}</td>
+        <td class="r opt">${fmt(w.groups_done)}</td>
         <td class="r ops-done">${fmt(w.ops_done)}</td>
-        <td class="r">${fmt(w.failures)}</td>
-        <td>${since(w.connected_since)}</td></tr>`;
+        <td class="r opt">${fmt(w.failures)}</td>
+        <td class="opt">${since(w.connected_since)}</td></tr>`;
     }).join('');
   }
 
@@ -140,11 +140,11 @@
       const selected = String(g.id) === String(selectedGraph) ? ' selected' : '';
       let row = `<tr class="graph-row${selected}" data-graph="${esc(g.id)}">
         <td class="mono">${esc(g.id)}</td><td class="name" title="${esc(g.name)}">${esc(g.name || '–')}</td>
-        <td>${esc(g.owner || '–')}</td>
+        <td class="opt">${esc(g.owner || '–')}</td>
         <td><span class="badge graph-status" data-status="${esc(g.status)}">${esc(g.status)}</span></td>
         <td>${progressBar(g)}</td>
-        ${STATUSES.map((s) => `<td class="r">${fmt(c[s] || 0)}</td>`).join('')}
-        <td class="r">${duration(g.elapsed_s)}</td></tr>`;
+        ${STATUSES.map((s) => `<td class="r opt">${fmt(c[s] || 0)}</td>`).join('')}
+        <td class="r opt">${duration(g.elapsed_s)}</td></tr>`;
       const failed = g.failed || [];
       if (failed.length) {
         const shown = failed.slice(0, 5).map((f) =>
