@@ -4,7 +4,7 @@
 // groups it is assigned one per task (so Stop and cancel messages get in between groups), and
 // reconnects with backoff when the server goes away, without re-running the benchmark.
 //
-// Page → worker messages: {cmd: "start", name, resumeId} and {cmd: "stop"}.
+// Page → worker messages: {cmd: "start", name, resumeId, slowdown} and {cmd: "stop"}.
 // Worker → page messages: {type: "state", state, detail, retryAt}, {type: "benchmark", score},
 // {type: "welcome", workerId, server}, {type: "group", phase: "start"|"done", ...},
 // {type: "totals", totals}, {type: "log", level, message}.
@@ -32,6 +32,8 @@ let serverHeartbeats = false;
 let heartbeatMs = 5000;
 const queue = [];          // assigned groups not computed yet: {groupId, bytes, ops}
 let pumpScheduled = false;
+let delayed = null;        // with a slowdown: the computed group whose reply is being held back
+let slowdown = 1;          // emulate a device this many times slower (?slowdown=f on the page)
 
 const totals = { groups: 0, ops: 0, computeMs: 0, errors: 0, cancelled: 0, released: 0, bytesIn: 0, bytesOut: 0 };
 
@@ -53,9 +55,10 @@ function fail(error) {
 }
 
 // Loads the kernel and measures the device (first start only), then connects.
-async function start({ name, resumeId }) {
+async function start({ name, resumeId, slowdown: factor }) {
   if (wanted) return;
   wanted = true;
+  slowdown = Number(factor) > 1 ? Number(factor) : 1;
   workerName = name || 'browser tab';
   if (resumeId && !workerId) workerId = resumeId;
   preparing = preparing || prepare();
@@ -86,6 +89,11 @@ async function prepare() {
     score = await measure();
   } catch (e) {
     throw new Error(`The device benchmark failed: ${e.message}`);
+  }
+  if (slowdown > 1) {
+    // What the server sees of a device `slowdown` times slower (benchmarks use this).
+    for (const field of ['matmul_gflops', 'elementwise_gbs', 'reduce_gbs']) score[field] /= slowdown;
+    log('info', `Emulating a device ${slowdown}× slower (slowdown=${slowdown} in the page address)`);
   }
   post({ type: 'benchmark', score });
   log('info', `Benchmark: ${score.matmul_gflops.toFixed(1)} GFLOPS matmul, ` +
@@ -214,9 +222,11 @@ function schedulePump() {
 }
 
 // Computes one queued group and sends its reply; one group per task, so that "stop", "cancel"
-// and heartbeats are handled between groups.
+// and heartbeats are handled between groups. With a slowdown f > 1 the reply is held back for
+// (f - 1) × the compute time, so the tab looks f times slower to the scheduler.
 function pump() {
   pumpScheduled = false;
+  if (delayed) return;
   const group = queue.shift();
   if (!group) return;
   post({ type: 'group', phase: 'start', groupId: group.groupId, ops: group.ops, queued: queue.length });
@@ -224,6 +234,29 @@ function pump() {
   const started = performance.now();
   const reply = kernel.execute(group.bytes);
   const wallMs = performance.now() - started;
+  if (slowdown <= 1) {
+    finish(group, reply, wallMs);
+    return;
+  }
+  delayed = { group, reply: slowed(reply), wallMs: wallMs * slowdown };
+  setTimeout(() => {
+    const d = delayed;
+    delayed = null;
+    if (d) finish(d.group, d.reply, d.wallMs);
+  }, (slowdown - 1) * wallMs);
+}
+
+// The reply frame with its timings multiplied by the slowdown.
+function slowed(reply) {
+  const frame = CorvidWire.decodeFrame(reply);
+  if (frame.header.type !== 'result') return reply;
+  frame.header.compute_ms *= slowdown;
+  for (const id of Object.keys(frame.header.op_ms || {})) frame.header.op_ms[id] *= slowdown;
+  return CorvidWire.encodeFrame(frame.header, frame.tensors);
+}
+
+// Sends a computed group's reply, updates the counters, and moves on to the next group.
+function finish(group, reply, wallMs) {
   const header = CorvidWire.decodeFrame(reply).header;
   const sent = sendBytes(reply);
   const done = { type: 'group', phase: 'done', groupId: group.groupId, ops: group.ops, queued: queue.length, sent };
@@ -253,6 +286,7 @@ function closed(event) {
   clearInterval(heartbeatTimer);
   // The server hands a disconnected worker's groups to others: what is queued here is void.
   queue.length = 0;
+  delayed = null;
   if (!wanted) {
     log('info', 'Stopped; disconnected from the server');
     setState('stopped', 'Disconnected; nothing left in flight');
@@ -281,6 +315,8 @@ function stop() {
   }
   setState('stopping', 'Handing back in-flight work…');
   const groupIds = queue.map((g) => g.groupId);
+  if (delayed) groupIds.unshift(delayed.group.groupId);  // computed, but its reply is held back: hand it back too
+  delayed = null;
   if (groupIds.length) {
     send({ type: 'release', group_ids: groupIds });
     totals.released += groupIds.length;

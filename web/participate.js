@@ -20,7 +20,7 @@
     rate: $('rate'), activity: $('activity'),
     workerId: $('worker-id'), server: $('server'), benchMatmul: $('bench-matmul'),
     benchElementwise: $('bench-elementwise'), benchReduce: $('bench-reduce'), kept: $('kept'),
-    errorCount: $('error-count'), log: $('log'), logAside: $('log-aside'),
+    data: $('data'), errorCount: $('error-count'), log: $('log'), logAside: $('log-aside'),
   };
 
   // How each worker state looks: label and pill tone.
@@ -64,6 +64,13 @@
     if (ms < 1000) return [ms.toFixed(ms < 10 ? 1 : 0), 'ms'];
     if (ms < 60000) return [(ms / 1000).toFixed(ms < 10000 ? 2 : 1), 's'];
     return [(ms / 60000).toFixed(1), 'min'];
+  }
+
+  function formatBytes(n) {
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+    if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MB`;
+    return `${(n / 1024 ** 3).toFixed(2)} GB`;
   }
 
   function clock(date = new Date()) { return date.toTimeString().slice(0, 8); }
@@ -142,6 +149,7 @@
     if (message.queued) extra.push(`${message.queued} queued`);
     ui.opsDetail.textContent = extra.join(' · ') || '\u00a0';
     ui.errorCount.textContent = formatCount(totals.errors);
+    ui.data.textContent = `${formatBytes(totals.bytesIn)} / ${formatBytes(totals.bytesOut)}`;
     if (message.kept !== undefined) ui.kept.textContent = formatCount(message.kept);
   }
 
@@ -214,7 +222,9 @@
     const stored = sessionStorage.getItem(STORE_ID);
     const resumeId = stored !== null && /^\d+$/.test(stored) ? Number(stored) : null;
     setState('loading', 'Starting the background worker…');
-    worker.postMessage({ cmd: 'start', name: tabName(), resumeId });
+    // ?slowdown=f makes this tab emulate a device f times slower (for benchmarks, like corvid-worker --slowdown).
+    const slowdown = Math.max(1, Number(new URLSearchParams(location.search).get('slowdown')) || 1);
+    worker.postMessage({ cmd: 'start', name: tabName(), resumeId, slowdown });
   }
 
   function stop() {

@@ -4,9 +4,12 @@
 // Prints:
 //   1. the wasm kernel as measured inside the browser (the Participate benchmark entry point and
 //      timed execute() calls of single-op groups in a Web Worker);
-//   2. throughput: ops/s of a graph of many independent small groups through the server, with
-//      N identical tabs, and heterogeneous (half the tabs CPU-throttled 4× by DevTools);
-//   3. latency of `a + b` through one tab: submit → value back, p50 / p99 (target ≤ 5 ms p50).
+//   2. latency of `a + b` through one tab: submit → value back, p50 / p99 (target ≤ 5 ms p50);
+//   3. throughput: ops/s of a graph of many small independent ops through the server, with one
+//      tab and with N identical tabs;
+//   4. heterogeneous, as benchmarks/scheduler: equal independent ops on tabs emulating devices
+//      1×, 2×, 4×, 8× slower (the Participate page's ?slowdown=f), makespan under the
+//      earliest-finish policy and the round-robin baseline against the lower bound.
 'use strict';
 
 const path = require('path');
@@ -100,6 +103,47 @@ async function latency(client, rounds) {
   return { p50: percentile(samples, 50), p99: percentile(samples, 99), min: samples[0], rounds };
 }
 
+// Equal independent ops for the heterogeneous scenario: `count` × (W @ W) with one shared
+// size×size W (kept on each worker after its first group), as in the scheduler simulation.
+function equalOpsGraph(count, size) {
+  const ops = [{ id: 'W', op: 'tensor', value: graphs.matrix(size, size, 3, 1 / Math.sqrt(size)), dtype: 'float32' }];
+  const outputs = [];
+  for (let i = 0; i < count; i++) {
+    ops.push({ id: `p${i}`, op: 'matmul', inputs: ['W', 'W'] });
+    outputs.push(`p${i}`);
+  }
+  return { ops, outputs };
+}
+
+// Makespan of the equal-ops graph on tabs with the given slowdowns, under a server policy.
+async function heterogeneous(browser, policy, slowdowns, count, size) {
+  const dataDir = h.tempDir('corvid-browser-bench-');
+  const server = await new h.ServerProcess({ serverBin: h.requireArg(args, 'server-bin'), dataDir, wasmDir: args.wasmDir,
+    extraArgs: ['--policy', policy] }).start();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  let client = null;
+  try {
+    for (const [i, f] of slowdowns.entries()) await h.openParticipatingTab(context, `${server.url}`, `tab ${i + 1} (${f}x slower)`, `?slowdown=${f}`);
+    client = await new DevClient(`ws://127.0.0.1:${server.port}/ws/client`, server.token()).connect();
+    // Warm up (wasm tier-up, W kept on every tab, speed estimates) before timing.
+    const warm = equalOpsGraph(Math.max(4, count / 10), size);
+    await client.wait(await client.submit(`bench-hetero-warm-up`, warm.ops, warm.outputs));
+    const { ops, outputs } = equalOpsGraph(count, size);
+    const started = performance.now();
+    const graphId = await client.submit(`bench-hetero-${policy}`, ops, outputs);
+    const values = await client.wait(graphId);
+    const seconds = (performance.now() - started) / 1000;
+    if (values.header.status !== 'computed') throw new Error(`${policy}: graph ended ${values.header.status}`);
+    const shares = (await server.status()).workers.map((w) => w.ops_done);  // including the warm-up
+    return { seconds, shares };
+  } finally {
+    if (client) client.close();
+    await context.close();
+    await server.stop();
+    require('fs').rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   const dataDir = h.tempDir('corvid-browser-bench-');
   const server = await new h.ServerProcess({ serverBin: h.requireArg(args, 'server-bin'), dataDir, wasmDir: args.wasmDir }).start();
@@ -124,32 +168,33 @@ async function main() {
     const lat = await latency(client, LATENCY_ROUNDS);
     console.log(`p50 ${lat.p50.toFixed(2)} ms   p99 ${lat.p99.toFixed(2)} ms   min ${lat.min.toFixed(2)} ms   (target p50 <= 5 ms: ${lat.p50 <= 5 ? 'met' : 'NOT met'})`);
 
-    console.log(`\n== throughput: ${OPS} small ops (${OPS / 2} independent groups) ==`);
-    const tabs = [first];
+    console.log(`\n== throughput: ${OPS} small ops (${OPS / 2} independent add + tanh pairs) ==`);
     const one = await throughput(client, '1-tab', OPS);
-    console.log(`1 tab:              ${one.opsPerS.toFixed(0).padStart(7)} ops/s  (${one.computed} ops in ${one.seconds.toFixed(2)} s)`);
-    for (let i = 2; i <= TABS; i++) tabs.push(await h.openParticipatingTab(context, server.url, `tab ${i}`));
+    console.log(`1 tab:   ${one.opsPerS.toFixed(0).padStart(7)} ops/s  (${one.computed} ops in ${one.seconds.toFixed(2)} s)`);
+    for (let i = 2; i <= TABS; i++) await h.openParticipatingTab(context, server.url, `tab ${i}`);
     const many = await throughput(client, `${TABS}-tabs`, OPS);
-    console.log(`${TABS} tabs:             ${many.opsPerS.toFixed(0).padStart(7)} ops/s  (${many.computed} ops in ${many.seconds.toFixed(2)} s, ` +
+    console.log(`${TABS} tabs:  ${many.opsPerS.toFixed(0).padStart(7)} ops/s  (${many.computed} ops in ${many.seconds.toFixed(2)} s, ` +
       `${(many.opsPerS / one.opsPerS).toFixed(2)}x one tab)`);
-
-    // Heterogeneous: half the tabs run 4x slower (DevTools CPU throttling of their renderer).
-    for (const tab of tabs.slice(0, Math.floor(TABS / 2))) {
-      const cdp = await context.newCDPSession(tab);
-      await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
-    }
-    const mixed = await throughput(client, `${TABS}-tabs-mixed`, OPS);
-    console.log(`${TABS} tabs, half 4x slower: ${mixed.opsPerS.toFixed(0).padStart(7)} ops/s  (${mixed.computed} ops in ${mixed.seconds.toFixed(2)} s)`);
-    const st = await server.status();
-    for (const w of st.workers) {
-      console.log(`  worker ${String(w.id).padEnd(4)} ${String(w.ops_done).padStart(6)} ops  benchmark ${(w.score_gflops || 0).toFixed(2)} ` +
-        `GFLOPS, measured ${(w.measured_gflops || 0).toFixed(2)} GFLOPS`);
-    }
+    await context.close();
   } finally {
     if (client) client.close();
-    await browser.close().catch(() => {});
     await server.stop();
     require('fs').rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  try {
+    const slowdowns = smoke ? [1, 4] : [1, 2, 4, 8];
+    const count = smoke ? 60 : 2000, size = smoke ? 64 : 128;
+    console.log(`\n== heterogeneous: ${count} equal ops (${size}x${size} matmul) on tabs ${slowdowns.map((f) => f + 'x').join(', ')} slower ==`);
+    const alone = await heterogeneous(browser, 'eft', [1], count, size);
+    const bound = alone.seconds / slowdowns.reduce((sum, f) => sum + 1 / f, 0);
+    console.log(`one 1x tab alone:      ${alone.seconds.toFixed(2)} s   -> lower bound for the fleet ${bound.toFixed(2)} s (work / total speed)`);
+    for (const policy of ['eft', 'round-robin']) {
+      const r = await heterogeneous(browser, policy, slowdowns, count, size);
+      console.log(`${policy.padEnd(12)} makespan ${r.seconds.toFixed(2)} s   ${(r.seconds / bound).toFixed(2)}x the bound   ops per tab ${r.shares.join(' / ')}`);
+    }
+  } finally {
+    await browser.close().catch(() => {});
   }
 }
 

@@ -110,12 +110,6 @@ class ServerProcess {
     return response.json();
   }
 
-  async graph(id) {
-    const response = await fetch(`${this.url}/api/graphs/${id}`);
-    if (!response.ok) throw new Error(`/api/graphs/${id} answered ${response.status}`);
-    return response.json();
-  }
-
   // Stops the server with SIGTERM (SIGKILL if it does not exit within 5 s).
   async stop() {
     if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -132,14 +126,15 @@ async function launchBrowser() {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 }
 
-// Opens the Participate page in a new tab, records the page's errors, and presses Participate.
-// Resolves once the tab is connected and has a worker id.
-async function openParticipatingTab(context, url, label) {
+// Opens the Participate page (with an optional query such as "?slowdown=4") in a new tab,
+// records the page's errors, and presses Participate. Resolves once the tab is connected and
+// has a worker id.
+async function openParticipatingTab(context, url, label, query = '') {
   const page = await context.newPage();
   page.corvidErrors = [];
   page.on('pageerror', (e) => page.corvidErrors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error') page.corvidErrors.push(m.text()); });
-  await page.goto(`${url}/`);
+  await page.goto(`${url}/${query}`);
   await page.click('#participate');
   await page.waitForFunction(() => ['ready', 'working'].includes(document.getElementById('state').dataset.state) &&
     /^\d+$/.test(document.getElementById('worker-id').textContent), null, { timeout: 60000 });
