@@ -16,7 +16,7 @@ using tcp = boost::asio::ip::tcp;
 
 // Logs a failed asynchronous operation to stderr, except the ones that only mean "this
 // connection is over" (operation_aborted, a closed WebSocket, end of stream, a peer that
-// went away).
+// went away or went silent past its timeout).
 void fail(beast::error_code ec, const char* what);
 
 }  // namespace corvid::server

@@ -1,5 +1,6 @@
 #include "server/net/frame_session.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <optional>
 
@@ -8,6 +9,9 @@
 namespace corvid::server {
 namespace {
 
+// Bytes appended to the read buffer per read at most: a frame header may announce any length,
+// so memory follows what arrives, never what is announced.
+constexpr std::size_t kReadChunkBytes = 4u << 20;
 // After a message larger than this, the read buffer gives its memory back.
 constexpr std::size_t kKeptReadBufferBytes = 16u << 20;
 // A WebSocket close reason may hold at most 123 bytes.
@@ -43,7 +47,7 @@ void FrameSession::on_accept(beast::error_code ec) {
 }
 
 void FrameSession::do_read() {
-  ws_.async_read_some(buffer_, ws_.read_size_hint(buffer_),
+  ws_.async_read_some(buffer_, std::min(ws_.read_size_hint(buffer_), kReadChunkBytes),
                       beast::bind_front_handler(&FrameSession::on_read, shared_from_this()));
 }
 

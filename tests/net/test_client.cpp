@@ -81,6 +81,14 @@ void TestSocket::send_bytes(const std::vector<uint8_t>& bytes, bool binary) {
     throw beast::system_error(ec, "websocket write");
 }
 
+void TestSocket::send_raw_tcp(const std::vector<uint8_t>& bytes) {
+  auto& stream = beast::get_lowest_layer(ws_);
+  stream.expires_after(kTimeout);
+  auto ec = run([&](auto handler) { asio::async_write(stream, asio::buffer(bytes), handler); });
+  stream.expires_never();
+  if (ec) throw beast::system_error(ec, "raw tcp write");
+}
+
 std::variant<Frame, Closed> TestSocket::receive_or_close() {
   buffer_.clear();
   beast::error_code ec = run([&](auto handler) { ws_.async_read(buffer_, handler); });

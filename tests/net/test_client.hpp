@@ -43,6 +43,8 @@ class TestSocket {
   void send(const Frame& frame);
   // Sends raw message bytes, as a binary or a text message.
   void send_bytes(const std::vector<uint8_t>& bytes, bool binary = true);
+  // Writes bytes straight to the TCP connection, under the WebSocket framing (to forge frames).
+  void send_raw_tcp(const std::vector<uint8_t>& bytes);
 
   // The next message, decoded, or how the connection closed. Throws if nothing arrives in 20 s
   // or the connection breaks without a close.

@@ -189,6 +189,21 @@ TEST_CASE("messages over --max-frame-mb are drained and answered with an error, 
   CHECK(other.welcome["worker_id"].is_number_unsigned());
 }
 
+TEST_CASE("a frame header announcing a terabyte does not make the server allocate it") {
+  TestSite site;
+  ServerProcess server(site);
+  Worker liar(server.port(), "announces a terabyte");
+  // FIN + binary, masked, 64-bit length 2^40, mask key 0, then a little of the promised payload.
+  std::vector<uint8_t> forged = {0x82, 0x80 | 127, 0, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  forged.resize(forged.size() + 4096, 0x55);
+  liar.socket.send_raw_tcp(forged);
+
+  Worker other(server.port(), "honest");
+  CHECK(other.welcome["worker_id"].is_number_unsigned());
+  CHECK(http_get(server.port(), "/api/status").result() == http::status::ok);
+  CHECK(server.stop(SIGTERM) == 0);
+}
+
 TEST_CASE("developers need the token from the data directory") {
   TestSite site;
   ServerProcess server(site);
