@@ -9,15 +9,32 @@
 
 #include "shared/ops/op.hpp"
 
+#ifdef __EMSCRIPTEN__
+#include <emscripten.h>
+// CPU seconds of the Node process (the wasm benchmark only runs under Node).
+EM_JS(double, node_cpu_seconds, (), {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+});
+#else
+#include <ctime>
+#endif
+
 namespace corvid::bench {
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
+double now_seconds(bool cpu_clock) {
+  if (!cpu_clock)
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#ifdef __EMSCRIPTEN__
+  return node_cpu_seconds();
+#else
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+#endif
 }
+
+namespace {
 
 // Deterministic values in [-1, 1) (a multiplicative hash of the index), the same on every build.
 Tensor pattern(Shape shape, uint32_t seed) {
@@ -36,19 +53,20 @@ template <class Fn>
 double seconds_per_call(const BenchSizes& sizes, Fn&& fn) {
   // Warm-up for one repetition's time (page faults, packing buffers, and under V8 the tier-up
   // from the baseline compiler to the optimising one), which also calibrates the loop.
-  auto start = Clock::now();
+  const bool cpu = sizes.cpu_clock;
+  double start = now_seconds(cpu);
   int warm_calls = 0;
   do {
     fn();
     ++warm_calls;
-  } while (seconds_since(start) < sizes.min_rep_ms / 1000.0);
-  const double once = std::max(seconds_since(start) / warm_calls, 1e-7);
+  } while (now_seconds(cpu) - start < sizes.min_rep_ms / 1000.0);
+  const double once = std::max((now_seconds(cpu) - start) / warm_calls, 1e-7);
   const int calls = std::max(1, static_cast<int>(std::ceil(sizes.min_rep_ms / 1000.0 / once)));
   std::vector<double> samples;
   for (int r = 0; r < sizes.repetitions; ++r) {
-    start = Clock::now();
+    start = now_seconds(cpu);
     for (int c = 0; c < calls; ++c) fn();
-    samples.push_back(seconds_since(start) / calls);
+    samples.push_back((now_seconds(cpu) - start) / calls);
   }
   return median(samples);
 }

@@ -21,6 +21,9 @@ struct BenchSizes {
   int softmax_rows = 1000, softmax_cols = 1000;
   int repetitions = 7;
   double min_rep_ms = 20;               // each repetition loops the op for at least this long
+  // Time with the process's CPU time instead of the wall clock: on a machine shared with other
+  // busy processes this measures the kernels rather than the scheduler's share of the CPU.
+  bool cpu_clock = false;
 };
 BenchSizes full_sizes();
 BenchSizes smoke_sizes();
@@ -29,6 +32,9 @@ BenchSizes smoke_sizes();
 // Checks each result against a simple reference computation and throws std::runtime_error
 // naming the op if it is wrong, so a fast but broken kernel cannot produce a figure.
 std::vector<Figure> run_kernel_figures(const BenchSizes& sizes);
+
+// Seconds on the clock chosen by sizes.cpu_clock (process CPU time, or a steady wall clock).
+double now_seconds(bool cpu_clock);
 
 // Median of the samples (which must not be empty).
 double median(std::vector<double> samples);

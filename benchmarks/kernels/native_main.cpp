@@ -1,13 +1,15 @@
 // corvid_kernel_bench: times the op kernels natively, runs the WebAssembly build of the same
 // benchmark under Node, times OpenBLAS's sgemm as the native reference for matmul, and prints
 // one table with the ratios.
-//   corvid_kernel_bench [--smoke] [--wasm path/to/corvid_kernel_bench_wasm.js] [--wasm-build dir] [--node node]
+//   corvid_kernel_bench [--smoke] [--cpu-time] [--wasm path/to/corvid_kernel_bench_wasm.js] [--wasm-build dir]
+//                       [--node node]
+// --cpu-time times with process CPU time on both sides (for a machine busy with other work).
 // Without the wasm .js the wasm column is skipped, unless --wasm-build names a directory that
 // exists (a wasm build that should have produced it): then it is an error.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -43,9 +45,9 @@ double openblas_gflops(const corvid::bench::BenchSizes& sizes, int n) {
   const int calls = std::max(1, static_cast<int>(sizes.min_rep_ms * 1e6 / (2.0 * n * n * n)));  // ~1 GFLOP/ms guess
   std::vector<double> samples;
   for (int r = 0; r < sizes.repetitions; ++r) {
-    const auto start = std::chrono::steady_clock::now();
+    const double start = corvid::bench::now_seconds(sizes.cpu_clock);
     for (int i = 0; i < calls; ++i) call();
-    samples.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / calls);
+    samples.push_back((corvid::bench::now_seconds(sizes.cpu_clock) - start) / calls);
   }
   return 2.0 * n * n * n / corvid::bench::median(samples) / 1e9;
 #else
@@ -56,8 +58,12 @@ double openblas_gflops(const corvid::bench::BenchSizes& sizes, int n) {
 }
 
 // Runs the wasm benchmark under Node and returns its figures by name; throws if Node fails.
-std::map<std::string, double> wasm_figures(const std::string& node, const std::string& js, bool smoke) {
-  const std::string cmd = node + " --no-experimental-fetch '" + js + "'" + (smoke ? " --smoke" : "");
+// --no-liftoff: V8 compiles with its optimising tier up front, so every figure is the steady
+// state a long-running worker reaches (with dynamic tiering, a busy machine can leave the first
+// figures running baseline code for seconds).
+std::map<std::string, double> wasm_figures(const std::string& node, const std::string& js, bool smoke, bool cpu_clock) {
+  const std::string cmd =
+      node + " --no-experimental-fetch --no-liftoff '" + js + "'" + (smoke ? " --smoke" : "") + (cpu_clock ? " --cpu-time" : "");
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run: " + cmd);
   std::string out;
@@ -81,7 +87,7 @@ std::string cell(double v, int precision = 2) {
 }
 
 int usage() {
-  std::cerr << "usage: corvid_kernel_bench [--smoke] [--wasm corvid_kernel_bench_wasm.js] [--wasm-build dir] "
+  std::cerr << "usage: corvid_kernel_bench [--smoke] [--cpu-time] [--wasm corvid_kernel_bench_wasm.js] [--wasm-build dir] "
                "[--node node]\n";
   return 2;
 }
@@ -89,18 +95,20 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool smoke = false;
+  bool smoke = false, cpu_clock = false;
   std::string wasm_js, wasm_build, node = "node";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--smoke") smoke = true;
+    else if (arg == "--cpu-time") cpu_clock = true;
     else if (arg == "--wasm" && i + 1 < argc) wasm_js = argv[++i];
     else if (arg == "--wasm-build" && i + 1 < argc) wasm_build = argv[++i];
     else if (arg == "--node" && i + 1 < argc) node = argv[++i];
     else return usage();
   }
   try {
-    const auto sizes = smoke ? corvid::bench::smoke_sizes() : corvid::bench::full_sizes();
+    auto sizes = smoke ? corvid::bench::smoke_sizes() : corvid::bench::full_sizes();
+    sizes.cpu_clock = cpu_clock;
     const std::vector<Figure> native = corvid::bench::run_kernel_figures(sizes);
 
     std::map<std::string, double> wasm;
@@ -110,7 +118,7 @@ int main(int argc, char** argv) {
       throw std::runtime_error("the wasm build " + wasm_build + " exists but has no " + wasm_js +
                                " (build its corvid_kernel_bench_wasm target)");
     else if (!std::ifstream(wasm_js)) wasm_note = "wasm: skipped, " + wasm_js + " not found (build the wasm preset first)";
-    else wasm = wasm_figures(node, wasm_js, smoke);
+    else wasm = wasm_figures(node, wasm_js, smoke, cpu_clock);
 
     std::map<std::string, double> blas;
     for (int n : {sizes.matmul_small, sizes.matmul_large})
@@ -125,10 +133,15 @@ int main(int argc, char** argv) {
                   cell(w).c_str(), cell(f.value / w).c_str(), cell(b).c_str(), cell(b / f.value).c_str());
     }
     std::printf("ratios are time ratios (how many times slower): wasm/native = native / wasm throughput, "
-                "native/OpenBLAS = OpenBLAS / native throughput; medians of %d repetitions\n",
-                sizes.repetitions);
+                "native/OpenBLAS = OpenBLAS / native throughput; medians of %d repetitions, timed with %s\n",
+                sizes.repetitions, cpu_clock ? "process CPU time" : "the wall clock");
     if (!wasm_note.empty()) std::printf("%s\n", wasm_note.c_str());
-#if !CORVID_HAVE_OPENBLAS
+#if CORVID_HAVE_OPENBLAS
+    // Debian's OpenBLAS 0.3.21 does not recognise every newer CPU and then falls back to its
+    // SSE3 (Prescott) kernels; run.sh sets OPENBLAS_CORETYPE from the CPU's flags.
+    std::printf("OpenBLAS kernels: %s%s\n", openblas_get_corename(),
+                std::getenv("OPENBLAS_CORETYPE") ? " (chosen with OPENBLAS_CORETYPE)" : " (detected)");
+#else
     std::printf("OpenBLAS: not found at configure time (apt-get install libopenblas-dev)\n");
 #endif
   } catch (const std::exception& e) {

@@ -9,17 +9,20 @@
 #include "../kernel_bench.hpp"
 
 int main(int argc, char** argv) {
-  bool smoke = false;
+  bool smoke = false, cpu_clock = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--smoke") == 0) {
       smoke = true;
+    } else if (std::strcmp(argv[i], "--cpu-time") == 0) {
+      cpu_clock = true;
     } else {
-      std::cerr << "usage: node corvid_kernel_bench_wasm.js [--smoke]\n";
+      std::cerr << "usage: node corvid_kernel_bench_wasm.js [--smoke] [--cpu-time]\n";
       return 2;
     }
   }
   try {
-    const auto sizes = smoke ? corvid::bench::smoke_sizes() : corvid::bench::full_sizes();
+    auto sizes = smoke ? corvid::bench::smoke_sizes() : corvid::bench::full_sizes();
+    sizes.cpu_clock = cpu_clock;
     nlohmann::json figures = nlohmann::json::array();
     for (const auto& f : corvid::bench::run_kernel_figures(sizes))
       figures.push_back({{"name", f.name}, {"unit", f.unit}, {"value", std::isnan(f.value) ? nlohmann::json() : nlohmann::json(f.value)}});
