@@ -1,7 +1,8 @@
-// The Participate page's Stop button and its reconnection: Stop disconnects the tab (the server
-// drops its worker); when the server goes away the page says so and retries, and once the
-// server is back on the same port the tab reconnects without re-running its benchmark and
-// computes a newly submitted graph.
+// The Participate page's Stop button and its reconnection: Stop pressed while a tab holds a group
+// hands the group back and disconnects (the server drops the worker, the graph completes on the
+// other tab); when the server goes away the page says so and retries, and once the server is
+// back on the same port the tab reconnects without re-running its benchmark and computes a newly
+// submitted graph.
 //   node test_stop_reconnect.js --server-bin PATH --corvid-bin PATH --wasm-dir DIR --artifacts DIR
 'use strict';
 
@@ -9,22 +10,38 @@ const path = require('path');
 const h = require('./harness');
 const graphs = require('./graphs');
 
-h.runTest('Stop disconnects; a tab survives a server restart', async (t) => {
+h.runTest('Stop hands back in-flight work; a tab survives a server restart', async (t) => {
   const serverBin = h.requireArg(t.args, 'server-bin');
+  const corvidBin = h.requireArg(t.args, 'corvid-bin');
   t.server = await new h.ServerProcess({ serverBin, dataDir: t.dataDir, wasmDir: t.args.wasmDir }).start();
   t.browser = await h.launchBrowser();
   const context = await t.browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const tabA = await h.openParticipatingTab(context, t.server.url, 'tab A');
+  // Tab A emulates a device 10x slower: it holds each computed group's reply back for a while,
+  // so Stop is pressed while it has a group in flight.
+  const tabA = await h.openParticipatingTab(context, t.server.url, 'tab A', '?slowdown=10');
   const tabB = await h.openParticipatingTab(context, t.server.url, 'tab B');
   const idA = (await h.tabCounters(tabA)).workerId;
 
-  // Stop: the tab says so, the server no longer lists its worker, Participate is offered again.
+  const longFile = path.join(t.dataDir, 'long.json');
+  const longGraph = graphs.writeGraph(longFile, graphs.matmulBranches('browser-e2e-stop', { branches: 8, steps: 30, size: 256 }));
+  const submitted = h.submitGraph({ corvidBin, server: t.server, file: longFile });
+  submitted.catch(() => {});  // awaited below; keeps an early failure from being unhandled
+
+  // Stop while tab A holds a group: it hands the group back, says so, and disconnects.
+  await tabA.waitForFunction(() => document.getElementById('state').dataset.state === 'working', null, { timeout: 120000 });
   await tabA.click('#stop');
   await tabA.waitForFunction(() => document.getElementById('state').dataset.state === 'stopped', null, { timeout: 15000 });
+  const handedBack = await tabA.evaluate(() => [...document.querySelectorAll('#log li span')].map((s) => s.textContent)
+    .find((text) => text.startsWith('Handed back')));
+  h.check(handedBack !== undefined, `Stop handed back tab A's in-flight group ("${handedBack}")`);
   h.check(await tabA.isEnabled('#participate'), 'after Stop the tab offers Participate again');
   await h.waitFor(`the server to drop stopped worker ${idA}`,
     async () => !(await t.server.status()).workers.some((w) => String(w.id) === idA), 15000);
   h.check(true, `/api/status no longer lists stopped worker ${idA}`);
+  const longResult = await submitted;
+  h.check(longResult.status === 'computed', `the graph completed on tab B after tab A stopped (${longResult.status})`);
+  const longReference = h.numpyReference(longFile);
+  for (const id of longGraph.outputs) h.checkClose(id, h.submitValues(longResult)[id], longReference[id], 1e-3, 1e-4);
 
   // The server goes away: tab B says it lost the server and retries.
   const port = t.server.port;
@@ -45,7 +62,7 @@ h.runTest('Stop disconnects; a tab survives a server restart', async (t) => {
   const file = path.join(t.dataDir, 'after-restart.json');
   const graph = graphs.writeGraph(file, graphs.matmulBranches('browser-e2e-after-restart', { branches: 4, steps: 2, size: 32 }));
   const before = await h.tabCounters(tabB);
-  const result = await h.submitGraph({ corvidBin: h.requireArg(t.args, 'corvid-bin'), server: t.server, file });
+  const result = await h.submitGraph({ corvidBin, server: t.server, file });
   h.check(result.status === 'computed', `a graph submitted after the restart computed (${result.status})`);
   const reference = h.numpyReference(file);
   for (const id of graph.outputs) h.checkClose(id, h.submitValues(result)[id], reference[id]);
