@@ -63,6 +63,15 @@ const Tensor& with_dtype(const Tensor& t, DType d, Tensor& holder) {
 inline int32_t wrap(uint32_t v) { return static_cast<int32_t>(v); }
 inline uint32_t bits(int32_t v) { return static_cast<uint32_t>(v); }
 
+// Clang (the wasm build) vectorises a loop one vector per iteration by default; for exp's long
+// dependency chain, four independent vectors per iteration let V8's code overlap them (about 25%
+// faster under Node). GCC decides this itself.
+#if defined(__clang__)
+#define CORVID_INTERLEAVE_4 _Pragma("clang loop interleave_count(4)")
+#else
+#define CORVID_INTERLEAVE_4
+#endif
+
 // Flops charged per output element, for the cost model: transcendental functions cost more.
 constexpr int kCheap = 1;
 constexpr int kTranscendental = 10;
@@ -190,6 +199,7 @@ TensorSpec unary_infer(const std::vector<TensorSpec>& inputs, const Params&) {
 template <class F, class In, class C, class R>
 void unary_loop(const In* __restrict x, R* __restrict out, int64_t n) {
   const F f;
+  CORVID_INTERLEAVE_4
   for (int64_t i = 0; i < n; ++i) out[i] = f(static_cast<C>(x[i]));
 }
 
@@ -509,6 +519,7 @@ T row_max(const T* x, int64_t n) {
 // y[i] = exp(x[i] - m); returns the sum of the y[i].
 template <class T>
 T exp_shifted_sum(const T* __restrict x, T m, T* __restrict y, int64_t n) {
+  CORVID_INTERLEAVE_4
   for (int64_t i = 0; i < n; ++i) y[i] = exp_of(x[i] - m);
   T acc[kLanes] = {};
   int64_t i = 0;
