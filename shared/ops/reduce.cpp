@@ -7,6 +7,7 @@
 // (kept..., reduced...) so that inner == 1. Running sums of float32 are kept in double.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "families.hpp"
@@ -200,9 +201,64 @@ Tensor sum_or_prod(const Tensor& in, const ReduceArgs& r) {
   return out;
 }
 
-// Integer of the same width as T, for per-lane NaN flags that vectorise alongside T.
+// Integer of the same width as T, for per-column NaN flags that vectorise alongside T.
 template <class T>
 using LaneFlag = std::conditional_t<sizeof(T) == 8, int64_t, std::conditional_t<sizeof(T) == 4, int32_t, uint8_t>>;
+
+// 16-byte vectors of T (GCC/clang vector extensions: SSE natively, simd128 in wasm), written
+// out because neither compiler vectorises a NaN-aware select reduction on its own.
+template <class T>
+struct Vec16 {
+  typedef T V __attribute__((vector_size(16)));
+  static constexpr int width = 16 / static_cast<int>(sizeof(T));
+  static V load(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof(V));
+    return v;
+  }
+};
+
+// The larger (kMax) or smaller of a and c; a when they compare equal or c is NaN.
+template <bool kMax, class T>
+T pick_extreme(T a, T c) {
+  if constexpr (kMax) return c > a ? c : a;
+  else return c < a ? c : a;
+}
+
+// Max (min) of the n >= 1 contiguous values at x; sets `nan` if one of them is NaN.
+template <bool kMax, class T>
+T extreme_of_line(const T* x, int64_t n, bool& nan) {
+  using S = Vec16<T>;
+  using V = typename S::V;
+  constexpr int kVectors = 4;  // independent accumulators hide the compare/select latency
+  constexpr int64_t kStep = kVectors * S::width;
+  T best = x[0];
+  bool saw_nan = false;
+  int64_t i = 0;
+  if (n >= kStep) {
+    V m[kVectors];
+    decltype(V{} != V{}) bad[kVectors] = {};
+    for (auto& v : m) v = S::load(x);
+    for (; i + kStep <= n; i += kStep)
+      for (int u = 0; u < kVectors; ++u) {
+        const V v = S::load(x + i + u * S::width);
+        if constexpr (kMax) m[u] = v > m[u] ? v : m[u];
+        else m[u] = v < m[u] ? v : m[u];
+        bad[u] |= v != v;
+      }
+    for (int u = 0; u < kVectors; ++u)
+      for (int l = 0; l < S::width; ++l) {
+        best = pick_extreme<kMax>(best, static_cast<T>(m[u][l]));
+        saw_nan = saw_nan || bad[u][l] != 0;
+      }
+  }
+  for (; i < n; ++i) {
+    best = pick_extreme<kMax>(best, x[i]);
+    saw_nan = saw_nan || x[i] != x[i];
+  }
+  nan = saw_nan;
+  return best;
+}
 
 // Min or max keeping the dtype; NaN propagates like NumPy's. The running extreme ignores NaN
 // and a separate flag per lane records whether one was seen, so both loops vectorise.
@@ -213,39 +269,20 @@ Tensor min_or_max(const Tensor& in, const ReduceArgs& r) {
   visit_dtype(in.dtype(), [&](auto zero) {
     using T = decltype(zero);
     using Flag = LaneFlag<T>;
-    constexpr int kLanes = 16;
     constexpr int64_t kColumns = 256;
     const T* x = v.data().template data<T>();
     T* dst = out.data<T>();
-    auto pick = [](T a, T c) {
-      if constexpr (kMax) return c > a ? c : a;
-      else return c < a ? c : a;
-    };
-    auto finish = [](T a, Flag nan) {
+    auto pick = [](T a, T c) { return pick_extreme<kMax>(a, c); };
+    auto finish = [](T a, bool nan) {
       if constexpr (std::is_floating_point_v<T>) return nan ? std::numeric_limits<T>::quiet_NaN() : a;
       else return a;
     };
     for (int64_t o = 0; o < v.outer; ++o) {
       const T* base = x + o * v.len * v.inner;
       if (v.inner == 1) {
-        T lanes[kLanes];
-        Flag nan[kLanes] = {};
-        for (auto& l : lanes) l = base[0];
-        int64_t k = 0;
-        for (; k + kLanes <= v.len; k += kLanes)
-          for (int l = 0; l < kLanes; ++l) {
-            lanes[l] = pick(lanes[l], base[k + l]);
-            nan[l] |= static_cast<Flag>(base[k + l] != base[k + l]);
-          }
-        for (; k < v.len; ++k) {
-          lanes[0] = pick(lanes[0], base[k]);
-          nan[0] |= static_cast<Flag>(base[k] != base[k]);
-        }
-        for (int l = 1; l < kLanes; ++l) {
-          lanes[0] = pick(lanes[0], lanes[l]);
-          nan[0] |= nan[l];
-        }
-        dst[o] = finish(lanes[0], nan[0]);
+        bool nan = false;
+        const T best = extreme_of_line<kMax>(base, v.len, nan);
+        dst[o] = finish(best, nan);
         continue;
       }
       for (int64_t j0 = 0; j0 < v.inner; j0 += kColumns) {

@@ -153,6 +153,14 @@ def cases():
     x = np.array([[1, np.nan, 3], [4, 5, 6]], dtype=np.float32)
     value("max/nan_propagates", "max", x, {"axis": 1})
     value("min/nan_propagates", "min", x, {})
+    x = f32(3, 1000)
+    x[1, 517] = np.nan  # inside the vectorised part of a line
+    value("max/nan_in_long_line", "max", x, {"axis": 1})
+    value("min/nan_in_long_line_f64", "min", x.astype(np.float64), {"axis": -1})
+    for op in ["min", "max"]:
+        value(f"{op}/long_line_int32", op, i32(2, 1001, low=-10**6, high=10**6), {"axis": 1})
+        value(f"{op}/long_line_bool", op, np.arange(700) != 0 if op == "min" else np.arange(700) == 650, {})
+        value(f"{op}/long_line_f64", op, f64(2, 333), {"axis": 1})
     value("median/nan_propagates", "median", x, {"axis": 1})
     value("var/ddof1_f32", "var", f32(4, 9), {"axis": 1, "ddof": 1})
     value("std/ddof1_f64", "std", f64(30), {"ddof": 1})
