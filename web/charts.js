@@ -114,5 +114,5 @@
     ctx.restore();
   }
 
-  root.CorvidCharts = { drawSeries, niceStep };
+  root.CorvidCharts = { drawSeries };
 })(typeof self !== 'undefined' ? self : this);

@@ -145,5 +145,5 @@
     }
   }
 
-  root.CorvidDag = { layersOf, orderLayers, renderDag, COLORS };
+  root.CorvidDag = { renderDag };
 })(typeof self !== 'undefined' ? self : this);

@@ -247,6 +247,6 @@ async function runTest(name, body) {
 }
 
 module.exports = {
-  REPO, CHROMIUM_ARGS, parseArgs, requireArg, log, check, sleep, waitFor, ServerProcess, launchBrowser,
+  parseArgs, requireArg, log, check, sleep, waitFor, ServerProcess, launchBrowser,
   openParticipatingTab, tabCounters, submitGraph, submitValues, numpyReference, checkClose, screenshots, tempDir, runTest,
 };
