@@ -104,7 +104,7 @@
         <td><span class="badge" data-status="${esc(w.state)}">${esc(w.state)}</span></td>
         <td class="r opt" title="${esc(benchTitle)}">${w.score_gflops ? fixed(w.score_gflops, 1) + ' GFLOPS' : '–'}</td>
         <td class="r opt">${w.measured_gflops ? fixed(w.measured_gflops, 1) + ' GFLOPS' : '–'}</td>
-        <td class="r">${fmt(w.in_flight)}</td>
+        <td class="r opt">${fmt(w.in_flight)}</td>
         <td class="r opt">${fmt(w.groups_done)}</td>
         <td class="r ops-done">${fmt(w.ops_done)}</td>
         <td class="r opt">${fmt(w.failures)}</td>
