@@ -38,7 +38,8 @@ std::optional<DType> dtype_param(const Params& params) {
   return d;
 }
 
-// Largest tensor a source op may create: 2^31 elements (a wasm worker has at most 4 GB).
+// Largest tensor a source op may create: 2^31 elements, so that an absurd shape is refused when
+// the graph is submitted, with its reason (Tensor itself refuses what a build cannot hold).
 constexpr int64_t kMaxElements = int64_t{1} << 31;
 
 // The required "shape" param: a list of non-negative integers ([] for a 0-d tensor).
