@@ -76,10 +76,14 @@ void Connection::close() {
   run_bounded(s.io, s.ws.next_layer(), kCloseLimit, [&](auto done) {
     s.ws.async_close(websocket::close_code::normal, [done](const beast::error_code& ec) { done(ec); });
   });
+  std::lock_guard<std::mutex> lock(socket_mutex_);
   socket_.reset();
 }
 
-void Connection::drop() { socket_.reset(); }
+void Connection::drop() {
+  std::lock_guard<std::mutex> lock(socket_mutex_);
+  socket_.reset();
+}
 
 void Connection::connect_once() {
   auto s = std::make_unique<Socket>();
@@ -103,7 +107,10 @@ void Connection::connect_once() {
     s->ws.async_handshake(options_.server.authority(), "/ws/client", [done](const beast::error_code& e) { done(e); });
   });
   if (ec) throw unreachable("WebSocket handshake: " + ec.message());
-  socket_ = std::move(s);
+  {
+    std::lock_guard<std::mutex> lock(socket_mutex_);
+    socket_ = std::move(s);
+  }
   Frame hello{{{"type", "hello"}, {"version", kProtocolVersion}, {"token", options_.token}}, {}};
   if (!options_.name.empty()) hello.header["name"] = options_.name;
   try {
@@ -184,6 +191,7 @@ void Connection::clear_interrupt() {
 
 void Connection::interrupt() {
   interrupted_ = true;
+  std::lock_guard<std::mutex> lock(socket_mutex_);
   if (socket_) {
     Socket* s = socket_.get();
     net::post(s->io, [s] {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -100,7 +101,8 @@ class Connection {
   void drop();
 
   ConnectionOptions options_;
-  std::unique_ptr<Socket> socket_;
+  std::unique_ptr<Socket> socket_;  // replaced only by the requesting thread, under socket_mutex_
+  std::mutex socket_mutex_;         // lets interrupt() reach the socket from another thread
   uint64_t next_request_id_ = 1;
   std::atomic<bool> interrupted_{false};
 };

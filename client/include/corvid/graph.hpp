@@ -130,7 +130,8 @@ class Graph {
   // Records a tensor op holding `value` (sent as a binary tensor, once, with the next batch).
   Value tensor(Tensor value);
 
-  // Sends every buffered op in one `submit`. Throws ServerError (naming the op) if the server
+  // Sends every buffered op: one `submit`, or several when their tensor values pass
+  // GraphOptions::max_batch_bytes. Throws ServerError (naming the op) if the server
   // refuses the batch, ServerUnreachable if it cannot be reached.
   void flush();
   // Values of several ops with one round trip (flushes first). Throws OpFailed for the first
