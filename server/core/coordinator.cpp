@@ -505,7 +505,19 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& 
       for (const auto& l : loads)
         if (l.id == w.id) me = &l;
       auto bytes_on = [&](uint64_t id) { return input_bytes_on(workers_.at(id), plan); };
-      if (!earliest_finish(*me, loads, plan, bytes_on, now(), link_)) return false;
+      // While there is more ready work than the fleet can finish before this worker would be
+      // done, every worker helps; in the tail, a group waits for a busy worker that would
+      // finish it sooner.
+      Cost ready;
+      int ready_ops = 0;
+      for (const auto& [id, g] : graphs_) {
+        ready.flops += g.ready_cost.flops;
+        ready.bytes += g.ready_cost.bytes;
+        ready_ops += static_cast<int>(g.ready.size());
+      }
+      const double mine = finish_ms(*me, plan, bytes_on(w.id), now(), link_) - now();
+      if (mine > drain_ms(loads, ready, ready_ops) && !earliest_finish(*me, loads, plan, bytes_on, now(), link_))
+        return false;
     }
     fair_cursor_ = graph.id;
     return assign(w, graph, plan);

@@ -32,7 +32,7 @@ void Graph::set_status(OpIndex op, OpStatus status) {
   counts[int(status)]++;
   node.status = status;
   ++version;
-  if (status != OpStatus::pending) ready.erase(op);
+  if (status != OpStatus::pending) unready(op);
 }
 
 bool Graph::inputs_available(OpIndex op) const {
@@ -42,10 +42,21 @@ bool Graph::inputs_available(OpIndex op) const {
 }
 
 void Graph::refresh_ready(OpIndex op) {
-  if (ops[op].status == OpStatus::pending && inputs_available(op))
-    ready.insert(op);
-  else
-    ready.erase(op);
+  if (ops[op].status == OpStatus::pending && inputs_available(op)) {
+    if (ready.insert(op).second) {
+      ready_cost.flops += ops[op].cost.flops;
+      ready_cost.bytes += ops[op].cost.bytes;
+    }
+  } else {
+    unready(op);
+  }
+}
+
+void Graph::unready(OpIndex op) {
+  if (!ready.erase(op)) return;
+  ready_cost.flops -= ops[op].cost.flops;
+  ready_cost.bytes -= ops[op].cost.bytes;
+  if (ready.empty()) ready_cost = {};  // no drift from floating-point sums
 }
 
 std::string Graph::status() const {

@@ -56,6 +56,7 @@ struct Graph {
   std::unordered_map<std::string, OpIndex> index;  // op id -> position
   std::vector<OpIndex> outputs;                     // in the order the developer named them
   std::set<OpIndex> ready;  // pending ops whose inputs all have values: the scheduler's frontier
+  Cost ready_cost;          // summed over the ready set
   int counts[kOpStatusCount] = {0, 0, 0, 0, 0};
   uint64_t version = 0;  // bumped on every status change (progress messages compare it)
 
@@ -66,6 +67,8 @@ struct Graph {
   void set_status(OpIndex op, OpStatus status);
   // True when every input of `op` has a value on the server.
   bool inputs_available(OpIndex op) const;
+  // Removes an op from the ready set (keeping ready_cost in step).
+  void unready(OpIndex op);
   // Puts a pending op in the ready set if its inputs are available (and removes it otherwise).
   void refresh_ready(OpIndex op);
   bool finished() const { return counts[int(OpStatus::pending)] == 0 && counts[int(OpStatus::running)] == 0; }

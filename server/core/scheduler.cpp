@@ -103,6 +103,16 @@ double finish_ms(const WorkerLoad& w, const GroupPlan& plan, double input_bytes,
          w.speed->estimate_ms(plan.cost, static_cast<int>(plan.ops.size())) + link.latency_ms;
 }
 
+double drain_ms(const std::vector<WorkerLoad>& workers, const Cost& ready, int ops) {
+  double rate = 0;
+  for (const auto& w : workers) {
+    if (std::isinf(w.busy_until_ms)) continue;  // a suspect worker is not counted on
+    const double ms = w.speed->estimate_ms(ready, ops);
+    if (ms > 0) rate += 1.0 / ms;
+  }
+  return rate > 0 ? 1.0 / rate : 0.0;
+}
+
 bool earliest_finish(const WorkerLoad& candidate, const std::vector<WorkerLoad>& workers, const GroupPlan& plan,
                      const std::function<double(uint64_t)>& input_bytes_on, double now_ms, const LinkModel& link) {
   const double mine = finish_ms(candidate, plan, input_bytes_on(candidate.id), now_ms, link);

@@ -93,6 +93,11 @@ struct WorkerLoad {
 // max(now, busy_until) + input transfer + compute + latency.
 double finish_ms(const WorkerLoad& w, const GroupPlan& plan, double input_bytes, double now_ms, const LinkModel& link);
 
+// Time the whole fleet would need for `ready` (cost of `ops` ready ops) if it were split
+// perfectly over the workers: 1 / Σ 1 / estimate_w. A group a worker can finish within this
+// horizon cannot delay the end of the known work, whoever else would be faster.
+double drain_ms(const std::vector<WorkerLoad>& workers, const Cost& ready, int ops);
+
 // Earliest-finish-time rule: true when no other worker (free or busy) would finish `plan`
 // earlier than `candidate` would. A busy worker that would finish it earlier makes the candidate
 // wait: this keeps slow workers from taking the last groups of a run. `input_bytes_on(w)` is
