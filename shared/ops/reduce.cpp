@@ -396,6 +396,17 @@ Tensor arg_extreme(const Tensor& in, const ReduceArgs& r) {
     for (int64_t o = 0; o < v.outer; ++o) {
       const T* base = x + o * v.len * v.inner;
       int32_t* idx = dst + o * v.inner;
+      if (v.inner == 1) {  // the vectorised extreme, then its first occurrence (or the first NaN)
+        bool nan = false;
+        const T target = extreme_of_line<kMax>(base, v.len, nan);
+        int64_t k = 0;
+        if (nan)
+          while (base[k] == base[k]) ++k;
+        else
+          while (base[k] != target) ++k;
+        idx[0] = static_cast<int32_t>(k);
+        continue;
+      }
       for (int64_t j = 0; j < v.inner; ++j) {
         best[j] = base[j];
         idx[j] = 0;

@@ -148,6 +148,14 @@ def cases():
     value("argmax/nan_first", "argmax", np.array([1, np.nan, 5, np.nan], dtype=np.float32), {})
     value("argmin/nan_first", "argmin", np.array([1, -2, np.nan], dtype=np.float64), {})
     value("argmax/empty_output", "argmax", np.zeros((0, 4), np.float32), {"axis": 1})
+    x = np.zeros(1000, np.int32)
+    x[[300, 700]] = 5
+    value("argmax/long_line_ties", "argmax", x, {})
+    value("argmin/long_line_ties", "argmin", -x, {})
+    x = f32(2, 2000)
+    x[1, [1500, 1700]] = np.nan
+    value("argmin/nan_in_long_line", "argmin", x, {"axis": 1})
+    value("argmax/nan_in_long_line_f64", "argmax", x.astype(np.float64), {"axis": 1})
 
     # NaN propagation in min/max, var with ddof.
     x = np.array([[1, np.nan, 3], [4, 5, 6]], dtype=np.float32)
