@@ -33,6 +33,7 @@ std::optional<std::string> find_token() {
   return read_token_file("corvid-data/token");
 }
 
+// One connection: its own io_context (reads run it with a deadline) and WebSocket stream.
 struct Connection::Socket {
   net::io_context io;
   websocket::stream<tcp::socket> ws{io};

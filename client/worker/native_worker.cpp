@@ -12,6 +12,7 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
 
+// One WebSocket connection to the server; a reconnect makes a new one (a new epoch).
 struct NativeWorker::Link {
   explicit Link(net::io_context& io, uint64_t epoch) : ws(io), resolver(io), heartbeat_timer(io), epoch(epoch) {}
   websocket::stream<beast::tcp_stream> ws;

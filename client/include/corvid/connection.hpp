@@ -95,7 +95,7 @@ class Connection {
   const ConnectionOptions& options() const { return options_; }
 
  private:
-  struct Socket;
+  struct Socket;  // the io_context and WebSocket of one connection
   void connect_once();
   Frame read_frame(Deadline deadline = std::nullopt);
   void drop();
