@@ -1,6 +1,11 @@
 // `corvid map`: a map job file (shared ops, a template, slices) run through corvid::MapJob.
-#include <set>
+#include <pthread.h>
+#include <signal.h>
+
 #include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "commands.hpp"
@@ -115,8 +120,33 @@ int run_map(const MapArgs& args) {
     };
     MapOptions map_options;
     map_options.max_time = std::chrono::milliseconds(static_cast<int64_t>(args.max_time_s * 1000));
+    // Ctrl-C (SIGINT) or SIGTERM cancels the job: a thread waits for the signal and calls cancel().
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    struct Canceller {
+      std::mutex mutex;
+      MapJob* job = nullptr;  // null once run() returned
+    };
+    auto canceller = std::make_shared<Canceller>();
+    canceller->job = &job;
+    std::thread([canceller, stop_signals] {
+      int sig = 0;
+      if (sigwait(&stop_signals, &sig) != 0) return;
+      std::lock_guard<std::mutex> lock(canceller->mutex);
+      if (canceller->job) canceller->job->cancel();
+    }).detach();  // waits for a signal until the process ends
     const MapOutcome outcome = job.run(events, map_options);
-    const std::string status = outcome.ok() ? "computed" : outcome.timed_out ? "timed_out" : "failed";
+    {
+      std::lock_guard<std::mutex> lock(canceller->mutex);
+      canceller->job = nullptr;
+    }
+    const std::string status = outcome.ok()          ? "computed"
+                               : outcome.cancelled  ? "cancelled"
+                               : outcome.timed_out  ? "timed_out"
+                                                    : "failed";
     if (args.json) {
       line({{"event", "done"}, {"status", status}, {"slices", outcome.results.size()}, {"computed", outcome.computed},
             {"failed", outcome.failed.size()}});

@@ -23,9 +23,11 @@ std::size_t MapJob::add_slice(const std::vector<Tensor>& inputs) {
 }
 
 void MapJob::cancel() {
+  std::lock_guard<std::mutex> lock(cancel_mutex_);
   cancel_requested_ = true;
-  // From a callback the stream stops at once by itself; another thread must wake it.
-  if (std::this_thread::get_id() != run_thread_) graph_.interrupt();
+  // From a callback the stream stops at once by itself; another thread must wake it, but only
+  // while it streams (an interrupt during the submit would lose the answer to it).
+  if (streaming_ && std::this_thread::get_id() != run_thread_) graph_.interrupt();
 }
 
 MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
@@ -33,7 +35,10 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
   outcome.results.resize(outputs_.size());
   if (outputs_.empty()) return outcome;
   const auto start = std::chrono::steady_clock::now();
-  run_thread_ = std::this_thread::get_id();
+  {
+    std::lock_guard<std::mutex> lock(cancel_mutex_);
+    run_thread_ = std::this_thread::get_id();
+  }
   graph_.flush();
   if (events.on_posted) events.on_posted(outputs_.size(), graph_.id());
 
@@ -76,14 +81,22 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
 
   Connection::Deadline deadline;
   if (options.max_time.count() > 0) deadline = start + options.max_time;
+  {
+    std::lock_guard<std::mutex> lock(cancel_mutex_);
+    streaming_ = true;
+  }
   try {
     if (!cancel_requested_) graph_.stream(outputs_, on_value, on_progress, deadline);
   } catch (const RequestStopped&) {
     if (!cancel_requested_) outcome.timed_out = true;
   }
-  outcome.cancelled = cancel_requested_.exchange(false);
+  {
+    std::lock_guard<std::mutex> lock(cancel_mutex_);
+    streaming_ = false;
+    run_thread_ = std::thread::id();
+  }
   graph_.clear_interrupt();
-  run_thread_ = std::thread::id();
+  outcome.cancelled = cancel_requested_.exchange(false);
   if (remaining > 0) {
     // Stopped early: cancel every op of the slices left so workers stop spending time on them.
     std::vector<std::string> left;

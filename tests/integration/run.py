@@ -447,6 +447,30 @@ def case_map_server_restart(c):
         check(np.allclose(results[i]["data"], (x @ w).sum(axis=0), rtol=1e-4, atol=1e-3), f"slice {i} differs")
 
 
+def case_map_interrupt(c):
+    c.start_server()
+    c.start_worker("slow", slowdown=1000)
+    c.wait_workers_ready(["slow"])
+    rng = np.random.default_rng(11)
+    w = (rng.standard_normal((256, 256)) / 16).astype(np.float32).round(3)
+    doc = {"name": "map-interrupt",
+           "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
+           "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
+                        "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]},
+                                {"id": "s", "op": "sum", "inputs": ["y"]}], "output": "s"},
+           "slices": [rng.standard_normal((256, 256)).astype(np.float32).round(3).tolist() for _ in range(6)]}
+    p = c.corvid_background("map", c.graph_file("map.json", doc), "--json")
+    wait_until(lambda: held_groups(c, "slow"), 30, "the worker to hold a slice")
+    p.send_signal(signal.SIGINT)
+    code, out, err = finish(p, 30, "corvid map after SIGINT")
+    events = [json.loads(line) for line in out.splitlines()]
+    check(code == 1, f"exit {code} after SIGINT: {err}")
+    check(events[-1]["event"] == "done" and events[-1]["status"] == "cancelled", f"last event {events[-1]}")
+    graph = c.status()["graphs"][0]
+    check(graph["counts"]["pending"] + graph["counts"]["running"] == 0 and graph["counts"]["cancelled"] > 0,
+          f"the job's slices were not cancelled: {graph['counts']}")
+
+
 def case_worker_sigterm(c):
     c.start_server()
     c.start_worker("leaver", slowdown=1000)

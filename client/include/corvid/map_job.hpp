@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -90,6 +91,8 @@ class MapJob {
   std::vector<std::vector<std::string>> slice_ops_;  // every op id each slice added
   std::thread::id run_thread_;                      // the thread inside run(), for cancel()
   std::atomic<bool> cancel_requested_{false};
+  std::mutex cancel_mutex_;  // orders cancel() against the start and end of streaming
+  bool streaming_ = false;   // run() is waiting for values (guarded by cancel_mutex_)
 };
 
 }  // namespace corvid
