@@ -108,7 +108,16 @@ int main(int argc, char** argv) {
         if (!ec) ioc.stop();
       });
     });
-    ioc.run();
+    // A handler that throws ends only the connection it served (it was already guarded against
+    // its input): the error is logged and the server carries on.
+    for (;;) {
+      try {
+        ioc.run();
+        break;
+      } catch (const std::exception& e) {
+        std::cerr << "corvid-server: internal error, the connection concerned is dropped: " << e.what() << "\n";
+      }
+    }
     std::cerr << "corvid-server: stopped\n";
   } catch (const std::exception& e) {
     std::cerr << "corvid-server: " << e.what() << "\n";

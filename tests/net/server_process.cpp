@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <stdexcept>
 #include <thread>
@@ -50,18 +51,22 @@ const std::string& TestSite::wasm_bytes() {
   return bytes;
 }
 
-ServerProcess::ServerProcess(const TestSite& site, std::vector<std::string> extra_args) {
+ServerProcess::ServerProcess(const TestSite& site, std::vector<std::string> extra_args)
+    : log_file_(site.root() / "server.log") {
   std::vector<std::string> args = {CORVID_SERVER_BIN, "--host", "127.0.0.1", "--port", "0",
                                    "--data-dir", site.data_dir().string(), "--web-dir", site.web_dir().string(),
                                    "--wasm-dir", site.wasm_dir().string()};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
 
+  int log_fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log_fd < 0) throw std::runtime_error("cannot create " + log_file_.string());
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
-    ::dup2(pipe_fds[1], STDOUT_FILENO);  // stderr stays the test's, so server logs show up in ctest
+    ::dup2(pipe_fds[1], STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -69,6 +74,7 @@ ServerProcess::ServerProcess(const TestSite& site, std::vector<std::string> extr
     ::_exit(127);
   }
   ::close(pipe_fds[1]);
+  ::close(log_fd);
   stdout_fd_ = pipe_fds[0];
 
   // Read stdout until the "listening on http://127.0.0.1:<port>/" line is complete.
@@ -80,14 +86,15 @@ ServerProcess::ServerProcess(const TestSite& site, std::vector<std::string> extr
     pollfd pfd{stdout_fd_, POLLIN, 0};
     if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
       stop(SIGKILL);
-      throw std::runtime_error("corvid-server did not print its startup line within 30 s; it printed: " + startup_);
+      throw std::runtime_error("corvid-server did not print its startup line within 30 s; it printed: " + startup_ +
+                               log());
     }
     char buffer[4096];
     ssize_t n = ::read(stdout_fd_, buffer, sizeof buffer);
     if (n <= 0) {
       int code = wait_exit();
       throw std::runtime_error("corvid-server exited with " + std::to_string(code) + " before listening; it printed: " +
-                               startup_);
+                               startup_ + log());
     }
     startup_.append(buffer, static_cast<std::size_t>(n));
   }
@@ -97,6 +104,12 @@ ServerProcess::ServerProcess(const TestSite& site, std::vector<std::string> extr
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) stop(SIGKILL);
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  std::cerr << log();  // shown by ctest --output-on-failure
+}
+
+std::string ServerProcess::log() const {
+  std::ifstream in(log_file_);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 void ServerProcess::signal(int sig) {

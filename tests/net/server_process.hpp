@@ -36,7 +36,8 @@ class TestSite {
 };
 
 // A corvid-server child started with --host 127.0.0.1 --port 0 on a site; the port is read from
-// its startup line. Killed (SIGKILL) when destroyed if still running.
+// its startup line, its stderr goes to root/server.log (copied to the test's stderr at the end).
+// Killed (SIGKILL) when destroyed if still running.
 class ServerProcess {
  public:
   // Starts the server and waits for its startup line. Throws std::runtime_error if the server
@@ -49,6 +50,8 @@ class ServerProcess {
   uint16_t port() const { return port_; }
   // Everything the server printed on stdout before it was ready.
   const std::string& startup_output() const { return startup_; }
+  // What the server has logged on stderr so far.
+  std::string log() const;
 
   void signal(int sig);
   // Waits for the process to end (SIGKILL after 30 s) and returns its exit code, or 128 + the
@@ -58,6 +61,7 @@ class ServerProcess {
   int stop(int sig = SIGTERM);
 
  private:
+  std::filesystem::path log_file_;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   uint16_t port_ = 0;

@@ -202,6 +202,7 @@ TEST_CASE("a frame header announcing a terabyte does not make the server allocat
   CHECK(other.welcome["worker_id"].is_number_unsigned());
   CHECK(http_get(server.port(), "/api/status").result() == http::status::ok);
   CHECK(server.stop(SIGTERM) == 0);
+  CHECK(server.log().find("internal error") == std::string::npos);
 }
 
 TEST_CASE("developers need the token from the data directory") {
