@@ -4,7 +4,6 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
-#include <map>
 
 #include <CLI/CLI.hpp>
 
@@ -34,7 +33,7 @@ int main(int argc, char** argv) {
   std::string data_dir = "./corvid-data";
   std::string web_dir = CORVID_WEB_DIR;
   std::string wasm_dir = CORVID_WASM_DIR;
-  SchedulingPolicy policy = SchedulingPolicy::earliest_finish;
+  std::string policy_name = "eft";
   unsigned max_frame_mb = 256;
   CoordinatorOptions options;
 
@@ -48,11 +47,9 @@ int main(int argc, char** argv) {
   app.add_option("--web-dir", web_dir, "directory of the web pages served at /")->capture_default_str();
   app.add_option("--wasm-dir", wasm_dir, "directory holding the built corvid_kernel.js and corvid_kernel.wasm")
       ->capture_default_str();
-  app.add_option("--policy", policy, "scheduling policy: eft (earliest finish time) or round-robin (baseline)")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, SchedulingPolicy>{{"eft", SchedulingPolicy::earliest_finish},
-                                                  {"round-robin", SchedulingPolicy::round_robin}},
-          CLI::ignore_case));
+  app.add_option("--policy", policy_name, "scheduling policy: eft (earliest finish time) or round-robin (baseline)")
+      ->check(CLI::IsMember({"eft", "round-robin"}))
+      ->capture_default_str();
   app.add_option("--max-frame-mb", max_frame_mb, "largest WebSocket message accepted, in MiB")
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
@@ -61,11 +58,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(100.0, 3600000.0))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  options.policy = policy;
+  options.policy = policy_name == "round-robin" ? SchedulingPolicy::round_robin : SchedulingPolicy::earliest_finish;
 
   try {
     beast::error_code ec;
-    auto address = asio::ip::make_address(host, ec);
+    auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
     if (ec) throw std::runtime_error("--host " + host + " is not an IP address (" + ec.message() + ")");
 
     ServerConfig config;

@@ -67,7 +67,7 @@ TEST_CASE("missing files get 404, paths leaving web/ get 400, other methods 405"
 
 TEST_CASE("/api/status, /api/graphs/<id> and /metrics answer from the coordinator") {
   TestSite site;
-  ServerProcess server(site);
+  ServerProcess server(site, {"--policy", "round-robin"});
 
   HttpReply status = http_get(server.port(), "/api/status");
   REQUIRE(status.result() == http::status::ok);
@@ -77,6 +77,7 @@ TEST_CASE("/api/status, /api/graphs/<id> and /metrics answer from the coordinato
   CHECK(json["graphs"].is_array());
   CHECK(json.contains("queue_depth"));
   CHECK(json["throughput"].contains("ops_per_s"));
+  CHECK(json["policy"] == "round-robin");
 
   HttpReply no_graph = http_get(server.port(), "/api/graphs/424242");
   CHECK(no_graph.result() == http::status::not_found);
