@@ -9,8 +9,9 @@
 namespace corvid::server {
 
 void SpeedModel::set_benchmark(double matmul_gflops, double elementwise_gbs) {
-  flops_per_ms_ = (std::isfinite(matmul_gflops) && matmul_gflops > 0 ? matmul_gflops : 0.1) * 1e6;
-  bytes_per_ms_ = (std::isfinite(elementwise_gbs) && elementwise_gbs > 0 ? elementwise_gbs : 0.1) * 1e6;
+  // Claims beyond any real device are capped so that measurements can always correct them.
+  flops_per_ms_ = (std::isfinite(matmul_gflops) && matmul_gflops > 0 ? std::min(matmul_gflops, 1e5) : 0.1) * 1e6;
+  bytes_per_ms_ = (std::isfinite(elementwise_gbs) && elementwise_gbs > 0 ? std::min(elementwise_gbs, 1e4) : 0.1) * 1e6;
 }
 
 double SpeedModel::raw_ms(const Cost& cost, int ops) const {
@@ -20,13 +21,13 @@ double SpeedModel::raw_ms(const Cost& cost, int ops) const {
 void SpeedModel::observe(double raw_estimate_ms, double measured_ms) {
   if (!(raw_estimate_ms > 0) || !std::isfinite(measured_ms) || measured_ms < 0) return;
   // Clamp single samples so one outlier (a GC pause, a tiny group timed at 0) cannot swing it far.
-  const double ratio = std::clamp(std::max(measured_ms, 1e-3) / raw_estimate_ms, 1e-3, 1e4);
+  const double ratio = std::clamp(std::max(measured_ms, 1e-3) / raw_estimate_ms, 1e-3, 1e7);
   correction_ = samples_ == 0 ? ratio : (1 - kAlpha) * correction_ + kAlpha * ratio;
   ++samples_;
 }
 
 void SpeedModel::penalize(double factor) {
-  correction_ = std::min(correction() * factor, 1e4);
+  correction_ = std::min(correction() * factor, 1e7);
   samples_ = std::max(samples_, kSamplesBeforeTrust);
 }
 

@@ -21,7 +21,8 @@ class SpeedModel {
   static constexpr int kSamplesBeforeTrust = 3;   // measured timings replace the benchmark after these
   static constexpr double kAlpha = 0.3;           // weight of the newest measurement
 
-  // From the Participate benchmark; non-positive numbers are replaced by a slow default.
+  // From the Participate benchmark; non-positive numbers are replaced by a slow default and
+  // claims beyond 100 TFLOPS or 10 TB/s are capped.
   void set_benchmark(double matmul_gflops, double elementwise_gbs);
   // Estimated compute time of `cost` split over `ops` ops, before the correction.
   double raw_ms(const Cost& cost, int ops) const;
