@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
       warn_if_missing(config.wasm_dir / "corvid_kernel.wasm", "the kernel (build the wasm preset)");
 
     asio::io_context ioc{1};
+    // Installed before the startup line is printed: a signal from then on means a clean stop.
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
     auto state = std::make_shared<ServerState>(ioc, config);
     auto listener = std::make_shared<Listener>(ioc, tcp::endpoint{address, port}, state);
     state->start(options);
@@ -92,7 +94,6 @@ int main(int argc, char** argv) {
               << "\ncorvid-server: pages from " << config.web_dir.string() << ", kernel from "
               << config.wasm_dir.string() << std::endl;
 
-    asio::signal_set signals(ioc, SIGINT, SIGTERM);
     asio::steady_timer grace(ioc);
     signals.async_wait([&](beast::error_code ec, int signal) {
       if (ec) return;
