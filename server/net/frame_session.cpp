@@ -87,7 +87,7 @@ void FrameSession::on_read(beast::error_code ec, std::size_t) {
     std::string error;
     try {
       frame = decode_frame(static_cast<const uint8_t*>(buffer_.data().data()), buffer_.size());
-    } catch (const WireError& e) {
+    } catch (const std::exception& e) {  // WireError by contract; anything else is malformed input too
       error = e.what();
     }
     buffer_.clear();
