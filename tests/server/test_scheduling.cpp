@@ -346,3 +346,28 @@ TEST_CASE("a worker stalled past its deadline does not hold back the others") {
   CHECK(values[0].header["status"] == "computed");
   CHECK(values[0].tensors.size() == 4);
 }
+
+TEST_CASE("a reconnecting worker's cached tensors are not sent again") {
+  CoordinatorOptions options;
+  options.target_group_ms = 0.001;  // one op per group
+  Harness h(options);
+  h.connect_worker(1);
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, independent_ops(2));
+  h.work_all({1});
+  // The same process reconnects (new worker id) and reports what its executor still keeps.
+  h.core->worker_disconnected(1);
+  h.executors[2] = std::move(h.executors[1]);
+  const auto cached = h.executors[2].cached_names();
+  REQUIRE(std::find(cached.begin(), cached.end(), std::to_string(g) + ":x") != cached.end());
+  h.connect_worker(2, 10, 10, {{"resume_id", 1}, {"cached", cached}});
+  h.submit_ok(10, {{"graph_id", g}, {"ops", {{{"id", "again"}, {"op", "neg"}, {"inputs", {"x"}}}}}, {"outputs", {"again"}}});
+  auto assign = h.answer_one(2);
+  REQUIRE(assign);
+  CHECK(assign->tensors.empty());
+  CHECK(h.outbox.worker_frames(2, "error").empty());
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}, {"ids", {"again"}}});
+  auto values = h.values(10);
+  REQUIRE(values.size() == 1);
+  CHECK(values_of(values[0].tensors[0].tensor) == std::vector<double>(64, -1.5));
+}
