@@ -47,6 +47,8 @@ def load_family(cases_dir, family):
     path = os.path.join(cases_dir, family + ".py")
     if not os.path.exists(path):
         return None
+    if cases_dir not in sys.path:
+        sys.path.insert(0, cases_dir)  # the case files import their shared helpers (common.py)
     spec = importlib.util.spec_from_file_location(f"corvid_cases_{family}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

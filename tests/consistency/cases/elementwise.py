@@ -11,8 +11,7 @@ Corvid's dtype rule differs from NumPy's, and the expected values follow Corvid'
 """
 import numpy as np
 
-F32, F64, I32, BOOL = np.float32, np.float64, np.int32, np.bool_
-FLOATS = (F32, F64)
+from common import BOOL, F32, F64, FLOATS, I32, CaseList, float_result
 
 
 def promote(a, b):
@@ -26,26 +25,13 @@ def promote(a, b):
     return a
 
 
-def float_result(d):
-    return d if np.dtype(d).type in FLOATS else F32
-
-
 def arith_result(d):
     return I32 if np.dtype(d).type is BOOL else np.dtype(d).type
 
 
 def cases():
-    rng = np.random.default_rng(20261121)
-    out = []
-
-    def add(name, op, inputs, params=None, expected=None, error=None, **tol):
-        case = {"name": name, "op": op, "params": params or {}, "inputs": inputs}
-        if error is not None:
-            case["error"] = error
-        else:
-            case["expected"] = np.asarray(expected)
-        case.update(tol)
-        out.append(case)
+    case_list = CaseList(20261121)
+    rng, out, add = case_list.rng, case_list.cases, case_list.add
 
     def data(dtype, shape, scale=3.0, positive=False):
         if dtype is BOOL:

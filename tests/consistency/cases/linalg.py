@@ -10,31 +10,16 @@ Corvid's choices that differ from a plain NumPy call, and how the expected value
 """
 import numpy as np
 
+from common import CaseList
+
 
 def cases():
-    rng = np.random.default_rng(20261123)
-    out = []
-
-    def add(name, op, inputs, params=None, expected=None, error=None, **tol):
-        case = {"name": name, "op": op, "params": params or {}, "inputs": inputs}
-        if error is not None:
-            case["error"] = error
-        else:
-            case["expected"] = np.asarray(expected)
-        case.update(tol)
-        out.append(case)
-
-    def f32(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
-
-    def f64(*shape):
-        return rng.standard_normal(shape)
+    case_list = CaseList(20261123)
+    rng, out, add = case_list.rng, case_list.cases, case_list.add
+    f32, f64, bools = case_list.f32, case_list.f64, case_list.bools
 
     def i32(*shape, low=-9, high=10):
-        return rng.integers(low, high, size=shape, dtype=np.int32)
-
-    def bools(*shape):
-        return rng.random(shape) < 0.5
+        return case_list.i32(*shape, low=low, high=high)
 
     def f32_tol(k):
         return {"rtol": 1e-5, "atol": 2e-6 * max(1.0, np.sqrt(k)) * 4}

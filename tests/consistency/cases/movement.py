@@ -8,30 +8,14 @@ Corvid's choices that differ from a plain NumPy call, and how the expected value
 """
 import numpy as np
 
+from common import CaseList
+
 
 def cases():
-    rng = np.random.default_rng(20261121)
-    out = []
-
-    def add(name, op, inputs, params=None, expected=None, error=None):
-        case = {"name": name, "op": op, "params": params or {}, "inputs": inputs}
-        if error is not None:
-            case["error"] = error
-        else:
-            case["expected"] = np.asarray(expected)
-        out.append(case)
-
-    def f32(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
-
-    def f64(*shape):
-        return rng.standard_normal(shape)
-
-    def i32(*shape, low=-50, high=50):
-        return rng.integers(low, high, size=shape, dtype=np.int32)
-
-    def bools(*shape):
-        return rng.random(shape) < 0.5
+    case_list = CaseList(20261121)
+    rng, out, add = case_list.rng, case_list.cases, case_list.add
+    f32, f64, bools = case_list.f32, case_list.f64, case_list.bools
+    i32 = case_list.i32
 
     # ---- reshape, flatten, expand_dims, squeeze ----
     x = f32(2, 3)

@@ -9,34 +9,14 @@ Corvid's choices that differ from a plain NumPy call, and how the expected value
 """
 import numpy as np
 
+from common import CaseList, float_result
+
 
 def cases():
-    rng = np.random.default_rng(20261122)
-    out = []
-
-    def add(name, op, inputs, params=None, expected=None, error=None, **tol):
-        case = {"name": name, "op": op, "params": params or {}, "inputs": inputs}
-        if error is not None:
-            case["error"] = error
-        else:
-            case["expected"] = np.asarray(expected)
-        case.update(tol)
-        out.append(case)
-
-    def f32(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
-
-    def f64(*shape):
-        return rng.standard_normal(shape)
-
-    def i32(*shape, low=-50, high=50):
-        return rng.integers(low, high, size=shape, dtype=np.int32)
-
-    def bools(*shape):
-        return rng.random(shape) < 0.5
-
-    def float_result(dtype):
-        return dtype if dtype in (np.float32, np.float64) else np.float32
+    case_list = CaseList(20261122)
+    rng, out, add = case_list.rng, case_list.cases, case_list.add
+    f32, f64, bools = case_list.f32, case_list.f64, case_list.bools
+    i32 = case_list.i32
 
     def sum_result(dtype):
         return dtype if dtype in (np.float32, np.float64) else np.int32

@@ -7,7 +7,7 @@ for bit. The distributions themselves are checked by the unit tests.
 """
 import numpy as np
 
-F32, F64, I32, BOOL = np.float32, np.float64, np.int32, np.bool_
+from common import F32, F64, I32
 
 
 def cases():
