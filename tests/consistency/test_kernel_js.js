@@ -7,6 +7,7 @@ const fs = require('fs');
 const path = require('path');
 const wire = require('../../web/wire.js');
 const { load } = require('../../web/kernel.js');
+const { checkList } = require('./test_helpers.js');
 
 const f32 = (name, shape, values) => ({ name, dtype: 'float32', shape, data: new Float32Array(values) });
 const assign = (groupId, ops, outputs, tensors = [], keep = []) =>
@@ -19,8 +20,8 @@ async function main() {
     return 1;
   }
   const kernel = await load({ dir: wasmDir });
-  const checks = [];
-  const check = (name, fn) => checks.push([name, fn]);
+  const checks = checkList();
+  const { check } = checks;
 
   check('speaks protocol version 1', () => assert.strictEqual(kernel.protocolVersion, 1));
 
@@ -95,18 +96,7 @@ async function main() {
     for (const [key, value] of Object.entries(score)) assert.ok(Number.isFinite(value) && value > 0, `${key} = ${value}`);
   });
 
-  let failed = 0;
-  for (const [name, fn] of checks) {
-    try {
-      fn();
-      console.log(`ok   ${name}`);
-    } catch (e) {
-      ++failed;
-      console.log(`FAIL ${name}: ${e.message}`);
-    }
-  }
-  console.log(`web/kernel.js: ${checks.length - failed}/${checks.length} checks passed`);
-  return failed ? 1 : 0;
+  return checks.run('web/kernel.js');
 }
 
 main().then((code) => { process.exitCode = code; }, (e) => { console.error(e); process.exitCode = 1; });

@@ -7,10 +7,11 @@ const assert = require('assert');
 const fs = require('fs');
 const path = require('path');
 const wire = require('../../web/wire.js');
+const { checkList } = require('./test_helpers.js');
 
-const checks = [];
+const checks = checkList();
+const { check } = checks;
 const sameBytes = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
-const check = (name, fn) => checks.push([name, fn]);
 
 check('byte layout: length prefix, JSON header, padding to 8, aligned buffers', () => {
   const bytes = wire.encodeFrame({ type: 't' }, [
@@ -108,15 +109,4 @@ check('reads and rewrites every frame of the Python encoder', () => {
   assert.ok(frames > 0, 'no frames in ' + dataDir);
 });
 
-let failed = 0;
-for (const [name, fn] of checks) {
-  try {
-    fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    ++failed;
-    console.log(`FAIL ${name}: ${e.message}`);
-  }
-}
-console.log(`web/wire.js: ${checks.length - failed}/${checks.length} checks passed`);
-process.exitCode = failed ? 1 : 0;
+process.exitCode = checks.run('web/wire.js');
