@@ -126,6 +126,16 @@ async function launchBrowser() {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 }
 
+// Starts corvid-server (--server-bin, on a free port with the test's data directory and
+// --wasm-dir) and Chromium, keeping both in t so that runTest cleans them up; resolves to a new
+// 1280x900 browser context.
+async function startServerAndBrowser(t) {
+  t.server = await new ServerProcess({ serverBin: requireArg(t.args, 'server-bin'), dataDir: t.dataDir,
+    wasmDir: t.args.wasmDir }).start();
+  t.browser = await launchBrowser();
+  return t.browser.newContext({ viewport: { width: 1280, height: 900 } });
+}
+
 // Opens the Participate page (with an optional query such as "?slowdown=4") in a new tab,
 // records the page's errors, and presses Participate. Resolves once the tab is connected and
 // has a worker id.
@@ -247,6 +257,6 @@ async function runTest(name, body) {
 }
 
 module.exports = {
-  parseArgs, requireArg, log, check, sleep, waitFor, ServerProcess, launchBrowser,
+  parseArgs, requireArg, log, check, sleep, waitFor, ServerProcess, launchBrowser, startServerAndBrowser,
   openParticipatingTab, tabCounters, submitGraph, submitValues, numpyReference, checkClose, screenshots, tempDir, runTest,
 };

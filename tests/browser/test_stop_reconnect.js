@@ -13,9 +13,7 @@ const graphs = require('./graphs');
 h.runTest('Stop hands back in-flight work; a tab survives a server restart', async (t) => {
   const serverBin = h.requireArg(t.args, 'server-bin');
   const corvidBin = h.requireArg(t.args, 'corvid-bin');
-  t.server = await new h.ServerProcess({ serverBin, dataDir: t.dataDir, wasmDir: t.args.wasmDir }).start();
-  t.browser = await h.launchBrowser();
-  const context = await t.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await h.startServerAndBrowser(t);
   // Tab A emulates a device 10x slower: it holds each computed group's reply back for a while,
   // so Stop is pressed while it has a group in flight.
   const tabA = await h.openParticipatingTab(context, t.server.url, 'tab A', '?slowdown=10');

@@ -10,10 +10,7 @@ const h = require('./harness');
 const graphs = require('./graphs');
 
 h.runTest('closing a tab in the middle of a graph loses no work', async (t) => {
-  t.server = await new h.ServerProcess({ serverBin: h.requireArg(t.args, 'server-bin'), dataDir: t.dataDir,
-    wasmDir: t.args.wasmDir }).start();
-  t.browser = await h.launchBrowser();
-  const context = await t.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await h.startServerAndBrowser(t);
   const tabA = await h.openParticipatingTab(context, t.server.url, 'tab A');
   const tabB = await h.openParticipatingTab(context, t.server.url, 'tab B');
   const idA = (await h.tabCounters(tabA)).workerId;

@@ -10,10 +10,7 @@ const graphs = require('./graphs');
 
 h.runTest('two tabs compute a submitted graph; /status shows it', async (t) => {
   const artifacts = h.requireArg(t.args, 'artifacts');
-  t.server = await new h.ServerProcess({ serverBin: h.requireArg(t.args, 'server-bin'), dataDir: t.dataDir,
-    wasmDir: t.args.wasmDir }).start();
-  t.browser = await h.launchBrowser();
-  const context = await t.browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await h.startServerAndBrowser(t);
 
   const tabA = await h.openParticipatingTab(context, t.server.url, 'tab A');
   const tabB = await h.openParticipatingTab(context, t.server.url, 'tab B');
