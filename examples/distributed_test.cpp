@@ -43,6 +43,7 @@ bool close_to(const corvid::Tensor& got, const std::vector<double>& want) {
 }  // namespace
 
 int main() {
+  std::cout << std::unitbuf;  // each line as soon as it is printed, also into a pipe
   try {
     std::vector<float> a_values(30), b_values(30);
     for (int i = 0; i < 30; ++i) {

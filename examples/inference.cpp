@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  std::cout << std::unitbuf;  // each line as soon as it is printed, also into a pipe
   try {
     const auto split = split_digits(load_digits(data_path), 1500, 42);
     const Digits& train = split.first;

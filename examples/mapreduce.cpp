@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
   app.add_option("--top", top, "how many of the most frequent words to print")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  std::cout << std::unitbuf;  // each line as soon as it is printed, also into a pipe
   try {
     // ---- on the developer side: words to ids ----
     const std::vector<std::string> words = words_of(read_file(corpus));

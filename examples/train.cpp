@@ -273,6 +273,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  std::cout << std::unitbuf;  // each line as soon as it is printed, also into a pipe
   try {
     const auto split = split_digits(load_digits(data_path), train_size, 42);
     const Digits& train = split.first;
@@ -307,7 +308,8 @@ int main(int argc, char** argv) {
 
       std::cout << shape.describe() << ", final test accuracy:\n";
       for (const RunResult& r : results) {
-        const double points = 100 * (r.test_accuracy - results.front().test_accuracy);
+        double points = std::round(1000 * (r.test_accuracy - results.front().test_accuracy)) / 10;
+        if (points == 0) points = 0;  // no "-0.0"
         std::cout << "  " << std::setw(20) << std::left << r.name << std::right << std::fixed << std::setprecision(1)
                   << std::setw(6) << 100 * r.test_accuracy << "%";
         if (&r != &results.front()) {
