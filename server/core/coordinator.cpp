@@ -545,7 +545,6 @@ bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan
   rec.ops = plan.ops;
   rec.outputs = plan.outputs;
   rec.raw_ms = plan.raw_ms;
-  rec.assigned_ms = now();
   const double input_bytes = input_bytes_on(w, plan);
   const double start = std::max(now(), w.busy_until_ms);
   const double finish = start + link_.transfer_ms(input_bytes) +

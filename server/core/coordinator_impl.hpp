@@ -31,7 +31,6 @@ struct GroupRecord {
   bool relied_on_kept = false;            // some inputs were not attached: the worker keeps them
   double raw_ms = 0;             // SpeedModel::raw_ms of the group on its worker
   double estimate_ms = 0;        // estimated time from assignment to result
-  double assigned_ms = 0;
   double deadline_ms = 0;
   bool expired = false;  // missed its deadline: its ops were handed to others, a late result still counts
 };
