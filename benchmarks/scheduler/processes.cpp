@@ -197,7 +197,8 @@ void Server::wait_for_idle_workers(std::size_t count, std::chrono::milliseconds 
 
 long long Server::groups_done() const {
   long long sum = 0;
-  for (const auto& w : status().at("workers")) sum += w.value("groups_done", 0LL);
+  const nlohmann::json current = status();
+  for (const auto& w : current.at("workers")) sum += w.value("groups_done", 0LL);
   return sum;
 }
 
