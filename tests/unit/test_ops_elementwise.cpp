@@ -9,42 +9,18 @@
 #include <limits>
 #include <numeric>
 
+#include "op_test_helpers.hpp"
 #include "shared/ops/op.hpp"
 
 using namespace corvid;
+using namespace corvid::op_tests;
 
 namespace {
-
-Tensor run(const char* name, const std::vector<Tensor>& inputs, const Params& params = Params::object()) {
-  const OpDef* op = find_op(name);
-  REQUIRE(op != nullptr);
-  std::vector<const Tensor*> ptrs;
-  for (const auto& t : inputs) ptrs.push_back(&t);
-  return run_op(*op, ptrs, params);
-}
-
-TensorSpec infer(const char* name, const std::vector<TensorSpec>& inputs, const Params& params = Params::object()) {
-  const OpDef* op = find_op(name);
-  REQUIRE(op != nullptr);
-  return infer_op(*op, inputs, params);
-}
-
-template <class T>
-std::vector<T> values(const Tensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.size());
-}
 
 Tensor f32(Shape shape, std::vector<float> v) { return Tensor::from_vector<float>(std::move(shape), v); }
 Tensor f64(Shape shape, std::vector<double> v) { return Tensor::from_vector<double>(std::move(shape), v); }
 Tensor i32(Shape shape, std::vector<int32_t> v) { return Tensor::from_vector<int32_t>(std::move(shape), v); }
 Tensor b8(Shape shape, std::vector<uint8_t> v) { return Tensor::from_vector<uint8_t>(std::move(shape), v); }
-
-// 0, 1, 2, ... as float32 with the given shape.
-Tensor iota_f32(Shape shape) {
-  std::vector<float> v(static_cast<std::size_t>(num_elements(shape)));
-  std::iota(v.begin(), v.end(), 0.0f);
-  return f32(std::move(shape), v);
-}
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
