@@ -146,8 +146,8 @@ int main(int argc, char** argv) {
     std::string last_status;
     events.on_status = [&](const corvid::MapStatus& s) {
       std::ostringstream line;
-      line << "progress: " << s.computed << "/" << s.slices << " configurations trained, " << s.ops_running
-           << " ops on workers, " << s.ops_pending << " waiting";
+      line << "progress: " << s.computed + s.failed << "/" << s.slices << " configurations trained";
+      if (s.computed + s.failed < s.slices) line << ", " << s.ops_running << " ops on workers, " << s.ops_pending << " waiting";
       if (line.str() != last_status) std::cout << line.str() << "\n";
       last_status = line.str();
     };

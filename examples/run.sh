@@ -49,9 +49,16 @@ done
 pids=()
 run_dir="$(mktemp -d -t corvid-example-XXXXXX)"  # logs, and the data directory of a private server
 cleanup() {
-  local pid
+  local pid alive _
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do  # up to 5 s for a clean exit, then SIGKILL
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive -eq 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   rm -rf "$run_dir"
 }
 trap cleanup EXIT
@@ -61,11 +68,12 @@ trap 'exit 143' TERM
 if [[ -z "${CORVID_SERVER:-}" ]]; then
   [[ -x "$server_bin" ]] || { echo "run.sh: $server_bin is not built" >&2; exit 2; }
   data_dir="$run_dir/data"
+  : >"$run_dir/server.log"
   "$server_bin" --host 127.0.0.1 --port 0 --data-dir "$data_dir" >"$run_dir/server.log" 2>&1 &
   pids+=($!)
   port=""
   for _ in $(seq 1 200); do  # up to 20 s for the server to listen
-    port="$(sed -n 's|^corvid-server: listening on http://[^:]*:\([0-9]*\)/.*|\1|p' "$run_dir/server.log")"
+    port="$(sed -n 's|^corvid-server: listening on http://[^:]*:\([0-9]*\)/.*|\1|p' "$run_dir/server.log" || true)"
     [[ -n "$port" ]] && break
     kill -0 "${pids[0]}" 2>/dev/null || break
     sleep 0.1

@@ -244,7 +244,9 @@ int main(int argc, char** argv) {
   CLI::App app{"train: data-parallel training on Corvid workers (parameter averaging and asynchronous SGD)"};
   std::string data_path = default_digits_path();
   std::string model = "both", mode = "both";
-  int epochs = 15, hidden = 32, local_steps = 1;
+  int epochs = 15, local_steps = 1;
+  std::vector<int64_t> hidden{32};
+  std::string activation = "relu";
   std::size_t shards = 4, batch = 100, train_size = 1500;
   double lr_logistic = 0.5, lr_mlp = 0.3, tolerance = 1.0;
   app.add_option("--data", data_path, "digits file (label and 64 pixels per line)")->capture_default_str();
@@ -262,7 +264,13 @@ int main(int argc, char** argv) {
   app.add_option("--local-steps", local_steps, "parameter averaging: SGD steps per shard between averages")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
-  app.add_option("--hidden", hidden, "hidden units of the MLP")->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--hidden", hidden, "widths of the MLP's hidden layers, e.g. 32 or 64,32")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--activation", activation, "activation of the MLP's hidden layers: relu, tanh or sigmoid")
+      ->check(CLI::IsMember({"relu", "tanh", "sigmoid"}))
+      ->capture_default_str();
   app.add_option("--lr-logistic", lr_logistic, "learning rate of logistic regression")->capture_default_str();
   app.add_option("--lr-mlp", lr_mlp, "learning rate of the MLP")->capture_default_str();
   app.add_option("--train-size", train_size, "training images (the rest of the file is the test set)")
@@ -283,7 +291,7 @@ int main(int argc, char** argv) {
                                   std::to_string(shards));
     std::vector<ModelShape> shapes;
     if (model != "mlp") shapes.push_back(ModelShape{});
-    if (model != "logistic") shapes.push_back(ModelShape{{hidden}, Activation::relu});
+    if (model != "logistic") shapes.push_back(ModelShape{hidden, parse_activation(activation)});
 
     bool all_close = true;
     for (const ModelShape& shape : shapes) {
