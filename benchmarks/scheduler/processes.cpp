@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -160,7 +161,15 @@ Server::Server(const std::string& binary, const std::string& policy) {
                                "--web-dir", (dir() / "web").string(), "--wasm-dir", (dir() / "wasm").string(),
                                "--policy", policy},
       dir() / "server.log", true);
-  const std::string startup = process_->read_until("\n", std::chrono::seconds(30));
+  std::string startup;
+  try {
+    startup = process_->read_until("\n", std::chrono::seconds(30));
+  } catch (const std::exception&) {
+    std::ifstream log(dir() / "server.log");
+    const std::string printed((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    throw std::runtime_error(binary + " did not print its startup line within 30 s (policy " + policy +
+                             "); its log: " + printed.substr(0, 2000));
+  }
   static const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+)/)");
   std::smatch match;
   if (!std::regex_search(startup, match, listening))
@@ -190,7 +199,7 @@ void Server::wait_for_idle_workers(std::size_t count, std::chrono::milliseconds 
     if (idle == count && workers.size() == count) return;
     if (Clock::now() > deadline)
       throw std::runtime_error("expected " + std::to_string(count) + " idle workers; the server has [" + seen +
-                               "] (logs in " + dir().string() + ")");
+                               "] after " + std::to_string(timeout.count()) + " ms");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
