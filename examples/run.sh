@@ -5,8 +5,8 @@
 #
 # With CORVID_SERVER unset, it starts a private corvid-server on a free loopback port with a
 # temporary data directory, plus N corvid-worker processes (default: what the example is
-# written for), runs build/<dir>/examples/NAME, then stops what it started and removes the
-# data directory. With CORVID_SERVER set (and CORVID_TOKEN, or CORVID_DATA_DIR pointing at the
+# written for), runs build/<dir>/examples/NAME, prints the work each worker did, then stops
+# what it started and removes the data directory. With CORVID_SERVER set (and CORVID_TOKEN, or CORVID_DATA_DIR pointing at the
 # server's data directory), it uses that server and starts workers only when --workers is given.
 # The exit status is the example's (124 when --timeout passed).
 set -euo pipefail
@@ -99,8 +99,23 @@ for i in $(seq 1 "$workers"); do
   pids+=($!)
 done
 
+# One line on how the work spread over the workers, from the private server's /api/status.
+worker_summary() {
+  local reply
+  reply="$(exec 3<>"/dev/tcp/127.0.0.1/$port" &&
+           printf 'GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3 &&
+           timeout 5 cat <&3)" || return 0
+  printf '%s' "${reply#*$'\r\n\r\n'}" | /usr/bin/python3 -c '
+import json, sys
+workers = sorted(json.load(sys.stdin).get("workers", []), key=lambda w: w.get("name", ""))
+print("run.sh: work per worker: " + ", ".join(
+    "%s %d ops in %d groups" % (w.get("name"), w.get("ops_done", 0), w.get("groups_done", 0)) for w in workers))
+' 2>/dev/null || true
+}
+
 status=0
 timeout --signal=TERM --kill-after=10 "$timeout_s" "$example" "$@" || status=$?
+if [[ -n "${port:-}" ]]; then worker_summary; fi
 if [[ $status -ne 0 && -f "$run_dir/server.log" ]]; then
   echo "run.sh: $name exited with status $status; server log:" >&2
   tail -n 20 "$run_dir/server.log" >&2
