@@ -6,8 +6,9 @@
 # With CORVID_SERVER unset, it starts a private corvid-server on a free loopback port with a
 # temporary data directory, plus N corvid-worker processes (default: what the example is
 # written for), runs build/<dir>/examples/NAME, prints the work each worker did, then stops
-# what it started and removes the data directory. With CORVID_SERVER set (and CORVID_TOKEN, or CORVID_DATA_DIR pointing at the
-# server's data directory), it uses that server and starts workers only when --workers is given.
+# what it started and removes the data directory. With CORVID_SERVER set (and CORVID_TOKEN, or
+# CORVID_DATA_DIR pointing at the server's data directory), it uses that server and starts
+# workers only when --workers is given.
 # The exit status is the example's (124 when --timeout passed).
 set -euo pipefail
 
@@ -17,7 +18,7 @@ workers=""
 timeout_s=600
 
 usage() {
-  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
   echo "examples: hello distributed_test mapreduce train hyperparameter_search inference" >&2
   exit 2
 }
