@@ -1,12 +1,13 @@
 // Scheduler benchmark over the network: the real corvid-server (a child process on a free
 // loopback port) and real corvid-worker processes (slowed with --slowdown), driven through
 // libcorvid. Prints one table: ops/s and groups/s, submit-to-result latency of `a + b`, and the
-// makespan of equal independent matmuls on 1x/2x/4x/8x and 1x/4x workers against the lower bound
+// makespan of equal independent sum(matmul) items on 1x/2x/4x/8x and 1x/4x workers against the bound
 // (total work / total speed, from the measured 1x time per op) and against --policy round-robin.
 // Each figure is the median over the rounds (-r) and stands next to its target.
 //
-// Usage: corvid_scheduler_bench [-r rounds] [--smoke] [--workers N] [--ops N] [--latency-rounds N]
-//                               [--makespan-ops N] [--matmul-n N] [--server-bin P] [--worker-bin P]
+// Usage: corvid_scheduler_bench [-r rounds] [--smoke] [--workers N] [--ops N] [--clients N]
+//          [--client-rounds N] [--latency-rounds N] [--makespan-ops N] [--matmul-n N]
+//          [--server-bin P] [--worker-bin P]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
