@@ -85,16 +85,19 @@ GraphSpec parse_graph_json(const nlohmann::json& doc) {
   return spec;
 }
 
-GraphSpec parse_graph_file(const std::string& text) {
-  nlohmann::json doc;
+nlohmann::json parse_json_text(const std::string& text) {
   try {
-    doc = nlohmann::json::parse(text);
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     // e.what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
     std::string what = e.what();
     const auto pos = what.find("] ");
     throw GraphError("", "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
   }
+}
+
+GraphSpec parse_graph_file(const std::string& text) {
+  const nlohmann::json doc = parse_json_text(text);
   return parse_graph_json(doc);
 }
 

@@ -5,14 +5,7 @@
 namespace corvid {
 
 MapFile parse_map_file(const std::string& text) {
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    const auto pos = what.find("] ");
-    throw GraphError("", "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
-  }
+  const nlohmann::json doc = parse_json_text(text);
   if (!doc.is_object()) throw GraphError("", "a map job file is a JSON object with 'template' and 'slices'");
   MapFile file;
   file.name = "map job";

@@ -9,16 +9,7 @@ namespace corvid::server {
 
 void ClientSession::on_frame(Frame frame) {
   if (id_) return state().client_message(*id_, std::move(frame));
-  std::string error;
-  switch (check_hello(frame.header, error)) {
-    case HelloCheck::not_hello:
-      return note_bad_message(error);
-    case HelloCheck::wrong_version:
-      send_error(error);
-      return close(websocket::close_code::policy_error, error);
-    case HelloCheck::ok:
-      break;
-  }
+  if (!accept_hello(frame.header)) return;
   if (!token_matches(string_field(frame.header, "token"), state().config().token)) {
     send_error("invalid token: developers need the token from the file 'token' in the server's data directory "
                "(libcorvid and corvid read it, or CORVID_TOKEN)");

@@ -120,23 +120,23 @@ void FrameSession::close(websocket::close_code code, const std::string& reason) 
   if (!writing_) do_close();
 }
 
-FrameSession::HelloCheck FrameSession::check_hello(const nlohmann::json& header, std::string& error) {
+bool FrameSession::accept_hello(const nlohmann::json& header) {
   std::string type = string_field(header, "type");
   if (type != "hello") {
-    error = "the first message must be a hello, not '" + type + "'";
-    return HelloCheck::not_hello;
+    note_bad_message("the first message must be a hello, not '" + type + "'");
+    return false;
   }
+  std::string error;
   auto version = header.find("version");
-  if (version == header.end() || !version->is_number_integer()) {
+  if (version == header.end() || !version->is_number_integer())
     error = "hello has no integer \"version\": this server speaks protocol version " + std::to_string(kProtocolVersion);
-    return HelloCheck::wrong_version;
-  }
-  if (version->get<int64_t>() != kProtocolVersion) {
+  else if (version->get<int64_t>() != kProtocolVersion)
     error = "protocol version " + std::to_string(version->get<int64_t>()) +
             " is not supported: this server speaks protocol version " + std::to_string(kProtocolVersion);
-    return HelloCheck::wrong_version;
-  }
-  return HelloCheck::ok;
+  if (error.empty()) return true;
+  send_error(error);
+  close(websocket::close_code::policy_error, error);
+  return false;
 }
 
 std::string FrameSession::string_field(const nlohmann::json& header, const char* key) {

@@ -44,9 +44,9 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   // Malformed messages a connection may send before it is closed (docs/protocol.md).
   static constexpr int kMaxBadMessages = 5;
 
-  enum class HelloCheck { ok, not_hello, wrong_version };
-  // Whether `header` is a hello of this server's protocol version; `error` says what is wrong.
-  static HelloCheck check_hello(const nlohmann::json& header, std::string& error);
+  // Whether `header` is a hello of this server's protocol version. If not, it answers: a message
+  // that is not a hello counts as a bad message; a wrong version gets an error and a close (1008).
+  bool accept_hello(const nlohmann::json& header);
   // The string field `key` of `header`, or "" when it is missing or not a string.
   static std::string string_field(const nlohmann::json& header, const char* key);
 

@@ -8,16 +8,7 @@ namespace corvid::server {
 
 void WorkerSession::on_frame(Frame frame) {
   if (id_) return state().worker_message(*id_, std::move(frame));
-  std::string error;
-  switch (check_hello(frame.header, error)) {
-    case HelloCheck::not_hello:
-      return note_bad_message(error);
-    case HelloCheck::wrong_version:
-      send_error(error);
-      return close(websocket::close_code::policy_error, error);
-    case HelloCheck::ok:
-      break;
-  }
+  if (!accept_hello(frame.header)) return;
   id_ = state().add_worker(shared_from_this(), frame.header);
   std::cerr << "corvid-server: worker " << *id_ << " '" << string_field(frame.header, "name") << "' connected from "
             << remote() << "\n";

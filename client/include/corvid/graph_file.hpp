@@ -45,6 +45,9 @@ struct GraphSpec {
   std::vector<std::string> outputs;
 };
 
+// Parses JSON text; throws GraphError "invalid JSON: <where and why>" naming no op.
+nlohmann::json parse_json_text(const std::string& text);
+
 // Parses the text of a graph file; throws GraphError for invalid JSON or a malformed op
 // (missing id, unknown op name, bad value). Does not check inputs, cycles or shapes: see
 // validate_graph. "outputs" defaults to the ops no other op uses.
