@@ -494,8 +494,18 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& 
       sizing = SpeedModel{};
       sizing.set_benchmark(gflops / n_workers, gbs / n_workers);
     }
+    GroupLimits group_limits = limits();
+    if (options_.policy == SchedulingPolicy::earliest_finish) {
+      // This worker's fair share of the ready work: independent parts beyond it are left for
+      // the other free workers, so a map job's slices run side by side, not all on one worker.
+      int free_workers = 0;
+      for (const auto& l : loads) free_workers += l.has_free_slot && !std::isinf(l.busy_until_ms);
+      if (free_workers > 1)
+        group_limits.new_part_below_ms =
+            w.speed.estimate_ms(graph.ready_cost, static_cast<int>(graph.ready.size())) / free_workers;
+    }
     GroupPlan plan = grow_group(
-        graph, sizing, limits(),
+        graph, sizing, group_limits,
         [&](OpIndex op) { return alternatives && graph.ops[op].avoid_worker == w.id; },
         [&](OpIndex op) { return w.kept.has(graph.wire_name(op)); });
     if (plan.empty()) continue;

@@ -74,6 +74,9 @@ GroupPlan grow_group(const Graph& graph, const SpeedModel& speed, const GroupLim
   };
   for (auto seed = graph.ready.begin(); seed != graph.ready.end() && !full(); ++seed) {
     if (in_group.count(*seed) || skip_seed(*seed)) continue;
+    if (!plan.ops.empty() &&
+        speed.estimate_ms(plan.cost, static_cast<int>(plan.ops.size())) >= limits.new_part_below_ms)
+      break;
     std::deque<OpIndex> frontier;
     add(*seed);
     frontier.push_back(*seed);

@@ -2,6 +2,8 @@
 // a graph's ready frontier, and the choice of worker by earliest estimated finish time.
 #pragma once
 
+#include <limits>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -70,6 +72,9 @@ struct GroupLimits {
   double target_ms = 20;               // stop growing once the estimate on the worker reaches this
   std::size_t max_ops = 4096;
   double max_input_bytes = 64e6;       // leave room under the frame cap
+  // A further independent part (another seed of the ready frontier) joins only while the group's
+  // estimate is below this: with several free workers, independent slices spread across them.
+  double new_part_below_ms = std::numeric_limits<double>::infinity();
 };
 
 // Grows a group on `graph` for a worker with speed `speed`: seeds are taken from the ready

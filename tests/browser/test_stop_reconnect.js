@@ -14,21 +14,31 @@ h.runTest('Stop hands back in-flight work; a tab survives a server restart', asy
   const serverBin = h.requireArg(t.args, 'server-bin');
   const corvidBin = h.requireArg(t.args, 'corvid-bin');
   const context = await h.startServerAndBrowser(t);
-  // Tab A emulates a device 10x slower: it holds each computed group's reply back for a while,
-  // so Stop is pressed while it has a group in flight.
+  // Tab A emulates a device 10x slower: it holds each computed group's reply back for 9x its
+  // compute time, so a group it was given stays in its hands for a while.
   const tabA = await h.openParticipatingTab(context, t.server.url, 'tab A', '?slowdown=10');
   const tabB = await h.openParticipatingTab(context, t.server.url, 'tab B');
   const idA = (await h.tabCounters(tabA)).workerId;
+
+  // Tab A's volunteer presses Stop the moment a group arrives: the page shows "Group N" when its
+  // worker starts a group, and the Stop reaches the worker while it computes or holds that group
+  // (a group held for only some milliseconds would make a later click a race).
+  await tabA.evaluate(() => {
+    const title = document.getElementById('current-title');
+    new MutationObserver((_, observer) => {
+      if (!title.textContent.startsWith('Group ')) return;
+      observer.disconnect();
+      document.getElementById('stop').click();
+    }).observe(title, { childList: true, characterData: true, subtree: true });
+  });
 
   const longFile = path.join(t.dataDir, 'long.json');
   const longGraph = graphs.writeGraph(longFile, graphs.matmulBranches('browser-e2e-stop', { branches: 8, steps: 30, size: 256 }));
   const submitted = h.submitGraph({ corvidBin, server: t.server, file: longFile });
   submitted.catch(() => {});  // awaited below; keeps an early failure from being unhandled
 
-  // Stop while tab A holds a group: it hands the group back, says so, and disconnects.
-  await tabA.waitForFunction(() => document.getElementById('state').dataset.state === 'working', null, { timeout: 120000 });
-  await tabA.click('#stop');
-  await tabA.waitForFunction(() => document.getElementById('state').dataset.state === 'stopped', null, { timeout: 15000 });
+  // Stopped while holding a group, tab A hands the group back, says so, and disconnects.
+  await tabA.waitForFunction(() => document.getElementById('state').dataset.state === 'stopped', null, { timeout: 120000 });
   const handedBack = await tabA.evaluate(() => [...document.querySelectorAll('#log li span')].map((s) => s.textContent)
     .find((text) => text.startsWith('Handed back')));
   h.check(handedBack !== undefined, `Stop handed back tab A's in-flight group ("${handedBack}")`);

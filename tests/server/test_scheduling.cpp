@@ -71,6 +71,23 @@ TEST_CASE("earliest finish time gives the work to the fast worker and lets the s
   CHECK(h.core->status_json()["workers"][0]["ops_done"] == 0);
 }
 
+TEST_CASE("independent slices spread across the free workers instead of filling one group") {
+  Harness h;  // groups of up to 20 ms: all 40 slices would fit in the first worker's group
+  for (WorkerId w = 1; w <= 4; ++w) h.connect_worker(w);
+  h.connect_client(10);
+  h.submit_ok(10, independent_ops(40, 4096));
+  int slices = 0;
+  for (WorkerId w = 1; w <= 4; ++w) {
+    auto assigns = h.outbox.worker_frames(w, "assign");
+    CHECK_MESSAGE(!assigns.empty(), "worker " << w << " was given no slice");
+    for (const auto& a : assigns) slices += static_cast<int>(a.header["ops"].size());
+    for (auto& a : assigns) h.outbox.workers[w].push_back(a);
+  }
+  CHECK(slices == 40);
+  h.work_all({1, 2, 3, 4});
+  for (int i = 0; i < 4; ++i) CHECK(h.core->status_json()["workers"][i]["ops_done"] >= 5);
+}
+
 TEST_CASE("measured group timings override a lying benchmark") {
   Harness h;
   h.connect_worker(1, 1000, 1000);  // claims to be 100x faster than worker 2, is much slower
