@@ -183,6 +183,7 @@ void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const n
   }
   for (OpIndex op : existing_requested) ensure_value(*graph, op);
   for (OpIndex op = base; op < graph->ops.size(); ++op) graph->refresh_ready(op);
+  if (added && graph->finished()) note_finished(*graph);  // only sources, or ops of failed inputs
   touched(graph->id);
   Frame reply;
   reply.header = {{"type", "submitted"}, {"graph_id", graph->id}, {"added", added}};

@@ -113,6 +113,7 @@ void CoordinatorImpl::load_from_store() {
     g.owner = stored.owner;
     g.created_at = stored.created_at;
     g.created_ms = now() - (unix_now() - stored.created_at) * 1000.0;
+    g.finished_at = stored.finished_at;
     next_graph_id_ = std::max(next_graph_id_, stored.id + 1);
     for (StoredOp& op : stored.ops) {
       OpNode node;
@@ -764,11 +765,18 @@ void CoordinatorImpl::cancel_finished_groups(GraphId graph_id) {
 // ---------------------------------------------------------------- op state
 
 void CoordinatorImpl::set_status(Graph& graph, OpIndex op, OpStatus status, const std::string& error) {
+  const bool was_finished = graph.finished();
   graph.set_status(op, status);
   graph.ops[op].error = error;
   // Running is not stored: after a restart every running op is pending again anyway.
   if (status != OpStatus::running) store_->queue_status(graph.id, op, status, error);
+  if (!was_finished && graph.finished()) note_finished(graph);
   touched(graph.id);
+}
+
+void CoordinatorImpl::note_finished(Graph& graph) {
+  graph.finished_at = unix_now();
+  store_->queue_finished(graph.id, graph.finished_at);
 }
 
 void CoordinatorImpl::fail_op(Graph& graph, OpIndex root, const std::string& error) {

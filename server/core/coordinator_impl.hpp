@@ -163,6 +163,8 @@ class CoordinatorImpl final : public Coordinator {
 
   // Op state.
   void set_status(Graph& graph, OpIndex op, OpStatus status, const std::string& error = {});
+  // Records (in memory and in the store) that the graph's last op just became final.
+  void note_finished(Graph& graph);
   // Fails an op and, transitively, its dependents ("input op 'x' failed: ...").
   void fail_op(Graph& graph, OpIndex op, const std::string& error);
   void cancel_op(Graph& graph, OpIndex op, int& count);

@@ -52,6 +52,7 @@ struct Graph {
   std::string owner;
   double created_at = 0;  // unix seconds
   double created_ms = 0;  // on the coordinator's clock
+  double finished_at = 0;  // unix seconds when its last op became final (0: never finished)
   std::vector<OpNode> ops;
   std::unordered_map<std::string, OpIndex> index;  // op id -> position
   std::vector<OpIndex> outputs;                     // in the order the developer named them

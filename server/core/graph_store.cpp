@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS graphs (
   name TEXT NOT NULL,
   owner TEXT NOT NULL,
   created_at REAL NOT NULL,
-  outputs TEXT NOT NULL DEFAULT '[]');
+  outputs TEXT NOT NULL DEFAULT '[]',
+  finished_at REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS ops (
   graph_id INTEGER NOT NULL,
   seq INTEGER NOT NULL,
@@ -110,9 +111,11 @@ class SqliteGraphStore final : public GraphStore {
       // With WAL, NORMAL keeps every committed transaction across a crash of the process.
       exec("PRAGMA synchronous=NORMAL");
       exec(kSchema);
+      add_column_if_missing("graphs", "finished_at", "REAL NOT NULL DEFAULT 0");
       insert_graph_ = std::make_unique<Statement>(
           db_, "INSERT INTO graphs (id, name, owner, created_at, outputs) VALUES (?1, ?2, ?3, ?4, ?5)");
       update_outputs_ = std::make_unique<Statement>(db_, "UPDATE graphs SET outputs = ?2 WHERE id = ?1");
+      update_finished_ = std::make_unique<Statement>(db_, "UPDATE graphs SET finished_at = ?2 WHERE id = ?1");
       insert_op_ = std::make_unique<Statement>(
           db_,
           "INSERT OR REPLACE INTO ops (graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, "
@@ -143,7 +146,7 @@ class SqliteGraphStore final : public GraphStore {
     std::vector<StoredGraph> graphs;
     std::map<GraphId, std::size_t> by_id;
     {
-      Statement q(db_, "SELECT id, name, owner, created_at, outputs FROM graphs ORDER BY id");
+      Statement q(db_, "SELECT id, name, owner, created_at, outputs, finished_at FROM graphs ORDER BY id");
       while (q.step()) {
         StoredGraph g;
         g.id = static_cast<GraphId>(q.int_at(0));
@@ -151,6 +154,7 @@ class SqliteGraphStore final : public GraphStore {
         g.owner = q.text_at(2);
         g.created_at = q.real_at(3);
         g.outputs = nlohmann::json::parse(q.text_at(4)).get<std::vector<OpIndex>>();
+        g.finished_at = q.real_at(5);
         by_id[g.id] = graphs.size();
         graphs.push_back(std::move(g));
       }
@@ -215,12 +219,15 @@ class SqliteGraphStore final : public GraphStore {
     statuses_[{graph, op}] = {status, error};
   }
   void queue_requested(GraphId graph, OpIndex op) override { requested_.push_back({graph, op}); }
+  void queue_finished(GraphId graph, double finished_at) override { finished_[graph] = finished_at; }
   void queue_value(GraphId graph, OpIndex op, std::shared_ptr<const Tensor> value) override {
     queued_bytes_ += value->nbytes();
     values_[{graph, op}] = std::move(value);
   }
   std::size_t queued_bytes() const override { return queued_bytes_; }
-  std::size_t queued_count() const override { return statuses_.size() + values_.size() + requested_.size(); }
+  std::size_t queued_count() const override {
+    return statuses_.size() + values_.size() + requested_.size() + finished_.size();
+  }
 
   void flush() override {
     if (queued_count() == 0) return;
@@ -257,9 +264,11 @@ class SqliteGraphStore final : public GraphStore {
     }
     for (const auto& key : requested_)
       update_requested_->bind(1, static_cast<int64_t>(key.first)).bind(2, static_cast<int64_t>(key.second)).run();
+    for (const auto& [graph, at] : finished_) update_finished_->bind(1, static_cast<int64_t>(graph)).bind(2, at).run();
     values_.clear();
     statuses_.clear();
     requested_.clear();
+    finished_.clear();
     queued_bytes_ = 0;
   }
 
@@ -288,9 +297,18 @@ class SqliteGraphStore final : public GraphStore {
     }
   }
 
+  // Upgrades a database written by an older server: adds `column` to `table` unless it is there.
+  void add_column_if_missing(const std::string& table, const std::string& column, const std::string& type) {
+    const std::string sql = "SELECT 1 FROM pragma_table_info('" + table + "') WHERE name = '" + column + "'";
+    Statement q(db_, sql.c_str());
+    if (q.step()) return;
+    exec(("ALTER TABLE " + table + " ADD COLUMN " + column + " " + type).c_str());
+  }
+
   void close() {
     insert_graph_.reset();
     update_outputs_.reset();
+    update_finished_.reset();
     insert_op_.reset();
     update_status_.reset();
     update_requested_.reset();
@@ -301,11 +319,12 @@ class SqliteGraphStore final : public GraphStore {
   }
 
   sqlite3* db_ = nullptr;
-  std::unique_ptr<Statement> insert_graph_, update_outputs_, insert_op_, update_status_, update_requested_,
-      insert_tensor_, select_tensor_;
+  std::unique_ptr<Statement> insert_graph_, update_outputs_, update_finished_, insert_op_, update_status_,
+      update_requested_, insert_tensor_, select_tensor_;
   std::map<Key, std::pair<OpStatus, std::string>> statuses_;
   std::map<Key, std::shared_ptr<const Tensor>> values_;
   std::vector<Key> requested_;
+  std::map<GraphId, double> finished_;
   std::size_t queued_bytes_ = 0;
 };
 

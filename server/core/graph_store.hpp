@@ -32,7 +32,8 @@ struct StoredGraph {
   GraphId id = 0;
   std::string name;
   std::string owner;
-  double created_at = 0;  // unix seconds
+  double created_at = 0;   // unix seconds
+  double finished_at = 0;  // unix seconds when its last op became final (0: never finished)
   std::vector<OpIndex> outputs;
   std::vector<StoredOp> ops;  // in seq order
 };
@@ -57,6 +58,7 @@ class GraphStore {
   // Queued writes, applied by the next flush (or add_ops).
   virtual void queue_status(GraphId graph, OpIndex op, OpStatus status, const std::string& error) = 0;
   virtual void queue_requested(GraphId graph, OpIndex op) = 0;
+  virtual void queue_finished(GraphId graph, double finished_at) = 0;
   virtual void queue_value(GraphId graph, OpIndex op, std::shared_ptr<const Tensor> value) = 0;
   // Bytes of values queued and not yet written (the caller flushes early when it grows).
   virtual std::size_t queued_bytes() const = 0;

@@ -25,6 +25,18 @@ void CoordinatorImpl::record_history() {
   ops_at_last_history_ = ops_computed_total_;
 }
 
+namespace {
+
+// Seconds from a graph's submit until its last op became final, or until now while it runs;
+// null for a graph finished before servers recorded the time.
+nlohmann::json elapsed_s(const Graph& g, double now_ms) {
+  if (!g.finished()) return (now_ms - g.created_ms) / 1000.0;
+  if (g.finished_at <= 0) return nullptr;
+  return g.finished_at - g.created_at;
+}
+
+}  // namespace
+
 nlohmann::json CoordinatorImpl::status_json() const {
   nlohmann::json workers = nlohmann::json::array();
   for (const auto& [id, w] : workers_) {
@@ -67,7 +79,7 @@ nlohmann::json CoordinatorImpl::status_json() const {
                       {"total", g.total()},
                       {"counts", std::move(counts)},
                       {"created_at", g.created_at},
-                      {"elapsed_s", (t - g.created_ms) / 1000.0},
+                      {"elapsed_s", elapsed_s(g, t)},
                       {"failed", std::move(failed)}});
   }
   double ops = 0, groups = 0;

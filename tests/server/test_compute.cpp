@@ -139,10 +139,13 @@ TEST_CASE("operator views describe workers and graphs and counters") {
   h.connect_worker(1, 12, 3);
   h.connect_client(10, "alice");
   const uint64_t g = h.submit_ok(10, demo_graph());
+  h.clock.t += 250;
   h.work_all({1});
   h.clock.t += 1500;
   h.core->tick();
   auto s = h.core->status_json();
+  // A finished graph's elapsed time stops at its last result.
+  CHECK(s["graphs"][0]["elapsed_s"].get<double>() == doctest::Approx(0.25));
   REQUIRE(s["workers"].size() == 1);
   CHECK(s["workers"][0]["name"] == "w1");
   CHECK(s["workers"][0]["score_gflops"].get<double>() == doctest::Approx(12));

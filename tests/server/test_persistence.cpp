@@ -81,10 +81,13 @@ TEST_CASE("finished graphs answer waits from the store after a restart") {
   h.connect_worker(1);
   h.connect_client(10);
   const uint64_t g = h.submit_ok(10, chain(4));
+  h.clock.t += 400;
   h.work_all({1});
   h.clock.t += 100;
   h.core->tick();
   h.reopen();
+  h.clock.t += 5000;
+  CHECK(h.core->status_json()["graphs"][0]["elapsed_s"].get<double>() == doctest::Approx(0.4));
   h.connect_client(12);
   h.client_send(12, {{"type", "wait"}, {"graph_id", g}, {"ids", {"x4", "x2"}}});
   // x4 was an output (stored); x2 stayed on the worker and is computed again.

@@ -1,6 +1,7 @@
 // The SQLite graph store: what add_ops and flush write comes back from load_graphs and load_value.
 #include <doctest/doctest.h>
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -42,6 +43,7 @@ TEST_CASE("store keeps graphs and ops and states and values across reopening") {
     store->queue_status(7, 1, OpStatus::computed, "");
     store->queue_value(7, 1, std::make_shared<const Tensor>(Tensor::from_vector<float>({2}, {-1.5f, 2.0f})));
     store->queue_requested(7, 1);
+    store->queue_finished(7, 1240.25);
     CHECK(store->queued_bytes() == 8);
     store->flush();
     CHECK(store->queued_count() == 0);
@@ -54,6 +56,7 @@ TEST_CASE("store keeps graphs and ops and states and values across reopening") {
   CHECK(g.name == "demo");
   CHECK(g.owner == "alice");
   CHECK(g.outputs == std::vector<OpIndex>{1});
+  CHECK(g.finished_at == 1240.25);
   REQUIRE(g.ops.size() == 2);
   CHECK(g.ops[1].id == "b");
   CHECK(g.ops[1].op == "neg");
@@ -69,5 +72,34 @@ TEST_CASE("store keeps graphs and ops and states and values across reopening") {
   CHECK(v->data<float>()[0] == -1.5f);
   CHECK_FALSE(store->load_value(7, 5));
   store.reset();
+  fs::remove_all(dir);
+}
+
+TEST_CASE("store opens a database written before graphs recorded their finish time") {
+  const fs::path dir = fs::temp_directory_path() / ("corvid-store-upgrade-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "corvid.db").string();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  // The graphs table as the first servers created it, with one finished graph.
+  REQUIRE(sqlite3_exec(db,
+                       "CREATE TABLE graphs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, "
+                       "created_at REAL NOT NULL, outputs TEXT NOT NULL DEFAULT '[]');"
+                       "INSERT INTO graphs VALUES (3, 'old', 'bob', 99.5, '[]');",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  {
+    auto store = open_sqlite_store(path);
+    auto graphs = store->load_graphs();
+    REQUIRE(graphs.size() == 1);
+    CHECK(graphs[0].name == "old");
+    CHECK(graphs[0].finished_at == 0);  // not recorded then
+    store->queue_finished(3, 120.0);
+    store->flush();
+  }
+  auto graphs = open_sqlite_store(path)->load_graphs();
+  REQUIRE(graphs.size() == 1);
+  CHECK(graphs[0].finished_at == 120.0);
   fs::remove_all(dir);
 }
