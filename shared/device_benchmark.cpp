@@ -17,17 +17,6 @@ double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// Deterministic f32 values in [-1, 1) from a multiplicative hash of the index.
-Tensor pattern(Shape shape, uint32_t seed) {
-  Tensor t(DType::f32, std::move(shape));
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.size(); ++i) {
-    const uint32_t h = (static_cast<uint32_t>(i) + seed) * 2654435761u;
-    p[i] = static_cast<float>(h >> 8) / static_cast<float>(1u << 23) - 1.0f;
-  }
-  return t;
-}
-
 // Best milliseconds per run of `op` on `inputs` over calls made for about budget_ms (at least
 // three timings, so that the first, cold call never decides the figure). 0 if the op is not in
 // the table. Each timing covers a batch of calls lasting at least kMinTimingMs: browsers coarsen
@@ -55,18 +44,28 @@ double best_ms(const char* op_name, const std::vector<const Tensor*>& inputs, do
 
 }  // namespace
 
+Tensor benchmark_pattern(Shape shape, uint32_t seed) {
+  Tensor t(DType::f32, std::move(shape));
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.size(); ++i) {
+    const uint32_t h = (static_cast<uint32_t>(i) + seed) * 2654435761u;
+    p[i] = static_cast<float>(h >> 8) / static_cast<float>(1u << 23) - 1.0f;
+  }
+  return t;
+}
+
 DeviceScore run_device_benchmark(double budget_ms) {
   const auto start = Clock::now();
   DeviceScore score;
   const double budget = std::max(budget_ms, 30.0);
 
   constexpr int64_t kMatrix = 256;  // big enough for the packed GEMM path, ~1-3 ms per product
-  const Tensor a = pattern({kMatrix, kMatrix}, 1), b = pattern({kMatrix, kMatrix}, 2);
+  const Tensor a = benchmark_pattern({kMatrix, kMatrix}, 1), b = benchmark_pattern({kMatrix, kMatrix}, 2);
   const double matmul_ms = best_ms("matmul", {&a, &b}, budget * 0.5);
   if (matmul_ms > 0) score.matmul_gflops = 2.0 * kMatrix * kMatrix * kMatrix / (matmul_ms * 1e6);
 
   constexpr int64_t kVector = 1 << 18;  // 1 MB per operand
-  const Tensor x = pattern({kVector}, 3), y = pattern({kVector}, 4);
+  const Tensor x = benchmark_pattern({kVector}, 3), y = benchmark_pattern({kVector}, 4);
   const double add_ms = best_ms("add", {&x, &y}, budget * 0.25);
   if (add_ms > 0) score.elementwise_gbs = 3.0 * kVector * sizeof(float) / (add_ms * 1e6);
   const double sum_ms = best_ms("sum", {&x}, budget * 0.25);

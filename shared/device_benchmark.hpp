@@ -2,6 +2,10 @@
 // (through the wasm build) and the native worker's benchmark, with the same code.
 #pragma once
 
+#include <cstdint>
+
+#include "tensor.hpp"
+
 namespace corvid {
 
 struct DeviceScore {
@@ -14,5 +18,9 @@ struct DeviceScore {
 // Runs small matmul, elementwise and reduction kernels for about budget_ms in total (taking the
 // best of a few repetitions of each) and reports their throughput. Deterministic inputs.
 DeviceScore run_device_benchmark(double budget_ms = 600);
+
+// Deterministic f32 values in [-1, 1) (a multiplicative hash of index + seed), identical on every
+// build: the inputs of the device and kernel benchmarks.
+Tensor benchmark_pattern(Shape shape, uint32_t seed);
 
 }  // namespace corvid

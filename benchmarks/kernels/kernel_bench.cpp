@@ -7,6 +7,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "shared/device_benchmark.hpp"
 #include "shared/ops/op.hpp"
 
 #ifdef __EMSCRIPTEN__
@@ -35,17 +36,6 @@ double now_seconds(bool cpu_clock) {
 }
 
 namespace {
-
-// Deterministic values in [-1, 1) (a multiplicative hash of the index), the same on every build.
-Tensor pattern(Shape shape, uint32_t seed) {
-  Tensor t(DType::f32, std::move(shape));
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.size(); ++i) {
-    const uint32_t h = (static_cast<uint32_t>(i) + seed) * 2654435761u;
-    p[i] = static_cast<float>(h >> 8) / static_cast<float>(1u << 23) - 1.0f;
-  }
-  return t;
-}
 
 // Median seconds per call of fn over sizes.repetitions repetitions; each repetition loops fn for
 // at least sizes.min_rep_ms so that the clock's resolution does not matter.
@@ -85,7 +75,7 @@ Figure matmul_figure(const BenchSizes& sizes, int n) {
   Figure f{"matmul " + std::to_string(n) + "x" + std::to_string(n) + " f32", "GFLOPS", kUnavailable};
   const OpDef* op = find_op("matmul");
   if (!op) return f;
-  const Tensor a = pattern({n, n}, 1), b = pattern({n, n}, 2);
+  const Tensor a = benchmark_pattern({n, n}, 1), b = benchmark_pattern({n, n}, 2);
   Tensor c = run_op(*op, {&a, &b}, {});
   for (int i : {0, n / 2, n - 1}) {
     double want = 0;
@@ -106,7 +96,7 @@ Figure add_figure(const BenchSizes& sizes) {
   Figure f{"add " + million(n) + " f32", "GB/s", kUnavailable};
   const OpDef* op = find_op("add");
   if (!op) return f;
-  const Tensor a = pattern({n}, 3), b = pattern({n}, 4);
+  const Tensor a = benchmark_pattern({n}, 3), b = benchmark_pattern({n}, 4);
   Tensor c = run_op(*op, {&a, &b}, {});
   for (int64_t i : {int64_t(0), n / 3, n - 1})
     require(c.data<float>()[i] == a.data<float>()[i] + b.data<float>()[i], "add", "element " + std::to_string(i));
@@ -120,7 +110,7 @@ Figure exp_figure(const BenchSizes& sizes) {
   Figure f{"exp " + million(n) + " f32", "GB/s", kUnavailable};
   const OpDef* op = find_op("exp");
   if (!op) return f;
-  const Tensor a = pattern({n}, 5);
+  const Tensor a = benchmark_pattern({n}, 5);
   Tensor c = run_op(*op, {&a}, {});
   for (int64_t i : {int64_t(0), n / 3, n - 1})
     require(close(c.data<float>()[i], std::exp(double(a.data<float>()[i])), 1e-5), "exp", "element " + std::to_string(i));
@@ -134,7 +124,7 @@ Figure sum_figure(const BenchSizes& sizes) {
   Figure f{"sum " + million(n) + " f32", "GB/s", kUnavailable};
   const OpDef* op = find_op("sum");
   if (!op) return f;
-  const Tensor a = pattern({n}, 6);
+  const Tensor a = benchmark_pattern({n}, 6);
   Tensor c = run_op(*op, {&a}, {});
   double want = 0;
   for (int64_t i = 0; i < n; ++i) want += a.data<float>()[i];
@@ -149,7 +139,7 @@ Figure softmax_figure(const BenchSizes& sizes) {
   Figure f{"softmax " + std::to_string(rows) + "x" + std::to_string(cols) + " f32", "GB/s", kUnavailable};
   const OpDef* op = find_op("softmax");
   if (!op) return f;
-  const Tensor a = pattern({rows, cols}, 7);
+  const Tensor a = benchmark_pattern({rows, cols}, 7);
   Tensor c = run_op(*op, {&a}, {});
   for (int64_t r : {int64_t(0), rows - 1}) {
     double total = 0;
