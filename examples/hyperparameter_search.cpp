@@ -148,7 +148,9 @@ int main(int argc, char** argv) {
     events.on_status = [&](const corvid::MapStatus& s) {
       std::ostringstream line;
       line << "progress: " << s.computed + s.failed << "/" << s.slices << " configurations trained";
-      if (s.computed + s.failed < s.slices) line << ", " << s.ops_running << " ops on workers, " << s.ops_pending << " waiting";
+      const std::size_t done = s.computed + s.failed;
+      if (done < s.slices)
+        line << ", " << s.distributed - done << " training on workers, " << s.slices - s.distributed << " waiting";
       if (line.str() != last_status) std::cout << line.str() << "\n";
       last_status = line.str();
     };

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -16,13 +17,16 @@ namespace corvid::cli {
 
 namespace {
 
-void draw_bar(const MapStatus& s) {
+// Draws the progress bar on stderr over the previous one; returns its width in characters.
+std::size_t draw_bar(const MapStatus& s) {
   const int width = 30;
   const int filled = s.slices ? static_cast<int>(width * (s.computed + s.failed) / s.slices) : 0;
-  std::cerr << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << s.computed << "/"
-            << s.slices << " slices computed";
-  if (s.failed) std::cerr << ", " << s.failed << " failed";
-  std::cerr << ", " << s.ops_running << " ops running   " << std::flush;
+  std::string text = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] " +
+                     std::to_string(s.computed) + "/" + std::to_string(s.slices) + " slices computed";
+  if (s.failed) text += ", " + std::to_string(s.failed) + " failed";
+  text += ", " + std::to_string(s.distributed) + " distributed, " + std::to_string(s.ops_running) + " ops running";
+  std::cerr << "\r" << text << std::flush;
+  return text.size();
 }
 
 }  // namespace
@@ -77,9 +81,10 @@ int run_map(const MapArgs& args) {
 
     auto line = [](nlohmann::json j) { std::cout << j.dump() << "\n" << std::flush; };
     MapEvents events;
-    bool bar_drawn = false;
+    std::size_t bar_width = 0;  // of the bar on screen, 0 if none
     auto clear_bar = [&] {
-      if (bar_drawn) std::cerr << "\r" << std::string(80, ' ') << "\r";
+      if (bar_width) std::cerr << "\r" << std::string(bar_width, ' ') << "\r";
+      bar_width = 0;
     };
     MapStatus last;
     events.on_posted = [&](std::size_t n, uint64_t graph_id) {
@@ -89,15 +94,17 @@ int run_map(const MapArgs& args) {
     events.on_status = [&](const MapStatus& s) {
       last = s;
       if (args.json)
-        line({{"event", "status"}, {"slices", s.slices}, {"computed", s.computed}, {"failed", s.failed},
-              {"ops_running", s.ops_running}, {"ops_pending", s.ops_pending}, {"ops_total", s.ops_total}});
+        line({{"event", "status"}, {"slices", s.slices}, {"distributed", s.distributed}, {"computed", s.computed},
+              {"failed", s.failed}, {"ops_running", s.ops_running}, {"ops_pending", s.ops_pending},
+              {"ops_total", s.ops_total}});
       else {
-        draw_bar(s);
-        bar_drawn = true;
+        clear_bar();
+        bar_width = draw_bar(s);
       }
     };
     events.on_result = [&](std::size_t slice, const Tensor& value) {
       last.computed++;
+      last.distributed = std::max(last.distributed, last.computed + last.failed);
       if (args.json) {
         nlohmann::json j = tensor_to_json(value);
         j["event"] = "result";
@@ -106,12 +113,12 @@ int run_map(const MapArgs& args) {
       } else {
         clear_bar();
         std::cout << "slice " << slice << ": " << value << "\n" << std::flush;
-        draw_bar(last);
-        bar_drawn = true;
+        bar_width = draw_bar(last);
       }
     };
     events.on_error = [&](std::size_t slice, const std::string& error) {
       last.failed++;
+      last.distributed = std::max(last.distributed, last.computed + last.failed);
       if (args.json) line({{"event", "error"}, {"slice", slice}, {"error", error}});
       else {
         clear_bar();

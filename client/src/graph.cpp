@@ -172,6 +172,10 @@ void Graph::handle_progress(const Frame& frame, const std::function<void(const P
     for (auto& [k, v] : frame.header["counts"].items())
       if (v.is_number_integer()) p.counts[k] = v.get<int>();
   p.total = frame.header.value("total", 0);
+  if (frame.header.contains("tracked") && frame.header["tracked"].is_object()) {
+    p.tracked_running = frame.header["tracked"].value("running", 0);
+    p.tracked_final = frame.header["tracked"].value("final", 0);
+  }
   if (options_.on_progress) options_.on_progress(p.counts["computed"], p.total);
   if (extra) extra(p);
 }
@@ -221,11 +225,14 @@ std::vector<Tensor> Graph::values(const std::vector<Value>& ops) {
 
 void Graph::stream(const std::vector<std::string>& ids,
                    const std::function<bool(const std::string&, const std::string&, const std::string&, const Tensor*)>& on_value,
-                   const std::function<void(const Progress&)>& on_progress, Connection::Deadline deadline) {
+                   const std::function<void(const Progress&)>& on_progress, Connection::Deadline deadline,
+                   const std::vector<std::string>& track) {
   flush();
   std::set<std::string> done;
+  Frame wait{{{"type", "wait"}, {"graph_id", graph_id_}, {"ids", ids}, {"stream", true}}, {}};
+  if (!track.empty()) wait.header["track"] = track;
   connection().request(
-      Frame{{{"type", "wait"}, {"graph_id", graph_id_}, {"ids", ids}, {"stream", true}}, {}},
+      std::move(wait),
       [&](const Frame& reply) {
         const std::string type = reply.header["type"];
         if (type == "progress") {

@@ -1,5 +1,6 @@
 #include "corvid/map_job.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace corvid {
@@ -18,6 +19,15 @@ std::size_t MapJob::add_slice(const std::vector<Tensor>& inputs) {
   outputs_.push_back(out.id());
   std::vector<std::string> ids;
   for (std::size_t i = first_op; i < graph_.size(); ++i) ids.push_back(graph_.id_at(i));
+  // The slice's earliest op with inputs is ready once they are and, since groups take ready ops
+  // in submission order, is the first of the slice a worker gets.
+  std::string first = out.id();
+  for (std::size_t i = first_op; i < graph_.size(); ++i)
+    if (graph_.input_count_at(i) > 0) {
+      first = graph_.id_at(i);
+      break;
+    }
+  first_ops_.push_back(std::move(first));
   slice_ops_.push_back(std::move(ids));
   return index;
 }
@@ -55,6 +65,7 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
     const std::size_t slice = it->second;
     final[slice] = true;
     --remaining;
+    status.distributed = std::max(status.distributed, status.computed + status.failed + 1);
     if (state == "computed" && value) {
       outcome.results[slice] = *value;
       ++outcome.computed;
@@ -76,6 +87,9 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
     status.ops_running = count("running");
     status.ops_pending = count("pending");
     status.ops_total = p.total;
+    // The server counted before sending this frame; results that came before it are final there.
+    status.distributed = std::max(static_cast<std::size_t>(p.tracked_running + p.tracked_final),
+                                  status.computed + status.failed);
     if (events.on_status) events.on_status(status);
   };
 
@@ -86,7 +100,7 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
     streaming_ = true;
   }
   try {
-    if (!cancel_requested_) graph_.stream(outputs_, on_value, on_progress, deadline);
+    if (!cancel_requested_) graph_.stream(outputs_, on_value, on_progress, deadline, first_ops_);
   } catch (const RequestStopped&) {
     if (!cancel_requested_) outcome.timed_out = true;
   }
@@ -104,6 +118,7 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
       if (!final[i]) left.insert(left.end(), slice_ops_[i].begin(), slice_ops_[i].end());
     graph_.cancel(left);
   }
+  status.ops_running = status.ops_pending = 0;  // every op of the job is final now
   if (events.on_status) events.on_status(status);
   return outcome;
 }

@@ -194,6 +194,28 @@ void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const n
                        std::to_string(added) + " ops)");
 }
 
+namespace {
+
+// An op-id list of a request parsed into op indices, without repeats. Throws SubmitError naming
+// the offending id when `ids` is not a list of op ids of `graph`.
+std::vector<OpIndex> parse_op_ids(const Graph& graph, const nlohmann::json& ids, const char* field) {
+  const std::string not_list = std::string("'") + field + "' must be a list of op ids";
+  if (!ids.is_array()) throw SubmitError("", not_list);
+  std::vector<OpIndex> out;
+  std::set<OpIndex> seen;
+  for (const auto& id : ids) {
+    if (!id.is_string()) throw SubmitError("", not_list);
+    auto it = graph.index.find(id.get<std::string>());
+    if (it == graph.index.end())
+      throw SubmitError(id.get<std::string>(),
+                        "unknown op id '" + id.get<std::string>() + "' in graph " + std::to_string(graph.id));
+    if (seen.insert(it->second).second) out.push_back(it->second);
+  }
+  return out;
+}
+
+}  // namespace
+
 void CoordinatorImpl::handle_wait(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id,
                                   bool end) {
   Graph* graph = graph_for_request(client, header, request_id);
@@ -208,20 +230,16 @@ void CoordinatorImpl::handle_wait(ClientId client, const nlohmann::json& header,
   } else {
     if (auto s = header.find("stream"); s != header.end() && s->is_boolean()) waiter.stream = s->get<bool>();
     auto ids = header.find("ids");
-    if (ids != header.end() && !ids->is_null()) {
-      if (!ids->is_array()) return send_client_error(client, request_id, "", "'ids' must be a list of op ids");
-      for (const auto& id : *ids) {
-        if (!id.is_string()) return send_client_error(client, request_id, "", "'ids' must be a list of op ids");
-        auto it = graph->index.find(id.get<std::string>());
-        if (it == graph->index.end())
-          return send_client_error(client, request_id, id.get<std::string>(),
-                                   "unknown op id '" + id.get<std::string>() + "' in graph " + std::to_string(graph->id));
-        if (std::find(waiter.ids.begin(), waiter.ids.end(), it->second) == waiter.ids.end())
-          waiter.ids.push_back(it->second);
-      }
-    } else if (!graph->outputs.empty()) {
+    auto track = header.find("track");
+    try {
+      if (ids != header.end() && !ids->is_null()) waiter.ids = parse_op_ids(*graph, *ids, "ids");
+      if (track != header.end() && !track->is_null()) waiter.track = parse_op_ids(*graph, *track, "track");
+    } catch (const SubmitError& e) {
+      return send_client_error(client, request_id, e.op_id(), e.what());
+    }
+    if ((ids == header.end() || ids->is_null()) && !graph->outputs.empty()) {
       waiter.ids = graph->outputs;
-    } else {
+    } else if (ids == header.end() || ids->is_null()) {
       // No outputs named: the graph's sinks.
       for (OpIndex op = 0; op < graph->ops.size(); ++op)
         if (graph->ops[op].dependents.empty()) waiter.ids.push_back(op);
@@ -242,13 +260,10 @@ void CoordinatorImpl::handle_cancel(ClientId client, const nlohmann::json& heade
   std::vector<OpIndex> ids;
   auto it = header.find("ids");
   if (it != header.end() && !it->is_null()) {
-    if (!it->is_array()) return send_client_error(client, request_id, "", "'ids' must be a list of op ids");
-    for (const auto& id : *it) {
-      auto op = id.is_string() ? graph->index.find(id.get<std::string>()) : graph->index.end();
-      if (op == graph->index.end())
-        return send_client_error(client, request_id, id.is_string() ? id.get<std::string>() : "",
-                                 "unknown op id " + id.dump() + " in graph " + std::to_string(graph->id));
-      ids.push_back(op->second);
+    try {
+      ids = parse_op_ids(*graph, *it, "ids");
+    } catch (const SubmitError& e) {
+      return send_client_error(client, request_id, e.op_id(), e.what());
     }
   } else {
     for (OpIndex op = 0; op < graph->ops.size(); ++op) ids.push_back(op);
@@ -282,6 +297,14 @@ nlohmann::json CoordinatorImpl::failed_list(const Graph& graph, const std::vecto
 void CoordinatorImpl::send_progress(Waiter& waiter, const Graph& graph) {
   Frame f;
   f.header = {{"type", "progress"}, {"graph_id", graph.id}, {"counts", counts_json(graph)}, {"total", graph.total()}};
+  if (!waiter.track.empty()) {
+    int running = 0, final = 0;
+    for (OpIndex op : waiter.track) {
+      running += graph.ops[op].status == OpStatus::running;
+      final += is_final(graph.ops[op].status);
+    }
+    f.header["tracked"] = {{"running", running}, {"final", final}};
+  }
   if (!waiter.request_id.is_null()) f.header["request_id"] = waiter.request_id;
   outbox_.send_to_client(waiter.client, std::move(f));
   waiter.progress_version = graph.version;

@@ -78,6 +78,7 @@ struct Waiter {
   nlohmann::json request_id;
   GraphId graph = 0;
   std::vector<OpIndex> ids;
+  std::vector<OpIndex> track;    // ops whose running and final counts go into progress frames
   bool stream = false;
   bool end = false;              // answer with a report instead of values
   std::vector<char> sent;        // stream mode: `value` already sent for ids[i]

@@ -333,6 +333,12 @@ def case_map_cli(c):
     kinds = [e["event"] for e in events]
     check(kinds[0] == "posted" and events[0]["slices"] == 20, f"first event {events[0]}")
     check(kinds[-1] == "done" and events[-1]["status"] == "computed", f"last event {events[-1]}")
+    statuses = [e for e in events if e["event"] == "status"]
+    check(statuses, "no status event")
+    for s in statuses:
+        check(s["computed"] + s["failed"] <= s["distributed"] <= 20, f"status event {s}")
+    check(statuses[-1]["distributed"] == statuses[-1]["computed"] == 20 and statuses[-1]["ops_running"] == 0,
+          f"last status event {statuses[-1]}")
     results = {e["slice"]: e for e in events if e["event"] == "result"}
     check(sorted(results) == list(range(20)), f"results for slices {sorted(results)}")
     for i, s in enumerate(slices):

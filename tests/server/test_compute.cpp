@@ -93,6 +93,28 @@ TEST_CASE("stream mode sends each value as it becomes final and then the values 
   CHECK(done[0].tensors.empty());
 }
 
+TEST_CASE("progress counts the tracked ops that are running and final") {
+  Harness h;
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, demo_graph());
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}, {"stream", true}, {"track", {"c", "a", "c"}}});
+  auto progress = h.outbox.client_frames(10, "progress");
+  REQUIRE(progress.size() == 1);
+  // `a` is a tensor (final at submit); `c` waits for a worker; the repeated `c` counts once.
+  CHECK(progress[0].header["tracked"] == nlohmann::json{{"running", 0}, {"final", 1}});
+  h.connect_worker(1);  // takes c, e and f in one group
+  h.clock.t += 500;
+  h.core->tick();
+  progress = h.outbox.client_frames(10, "progress");
+  REQUIRE(!progress.empty());
+  CHECK(progress.back().header["tracked"] == nlohmann::json{{"running", 1}, {"final", 1}});
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}, {"track", {"c", "zz"}}, {"request_id", 7}});
+  auto errors = h.outbox.client_frames(10, "error");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].header["op_id"] == "zz");
+  CHECK(errors[0].header["error"] == "unknown op id 'zz' in graph " + std::to_string(g));
+}
+
 TEST_CASE("ops added to an existing graph use the values computed before") {
   Harness h;
   h.connect_worker(1);

@@ -107,8 +107,10 @@ struct GraphOptions {
 
 // Op counts of a graph as the server reported them.
 struct Progress {
-  std::map<std::string, int> counts;
+  std::map<std::string, int> counts;  // ops of the graph by status
   int total = 0;
+  int tracked_running = 0;  // of the ops a stream() tracks: on a worker right now
+  int tracked_final = 0;    // of the ops a stream() tracks: computed, failed or cancelled
 };
 
 // A developer's graph. Owns its ops; Values are handles into it. Creating a Graph makes it the
@@ -148,17 +150,20 @@ class Graph {
   std::size_t size() const { return nodes_.size(); }
   // The id of the index-th op recorded (0-based); requires index < size().
   const std::string& id_at(std::size_t index) const { return nodes_.at(index).id; }
+  // How many inputs the index-th op takes (0 for tensors and generators); requires index < size().
+  std::size_t input_count_at(std::size_t index) const { return nodes_.at(index).inputs.size(); }
   // Writes the graph as Graphviz DOT.
   void dump(std::ostream& out) const;
 
   // Lower level, for MapJob: waits for `ids` with the server streaming each value as soon as
-  // it is final; `on_value(id, status, error, tensor)` returns false to stop waiting.
-  // With a deadline, or after interrupt(), throws RequestStopped when it passes.
+  // it is final; `on_value(id, status, error, tensor)` returns false to stop waiting. Progress
+  // counts how many of the `track` ops are running and final. With a deadline, or after
+  // interrupt(), throws RequestStopped when it passes.
   void stream(const std::vector<std::string>& ids,
               const std::function<bool(const std::string& id, const std::string& status, const std::string& error,
                                        const Tensor* value)>& on_value,
               const std::function<void(const Progress&)>& on_progress = {},
-              Connection::Deadline deadline = std::nullopt);
+              Connection::Deadline deadline = std::nullopt, const std::vector<std::string>& track = {});
   // Makes a stream() or wait blocked in another thread stop with RequestStopped. Thread-safe
   // while that call is running.
   void interrupt();

@@ -25,12 +25,15 @@
 
 namespace corvid {
 
-// Where a map job stands: slices by state, ops of the job's graph by status.
+// Where a map job stands: slices by state, ops of the job's graph by status. After run() the
+// job's ops are all final (computed, failed, or cancelled when it stopped early), so the last
+// status reports no op running or pending.
 struct MapStatus {
   std::size_t slices = 0;
-  std::size_t computed = 0;  // slices whose result arrived
-  std::size_t failed = 0;    // slices that failed for good
-  int ops_running = 0;       // ops of the job that workers are computing right now (distributed)
+  std::size_t distributed = 0;  // slices a worker started: their first computed op is running or final
+  std::size_t computed = 0;     // slices whose result arrived
+  std::size_t failed = 0;       // slices that failed for good
+  int ops_running = 0;          // ops of the job's graph that workers are computing right now
   int ops_pending = 0;
   int ops_total = 0;
 };
@@ -88,6 +91,7 @@ class MapJob {
   Graph& graph_;
   Template fn_;
   std::vector<std::string> outputs_;                // op id of each slice's result
+  std::vector<std::string> first_ops_;              // each slice's first op computed by a worker
   std::vector<std::vector<std::string>> slice_ops_;  // every op id each slice added
   std::thread::id run_thread_;                      // the thread inside run(), for cancel()
   std::atomic<bool> cancel_requested_{false};
