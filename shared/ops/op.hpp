@@ -61,8 +61,12 @@ const std::vector<OpDef>& op_table();
 // The op with this name or alias, or nullptr.
 const OpDef* find_op(std::string_view name_or_alias);
 
-// Checks arity and params and infers the output; throws OpError naming the op and the reason.
-// `params` may be null (treated as {}).
+// The largest output an op may have, on every build: a browser worker's wasm32 memory (2 GiB)
+// must hold it together with its inputs, and a volunteer's device must not be made to swap.
+inline constexpr double kMaxTensorBytes = 512.0 * (1 << 20);
+
+// Checks arity and params and infers the output; throws OpError naming the op and the reason,
+// also when the output would take more than kMaxTensorBytes. `params` may be null (treated as {}).
 TensorSpec infer_op(const OpDef& op, const std::vector<TensorSpec>& inputs, const Params& params);
 // Estimated cost; for an unknown (-1) dimension it assumes the input's size.
 Cost estimate_cost(const OpDef& op, const std::vector<TensorSpec>& inputs, const TensorSpec& output,

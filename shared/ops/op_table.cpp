@@ -1,6 +1,7 @@
 // Assembles the one op table from the family files and wraps its rows with the checks every
 // op shares (arity, error naming, output verification).
 #include <algorithm>
+#include <cstdio>
 #include <unordered_map>
 
 #include "families.hpp"
@@ -85,13 +86,25 @@ TensorSpec infer_op(const OpDef& op, const std::vector<TensorSpec>& inputs, cons
     throw OpError(op.name, "expects " + arity_text(op) + " input(s), got " + std::to_string(n));
   if (!params.is_null() && !params.is_object()) throw OpError(op.name, "params must be a JSON object");
   static const Params empty = Params::object();
+  TensorSpec out;
   try {
-    return op.infer(inputs, params.is_null() ? empty : params);
+    out = op.infer(inputs, params.is_null() ? empty : params);
   } catch (const OpError&) {
     throw;
   } catch (const std::exception& e) {
     throw OpError(op.name, e.what());
   }
+  // Unknown (-1) dimensions count as 1: what is known already may be too much.
+  double bytes = dtype_size(out.dtype);
+  for (int64_t d : out.shape) bytes *= d < 0 ? 1.0 : static_cast<double>(d);
+  if (bytes > kMaxTensorBytes) {
+    char size[32];
+    std::snprintf(size, sizeof size, "%.1f GiB", bytes / (1 << 30));
+    throw OpError(op.name, "its " + std::string(dtype_name(out.dtype)) + " output of shape " + shape_string(out.shape) +
+                               " would take " + size + "; a tensor may take at most " +
+                               std::to_string(static_cast<int>(kMaxTensorBytes / (1 << 20))) + " MiB");
+  }
+  return out;
 }
 
 Cost estimate_cost(const OpDef& op, const std::vector<TensorSpec>& inputs, const TensorSpec& output,

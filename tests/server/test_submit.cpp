@@ -38,6 +38,9 @@ TEST_CASE("every kind of bad submit gets an error naming the op and nothing is s
       {"ragged value", {tensor("a", {{1, 2}, {3}})}, "a", "tensor"},
       {"tensor without value", {op("a", "tensor")}, "a", "value"},
       {"params not an object", {tensor("a", {1}), op("b", "neg", {"a"}, {1, 2})}, "b", "params"},
+      {"output too large for a worker", {tensor("a", {1.5, 2}), op("b", "tile", {"a"}, {{"reps", {100000, 2000}}})},
+       "b", "would take 1.5 GiB; a tensor may take at most 512 MiB"},
+      {"generator too large", {op("z", "zeros", {}, {{"shape", {1 << 20, 1 << 10}}})}, "z", "would take 4.0 GiB"},
   };
   Harness h;
   h.connect_client(10);

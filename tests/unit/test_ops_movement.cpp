@@ -189,6 +189,13 @@ TEST_CASE("movement: tile follows NumPy's padding of reps and shape") {
   CHECK_THROWS_WITH_AS(run("tile", {x}, {{"reps", {int64_t{1} << 40, int64_t{1} << 40}}}),
                        doctest::Contains("output shape is too large"), OpError);
   CHECK(infer("tile", {{DType::f32, {-1, 3}}}, {{"reps", {2, 2}}}).shape == Shape{-1, 6});
+  // Outputs beyond kMaxTensorBytes are refused before anything is allocated, also with unknown dims.
+  CHECK_THROWS_WITH_AS(infer("tile", {{DType::f32, {2, 2}}}, {{"reps", {30000, 30000}}}),
+                       doctest::Contains("its float32 output of shape (60000, 60000) would take 13.4 GiB; a tensor "
+                                         "may take at most 512 MiB"),
+                       OpError);
+  CHECK_THROWS_AS(infer("tile", {{DType::f32, {-1, 2}}}, {{"reps", {1, 1 << 28}}}), OpError);
+  CHECK(infer("tile", {{DType::f32, {2, 2}}}, {{"reps", {8192, 4096}}}).shape == Shape{16384, 8192});  // 512 MiB
 }
 
 TEST_CASE("movement: sort puts NaN last, along any axis") {
