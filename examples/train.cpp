@@ -188,15 +188,15 @@ RunResult train_async(const TrainPlan& plan, const Digits& test) {
   const int64_t count = params.count();
   const std::size_t jobs_per_shard = plan.steps_per_epoch * static_cast<std::size_t>(plan.epochs);
   std::vector<std::size_t> next_job(plan.shards, 0);
-  // Gradient jobs in flight, oldest first: (op id of the packed gradient, shard).
-  std::vector<std::pair<std::string, std::size_t>> in_flight;
+  // Gradient jobs in flight, oldest first: (the packed gradient, shard).
+  std::vector<std::pair<corvid::Value, std::size_t>> in_flight;
 
   auto start_job = [&](std::size_t s) {
     const std::size_t job = next_job[s]++;
     const int epoch = static_cast<int>(job / plan.steps_per_epoch);
     const GraphGradient g =
         shard_gradient(plan, data, params_to_graph(params), epoch, s, job % plan.steps_per_epoch);
-    in_flight.emplace_back(graph_pack(g.grads, {g.loss, g.accuracy}).id(), s);
+    in_flight.emplace_back(graph_pack(g.grads, {g.loss, g.accuracy}), s);
   };
   for (std::size_t s = 0; s < plan.shards; ++s) start_job(s);
 
@@ -204,31 +204,24 @@ RunResult train_async(const TrainPlan& plan, const Digits& test) {
   std::size_t updates = 0;
   EpochLine line;
   while (!in_flight.empty()) {
-    std::vector<std::string> ids;
-    for (const auto& job : in_flight) ids.push_back(job.first);
-    std::string arrived;
-    corvid::Tensor grads;
-    // Wait for whichever gradient comes first (this sends the new jobs first). The server
-    // streams values in the order of `ids`, so when several are ready the oldest job wins.
-    graph.stream(ids, [&](const std::string& id, const std::string& status, const std::string& error,
-                          const corvid::Tensor* value) {
-      if (status != "computed" || !value) throw std::runtime_error("gradient job " + id + " " + status + ": " + error);
-      arrived = id;
-      grads = *value;
-      return false;
-    });
-    if (arrived.empty()) throw std::runtime_error("the server ended the wait without a gradient");
-    const auto job = std::find_if(in_flight.begin(), in_flight.end(), [&](const auto& j) { return j.first == arrived; });
-    if (job == in_flight.end()) throw std::runtime_error("the server streamed " + arrived + ", which is no job of ours");
-    const std::size_t s = job->second;
-    in_flight.erase(job);
-    const float* v = grads.data<float>();
-    local_sgd_step(params, ModelParams::unflatten(plan.shape, v), plan.lr / static_cast<double>(plan.shards));
-    line.add(v[count], v[count + 1]);
-    if (next_job[s] < jobs_per_shard) start_job(s);
-    if (++updates % updates_per_epoch == 0) {
-      line.print(static_cast<int>(updates / updates_per_epoch) - 1, test_accuracy_on_workers(plan, data, params));
-      line = EpochLine{};
+    std::vector<corvid::Value> jobs;
+    for (const auto& job : in_flight) jobs.push_back(job.first);
+    // Wait for whichever gradients are ready (this sends the new jobs first) and apply them,
+    // oldest job first; each shard's next job starts from the parameters updated so far.
+    const std::vector<std::size_t> ready = graph.wait_any(jobs);
+    std::vector<std::pair<corvid::Value, std::size_t>> arrived;
+    for (std::size_t i : ready) arrived.push_back(in_flight[i]);
+    for (auto i = ready.rbegin(); i != ready.rend(); ++i) in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(*i));
+    for (const auto& [gradient, s] : arrived) {
+      const corvid::Tensor grads = gradient();  // already fetched by wait_any
+      const float* v = grads.data<float>();
+      local_sgd_step(params, ModelParams::unflatten(plan.shape, v), plan.lr / static_cast<double>(plan.shards));
+      line.add(v[count], v[count + 1]);
+      if (next_job[s] < jobs_per_shard) start_job(s);
+      if (++updates % updates_per_epoch == 0) {
+        line.print(static_cast<int>(updates / updates_per_epoch) - 1, test_accuracy_on_workers(plan, data, params));
+        line = EpochLine{};
+      }
     }
   }
   const double final_accuracy = test_accuracy_on_workers(plan, data, params);

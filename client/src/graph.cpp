@@ -180,6 +180,39 @@ void Graph::handle_progress(const Frame& frame, const std::function<void(const P
   if (extra) extra(p);
 }
 
+void Graph::fetch(const std::vector<std::string>& ids, bool any) {
+  flush();
+  Frame wait{{{"type", "wait"}, {"graph_id", graph_id_}, {"ids", ids}, {"stream", false}}, {}};
+  if (any) wait.header["any"] = true;
+  connection().request(std::move(wait), [&](const Frame& reply) {
+    const std::string type = reply.header["type"];
+    if (type == "progress") {
+      handle_progress(reply, {});
+      return false;
+    }
+    if (type != "values") return false;
+    for (const auto& nt : reply.tensors) {
+      auto it = by_id_.find(nt.name);
+      if (it != by_id_.end()) nodes_[it->second].value = nt.tensor;
+    }
+    if (reply.header.contains("failed") && reply.header["failed"].is_array())
+      for (const auto& f : reply.header["failed"]) {
+        auto it = by_id_.find(f.value("id", std::string()));
+        if (it == by_id_.end()) continue;
+        nodes_[it->second].failure = FailedOp{f.value("id", std::string()), f.value("op", std::string()),
+                                              f.value("error", std::string("failed"))};
+      }
+    return true;
+  });
+}
+
+const Tensor& Graph::known_value(const Value& v) const {
+  const Node& n = nodes_[v.index_];
+  if (n.failure) throw OpFailed(n.failure->id, n.failure->op, n.failure->error);
+  if (!n.value) throw OpFailed(n.id, std::string(n.def->name), "the server returned no value for it");
+  return *n.value;
+}
+
 std::vector<Tensor> Graph::values(const std::vector<Value>& ops) {
   std::vector<std::string> missing;
   for (const auto& v : ops) {
@@ -188,39 +221,30 @@ std::vector<Tensor> Graph::values(const std::vector<Value>& ops) {
     if (n.failure) throw OpFailed(n.failure->id, n.failure->op, n.failure->error);
     if (!n.value) missing.push_back(n.id);
   }
-  if (!missing.empty()) {
-    flush();
-    connection().request(
-        Frame{{{"type", "wait"}, {"graph_id", graph_id_}, {"ids", missing}, {"stream", false}}, {}},
-        [&](const Frame& reply) {
-          const std::string type = reply.header["type"];
-          if (type == "progress") {
-            handle_progress(reply, {});
-            return false;
-          }
-          if (type != "values") return false;
-          for (const auto& nt : reply.tensors) {
-            auto it = by_id_.find(nt.name);
-            if (it != by_id_.end()) nodes_[it->second].value = nt.tensor;
-          }
-          if (reply.header.contains("failed") && reply.header["failed"].is_array())
-            for (const auto& f : reply.header["failed"]) {
-              auto it = by_id_.find(f.value("id", std::string()));
-              if (it == by_id_.end()) continue;
-              nodes_[it->second].failure = FailedOp{f.value("id", std::string()), f.value("op", std::string()),
-                                                    f.value("error", std::string("failed"))};
-            }
-          return true;
-        });
-  }
+  if (!missing.empty()) fetch(missing, false);
   std::vector<Tensor> out;
+  for (const auto& v : ops) out.push_back(known_value(v));
+  return out;
+}
+
+std::vector<std::size_t> Graph::wait_any(const std::vector<Value>& ops) {
+  std::vector<std::string> missing;
   for (const auto& v : ops) {
+    if (v.graph_ != this) throw std::logic_error("corvid::Graph::wait_any: a Value of another graph");
     const Node& n = nodes_[v.index_];
     if (n.failure) throw OpFailed(n.failure->id, n.failure->op, n.failure->error);
-    if (!n.value) throw OpFailed(n.id, std::string(n.def->name), "the server returned no value for it");
-    out.push_back(*n.value);
+    if (!n.value) missing.push_back(n.id);
   }
-  return out;
+  if (missing.size() == ops.size() && !ops.empty()) fetch(missing, true);
+  std::vector<std::size_t> ready;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const Node& n = nodes_[ops[i].index_];
+    if (n.value || n.failure) {
+      known_value(ops[i]);  // throws for a failed op
+      ready.push_back(i);
+    }
+  }
+  return ready;
 }
 
 void Graph::stream(const std::vector<std::string>& ids,

@@ -229,6 +229,7 @@ void CoordinatorImpl::handle_wait(ClientId client, const nlohmann::json& header,
     for (OpIndex op = 0; op < graph->ops.size(); ++op) waiter.ids.push_back(op);
   } else {
     if (auto s = header.find("stream"); s != header.end() && s->is_boolean()) waiter.stream = s->get<bool>();
+    if (auto a = header.find("any"); a != header.end() && a->is_boolean()) waiter.any = a->get<bool>() && !waiter.stream;
     auto ids = header.find("ids");
     auto track = header.find("track");
     try {
@@ -337,6 +338,7 @@ bool CoordinatorImpl::serve_waiter(Waiter& waiter) {
       outbox_.send_to_client(waiter.client, std::move(f));
     }
   }
+  if (waiter.any) return serve_any_waiter(waiter, graph);
   while (waiter.cursor < waiter.ids.size() && is_final(graph.ops[waiter.ids[waiter.cursor]].status)) ++waiter.cursor;
   if (waiter.cursor < waiter.ids.size()) return false;
   if (waiter.stream && std::find(waiter.sent.begin(), waiter.sent.end(), 0) != waiter.sent.end()) return false;
@@ -365,6 +367,33 @@ bool CoordinatorImpl::serve_waiter(Waiter& waiter) {
     f.header = {{"type", "values"}, {"graph_id", graph.id}, {"status", all_computed ? "computed" : "failed"},
                 {"failed", failed_list(graph, waiter.ids)}};
   }
+  if (!waiter.request_id.is_null()) f.header["request_id"] = waiter.request_id;
+  outbox_.send_to_client(waiter.client, std::move(f));
+  return true;
+}
+
+bool CoordinatorImpl::serve_any_waiter(Waiter& waiter, Graph& graph) {
+  Frame f;
+  std::vector<OpIndex> final;
+  bool all_computed = true;
+  for (OpIndex op : waiter.ids) {
+    const OpNode& node = graph.ops[op];
+    if (!is_final(node.status)) continue;
+    if (node.status == OpStatus::computed) {
+      auto value = value_of(graph, op);
+      if (!value) {
+        ensure_value(graph, op);  // lost from the store: computed again, answered with a later batch
+        continue;
+      }
+      f.tensors.push_back({node.id, *value});
+    } else {
+      all_computed = false;
+    }
+    final.push_back(op);
+  }
+  if (final.empty()) return false;
+  f.header = {{"type", "values"}, {"graph_id", graph.id}, {"status", all_computed ? "computed" : "failed"},
+              {"failed", failed_list(graph, final)}};
   if (!waiter.request_id.is_null()) f.header["request_id"] = waiter.request_id;
   outbox_.send_to_client(waiter.client, std::move(f));
   return true;

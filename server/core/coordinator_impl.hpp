@@ -80,6 +80,7 @@ struct Waiter {
   std::vector<OpIndex> ids;
   std::vector<OpIndex> track;    // ops whose running and final counts go into progress frames
   bool stream = false;
+  bool any = false;              // answer once one id is final, with every id final by then
   bool end = false;              // answer with a report instead of values
   std::vector<char> sent;        // stream mode: `value` already sent for ids[i]
   std::size_t cursor = 0;        // ids before it are final
@@ -189,6 +190,8 @@ class CoordinatorImpl final : public Coordinator {
   Graph* graph_for_request(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id);
   // Answers a waiter if it is done (true), streaming `value`s as ids become final.
   bool serve_waiter(Waiter& waiter);
+  // An `any` waiter: answered (true) once one of its ids is final, with every id final by then.
+  bool serve_any_waiter(Waiter& waiter, Graph& graph);
   void send_progress(Waiter& waiter, const Graph& graph);
   nlohmann::json failed_list(const Graph& graph, const std::vector<OpIndex>& ids) const;
   nlohmann::json counts_json(const Graph& graph) const;

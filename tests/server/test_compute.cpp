@@ -115,6 +115,30 @@ TEST_CASE("progress counts the tracked ops that are running and final") {
   CHECK(errors[0].header["error"] == "unknown op id 'zz' in graph " + std::to_string(g));
 }
 
+TEST_CASE("an any-wait is answered when one id is final, with every id final by then") {
+  CoordinatorOptions options;
+  options.target_group_ms = 0.001;  // one op per group
+  options.max_in_flight_per_worker = 1;
+  Harness h(options);
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, demo_graph());
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}, {"ids", {"f", "c"}}, {"any", true}});
+  CHECK(h.values(10).empty());  // nothing final yet
+  h.connect_worker(1);
+  REQUIRE(h.answer_one(1));  // c
+  auto values = h.values(10);
+  REQUIRE(values.size() == 1);
+  CHECK(values[0].header["status"] == "computed");
+  REQUIRE(values[0].tensors.size() == 1);
+  CHECK(values[0].tensors[0].name == "c");
+  h.work_all({1});
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}, {"ids", {"f", "c"}}, {"any", true}});
+  values = h.values(10);
+  REQUIRE(values.size() == 1);
+  CHECK(named_values(values[0]) ==
+        std::map<std::string, std::vector<double>>{{"c", {6, 8, 8, 10}}, {"f", {-22, -28, -50, -64}}});
+}
+
 TEST_CASE("ops added to an existing graph use the values computed before") {
   Harness h;
   h.connect_worker(1);

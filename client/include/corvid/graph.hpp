@@ -139,6 +139,11 @@ class Graph {
   // Values of several ops with one round trip (flushes first). Throws OpFailed for the first
   // failed one.
   std::vector<Tensor> values(const std::vector<Value>& ops);
+  // Waits until at least one of `ops` has a value and returns the positions in `ops` of every
+  // one that has a value by then, all fetched in one round trip (flushes first); their values
+  // are then known locally (op() does not wait). For consuming results in the order they
+  // finish, as asynchronous SGD does. Throws OpFailed for a failed one.
+  std::vector<std::size_t> wait_any(const std::vector<Value>& ops);
   // Flushes, waits until every op is final, and returns the report (failed ops and reasons).
   Report end();
   // Cancels every op that is not final yet.
@@ -191,6 +196,11 @@ class Graph {
   void submit_batch(std::size_t begin, std::size_t end);
   Connection& connection();
   void handle_progress(const Frame& frame, const std::function<void(const Progress&)>& extra);
+  // Sends a non-streaming `wait` for `ids` (`any`: answered once one is final) and records the
+  // values and failures of its answer on the nodes.
+  void fetch(const std::vector<std::string>& ids, bool any);
+  // The value of an op of this graph, throwing OpFailed if it failed or none came.
+  const Tensor& known_value(const Value& v) const;
 
   std::string name_;
   GraphOptions options_;
