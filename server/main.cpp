@@ -57,7 +57,14 @@ int main(int argc, char** argv) {
                  "heartbeat period asked of workers; one silent for 3 periods is dropped")
       ->check(CLI::Range(100.0, 3600000.0))
       ->capture_default_str();
+  double keep_finished_hours = options.keep_finished_s / 3600;
+  app.add_option("--keep-finished-hours", keep_finished_hours,
+                 "finished graphs (ops and values) are removed from memory and the store this long after their "
+                 "last op finished; 0 keeps them forever")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  options.keep_finished_s = keep_finished_hours * 3600;
   options.policy = policy_name == "round-robin" ? SchedulingPolicy::round_robin : SchedulingPolicy::earliest_finish;
 
   try {

@@ -1,6 +1,7 @@
 // Developers' requests: submit (validated all or nothing, durable before `submitted`), wait
 // (values or a stream of them, with progress), end (the report) and cancel.
 #include <algorithm>
+#include <cstdio>
 
 #include "server/core/coordinator_impl.hpp"
 #include "server/core/submit.hpp"
@@ -89,6 +90,14 @@ Graph* CoordinatorImpl::graph_for_request(ClientId client, const nlohmann::json&
     return nullptr;
   }
   auto g = graphs_.find(id);
+  if (g == graphs_.end() && id > 0 && id < next_graph_id_) {
+    char hours[32];
+    std::snprintf(hours, sizeof hours, "%g", options_.keep_finished_s / 3600);
+    send_client_error(client, request_id, "",
+                      "graph " + std::to_string(id) + " was removed: this server keeps finished graphs for " + hours +
+                          " h (--keep-finished-hours)");
+    return nullptr;
+  }
   if (g == graphs_.end()) {
     send_client_error(client, request_id, "", "unknown graph_id " + std::to_string(id));
     return nullptr;

@@ -15,6 +15,7 @@ constexpr std::size_t kCancelledMemory = 256;   // recently cancelled groups rem
 constexpr std::size_t kMaxErrorText = 1000;     // a worker's error text is truncated to this
 constexpr double kFlushPeriodMs = 50;           // queued results reach the store at least this often
 constexpr std::size_t kFlushBytes = 64u << 20;  // or when this much is queued
+constexpr double kRemovalPeriodMs = 10000;      // how often finished graphs are checked for removal
 
 std::string truncated(std::string s) {
   if (s.size() > kMaxErrorText) s = s.substr(0, kMaxErrorText) + "...";
@@ -157,6 +158,7 @@ void CoordinatorImpl::load_from_store() {
     }
     if (!g.finished()) ++resumed;
   }
+  next_graph_id_ = std::max(next_graph_id_, store_->last_graph_id() + 1);  // removed graphs' ids too
   if (resumed) event("restart", "resumed " + std::to_string(resumed) + " unfinished graph(s) from the store");
 }
 
@@ -905,7 +907,35 @@ void CoordinatorImpl::tick() {
       }
     }
   }
+  if (t - last_removal_ms_ >= kRemovalPeriodMs) remove_old_graphs();
   settle();
+}
+
+void CoordinatorImpl::remove_old_graphs() {
+  last_removal_ms_ = now();
+  if (options_.keep_finished_s <= 0) return;
+  const double cutoff = unix_now() - options_.keep_finished_s;
+  // A graph someone waits for, or that a group still refers to (a late answer may come), stays.
+  std::set<GraphId> in_use;
+  for (const auto& w : waiters_) in_use.insert(w.graph);
+  for (const auto& [gid, group] : groups_) in_use.insert(group.graph);
+  std::vector<GraphId> old;
+  for (const auto& [id, g] : graphs_)
+    if (g.finished() && g.finished_at > 0 && g.finished_at < cutoff && !in_use.count(id)) old.push_back(id);
+  for (GraphId id : old) {
+    try {
+      store_->remove_graph(id, unix_now());
+    } catch (const std::exception& e) {
+      event("store", "could not remove graph " + std::to_string(id) + ": " + e.what());
+      return;
+    }
+    const Graph& g = graphs_.at(id);
+    event("removed", "graph " + std::to_string(id) + " '" + g.name + "' removed, finished " +
+                         std::to_string(static_cast<int>((unix_now() - g.finished_at) / 3600)) + " h ago");
+    graphs_.erase(id);
+    holding_values_.erase(id);
+    touched_.erase(id);
+  }
 }
 
 std::unique_ptr<Coordinator> make_coordinator(const std::string& data_dir, const Clock& clock, Outbox& outbox,

@@ -44,6 +44,7 @@ struct CoordinatorOptions {
   double deadline_floor_ms = 2000;
   int max_attempts = 3;              // transient failures before an op fails
   double heartbeat_ms = 5000;        // a worker silent for 3 × this is dropped
+  double keep_finished_s = 24 * 3600;  // finished graphs are removed this long after (0: never)
 };
 
 // Everything the server does, minus the sockets. Not thread-safe: the network layer calls it

@@ -167,6 +167,8 @@ class CoordinatorImpl final : public Coordinator {
   void set_status(Graph& graph, OpIndex op, OpStatus status, const std::string& error = {});
   // Records (in memory and in the store) that the graph's last op just became final.
   void note_finished(Graph& graph);
+  // Removes graphs finished more than keep_finished_s ago that nobody uses any more.
+  void remove_old_graphs();
   // Fails an op and, transitively, its dependents ("input op 'x' failed: ...").
   void fail_op(Graph& graph, OpIndex op, const std::string& error);
   void cancel_op(Graph& graph, OpIndex op, int& count);
@@ -221,6 +223,7 @@ class CoordinatorImpl final : public Coordinator {
   std::set<GraphId> holding_values_;  // graphs with values in memory (finished ones release them)
   bool settling_ = false;
   double last_flush_ms_ = 0;
+  double last_removal_ms_ = 0;
 
   // Statistics.
   uint64_t ops_computed_total_ = 0;

@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS graphs (
   owner TEXT NOT NULL,
   created_at REAL NOT NULL,
   outputs TEXT NOT NULL DEFAULT '[]',
-  finished_at REAL NOT NULL DEFAULT 0);
+  finished_at REAL NOT NULL DEFAULT 0,
+  removed_at REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS ops (
   graph_id INTEGER NOT NULL,
   seq INTEGER NOT NULL,
@@ -112,6 +113,7 @@ class SqliteGraphStore final : public GraphStore {
       exec("PRAGMA synchronous=NORMAL");
       exec(kSchema);
       add_column_if_missing("graphs", "finished_at", "REAL NOT NULL DEFAULT 0");
+      add_column_if_missing("graphs", "removed_at", "REAL NOT NULL DEFAULT 0");
       insert_graph_ = std::make_unique<Statement>(
           db_, "INSERT INTO graphs (id, name, owner, created_at, outputs) VALUES (?1, ?2, ?3, ?4, ?5)");
       update_outputs_ = std::make_unique<Statement>(db_, "UPDATE graphs SET outputs = ?2 WHERE id = ?1");
@@ -146,7 +148,8 @@ class SqliteGraphStore final : public GraphStore {
     std::vector<StoredGraph> graphs;
     std::map<GraphId, std::size_t> by_id;
     {
-      Statement q(db_, "SELECT id, name, owner, created_at, outputs, finished_at FROM graphs ORDER BY id");
+      Statement q(db_,
+                  "SELECT id, name, owner, created_at, outputs, finished_at FROM graphs WHERE removed_at = 0 ORDER BY id");
       while (q.step()) {
         StoredGraph g;
         g.id = static_cast<GraphId>(q.int_at(0));
@@ -233,6 +236,22 @@ class SqliteGraphStore final : public GraphStore {
     if (queued_count() == 0) return;
     Transaction tx(*this);
     write_queued();
+    tx.commit();
+  }
+
+  GraphId last_graph_id() override {
+    Statement q(db_, "SELECT COALESCE(MAX(id), 0) FROM graphs");
+    q.step();
+    return static_cast<GraphId>(q.int_at(0));
+  }
+
+  void remove_graph(GraphId graph, double removed_at) override {
+    Transaction tx(*this);
+    write_queued();
+    const auto id = static_cast<int64_t>(graph);
+    Statement(db_, "DELETE FROM tensors WHERE graph_id = ?1").bind(1, id).run();
+    Statement(db_, "DELETE FROM ops WHERE graph_id = ?1").bind(1, id).run();
+    Statement(db_, "UPDATE graphs SET removed_at = ?2, outputs = '[]' WHERE id = ?1").bind(1, id).bind(2, removed_at).run();
     tx.commit();
   }
 

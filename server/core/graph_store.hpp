@@ -45,8 +45,10 @@ class GraphStore {
  public:
   virtual ~GraphStore() = default;
 
-  // Every stored graph with its ops (values are fetched with load_value).
+  // Every stored graph with its ops (values are fetched with load_value), except removed ones.
   virtual std::vector<StoredGraph> load_graphs() = 0;
+  // The largest graph id ever stored, removed graphs included (0 if none): ids are never reused.
+  virtual GraphId last_graph_id() = 0;
   // The stored value of an op, or nullopt.
   virtual std::optional<Tensor> load_value(GraphId graph, OpIndex op) = 0;
 
@@ -65,6 +67,9 @@ class GraphStore {
   virtual std::size_t queued_count() const = 0;
   // Writes everything queued in one transaction.
   virtual void flush() = 0;
+  // Writes everything queued, then deletes the graph's ops and values, keeping a row that says
+  // when it was removed (so its id is not used again). Durable when the call returns.
+  virtual void remove_graph(GraphId graph, double removed_at) = 0;
 };
 
 // The SQLite store in `path` (WAL journal); creates the schema if missing.

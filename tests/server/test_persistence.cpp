@@ -101,3 +101,40 @@ TEST_CASE("finished graphs answer waits from the store after a restart") {
   CHECK(v["x4"] == std::vector<double>{5, 10, 15});
   CHECK(v["x2"] == std::vector<double>{3, 6, 9});
 }
+
+TEST_CASE("finished graphs are removed after keep_finished_s, and their ids are not used again") {
+  CoordinatorOptions options;
+  options.keep_finished_s = 3600;
+  Harness h(options);
+  h.connect_worker(1);
+  h.connect_client(10);
+  const uint64_t done = h.submit_ok(10, chain(3));
+  h.work_all({1});
+  h.core->worker_disconnected(1);
+  h.connect_client(12);
+  const uint64_t running = h.submit_ok(12, chain(3));  // a second developer's; no worker computes it
+  h.clock.t += 3500 * 1000.0;
+  h.core->tick();
+  CHECK(h.core->status_json()["graphs"].size() == 2);  // not an hour yet
+  h.clock.t += 200 * 1000.0;
+  h.core->tick();
+  auto graphs = h.core->status_json()["graphs"];
+  REQUIRE(graphs.size() == 1);
+  CHECK(graphs[0]["id"] == running);
+  // Asking for the removed graph says what happened to it.
+  h.client_send(10, {{"type", "wait"}, {"graph_id", done}, {"request_id", "r"}});
+  auto errors = h.outbox.client_frames(10, "error");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].header["error"] ==
+        "graph " + std::to_string(done) + " was removed: this server keeps finished graphs for 1 h (--keep-finished-hours)");
+  // After a restart the removed graph stays gone, and a new graph gets a new id even when the
+  // removed graph had the largest one.
+  h.client_send(12, {{"type", "cancel"}, {"graph_id", running}});
+  h.clock.t += 3700 * 1000.0;
+  h.core->tick();
+  CHECK(h.core->status_json()["graphs"].empty());
+  h.reopen();
+  CHECK(h.core->status_json()["graphs"].empty());
+  h.connect_client(11);
+  CHECK(h.submit_ok(11, chain(3)) == running + 1);
+}

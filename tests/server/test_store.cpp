@@ -71,6 +71,14 @@ TEST_CASE("store keeps graphs and ops and states and values across reopening") {
   CHECK(v->shape() == Shape{2});
   CHECK(v->data<float>()[0] == -1.5f);
   CHECK_FALSE(store->load_value(7, 5));
+  // Removing deletes ops and values but remembers the id.
+  CHECK(store->last_graph_id() == 7);
+  store->remove_graph(7, 2000.0);
+  store.reset();
+  store = open_sqlite_store(path);
+  CHECK(store->load_graphs().empty());
+  CHECK_FALSE(store->load_value(7, 1));
+  CHECK(store->last_graph_id() == 7);
   store.reset();
   fs::remove_all(dir);
 }
