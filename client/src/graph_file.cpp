@@ -1,6 +1,8 @@
 #include "corvid/graph_file.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <random>
 #include <set>
 #include <unordered_set>
 
@@ -225,7 +227,16 @@ Frame submit_frame(const GraphSpec& spec, uint64_t request_id, const nlohmann::j
   }
   frame.header = {{"type", "submit"}, {"request_id", request_id}, {"name", spec.name}, {"ops", std::move(ops)},
                   {"outputs", spec.outputs}};
-  if (!graph_id.is_null()) frame.header["graph_id"] = graph_id;
+  if (!graph_id.is_null()) {
+    frame.header["graph_id"] = graph_id;
+  } else {
+    // Names this creation: the same frame resent after a lost connection gets the graph the
+    // first try created, not a second one.
+    std::random_device random;
+    char key[33];
+    std::snprintf(key, sizeof key, "%08x%08x%08x%08x", random(), random(), random(), random());
+    frame.header["submit_key"] = key;
+  }
   return frame;
 }
 

@@ -111,6 +111,19 @@ void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const n
   Graph* graph = &fresh;
   const bool create = !h.contains("graph_id") || h["graph_id"].is_null();
   if (create) {
+    // A submit resent after a lost connection carries the key of the first try: answer it with
+    // the graph that try created instead of creating a second one.
+    if (auto k = h.find("submit_key"); k != h.end() && k->is_string()) fresh.submit_key = k->get<std::string>();
+    if (fresh.submit_key.size() > 128)
+      return send_client_error(client, request_id, "", "'submit_key' is longer than 128 characters");
+    if (auto known = graph_by_key_.find({clients_[client], fresh.submit_key});
+        !fresh.submit_key.empty() && known != graph_by_key_.end()) {
+      Frame reply;
+      reply.header = {{"type", "submitted"}, {"graph_id", known->second}, {"added", 0}, {"repeated", true}};
+      if (!request_id.is_null()) reply.header["request_id"] = request_id;
+      outbox_.send_to_client(client, std::move(reply));
+      return;
+    }
     fresh.id = next_graph_id_;
     fresh.name = h.contains("name") && h["name"].is_string() ? h["name"].get<std::string>() : "";
     if (fresh.name.empty()) fresh.name = "graph " + std::to_string(fresh.id);
@@ -148,6 +161,7 @@ void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const n
   record.name = graph->name;
   record.owner = graph->owner;
   record.created_at = graph->created_at;
+  record.submit_key = graph->submit_key;
   record.outputs = outputs;
   std::vector<StoredOp> ops;
   std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> values;
@@ -165,6 +179,7 @@ void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const n
   if (create) {
     graph = &graphs_.emplace(fresh.id, std::move(fresh)).first->second;
     next_graph_id_ = graph->id + 1;
+    if (!graph->submit_key.empty()) graph_by_key_[{graph->owner, graph->submit_key}] = graph->id;
   }
   graph->outputs = outputs;
   const std::size_t added = submit.ops.size();

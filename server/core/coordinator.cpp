@@ -115,6 +115,8 @@ void CoordinatorImpl::load_from_store() {
     g.created_at = stored.created_at;
     g.created_ms = now() - (unix_now() - stored.created_at) * 1000.0;
     g.finished_at = stored.finished_at;
+    g.submit_key = stored.submit_key;
+    if (!g.submit_key.empty()) graph_by_key_[{g.owner, g.submit_key}] = g.id;
     next_graph_id_ = std::max(next_graph_id_, stored.id + 1);
     for (StoredOp& op : stored.ops) {
       OpNode node;
@@ -932,6 +934,7 @@ void CoordinatorImpl::remove_old_graphs() {
     const Graph& g = graphs_.at(id);
     event("removed", "graph " + std::to_string(id) + " '" + g.name + "' removed, finished " +
                          std::to_string(static_cast<int>((unix_now() - g.finished_at) / 3600)) + " h ago");
+    graph_by_key_.erase({g.owner, g.submit_key});
     graphs_.erase(id);
     holding_values_.erase(id);
     touched_.erase(id);

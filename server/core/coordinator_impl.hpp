@@ -211,6 +211,7 @@ class CoordinatorImpl final : public Coordinator {
   double unix_at_start_ = 0;
 
   std::map<GraphId, Graph> graphs_;
+  std::map<std::pair<std::string, std::string>, GraphId> graph_by_key_;  // (owner, submit_key) -> graph
   GraphId next_graph_id_ = 1;
   GraphId fair_cursor_ = 0;  // the graph served last: the next group comes from the one after it
   std::map<WorkerId, WorkerState> workers_;

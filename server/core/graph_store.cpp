@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS graphs (
   created_at REAL NOT NULL,
   outputs TEXT NOT NULL DEFAULT '[]',
   finished_at REAL NOT NULL DEFAULT 0,
-  removed_at REAL NOT NULL DEFAULT 0);
+  removed_at REAL NOT NULL DEFAULT 0,
+  submit_key TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS ops (
   graph_id INTEGER NOT NULL,
   seq INTEGER NOT NULL,
@@ -114,8 +115,9 @@ class SqliteGraphStore final : public GraphStore {
       exec(kSchema);
       add_column_if_missing("graphs", "finished_at", "REAL NOT NULL DEFAULT 0");
       add_column_if_missing("graphs", "removed_at", "REAL NOT NULL DEFAULT 0");
+      add_column_if_missing("graphs", "submit_key", "TEXT NOT NULL DEFAULT ''");
       insert_graph_ = std::make_unique<Statement>(
-          db_, "INSERT INTO graphs (id, name, owner, created_at, outputs) VALUES (?1, ?2, ?3, ?4, ?5)");
+          db_, "INSERT INTO graphs (id, name, owner, created_at, outputs, submit_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
       update_outputs_ = std::make_unique<Statement>(db_, "UPDATE graphs SET outputs = ?2 WHERE id = ?1");
       update_finished_ = std::make_unique<Statement>(db_, "UPDATE graphs SET finished_at = ?2 WHERE id = ?1");
       insert_op_ = std::make_unique<Statement>(
@@ -149,7 +151,8 @@ class SqliteGraphStore final : public GraphStore {
     std::map<GraphId, std::size_t> by_id;
     {
       Statement q(db_,
-                  "SELECT id, name, owner, created_at, outputs, finished_at FROM graphs WHERE removed_at = 0 ORDER BY id");
+                  "SELECT id, name, owner, created_at, outputs, finished_at, submit_key FROM graphs WHERE removed_at = 0 "
+                  "ORDER BY id");
       while (q.step()) {
         StoredGraph g;
         g.id = static_cast<GraphId>(q.int_at(0));
@@ -158,6 +161,7 @@ class SqliteGraphStore final : public GraphStore {
         g.created_at = q.real_at(3);
         g.outputs = nlohmann::json::parse(q.text_at(4)).get<std::vector<OpIndex>>();
         g.finished_at = q.real_at(5);
+        g.submit_key = q.text_at(6);
         by_id[g.id] = graphs.size();
         graphs.push_back(std::move(g));
       }
@@ -209,7 +213,7 @@ class SqliteGraphStore final : public GraphStore {
     const std::string outputs = nlohmann::json(graph.outputs).dump();
     if (create) {
       insert_graph_->bind(1, static_cast<int64_t>(graph.id)).bind(2, graph.name).bind(3, graph.owner);
-      insert_graph_->bind(4, graph.created_at).bind(5, outputs).run();
+      insert_graph_->bind(4, graph.created_at).bind(5, outputs).bind(6, graph.submit_key).run();
     } else {
       update_outputs_->bind(1, static_cast<int64_t>(graph.id)).bind(2, outputs).run();
     }

@@ -34,6 +34,7 @@ struct StoredGraph {
   std::string owner;
   double created_at = 0;   // unix seconds
   double finished_at = 0;  // unix seconds when its last op became final (0: never finished)
+  std::string submit_key;  // the client's key of the submit that created it ("" if none)
   std::vector<OpIndex> outputs;
   std::vector<StoredOp> ops;  // in seq order
 };

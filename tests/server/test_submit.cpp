@@ -110,3 +110,27 @@ TEST_CASE("tensor values may come as attached binary tensors") {
   CHECK(values[0].tensors[0].tensor.dtype() == DType::f64);
   CHECK(values_of(values[0].tensors[0].tensor) == std::vector<double>{-1.5, 2.0});
 }
+
+TEST_CASE("a creating submit resent with the same key gets the graph the first one created") {
+  Harness h;
+  h.connect_client(10, "alice");
+  const nlohmann::json ops = {tensor("a", {1, 2}), op("b", "neg", {"a"})};
+  const uint64_t g = h.submit_ok(10, {{"ops", ops}, {"submit_key", "k1"}});
+  // The connection dropped before `submitted` arrived: the library resends on a new connection.
+  h.connect_client(11, "alice");
+  Frame again = h.submit(11, {{"ops", ops}, {"submit_key", "k1"}});
+  REQUIRE(again.header["type"] == "submitted");
+  CHECK(again.header["graph_id"] == g);
+  CHECK(again.header["added"] == 0);
+  CHECK(h.core->status_json()["graphs"].size() == 1);
+  // Another developer's key, or another key, is another graph; after a restart the key is known.
+  h.connect_client(12, "bob");
+  CHECK(h.submit_ok(12, {{"ops", ops}, {"submit_key", "k1"}}) != g);
+  CHECK(h.submit_ok(10, {{"ops", ops}, {"submit_key", "k2"}}) != g);
+  h.reopen();
+  h.connect_client(13, "alice");
+  CHECK(h.submit_ok(13, {{"ops", ops}, {"submit_key", "k1"}}) == g);
+  CHECK(h.core->status_json()["graphs"].size() == 3);
+  Frame long_key = h.submit(13, {{"ops", ops}, {"submit_key", std::string(200, 'k')}});
+  CHECK(long_key.header["type"] == "error");
+}

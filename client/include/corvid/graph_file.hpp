@@ -65,7 +65,8 @@ std::unordered_map<std::string, TensorSpec> validate_graph(
 
 // The `submit` frame for a validated batch: ops as {"id","op","inputs","params"} (plus "dtype"
 // for tensor ops), tensor values attached as binary tensors named by op id. graph_id null
-// creates a graph.
+// creates a graph, and the frame gets a random `submit_key` so that resending it cannot create
+// a second one.
 Frame submit_frame(const GraphSpec& spec, uint64_t request_id, const nlohmann::json& graph_id);
 
 }  // namespace corvid
