@@ -476,15 +476,31 @@ void CoordinatorImpl::dispatch() {
   }
 }
 
+std::vector<Graph*> CoordinatorImpl::graphs_in_fair_order() {
+  std::map<std::string, std::vector<Graph*>> by_owner;  // graphs with ready ops, in id order
+  for (auto& [id, g] : graphs_)
+    if (!g.ready.empty()) by_owner[g.owner].push_back(&g);
+  std::vector<Graph*> order;
+  // Developers take turns, starting after the one served last; each developer's graphs take
+  // turns too, starting after that developer's graph served last.
+  auto owner = by_owner.upper_bound(owner_cursor_);
+  for (std::size_t n = 0; n < by_owner.size(); ++n, ++owner) {
+    if (owner == by_owner.end()) owner = by_owner.begin();
+    const std::vector<Graph*>& graphs = owner->second;
+    const GraphId last = graph_cursor_[owner->first];
+    const auto first = std::upper_bound(graphs.begin(), graphs.end(), last,
+                                        [](GraphId id, const Graph* g) { return id < g->id; });
+    order.insert(order.end(), first, graphs.end());
+    order.insert(order.end(), graphs.begin(), first);
+  }
+  return order;
+}
+
 bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& loads) {
   if (graphs_.empty()) return false;
   const bool alternatives = loads.size() > 1;
-  // Graphs take turns (starting after the one served last), so every developer's graph progresses.
-  auto start = graphs_.upper_bound(fair_cursor_);
-  for (std::size_t n = 0; n < graphs_.size(); ++n, ++start) {
-    if (start == graphs_.end()) start = graphs_.begin();
-    Graph& graph = start->second;
-    if (graph.ready.empty()) continue;
+  for (Graph* candidate : graphs_in_fair_order()) {
+    Graph& graph = *candidate;
     SpeedModel sizing = w.speed;
     if (options_.policy == SchedulingPolicy::round_robin) {
       // The baseline sizes groups for an average worker, not for the one it gives them to.
@@ -534,7 +550,8 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& 
       if (mine > drain_ms(loads, ready, ready_ops) && !earliest_finish(*me, loads, plan, bytes_on, now(), link_))
         return false;
     }
-    fair_cursor_ = graph.id;
+    owner_cursor_ = graph.owner;
+    graph_cursor_[graph.owner] = graph.id;
     return assign(w, graph, plan);
   }
   return false;

@@ -145,6 +145,9 @@ class CoordinatorImpl final : public Coordinator {
   // Scheduling.
   void dispatch();
   bool try_assign(WorkerState& w, const std::vector<WorkerLoad>& loads);
+  // Graphs with ready ops in the order they are offered work: developers take turns, and each
+  // developer's graphs take turns, so a developer with many graphs gets no more than the others.
+  std::vector<Graph*> graphs_in_fair_order();
   // Sends the group; false (and nothing sent) if an input value turned out to be lost.
   bool assign(WorkerState& w, Graph& graph, const GroupPlan& plan);
   double input_bytes_on(const WorkerState& w, const GroupPlan& plan) const;
@@ -213,7 +216,8 @@ class CoordinatorImpl final : public Coordinator {
   std::map<GraphId, Graph> graphs_;
   std::map<std::pair<std::string, std::string>, GraphId> graph_by_key_;  // (owner, submit_key) -> graph
   GraphId next_graph_id_ = 1;
-  GraphId fair_cursor_ = 0;  // the graph served last: the next group comes from the one after it
+  std::string owner_cursor_;                   // the developer served last: the next group is another's
+  std::map<std::string, GraphId> graph_cursor_;  // per developer, the graph served last
   std::map<WorkerId, WorkerState> workers_;
   std::size_t round_robin_next_ = 0;
   std::unordered_map<GroupId, GroupRecord> groups_;

@@ -274,6 +274,31 @@ TEST_CASE("graphs of two developers progress together") {
   CHECK(served[gb] == 5);
 }
 
+TEST_CASE("developers share the workers equally, however many graphs each submits") {
+  CoordinatorOptions options;
+  options.target_group_ms = 0.001;  // one op per group
+  options.max_in_flight_per_worker = 1;
+  Harness h(options);
+  h.connect_client(10, "alice");
+  h.connect_client(11, "bob");
+  std::map<uint64_t, std::string> owner;
+  for (int i = 0; i < 3; ++i) owner[h.submit_ok(10, independent_ops(20))] = "alice";
+  owner[h.submit_ok(11, independent_ops(20))] = "bob";
+  h.connect_worker(1);
+  std::map<std::string, int> served_owner;
+  std::map<uint64_t, int> served_graph;
+  for (int i = 0; i < 12; ++i) {
+    auto assign = h.answer_one(1);
+    REQUIRE(assign);
+    served_owner[owner[graph_of_assign(*assign)]]++;
+    served_graph[graph_of_assign(*assign)]++;
+  }
+  CHECK(served_owner["alice"] == 6);
+  CHECK(served_owner["bob"] == 6);
+  for (const auto& [g, who] : owner)
+    if (who == "alice") CHECK(served_graph[g] == 2);
+}
+
 TEST_CASE("a silent worker is closed and its group handed on") {
   CoordinatorOptions options;
   options.heartbeat_ms = 100;
