@@ -254,17 +254,18 @@ void CoordinatorImpl::handle_wait(ClientId client, const nlohmann::json& header,
   } else {
     if (auto s = header.find("stream"); s != header.end() && s->is_boolean()) waiter.stream = s->get<bool>();
     if (auto a = header.find("any"); a != header.end() && a->is_boolean()) waiter.any = a->get<bool>() && !waiter.stream;
-    auto ids = header.find("ids");
-    auto track = header.find("track");
+    const auto ids = header.find("ids");
+    const auto track = header.find("track");
+    const bool ids_given = ids != header.end() && !ids->is_null();
     try {
-      if (ids != header.end() && !ids->is_null()) waiter.ids = parse_op_ids(*graph, *ids, "ids");
+      if (ids_given) waiter.ids = parse_op_ids(*graph, *ids, "ids");
       if (track != header.end() && !track->is_null()) waiter.track = parse_op_ids(*graph, *track, "track");
     } catch (const SubmitError& e) {
       return send_client_error(client, request_id, e.op_id(), e.what());
     }
-    if ((ids == header.end() || ids->is_null()) && !graph->outputs.empty()) {
+    if (!ids_given && !graph->outputs.empty()) {
       waiter.ids = graph->outputs;
-    } else if (ids == header.end() || ids->is_null()) {
+    } else if (!ids_given) {
       // No outputs named: the graph's sinks.
       for (OpIndex op = 0; op < graph->ops.size(); ++op)
         if (graph->ops[op].dependents.empty()) waiter.ids.push_back(op);
