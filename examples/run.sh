@@ -100,13 +100,18 @@ for i in $(seq 1 "$workers"); do
   pids+=($!)
 done
 
-# One line on how the work spread over the workers, from the private server's /api/status.
-worker_summary() {
+# The body of the private server's GET /api/status (nothing if it cannot be read).
+api_status() {
   local reply
   reply="$(exec 3<>"/dev/tcp/127.0.0.1/$port" &&
            printf 'GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3 &&
-           timeout 5 cat <&3)" || return 0
-  printf '%s' "${reply#*$'\r\n\r\n'}" | /usr/bin/python3 -c '
+           timeout 5 cat <&3)" 2>/dev/null || return 0
+  printf '%s' "${reply#*$'\r\n\r\n'}"
+}
+
+# One line on how the work spread over the workers, from the private server's /api/status.
+worker_summary() {
+  api_status | /usr/bin/python3 -c '
 import json, sys
 workers = sorted(json.load(sys.stdin).get("workers", []), key=lambda w: w.get("name", ""))
 print("run.sh: work per worker: " + ", ".join(
@@ -114,6 +119,22 @@ print("run.sh: work per worker: " + ", ".join(
 ' 2>/dev/null || true
 }
 
+# Waits (up to 30 s) until the private server lists the started workers with their benchmark,
+# so that the example's first graph is spread over all of them, not given to the first one.
+wait_for_workers() {
+  local ready _
+  for _ in $(seq 1 300); do
+    ready="$(api_status | /usr/bin/python3 -c '
+import json, sys
+print(sum(1 for w in json.load(sys.stdin).get("workers", []) if w.get("state") != "benchmarking"))
+' 2>/dev/null || echo 0)"
+    [[ "$ready" -ge "$workers" ]] && return 0
+    sleep 0.1
+  done
+  echo "run.sh: only $ready of $workers worker(s) became ready; running anyway" >&2
+}
+
+[[ -n "${port:-}" && "$workers" -gt 0 ]] && wait_for_workers
 status=0
 timeout --signal=TERM --kill-after=10 "$timeout_s" "$example" "$@" || status=$?
 if [[ -n "${port:-}" ]]; then worker_summary; fi
