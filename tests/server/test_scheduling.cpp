@@ -50,6 +50,18 @@ uint64_t graph_of_assign(const Frame& assign) {
   return std::stoull(id.substr(0, id.find(':')));
 }
 
+// Worker 1 connects and answers `groups` groups one at a time; returns how many each graph got.
+std::map<uint64_t, int> groups_served_to_one_worker(Harness& h, int groups) {
+  h.connect_worker(1);
+  std::map<uint64_t, int> served;
+  for (int i = 0; i < groups; ++i) {
+    auto assign = h.answer_one(1);
+    REQUIRE(assign);
+    served[graph_of_assign(*assign)]++;
+  }
+  return served;
+}
+
 }  // namespace
 
 TEST_CASE("earliest finish time gives the work to the fast worker and lets the slow one wait") {
@@ -263,13 +275,7 @@ TEST_CASE("graphs of two developers progress together") {
   h.connect_client(11, "bob");
   const uint64_t ga = h.submit_ok(10, independent_ops(20));
   const uint64_t gb = h.submit_ok(11, independent_ops(20));
-  h.connect_worker(1);
-  std::map<uint64_t, int> served;
-  for (int i = 0; i < 10; ++i) {
-    auto assign = h.answer_one(1);
-    REQUIRE(assign);
-    served[graph_of_assign(*assign)]++;
-  }
+  auto served = groups_served_to_one_worker(h, 10);
   CHECK(served[ga] == 5);
   CHECK(served[gb] == 5);
 }
@@ -284,15 +290,9 @@ TEST_CASE("developers share the workers equally, however many graphs each submit
   std::map<uint64_t, std::string> owner;
   for (int i = 0; i < 3; ++i) owner[h.submit_ok(10, independent_ops(20))] = "alice";
   owner[h.submit_ok(11, independent_ops(20))] = "bob";
-  h.connect_worker(1);
+  auto served_graph = groups_served_to_one_worker(h, 12);
   std::map<std::string, int> served_owner;
-  std::map<uint64_t, int> served_graph;
-  for (int i = 0; i < 12; ++i) {
-    auto assign = h.answer_one(1);
-    REQUIRE(assign);
-    served_owner[owner[graph_of_assign(*assign)]]++;
-    served_graph[graph_of_assign(*assign)]++;
-  }
+  for (const auto& [g, n] : served_graph) served_owner[owner[g]] += n;
   CHECK(served_owner["alice"] == 6);
   CHECK(served_owner["bob"] == 6);
   for (const auto& [g, who] : owner)
