@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds native and wasm, and starts the server on
-# http://localhost:9999 with its data in ./corvid-data. Extra arguments go to corvid-server.
+# http://localhost:9999 with its data in ./corvid-data. Extra arguments go to corvid-server;
+# a --port or --data-dir among them replaces the default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-exec build/native/server/corvid-server --port 9999 --data-dir ./corvid-data "$@"
+defaults=()
+[[ " $* " =~ \ --port[\ =] ]] || defaults+=(--port 9999)
+[[ " $* " =~ \ --data-dir[\ =] ]] || defaults+=(--data-dir ./corvid-data)
+exec build/native/server/corvid-server "${defaults[@]}" "$@"
