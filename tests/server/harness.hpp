@@ -83,6 +83,15 @@ class TempDir {
   std::filesystem::path path;
 };
 
+// Options under which every group is one op and a worker holds one group at a time, so a test
+// can follow the scheduler's choices group by group.
+inline CoordinatorOptions one_op_at_a_time() {
+  CoordinatorOptions options;
+  options.target_group_ms = 0.001;
+  options.max_in_flight_per_worker = 1;
+  return options;
+}
+
 // A coordinator with its fake surroundings, plus helpers that play workers and developers.
 struct Harness {
   explicit Harness(CoordinatorOptions options = {}, const std::filesystem::path& dir = {})

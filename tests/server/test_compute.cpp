@@ -116,10 +116,7 @@ TEST_CASE("progress counts the tracked ops that are running and final") {
 }
 
 TEST_CASE("an any-wait is answered when one id is final, with every id final by then") {
-  CoordinatorOptions options;
-  options.target_group_ms = 0.001;  // one op per group
-  options.max_in_flight_per_worker = 1;
-  Harness h(options);
+  Harness h(one_op_at_a_time());
   h.connect_client(10);
   const uint64_t g = h.submit_ok(10, demo_graph());
   h.client_send(10, {{"type", "wait"}, {"graph_id", g}, {"ids", {"f", "c"}}, {"any", true}});

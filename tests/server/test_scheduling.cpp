@@ -267,10 +267,7 @@ TEST_CASE("bad results are rejected with an error and repeated abuse closes the 
 }
 
 TEST_CASE("graphs of two developers progress together") {
-  CoordinatorOptions options;
-  options.target_group_ms = 0.001;  // one op per group
-  options.max_in_flight_per_worker = 1;
-  Harness h(options);
+  Harness h(one_op_at_a_time());
   h.connect_client(10, "alice");
   h.connect_client(11, "bob");
   const uint64_t ga = h.submit_ok(10, independent_ops(20));
@@ -281,10 +278,7 @@ TEST_CASE("graphs of two developers progress together") {
 }
 
 TEST_CASE("developers share the workers equally, however many graphs each submits") {
-  CoordinatorOptions options;
-  options.target_group_ms = 0.001;  // one op per group
-  options.max_in_flight_per_worker = 1;
-  Harness h(options);
+  Harness h(one_op_at_a_time());
   h.connect_client(10, "alice");
   h.connect_client(11, "bob");
   std::map<uint64_t, std::string> owner;
@@ -323,10 +317,7 @@ TEST_CASE("a silent worker is closed and its group handed on") {
 }
 
 TEST_CASE("tensors with several consumers are kept on the worker and not sent again") {
-  CoordinatorOptions options;
-  options.target_group_ms = 0.001;  // one op per group
-  options.max_in_flight_per_worker = 1;
-  Harness h(options);
+  Harness h(one_op_at_a_time());
   h.connect_worker(1);
   h.connect_client(10);
   const uint64_t g = h.submit_ok(10, independent_ops(3));
