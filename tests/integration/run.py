@@ -312,6 +312,18 @@ def case_library(c):
     check(code == 0, f"libcorvid program failed (exit {code}):\n{err}")
 
 
+def matmul_sum_job(name, w, slices, sum_params=None):
+    """A `corvid map` file: w shared, each slice x giving sum(x @ w) (sum_params: the sum's params)."""
+    total = {"id": "s", "op": "sum", "inputs": ["y"]}
+    if sum_params is not None:
+        total["params"] = sum_params
+    return {"name": name,
+            "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
+            "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
+                         "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]}, total], "output": "s"},
+            "slices": [x.tolist() for x in slices]}
+
+
 def case_map_cli(c):
     c.start_server()
     c.start_worker("w1")
@@ -320,13 +332,7 @@ def case_map_cli(c):
     rng = np.random.default_rng(5)
     w = rng.standard_normal((6, 3)).astype(np.float32).round(3)
     slices = [rng.standard_normal((4, 6)).astype(np.float32).round(3) for _ in range(20)]
-    doc = {"name": "map-cli",
-           "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
-           "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
-                        "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]},
-                                {"id": "s", "op": "sum", "inputs": ["y"], "params": {"axis": 1}}],
-                        "output": "s"},
-           "slices": [s.tolist() for s in slices]}
+    doc = matmul_sum_job("map-cli", w, slices, {"axis": 1})
     code, out, err = c.corvid("map", c.graph_file("map.json", doc), "--json", timeout=120)
     check(code == 0, f"corvid map exit {code}: {err}")
     events = [json.loads(line) for line in out.splitlines()]
@@ -368,12 +374,7 @@ def case_map_max_time(c):
     rng = np.random.default_rng(8)
     w = (rng.standard_normal((256, 256)) / 16).astype(np.float32).round(3)
     slices = [rng.standard_normal((256, 256)).astype(np.float32).round(3) for _ in range(8)]
-    doc = {"name": "map-max-time",
-           "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
-           "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
-                        "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]},
-                                {"id": "s", "op": "sum", "inputs": ["y"]}], "output": "s"},
-           "slices": [s.tolist() for s in slices]}
+    doc = matmul_sum_job("map-max-time", w, slices)
     code, out, err = c.corvid("map", c.graph_file("map.json", doc), "--json", "--max-time", "3", timeout=60)
     events = [json.loads(line) for line in out.splitlines()]
     check(code == 1, f"exit {code} for a job stopped by --max-time: {err}")
@@ -397,12 +398,7 @@ def case_map_worker_killed(c):
     rng = np.random.default_rng(9)
     w = (rng.standard_normal((128, 128)) / 12).astype(np.float32).round(3)
     slices = [rng.standard_normal((128, 128)).astype(np.float32).round(3) for _ in range(4)]
-    doc = {"name": "map-killed",
-           "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
-           "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
-                        "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]},
-                                {"id": "s", "op": "sum", "inputs": ["y"], "params": {"axis": 0}}], "output": "s"},
-           "slices": [s.tolist() for s in slices]}
+    doc = matmul_sum_job("map-killed", w, slices, {"axis": 0})
     p = c.corvid_background("map", c.graph_file("map.json", doc), "--json")
     wait_until(lambda: held_groups(c, "doomed"), 30, "the slow worker to hold a slice")
     check(groups_done(c, "doomed") == 0, "the slow worker finished a slice before it could be killed")
@@ -425,12 +421,7 @@ def case_map_server_restart(c):
     rng = np.random.default_rng(10)
     w = (rng.standard_normal((128, 128)) / 12).astype(np.float32).round(3)
     slices = [rng.standard_normal((128, 128)).astype(np.float32).round(3) for _ in range(16)]
-    doc = {"name": "map-restart",
-           "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
-           "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
-                        "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]},
-                                {"id": "s", "op": "sum", "inputs": ["y"], "params": {"axis": 0}}], "output": "s"},
-           "slices": [s.tolist() for s in slices]}
+    doc = matmul_sum_job("map-restart", w, slices, {"axis": 0})
     p = c.corvid_background("map", c.graph_file("map.json", doc), "--json")
 
     def partly_computed():
@@ -459,12 +450,8 @@ def case_map_interrupt(c):
     c.wait_workers_ready(["slow"])
     rng = np.random.default_rng(11)
     w = (rng.standard_normal((256, 256)) / 16).astype(np.float32).round(3)
-    doc = {"name": "map-interrupt",
-           "shared": [{"id": "w", "op": "tensor", "value": w.tolist(), "dtype": "float32"}],
-           "template": {"inputs": ["x"], "dtypes": {"x": "float32"},
-                        "ops": [{"id": "y", "op": "matmul", "inputs": ["x", "w"]},
-                                {"id": "s", "op": "sum", "inputs": ["y"]}], "output": "s"},
-           "slices": [rng.standard_normal((256, 256)).astype(np.float32).round(3).tolist() for _ in range(6)]}
+    doc = matmul_sum_job("map-interrupt", w, [rng.standard_normal((256, 256)).astype(np.float32).round(3)
+                                              for _ in range(6)])
     p = c.corvid_background("map", c.graph_file("map.json", doc), "--json")
     wait_until(lambda: held_groups(c, "slow"), 30, "the worker to hold a slice")
     p.send_signal(signal.SIGINT)
