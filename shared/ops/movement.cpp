@@ -719,9 +719,13 @@ Tensor find_indices_kernel(const Tensors& in, const Params& p) {
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* data = x.data<T>();
-    for (int64_t i = 0; i < x.size(); ++i)
-      if (std::binary_search(values.begin(), values.end(), static_cast<double>(data[i])))
+    for (int64_t i = 0; i < x.size(); ++i) {
+      const double value = static_cast<double>(data[i]);
+      // A NaN matches nothing (np.isin compares with ==); binary_search alone would find it
+      // "equivalent" to any value, since every < with NaN is false.
+      if (!std::isnan(value) && std::binary_search(values.begin(), values.end(), value))
         found.push_back(static_cast<int32_t>(i));
+    }
   });
   return Tensor::from_vector<int32_t>({static_cast<int64_t>(found.size())}, found);
 }

@@ -426,19 +426,31 @@ Tensor arg_extreme(const Tensor& in, const ReduceArgs& r) {
 
 // ---------------------------------------------------------------- sort-based reductions
 
-// NumPy's linear interpolation between sorted neighbours (method "linear"): exact at the ends.
+// NumPy's linear interpolation between sorted neighbours a <= b (method "linear"), except that
+// infinities never make NaN through 0 * inf as they do in NumPy (numpy/numpy#12282): exact at
+// t == 0 and between equal values, infinite when one neighbour is, NaN only strictly between
+// -inf and inf. Finite neighbours give NumPy's value bit for bit.
 double lerp(double a, double b, double t) {
+  if (t == 0 || a == b) return a;
+  if (std::isinf(a) && std::isinf(b)) return std::numeric_limits<double>::quiet_NaN();
+  if (std::isinf(a)) return a;
+  if (std::isinf(b)) return b;
   const double diff = b - a;
   return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
+}
+
+template <class T>
+bool has_nan(const T* first, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (first[i] != first[i]) return true;
+  return false;
 }
 
 // q-th percentile (0..100) of the line [first, first + n); reorders it. NaN if any element is NaN
 // or the line is empty.
 template <class T>
 double percentile_of(T* first, int64_t n, double q) {
-  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
-  for (int64_t i = 0; i < n; ++i)
-    if (first[i] != first[i]) return std::numeric_limits<double>::quiet_NaN();
+  if (n == 0 || has_nan(first, n)) return std::numeric_limits<double>::quiet_NaN();
   const double index = q / 100.0 * static_cast<double>(n - 1);
   const int64_t lo = std::min<int64_t>(static_cast<int64_t>(std::floor(index)), n - 1);
   std::nth_element(first, first + lo, first + n);
@@ -448,8 +460,23 @@ double percentile_of(T* first, int64_t n, double q) {
   return lerp(a, b, index - static_cast<double>(lo));
 }
 
-// Percentile q of every line (median is q = 50), one double per output.
-std::vector<double> percentiles(const Tensor& in, const ReduceArgs& r, double q) {
+// np.median of the line [first, first + n); reorders it: the middle value, or the mean (a + b) / 2
+// of the two middle values, computed as NumPy does (so inf and inf give inf, -inf and inf NaN).
+// NaN if any element is NaN or the line is empty.
+template <class T>
+double median_of(T* first, int64_t n) {
+  if (n == 0 || has_nan(first, n)) return std::numeric_limits<double>::quiet_NaN();
+  const int64_t hi = n / 2;
+  std::nth_element(first, first + hi, first + n);
+  const double b = static_cast<double>(first[hi]);
+  if (n % 2 == 1) return b;
+  const double a = static_cast<double>(*std::max_element(first, first + hi));
+  return (a + b) / 2;
+}
+
+// line_value(first, n) of every line (a contiguous copy it may reorder), one double per output.
+template <class LineValue>
+std::vector<double> sorted_line_values(const Tensor& in, const ReduceArgs& r, LineValue line_value) {
   ReduceView v = reduce_view(in, r.axes, true);
   std::vector<double> out(static_cast<std::size_t>(v.outer));
   visit_dtype(in.dtype(), [&](auto zero) {
@@ -458,7 +485,7 @@ std::vector<double> percentiles(const Tensor& in, const ReduceArgs& r, double q)
     std::vector<T> line(static_cast<std::size_t>(v.len));
     for (int64_t o = 0; o < v.outer; ++o) {
       std::copy(x + o * v.len, x + (o + 1) * v.len, line.begin());
-      out[o] = percentile_of(line.data(), v.len, q);
+      out[o] = line_value(line.data(), v.len);
     }
   });
   return out;
@@ -486,9 +513,9 @@ Tensor mode_of(const Tensor& in, const ReduceArgs& r) {
       std::sort(line.begin(), line.end(), less);
       T best = line[0];
       int64_t best_count = 0;
-      for (int64_t i = 0; i < v.len;) {
+      for (int64_t i = 0; i < v.len;) {  // runs of equal values; NaNs make one run, as in np.unique
         int64_t j = i + 1;
-        while (j < v.len && line[j] == line[i]) ++j;
+        while (j < v.len && (line[j] == line[i] || (line[j] != line[j] && line[i] != line[i]))) ++j;
         if (j - i > best_count) {
           best_count = j - i;
           best = line[i];
@@ -631,7 +658,8 @@ Tensor arg_kernel(const std::vector<const Tensor*>& in, const Params& p) {
 
 Tensor median_kernel(const std::vector<const Tensor*>& in, const Params& p) {
   const ReduceArgs r = reduce_args(in[0]->shape(), p);
-  return tensor_of(float_result(in[0]->dtype()), r.out, percentiles(*in[0], r, 50.0));
+  return tensor_of(float_result(in[0]->dtype()), r.out,
+                   sorted_line_values(*in[0], r, [](auto* first, int64_t n) { return median_of(first, n); }));
 }
 
 TensorSpec percentile_infer(const std::vector<TensorSpec>& in, const Params& p) {
@@ -644,7 +672,8 @@ Tensor percentile_kernel(const std::vector<const Tensor*>& in, const Params& p) 
   const double q = percentile_q(p);
   const ReduceArgs r = reduce_args(in[0]->shape(), p);
   require_nonempty(in[0]->shape(), r, "percentile");
-  return tensor_of(float_result(in[0]->dtype()), r.out, percentiles(*in[0], r, q));
+  return tensor_of(float_result(in[0]->dtype()), r.out,
+                   sorted_line_values(*in[0], r, [q](auto* first, int64_t n) { return percentile_of(first, n, q); }));
 }
 
 TensorSpec mode_infer(const std::vector<TensorSpec>& in, const Params& p) {

@@ -226,6 +226,11 @@ TEST_CASE("movement: unique, find_indices, bincount have data-dependent lengths"
     Tensor y = run("find_indices", {Tensor::from_vector<float>({2, 3}, {1, 2.5f, 3, 2.5f, 1, 0})}, {{"values", {2.5, 0}}});
     CHECK(y.dtype() == DType::i32);
     CHECK(values<int32_t>(y) == std::vector<int32_t>{1, 3, 5});
+    // A NaN in the input matches no value (np.isin compares with ==).
+    const Tensor with_nan = Tensor::from_vector<double>({5}, {0.5, 1.5, 2, std::nan(""), 0.5});
+    CHECK(values<int32_t>(run("find_indices", {with_nan}, {{"values", {0.5, 2}}})) == std::vector<int32_t>{0, 2, 4});
+    const Tensor with_inf = Tensor::from_vector<float>({4}, {-INFINITY, 0.0f, -0.0f, INFINITY});
+    CHECK(values<int32_t>(run("find_indices", {with_inf}, {{"values", {0}}})) == std::vector<int32_t>{1, 2});
     CHECK(run("find_indices", {ints({2}, {1, 2})}, {{"values", 7}}).shape() == Shape{0});
     CHECK_THROWS_WITH_AS(run("find_indices", {ints({2}, {1, 2})}, {{"values", {"a"}}}),
                          doctest::Contains("must be a list of numbers"), OpError);

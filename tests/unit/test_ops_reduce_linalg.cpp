@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "shared/device_benchmark.hpp"
 #include "shared/ops/linalg_kernels.hpp"
@@ -116,6 +117,32 @@ TEST_CASE("reduce: bad input names the op and the reason") {
   CHECK_THROWS_WITH_AS(infer_op(*max, {{DType::f32, {0, 3}}}, {{"axis", 0}}),
                        doctest::Contains("zero-size array has no maximum"), OpError);
   CHECK(std::isnan(run("mean", {&empty}, {{"axis", 0}}).data<float>()[0]));
+}
+
+TEST_CASE("reduce: median and mode treat NaN and infinities as NumPy does") {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  auto median = [](std::vector<double> v) {
+    const Tensor x = Tensor::from_vector<double>({static_cast<int64_t>(v.size())}, v);
+    return run("median", {&x}).data<double>()[0];
+  };
+  // np.median: the middle value, or the mean of the two middle values; NaN only from a NaN in
+  // the input or from -inf and inf in the middle.
+  CHECK(median({inf, -3, 1, -inf, inf}) == 1);
+  CHECK(median({1, inf, inf, inf}) == inf);
+  CHECK(median({-inf, -inf, 1, inf}) == -inf);
+  CHECK(median({1, 2, inf}) == 2);
+  CHECK(std::isnan(median({-inf, inf})));
+  CHECK(std::isnan(median({1, 2, nan})));
+  const Tensor f = Tensor::from_vector<float>({2, 3}, {1, static_cast<float>(inf), static_cast<float>(inf), -2, 5, 3});
+  CHECK(floats(run("median", {&f}, {{"axis", 1}})) == std::vector<float>{static_cast<float>(inf), 3});
+  // mode counts all NaNs as one value (np.unique merges them), which sorts after every number.
+  auto mode = [](std::vector<double> v) {
+    const Tensor x = Tensor::from_vector<double>({static_cast<int64_t>(v.size())}, v);
+    return run("mode", {&x}).data<double>()[0];
+  };
+  CHECK(std::isnan(mode({3, nan, 1, nan, 2})));
+  CHECK(mode({nan, 1, nan, 1, 2}) == 1);  // a tie: the smallest, NaN last
+  CHECK(mode({inf, -inf, inf, 0}) == inf);
 }
 
 TEST_CASE("linalg: matmul matches a direct product across tile edges, for each float type") {
