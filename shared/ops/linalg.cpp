@@ -520,8 +520,11 @@ Cost inv_cost(const std::vector<TensorSpec>& in, const TensorSpec& out, const Pa
 // with partial pivoting. Throws when a pivot is negligible relative to the matrix's largest entry.
 void invert(std::vector<double>& m, std::vector<double>& inverse, int64_t n) {
   double scale = 0;
-  for (double x : m) scale = std::max(scale, std::fabs(x));
-  if (!std::isfinite(scale)) throw std::invalid_argument("matrix has non-finite entries");
+  for (double x : m) {
+    // Refused rather than inverted into NaNs and zeros as LAPACK would (README, "Ops").
+    if (!std::isfinite(x)) throw std::invalid_argument("matrix has non-finite entries (NaN or infinity)");
+    scale = std::max(scale, std::fabs(x));
+  }
   const double tiny = scale * static_cast<double>(n) * 8 * std::numeric_limits<double>::epsilon();
   std::fill(inverse.begin(), inverse.end(), 0.0);
   for (int64_t i = 0; i < n; ++i) inverse[i * n + i] = 1.0;

@@ -44,3 +44,16 @@ class CaseList:
 
     def bools(self, *shape):
         return self.rng.random(shape) < 0.5
+
+    def specials(self, dtype, *shape):
+        """Floats of the given shape drawn from SPECIAL_VALUES (NaN, both infinities, both zeros
+        and ordinary numbers), every one of them present when the shape holds enough elements."""
+        n = int(np.prod(shape, dtype=np.int64))
+        picks = np.resize(np.arange(len(SPECIAL_VALUES)), n)
+        self.rng.shuffle(picks)
+        return np.asarray(SPECIAL_VALUES, dtype=dtype)[picks].reshape(shape)
+
+
+# The values every family feeds its ops as special-value inputs: NaN, both infinities, both
+# zeros, ordinary numbers of both signs, a tiny and a large magnitude (exp(80) overflows float32).
+SPECIAL_VALUES = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 2.5, -3.0, 1e-30, 80.0, -80.0]

@@ -11,7 +11,7 @@ Corvid's dtype rule differs from NumPy's, and the expected values follow Corvid'
 """
 import numpy as np
 
-from common import BOOL, F32, F64, FLOATS, I32, CaseList, float_result
+from common import BOOL, F32, F64, FLOATS, I32, SPECIAL_VALUES, CaseList, float_result
 
 
 def promote(a, b):
@@ -272,4 +272,55 @@ def cases():
     add("add/one_input", "add", [data(F32, (2,))], error="expects 2 input(s), got 1")
     add("exp/two_inputs", "exp", [data(F32, (2,)), data(F32, (2,))], error="expects 1 input(s), got 2")
     add("where/two_inputs", "where", [data(F32, (2,)), data(F32, (2,))], error="expects 3 input(s), got 2")
+
+    # ---- NaN, infinities and signed zeros (common.SPECIAL_VALUES) in every op ----
+    # Each op on every pair of special values (a grid, by broadcasting) and on long arrays of them
+    # (the vectorised loops and their tails), for both float dtypes.
+    specials = case_list.specials
+    column = np.asarray(SPECIAL_VALUES)
+    with np.errstate(all="ignore"):
+        for op, (ref, result, _) in unary.items():
+            for dtype in FLOATS:
+                x = specials(dtype, 4099)
+                r = np.dtype(result(dtype)).type
+                expected = as_(ref(x.astype(F64)) if r in FLOATS else ref(x), r)
+                add(f"{op}/special_long_{np.dtype(dtype).name}", op, [x], expected=expected)
+        for op, (ref, result) in binary.items():
+            for dtype in FLOATS:
+                r = np.dtype(result(dtype)).type
+                for label, a, b in (("grid", column.astype(dtype)[:, None], column.astype(dtype)[None, :]),
+                                    ("long", specials(dtype, 4099), specials(dtype, 4099))):
+                    if r in FLOATS:
+                        expected = as_(ref(a.astype(F64), b.astype(F64)), r)
+                    else:
+                        expected = as_(ref(a, b), r)
+                    add(f"{op}/special_{label}_{np.dtype(dtype).name}", op, [a, b], expected=expected)
+            a, b = data(I32, (12, 1)), column.astype(F32)
+            r = np.dtype(result(F32)).type
+            add(f"{op}/special_mixed_int32_float32", op, [a, b],
+                expected=as_(ref(a.astype(F64), b.astype(F64)), r) if r in FLOATS else as_(ref(a.astype(F32), b), r))
+        cond = specials(F32, 4099)
+        xv, yv = specials(F32, 4099), specials(F64, 4099)
+        add("where/special_values", "where", [cond, xv, yv], expected=np.where(cond != 0, xv.astype(F64), yv))
+        for dtype in FLOATS:
+            x = specials(dtype, 4099)
+            for label, params in (("both", {"min": -2, "max": 3}), ("min_only", {"min": 1}), ("max_only", {"max": -1})):
+                e = x.copy()
+                if "min" in params:
+                    e = np.maximum(e, np.asarray(params["min"], dtype=dtype))
+                if "max" in params:
+                    e = np.minimum(e, np.asarray(params["max"], dtype=dtype))
+                add(f"clip/special_{np.dtype(dtype).name}_{label}", "clip", [x], params, expected=e.astype(dtype))
+        # softmax along rows and columns holding NaN, infinities of both signs, all -inf, all inf.
+        rows = specials(F64, 12, 7)
+        rows = np.concatenate([rows, [[-np.inf] * 7, [np.inf] * 7, [np.inf, 1, 2, 3, -np.inf, 0, 1],
+                                      [-np.inf, -np.inf, 1, 2, 3, 0, -0.0], [np.nan] + [1.0] * 6]])
+        for op, log in (("softmax", False), ("log_softmax", True)):
+            for dtype in FLOATS:
+                x = rows.astype(dtype)
+                for axis in (-1, 0):
+                    add(f"{op}/special_{np.dtype(dtype).name}_axis{axis}", op, [x], {"axis": axis},
+                        expected=softmax_ref(x, axis, log).astype(dtype))
+            x = specials(F32, 3, 4099)
+            add(f"{op}/special_long_rows_f32", op, [x], expected=softmax_ref(x, -1, log).astype(F32))
     return out

@@ -4,7 +4,8 @@ Corvid's choices that differ from a plain NumPy call, and how the expected value
 - matmul/dot promote with Corvid's rule (int32 with float32 gives float32, NumPy's float64); bool
   products stay bool (any of ands) as in NumPy;
 - inv of int32/bool gives float32 (NumPy float64); a matrix whose pivot is negligible (relative to
-  its largest entry) is refused as singular, where LAPACK may return huge values;
+  its largest entry) is refused as singular, where LAPACK may return huge values, and a matrix
+  holding NaN or an infinity is refused, where LAPACK returns NaNs (or zeros for some infinities);
 - float32 products accumulate in float32 in a different order than OpenBLAS: cases with long
   inner dimensions get an atol scaled to sqrt(k).
 """
@@ -148,4 +149,25 @@ def cases():
     add("inv/singular_in_batch", "inv", [np.stack([np.eye(2), np.ones((2, 2))])], error="matrix is singular")
     add("inv/not_square", "inv", [f32(2, 3)], error="are not square")
     add("inv/1d", "inv", [f32(4)], error="needs square matrices")
+
+    # ---- NaN, infinities and signed zeros (common.SPECIAL_VALUES) ----
+    # IEEE products: 0 * inf is NaN, inf - inf is NaN, a NaN anywhere in a dot product spreads.
+    specials = case_list.specials
+    with np.errstate(all="ignore"):
+        for dtype in (np.float32, np.float64):
+            suffix = np.dtype(dtype).name
+            product(f"matmul/special_{suffix}", "matmul", specials(dtype, 12, 12), specials(dtype, 12, 12))
+            product(f"matmul/special_tiles_{suffix}", "matmul", specials(dtype, 37, 300), specials(dtype, 300, 45))
+            product(f"matmul/special_one_inf_{suffix}", "matmul", np.where(np.eye(13, 40, 3) > 0, np.inf, f32(13, 40)).astype(dtype),
+                    f32(40, 17).astype(dtype))
+            product(f"dot/special_1d_{suffix}", "dot", specials(dtype, 24), specials(dtype, 24))
+            product(f"dot/special_2d_1d_{suffix}", "dot", specials(dtype, 24, 30), specials(dtype, 30))
+            x = specials(dtype, 5, 40, 37)
+            add(f"transpose/special_{suffix}", "transpose", [x], {"axes": [0, 2, 1]}, np.transpose(x, (0, 2, 1)))
+        # inv refuses a matrix with NaN or infinity (NumPy's LAPACK returns NaNs, or zeros for
+        # some infinities, depending on the elimination order).
+        for label, special in (("nan", np.nan), ("inf", np.inf), ("minus_inf", -np.inf)):
+            a = well(3)
+            a[1, 2] = special
+            add(f"inv/special_{label}", "inv", [a], {}, error="matrix has non-finite entries (NaN or infinity)")
     return out

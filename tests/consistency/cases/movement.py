@@ -328,4 +328,42 @@ def cases():
         error="index has 1 entries for a 2-d input")
     add("set_value/int_overflow", "set_value", [i32(2)], {"index": [0], "value": 3e9},
         error="does not fit in int32")
+
+    # ---- NaN, infinities and signed zeros (common.SPECIAL_VALUES) in every op with float data ----
+    # Moved values must arrive unchanged; sort and unique order NaN last (and unique keeps one);
+    # find_indices never matches a NaN (np.isin compares with ==); bincount sums weights as IEEE.
+    specials = case_list.specials
+    with np.errstate(all="ignore"):
+        for dtype in (np.float32, np.float64):
+            suffix = np.dtype(dtype).name
+            x = specials(dtype, 4, 6)
+            add(f"reshape/special_{suffix}", "reshape", [x], {"shape": [3, 8]}, x.reshape(3, 8))
+            add(f"flatten/special_{suffix}", "flatten", [x], {}, x.ravel())
+            add(f"expand_dims/special_{suffix}", "expand_dims", [x], {"axis": 1}, np.expand_dims(x, 1))
+            add(f"squeeze/special_{suffix}", "squeeze", [x[:, None]], {}, x)
+            y = specials(dtype, 4, 6)
+            add(f"concat/special_{suffix}", "concat", [x, y], {"axis": 1}, np.concatenate([x, y], 1))
+            add(f"stack/special_{suffix}", "stack", [x, y], {"axis": 1}, np.stack([x, y], 1))
+            add(f"split/special_{suffix}", "split", [x], {"axis": 1, "sections": 3, "index": 1}, np.split(x, 3, 1)[1])
+            add(f"slice/special_{suffix}", "slice", [x], {"begin": [1, 2], "size": [3, 3]}, x[1:4, 2:5])
+            idx = np.array([3, 0, -1, 2, 2], dtype=np.int32)
+            add(f"gather/special_{suffix}", "gather", [x, idx], {"axis": 1}, np.take(x, idx, 1))
+            add(f"reverse/special_{suffix}", "reverse", [x], {}, np.flip(x))
+            add(f"tile/special_{suffix}", "tile", [x], {"reps": [2, 3]}, np.tile(x, (2, 3)))
+            add(f"shape/special_{suffix}", "shape", [x], {}, np.array(x.shape, dtype=np.int32))
+            add(f"set_value/special_{suffix}", "set_value", [x], {"index": [1, 1], "value": -7.5},
+                set_value(x, [1, 1], -7.5))
+            for label, x in (("rows", specials(dtype, 6, 48)), ("long", specials(dtype, 3, 5000))):
+                add(f"sort/special_{label}_{suffix}", "sort", [x], {}, np.sort(x, -1))
+                add(f"sort/special_{label}_axis0_{suffix}", "sort", [x], {"axis": 0}, np.sort(x, 0))
+                add(f"unique/special_{label}_{suffix}", "unique", [x], {}, np.unique(x))
+                add(f"find_indices/special_{label}_{suffix}", "find_indices", [x], {"values": [0, 1, -3, 80]},
+                    find(x, [0.0, 1.0, -3.0, 80.0]))
+            x = np.array([0.5, 1.5, 2, np.nan, 0.5], dtype=dtype)
+            add(f"find_indices/nan_matches_nothing_{suffix}", "find_indices", [x], {"values": [0.5, 2]},
+                find(x, [0.5, 2.0]))
+            bins = rng.integers(0, 5, size=60, dtype=np.int32)
+            w = specials(dtype, 60)
+            expected = np.bincount(bins, w.astype(np.float64)).astype(dtype)
+            add(f"bincount/special_weights_{suffix}", "bincount", [bins, w], {}, expected)
     return out

@@ -1,11 +1,17 @@
 """Consistency cases of the reduce family (shared/ops/reduce.cpp), with NumPy as the reference.
 
 Corvid's choices that differ from a plain NumPy call, and how the expected values follow them:
-- sum/prod of bool and int32 give int32 (NumPy: int64), wrapping like int32 arithmetic;
+- sum/prod of bool and int32 give int32 (NumPy: int64), wrapping like int32 arithmetic; float32
+  sums and products are kept in double, so a float32 product that overflows only on the way
+  (80 * 80 * ... * 0) gives 0 rather than NumPy's inf * 0 = NaN;
 - mean, var, std, median, percentile and average give float_result (float32 for bool/int32 inputs,
   NumPy float64); Corvid accumulates in double, so the expected value of a float32 input is NumPy's
   result on the float64 copy of the data, cast to float32;
-- argmax/argmin give int32; mode is the smallest most frequent value (scipy.stats.mode).
+- argmax/argmin give int32; mode is the smallest most frequent value (scipy.stats.mode), with
+  all NaNs counted as one value that sorts after every number (np.unique merges NaNs);
+- median is np.median (NaN only from a NaN in the line, or -inf and inf as the two middle values);
+  percentile is np.percentile except where NumPy's interpolation makes NaN out of infinities
+  (0 * inf, numpy/numpy#12282): see percentile_ref below.
 """
 import numpy as np
 
@@ -48,7 +54,8 @@ def cases():
     refs = {
         "sum": (lambda x, p: np.sum(x.astype(np.float64) if x.dtype == np.float32 else x,
                                     axis=np_axis(p), keepdims=p.get("keepdims", False)), sum_result),
-        "prod": (lambda x, p: np.prod(x, axis=np_axis(p), keepdims=p.get("keepdims", False)), sum_result),
+        "prod": (lambda x, p: np.prod(x.astype(np.float64) if x.dtype == np.float32 else x,
+                                      axis=np_axis(p), keepdims=p.get("keepdims", False)), sum_result),
         "mean": (float_ref(np.mean), float_result),
         "min": (lambda x, p: np.min(x, axis=np_axis(p), keepdims=p.get("keepdims", False)), lambda d: d),
         "max": (lambda x, p: np.max(x, axis=np_axis(p), keepdims=p.get("keepdims", False)), lambda d: d),
@@ -211,4 +218,67 @@ def cases():
     add("percentile/q_list", "percentile", [f32(4)], {"q": [10, 20]}, error="param 'q' must be a number")
     add("sum/two_inputs", "sum", [f32(2), f32(2)], {}, error="expects 1 input(s), got 2")
     add("average/three_inputs", "average", [f32(2), f32(2), f32(2)], {}, error="expects 1 to 2 input(s), got 3")
+
+    # ---- NaN, infinities and signed zeros (common.SPECIAL_VALUES) in every reduction ----
+    # Lines chosen for what each op must get right: a NaN anywhere, infinities of both signs in
+    # the middle of a sort (median), inf - inf in a sum, 0 * inf in a product, ties with NaN (mode).
+    lines = np.array([
+        [1, 2, np.nan, 4, 5, 6],
+        [np.inf, -3, 1, -np.inf, np.inf, 2],
+        [1, np.inf, np.inf, np.inf, 2, np.inf],
+        [-np.inf, -np.inf, -np.inf, 1, np.inf, 0],
+        [np.inf] * 6,
+        [-np.inf] * 6,
+        [0.0, -0.0, 0.0, -0.0, 1, -1],
+        [np.nan] * 6,
+        [3, np.nan, 1, np.nan, 2, 5],
+        [np.nan, 1, np.nan, 1, 2, 2],
+        [np.inf, -np.inf, 0, 0, 7, -7],
+        [0, np.inf, 2, 3, 4, 5],
+    ])
+    special_ops = ["sum", "mean", "prod", "min", "max", "var", "std", "median", "mode", "average", "argmax", "argmin"]
+    with np.errstate(all="ignore"):  # NumPy warns about the NaNs it makes here
+        for op in special_ops:
+            for dtype in (np.float32, np.float64):
+                x = lines.astype(dtype)
+                suffix = np.dtype(dtype).name
+                value(f"{op}/special_rows_{suffix}", op, x, {"axis": 1})
+                value(f"{op}/special_columns_{suffix}", op, np.ascontiguousarray(x.T), {"axis": 0})
+            value(f"{op}/special_all_f64", op, case_list.specials(np.float64, 7, 5), {})
+            x = case_list.specials(np.float32, 3, 5000)  # long lines: the vectorised loops see every special value
+            tol = {"atol": 1e-5} if op in ("sum", "mean", "average") else {}
+            value(f"{op}/special_long_lines_f32", op, x, {"axis": 1}, **tol)
+            value(f"{op}/special_wide_inner_f32", op, case_list.specials(np.float32, 3, 7, 300), {"axis": 1})
+        x = lines.astype(np.float64)
+        for q in [0.0, 25.0, 50.0, 77.0, 100.0]:
+            add(f"percentile/special_rows_q{q}", "percentile", [x], {"q": q, "axis": 1},
+                np.array([percentile_ref(line, q) for line in x]))
+        x = case_list.specials(np.float32, 2, 5000)
+        add("percentile/special_long_lines_f32", "percentile", [x], {"q": 33, "axis": 1},
+            np.array([percentile_ref(line.astype(np.float64), 33) for line in x]).astype(np.float32))
+        w = rng.uniform(0.1, 2.0, lines.shape)
+        add("average/special_weights", "average", [lines, w], {"axis": 1}, np.average(lines, axis=1, weights=w))
+        special_w = np.where(np.isfinite(lines), np.abs(lines) + 0.5, lines)  # no row sums to zero
+        add("average/special_in_weights", "average", [w, special_w], {"axis": 1},
+            np.average(w, axis=1, weights=special_w))
     return out
+
+
+def percentile_ref(line, q):
+    """np.percentile's linear interpolation of one float64 line, except that it never makes NaN
+    out of infinities (NumPy gives NaN for 0 * inf in its interpolation, numpy/numpy#12282):
+    NaN only when the line holds a NaN or the value lies strictly between -inf and inf; at an
+    exact position, or between equal values, the value itself; NumPy's formula otherwise."""
+    if np.isnan(line).any():
+        return np.nan
+    s = np.sort(line)
+    index = q / 100.0 * (len(s) - 1)
+    lo = int(np.floor(index))
+    hi = min(lo + 1, len(s) - 1)
+    a, b, t = s[lo], s[hi], index - lo
+    if t == 0 or a == b:
+        return a
+    if np.isinf(a) or np.isinf(b):
+        return np.nan if (a == -np.inf and b == np.inf) else (a if np.isinf(a) else b)
+    diff = b - a
+    return b - diff * (1 - t) if t >= 0.5 else a + diff * t

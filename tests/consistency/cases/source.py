@@ -7,7 +7,7 @@ for bit. The distributions themselves are checked by the unit tests.
 """
 import numpy as np
 
-from common import F32, F64, I32
+from common import F32, F64, I32, SPECIAL_VALUES
 
 
 def cases():
@@ -82,4 +82,18 @@ def cases():
     add("random_uniform/non_number_low", "random_uniform", {"shape": [2], "low": "a"},
         error="param 'low' must be a number")
     add("random_normal/negative_std", "random_normal", {"shape": [2], "std": -1}, error="param 'std' must be >= 0")
+
+    # ---- NaN, infinities and signed zeros (common.SPECIAL_VALUES) through tensor ----
+    # Kept as they are, converted between floats, and to bool (NaN is true). To int32, NumPy
+    # (on x86) gives INT32_MIN for NaN, infinities and values out of range, with a warning.
+    specials = np.array(SPECIAL_VALUES + [3e9, -3e9, 2.75, -2.75])
+    with np.errstate(all="ignore"):
+        for dtype in (F32, F64):
+            x = specials.astype(dtype)
+            name = np.dtype(dtype).name
+            add(f"tensor/special_kept_{name}", "tensor", {}, [x], expected=x)
+            add(f"tensor/special_{name}_as_{'float64' if dtype is F32 else 'float32'}", "tensor",
+                {"dtype": "float64" if dtype is F32 else "float32"}, [x], expected=x.astype(F64 if dtype is F32 else F32))
+            add(f"tensor/special_{name}_as_bool", "tensor", {"dtype": "bool"}, [x], expected=x.astype(np.bool_))
+            add(f"tensor/special_{name}_as_int32", "tensor", {"dtype": "int32"}, [x], expected=x.astype(I32))
     return out
