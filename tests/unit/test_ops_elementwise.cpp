@@ -330,6 +330,11 @@ TEST_CASE("source: tensor, zeros and ones") {
     Tensor t = run("tensor", {f32({2}, {1.5f, 0})}, {{"dtype", "int32"}});
     CHECK(values<int32_t>(t) == std::vector<int32_t>{1, 0});
     CHECK(run("tensor", {f32({2}, {1.5f, 0})}).dtype() == DType::f32);
+    // NaN, infinities and out-of-range values give INT32_MIN (NumPy on x86), on every build.
+    const float inf = std::numeric_limits<float>::infinity();
+    Tensor special = run("tensor", {f32({6}, {std::nanf(""), inf, -inf, 3e9f, -2.75f, -2147483648.0f})},
+                         {{"dtype", "int32"}});
+    CHECK(values<int32_t>(special) == std::vector<int32_t>{INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN, -2, INT32_MIN});
   }
   SUBCASE("tensor errors") {
     CHECK_THROWS_WITH_AS(infer("tensor", {}), doctest::Contains("tensor: param 'value' is required"), OpError);

@@ -236,6 +236,9 @@ TEST_CASE("linalg: inv inverts batches and refuses singular matrices") {
   CHECK(floats(run("inv", {&ints})) == std::vector<float>{0.5f, 0, 0, 0.25f});
   const Tensor singular = Tensor::from_vector<float>({2, 2}, {1, 2, 2, 4});
   CHECK_THROWS_WITH_AS(run("inv", {&singular}), "inv: matrix is singular", OpError);
+  // NaN (which compares false with every pivot) is named as such, not called singular.
+  const Tensor with_nan = Tensor::from_vector<double>({2, 2}, {1, 0, std::nan(""), 1});
+  CHECK_THROWS_WITH_AS(run("inv", {&with_nan}), "inv: matrix has non-finite entries (NaN or infinity)", OpError);
   const Tensor wide = Tensor(DType::f32, {2, 3});
   CHECK_THROWS_WITH_AS(run("inv", {&wide}), doctest::Contains("inv: last two dimensions of (2, 3) are not square"),
                        OpError);
