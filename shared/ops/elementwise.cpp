@@ -110,8 +110,8 @@ struct Abs {
 struct Sign {
   using kind = ArithKind;
   static constexpr int flops = kCheap;
-  // NumPy: -1, 0 or 1; NaN stays NaN (x is returned for 0 and NaN).
-  template <class T> T operator()(T x) const { return x > T(0) ? T(1) : x < T(0) ? T(-1) : x; }
+  // NumPy: -1, 0 or 1, with +0 for -0; NaN stays NaN.
+  template <class T> T operator()(T x) const { return x > T(0) ? T(1) : x < T(0) ? T(-1) : x == T(0) ? T(0) : x; }
 };
 struct Square {
   using kind = ArithKind;
@@ -179,10 +179,10 @@ struct Sigmoid {
 struct Relu {
   using kind = SelectKind;
   static constexpr int flops = kCheap;
-  // maximum(x, 0): NaN propagates, bool is already >= 0.
+  // maximum(x, 0) as NumPy gives it: NaN propagates, -0 gives +0, bool is already >= 0.
   template <class T> T operator()(T x) const {
     if constexpr (is_bool_v<T>) return x;
-    else return x < T(0) ? T(0) : x;
+    else return x <= T(0) ? T(0) : x;
   }
 };
 struct LogicalNot {

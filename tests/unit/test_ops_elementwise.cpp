@@ -163,6 +163,11 @@ TEST_CASE("elementwise: unary values follow NumPy") {
     CHECK(std::isnan(values<float>(run("sign", {f32({1}, {kNaN})}))[0]));
     CHECK(std::isnan(values<float>(run("relu", {f32({1}, {kNaN})}))[0]));
   }
+  SUBCASE("sign and relu of -0 give +0, as NumPy's") {
+    CHECK_FALSE(std::signbit(values<float>(run("sign", {f32({1}, {-0.0f})}))[0]));
+    CHECK_FALSE(std::signbit(values<double>(run("relu", {f64({1}, {-0.0})}))[0]));
+    CHECK_FALSE(std::signbit(values<float>(run("relu", {f32({4099}, std::vector<float>(4099, -0.0f))}))[4098]));
+  }
 }
 
 TEST_CASE("elementwise: float32 exp is accurate to a few ulp over its whole range") {

@@ -248,6 +248,7 @@ def cases():
             x = case_list.specials(np.float32, 3, 5000)  # long lines: the vectorised loops see every special value
             tol = {"atol": 1e-5} if op in ("sum", "mean", "average") else {}
             value(f"{op}/special_long_lines_f32", op, x, {"axis": 1}, **tol)
+            value(f"{op}/special_long_lines_f64", op, case_list.specials(np.float64, 2, 3001), {"axis": -1})
             value(f"{op}/special_wide_inner_f32", op, case_list.specials(np.float32, 3, 7, 300), {"axis": 1})
         x = lines.astype(np.float64)
         for q in [0.0, 25.0, 50.0, 77.0, 100.0]:
