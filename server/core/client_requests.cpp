@@ -170,6 +170,7 @@ void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const n
     if (submit.ops[i].value) values.emplace_back(base + OpIndex(i), submit.ops[i].value);
   }
   try {
+    if (create) graph_ids_.raise(record.id);  // before the id can reach anyone
     store_->add_ops(record, create, ops, values);
   } catch (const std::exception& e) {
     send_client_error(client, request_id, "", std::string("the server could not store the graph: ") + e.what());

@@ -87,8 +87,13 @@ void KeptTensors::clear() {
 // ---------------------------------------------------------------- construction and restart
 
 CoordinatorImpl::CoordinatorImpl(const std::string& data_dir, const Clock& clock, Outbox& outbox,
-                                 CoordinatorOptions options)
-    : clock_(clock), outbox_(outbox), options_(options) {
+                                 CoordinatorOptions options, ServerKernel* kernel)
+    : clock_(clock),
+      outbox_(outbox),
+      options_(options),
+      graph_ids_(data_dir),
+      own_kernel_(kernel ? nullptr : std::make_unique<InlineServerKernel>()),
+      kernel_(kernel ? *kernel : *own_kernel_) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) throw std::runtime_error("cannot create data directory " + data_dir + ": " + ec.message());
@@ -101,6 +106,10 @@ CoordinatorImpl::CoordinatorImpl(const std::string& data_dir, const Clock& clock
   // for one of this run.
   next_group_id_ = static_cast<GroupId>(unix_at_start_ * 1000) * 1000;
   load_from_store();
+  // Ids continue after the mark even if corvid.db lost graphs; a mark behind the store (or none,
+  // from an older server) catches up at once.
+  next_graph_id_ = std::max(next_graph_id_, graph_ids_.last() + 1);
+  graph_ids_.raise(next_graph_id_ - 1);
 }
 
 CoordinatorImpl::~CoordinatorImpl() = default;
@@ -304,34 +313,11 @@ void CoordinatorImpl::on_result(WorkerState& w, Frame frame) {
   Graph& graph = graphs_.at(group->graph);
   // Check the result against the group before touching any state.
   std::string problem;
-  double compute_ms = 0;
   auto cm = frame.header.find("compute_ms");
   if (cm == frame.header.end() || !cm->is_number() || !std::isfinite(cm->get<double>()) || cm->get<double>() < 0)
     problem = "'compute_ms' must be a non-negative number";
   else
-    compute_ms = cm->get<double>();
-  if (problem.empty() && frame.tensors.size() != group->outputs.size())
-    problem = std::to_string(frame.tensors.size()) + " tensor(s) for " + std::to_string(group->outputs.size()) +
-              " output(s)";
-  if (problem.empty()) {
-    std::unordered_map<std::string, OpIndex> expected;
-    for (OpIndex op : group->outputs) expected.emplace(graph.wire_name(op), op);
-    for (const auto& nt : frame.tensors) {
-      auto e = expected.find(nt.name);
-      if (e == expected.end()) {
-        problem = "tensor '" + nt.name + "' is not an output of the group (or comes twice)";
-        break;
-      }
-      const TensorSpec& want = graph.ops[e->second].spec;
-      if (!spec_matches(want, spec_of(nt.tensor))) {
-        problem = "tensor '" + nt.name + "' is " + std::string(dtype_name(nt.tensor.dtype())) +
-                  shape_string(nt.tensor.shape()) + ", expected " + std::string(dtype_name(want.dtype)) +
-                  shape_string(want.shape);
-        break;
-      }
-      expected.erase(e);
-    }
-  }
+    problem = result_problem(graph, *group, frame);
   if (!problem.empty()) {
     ++results_rejected_total_;
     ++w.failures;
@@ -341,9 +327,37 @@ void CoordinatorImpl::on_result(WorkerState& w, Frame frame) {
     protocol_error(w, "result of group " + std::to_string(gid) + " rejected: " + problem);
     return;
   }
-  if (!group->expired) w.speed.observe(group->raw_ms, compute_ms);
+  w.reported_compute_ms += cm->get<double>();
+  if (!group->expired) w.speed.observe(group->raw_ms, measured_compute_ms(w, *group, frame));
+  w.last_reply_ms = now();
   w.suspect = false;
   complete_group(w, *group, frame);
+}
+
+std::string CoordinatorImpl::result_problem(const Graph& graph, const GroupRecord& group, const Frame& result) const {
+  if (result.tensors.size() != group.outputs.size())
+    return std::to_string(result.tensors.size()) + " tensor(s) for " + std::to_string(group.outputs.size()) +
+           " output(s)";
+  std::unordered_map<std::string, OpIndex> expected;
+  for (OpIndex op : group.outputs) expected.emplace(graph.wire_name(op), op);
+  for (const auto& nt : result.tensors) {
+    auto e = expected.find(nt.name);
+    if (e == expected.end()) return "tensor '" + nt.name + "' is not an output of the group (or comes twice)";
+    const TensorSpec& want = graph.ops[e->second].spec;
+    if (!spec_matches(want, spec_of(nt.tensor)))
+      return "tensor '" + nt.name + "' is " + std::string(dtype_name(nt.tensor.dtype())) +
+             shape_string(nt.tensor.shape()) + ", expected " + std::string(dtype_name(want.dtype)) +
+             shape_string(want.shape);
+    expected.erase(e);
+  }
+  return "";
+}
+
+double CoordinatorImpl::measured_compute_ms(const WorkerState& w, const GroupRecord& group, const Frame& result) const {
+  double output_bytes = 0;
+  for (const auto& nt : result.tensors) output_bytes += static_cast<double>(nt.tensor.nbytes());
+  const double elapsed = now() - std::max(group.sent_ms, w.last_reply_ms);
+  return std::max(0.0, elapsed - link_.transfer_ms(group.input_bytes + output_bytes) - link_.latency_ms);
 }
 
 void CoordinatorImpl::on_worker_error(WorkerState& w, const Frame& frame) {
@@ -363,7 +377,7 @@ void CoordinatorImpl::on_worker_error(WorkerState& w, const Frame& frame) {
   const std::string message =
       truncated(h.contains("error") && h["error"].is_string() ? h["error"].get<std::string>() : "no message");
   const std::string op_wire = h.contains("op_id") && h["op_id"].is_string() ? h["op_id"].get<std::string>() : "";
-  ++w.failures;
+  w.last_reply_ms = now();
   Graph& graph = graphs_.at(group->graph);
   if (kind == "kernel") {
     OpIndex failed = 0;
@@ -371,17 +385,19 @@ void CoordinatorImpl::on_worker_error(WorkerState& w, const Frame& frame) {
     for (OpIndex op : group->ops)
       if (graph.wire_name(op) == op_wire) failed = op, found = true;
     if (!found) {
+      ++w.failures;
       requeue_group(gid, "worker " + std::to_string(w.id) + " reported a kernel error for an op not in the group", true);
       protocol_error(w, "error: op_id '" + op_wire + "' is not an op of group " + std::to_string(gid));
       return;
     }
     ++groups_failed_total_;
-    event("kernel", "graph " + std::to_string(graph.id) + " op '" + graph.ops[failed].id + "' failed: " + message);
-    // The op fails for good; the rest of the group is computed again.
-    if (!is_final(graph.ops[failed].status)) fail_op(graph, failed, message);
+    // The group is computed again; the op fails only once the error is reproduced. Whether the
+    // report was false is known later, and only then counts as a failure of this worker.
     requeue_group(gid, message, false);
+    if (!is_final(graph.ops[failed].status)) dispute_kernel_error(w, graph, failed, message);
     return;
   }
+  ++w.failures;
   if (kind != "missing_input" && kind != "malformed") {
     requeue_group(gid, "worker " + std::to_string(w.id) + " sent an error of unknown kind", true);
     protocol_error(w, "error: 'kind' must be kernel, missing_input or malformed");
@@ -528,7 +544,8 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& 
     GroupPlan plan = grow_group(
         graph, sizing, group_limits,
         [&](OpIndex op) { return alternatives && graph.ops[op].avoid_worker == w.id; },
-        [&](OpIndex op) { return w.kept.has(graph.wire_name(op)); });
+        [&](OpIndex op) { return w.kept.has(graph.wire_name(op)); },
+        [&](OpIndex op) { return reported_by(graph, op, w.id); });
     if (plan.empty()) continue;
     plan.raw_ms = w.speed.raw_ms(plan.cost, static_cast<int>(plan.ops.size()));
     if (options_.policy == SchedulingPolicy::earliest_finish) {
@@ -577,6 +594,8 @@ bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan
   rec.ops = plan.ops;
   rec.outputs = plan.outputs;
   rec.raw_ms = plan.raw_ms;
+  rec.sent_ms = now();
+  for (const auto& [in, value] : inputs) rec.input_bytes += static_cast<double>(value->nbytes());
   const double input_bytes = input_bytes_on(w, plan);
   const double start = std::max(now(), w.busy_until_ms);
   const double finish = start + link_.transfer_ms(input_bytes) +
@@ -588,12 +607,9 @@ bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan
   std::set<OpIndex> in_group(plan.ops.begin(), plan.ops.end());
   nlohmann::json ops = nlohmann::json::array();
   for (OpIndex op : plan.ops) {
-    OpNode& node = graph.ops[op];
-    nlohmann::json in = nlohmann::json::array();
-    for (OpIndex i : node.inputs) in.push_back(graph.wire_name(i));
-    ops.push_back({{"id", graph.wire_name(op)}, {"op", node.def->name}, {"inputs", std::move(in)}, {"params", node.params}});
+    ops.push_back(op_json(graph, op));
     set_status(graph, op, OpStatus::running);
-    node.groups.push_back(gid);
+    graph.ops[op].groups.push_back(gid);
   }
   nlohmann::json outputs = nlohmann::json::array();
   nlohmann::json keep = nlohmann::json::array();
@@ -654,14 +670,20 @@ void CoordinatorImpl::remove_group(GroupRecord& group) {
 
 void CoordinatorImpl::complete_group(WorkerState& w, GroupRecord& group, Frame& result) {
   Graph& graph = graphs_.at(group.graph);
-  std::unordered_map<std::string, Tensor*> values;
-  for (auto& nt : result.tensors) values.emplace(nt.name, &nt.tensor);
   const std::vector<OpIndex> ops = group.ops;
   const std::vector<OpIndex> keep = group.kept_outputs;
   const bool late = group.expired;
   ++w.groups_done;
   ++groups_done_total_;
   remove_group(group);
+  w.ops_done += apply_result(graph, ops, result, keep, &w.kept);
+  if (late) event("late", "worker " + std::to_string(w.id) + " finished a group after its deadline; its result is used");
+}
+
+uint64_t CoordinatorImpl::apply_result(Graph& graph, const std::vector<OpIndex>& ops, Frame& result,
+                                       const std::vector<OpIndex>& keep, KeptTensors* kept_by) {
+  std::unordered_map<std::string, Tensor*> values;
+  for (auto& nt : result.tensors) values.emplace(nt.name, &nt.tensor);
   std::set<GroupId> losers;
   uint64_t computed = 0;
   for (OpIndex op : ops) {
@@ -673,16 +695,14 @@ void CoordinatorImpl::complete_group(WorkerState& w, GroupRecord& group, Frame& 
       node.has_value = true;
       holding_values_.insert(graph.id);
       store_->queue_value(graph.id, op, node.value);
-      if (std::find(keep.begin(), keep.end(), op) != keep.end()) w.kept.add(v->first, value_bytes(node));
+      if (kept_by && std::find(keep.begin(), keep.end(), op) != keep.end()) kept_by->add(v->first, value_bytes(node));
     }
     set_status(graph, op, OpStatus::computed);
     losers.insert(node.groups.begin(), node.groups.end());
     ++computed;
   }
-  w.ops_done += computed;
   ops_computed_total_ += computed;
   recent_.emplace_back(now(), computed);
-  if (late) event("late", "worker " + std::to_string(w.id) + " finished a group after its deadline; its result is used");
   for (GroupId loser : losers) {
     ++duplicates_ignored_total_;
     cancel_group(loser);
@@ -700,6 +720,7 @@ void CoordinatorImpl::complete_group(WorkerState& w, GroupRecord& group, Frame& 
     if (wanted) ensure_value(graph, op);
   }
   if (store_->queued_bytes() > kFlushBytes) flush_store();
+  return computed;
 }
 
 void CoordinatorImpl::requeue_group(GroupId gid, const std::string& reason, bool transient) {
@@ -791,6 +812,7 @@ void CoordinatorImpl::set_status(Graph& graph, OpIndex op, OpStatus status, cons
   graph.ops[op].error = error;
   // Running is not stored: after a restart every running op is pending again anyway.
   if (status != OpStatus::running) store_->queue_status(graph.id, op, status, error);
+  if (is_final(status) && !disputes_.empty()) close_dispute(graph, op, status == OpStatus::computed);
   if (!was_finished && graph.finished()) note_finished(graph);
   touched(graph.id);
 }
@@ -883,7 +905,13 @@ void CoordinatorImpl::settle() {
     dispatch();
   }
   dispatch();
+  settle_orphaned_disputes();
   settling_ = false;
+  // Without a ServerKernel, the coordinator computes disputed groups itself, now.
+  while (own_kernel_ && !own_kernel_->idle()) {
+    auto [job, reply] = own_kernel_->run_one();
+    server_kernel_done(job, std::move(reply));
+  }
 }
 
 // ---------------------------------------------------------------- tick
@@ -959,8 +987,8 @@ void CoordinatorImpl::remove_old_graphs() {
 }
 
 std::unique_ptr<Coordinator> make_coordinator(const std::string& data_dir, const Clock& clock, Outbox& outbox,
-                                              CoordinatorOptions options) {
-  return std::make_unique<CoordinatorImpl>(data_dir, clock, outbox, options);
+                                              CoordinatorOptions options, ServerKernel* kernel) {
+  return std::make_unique<CoordinatorImpl>(data_dir, clock, outbox, options, kernel);
 }
 
 }  // namespace corvid::server

@@ -34,6 +34,17 @@ class Outbox {
   virtual void close_worker(WorkerId worker, const std::string& reason) = 0;
 };
 
+// The server's own native kernel, which settles a kernel error that only one worker has reported
+// (see docs/server-core.md). compute() must return at once: the network layer computes on a
+// background thread (BackgroundServerKernel), and the reply reaches the coordinator later through
+// Coordinator::server_kernel_done on the coordinator's thread, never from within compute().
+class ServerKernel {
+ public:
+  virtual ~ServerKernel() = default;
+  // Starts computing `assign`, an assign frame with every input attached; `job` names the reply.
+  virtual void compute(uint64_t job, Frame assign) = 0;
+};
+
 enum class SchedulingPolicy { earliest_finish, round_robin };
 
 struct CoordinatorOptions {
@@ -68,6 +79,10 @@ class Coordinator {
   virtual void worker_malformed(WorkerId worker, const std::string& error) = 0;
   virtual void worker_disconnected(WorkerId worker) = 0;
 
+  // The reply of the ServerKernel to compute(job, ...): a `result` or an `error` frame, as
+  // GroupExecutor::execute returns them.
+  virtual void server_kernel_done(uint64_t job, Frame reply) = 0;
+
   // Deadlines, heartbeats, statistics history; call about every 50 ms.
   virtual void tick() = 0;
 
@@ -78,10 +93,14 @@ class Coordinator {
   virtual std::string metrics_text() const = 0;
 };
 
-// The coordinator with its SQLite store in `data_dir` (created if missing; file corvid.db, WAL).
-// Unfinished graphs in the store are resumed: their running ops go back to pending.
-// Throws std::runtime_error if the database cannot be opened.
+// The coordinator with its SQLite store in `data_dir` (created if missing; file corvid.db, WAL)
+// and its graph id mark (file last-graph-id, see graph_id_mark.hpp). Unfinished graphs in the
+// store are resumed: their running ops go back to pending. `kernel` settles disputed kernel
+// errors; without one (tests, simulations) the coordinator computes them itself on the calling
+// thread at the end of the call that needed it. Throws std::runtime_error, with a one-line
+// message naming the file, if corvid.db exists but is empty or not a Corvid database, if the mark
+// is damaged, or if either cannot be opened.
 std::unique_ptr<Coordinator> make_coordinator(const std::string& data_dir, const Clock& clock, Outbox& outbox,
-                                              CoordinatorOptions options = {});
+                                              CoordinatorOptions options = {}, ServerKernel* kernel = nullptr);
 
 }  // namespace corvid::server

@@ -1,5 +1,6 @@
-// The Coordinator's implementation, shared by its three source files:
-// coordinator.cpp (state, workers, groups and scheduling), client_requests.cpp (developers'
+// The Coordinator's implementation, shared by its four source files:
+// coordinator.cpp (state, workers, groups and scheduling), kernel_disputes.cpp (a worker's kernel
+// error, settled by a second worker or the server's own kernel), client_requests.cpp (developers'
 // submit, wait, end and cancel) and operator_views.cpp (/api/status, /api/graphs, /metrics).
 #pragma once
 
@@ -14,15 +15,17 @@
 
 #include "server/core/coordinator.hpp"
 #include "server/core/graph.hpp"
+#include "server/core/graph_id_mark.hpp"
 #include "server/core/graph_store.hpp"
 #include "server/core/scheduler.hpp"
+#include "server/core/server_kernel.hpp"
 
 namespace corvid::server {
 
-// One op group handed to a worker.
+// One op group handed to a worker (or, for a disputed kernel error, to the server's own kernel).
 struct GroupRecord {
   GroupId id = 0;
-  WorkerId worker = 0;
+  WorkerId worker = 0;  // 0: the server's own kernel
   GraphId graph = 0;
   std::vector<OpIndex> ops;      // topological order
   std::vector<OpIndex> outputs;  // ops whose values the result carries
@@ -32,6 +35,8 @@ struct GroupRecord {
   double raw_ms = 0;             // SpeedModel::raw_ms of the group on its worker
   double estimate_ms = 0;        // estimated time from assignment to result
   double deadline_ms = 0;
+  double sent_ms = 0;            // when the assign was sent, on the server's clock
+  double input_bytes = 0;        // of the tensors attached to the assign
   bool expired = false;  // missed its deadline: its ops were handed to others, a late result still counts
 };
 
@@ -64,12 +69,23 @@ struct WorkerState {
   nlohmann::json benchmark = nullptr;
   SpeedModel speed;
   double busy_until_ms = 0;
+  double last_reply_ms = 0;          // when its last result or error for a group arrived
+  double reported_compute_ms = 0;    // the sum of the compute_ms it reported: shown, never trusted
   std::vector<GroupId> in_flight;   // includes expired groups still owed
   std::deque<GroupId> cancelled;    // recently cancelled groups: their results are ignored quietly
   int protocol_errors = 0;
   bool suspect = false;  // missed a deadline and has not delivered a result since
   uint64_t groups_done = 0, ops_done = 0, failures = 0;
   KeptTensors kept;
+};
+
+// A kernel error that a worker reported for an op and that nobody has reproduced yet. The op
+// fails only when a second worker reports the same error or the server's own kernel fails it
+// too; until then none of the reporters gets the op again.
+struct KernelDispute {
+  std::string error;             // as the first worker reported it
+  std::set<WorkerId> reporters;  // workers that reported a kernel error for the op
+  uint64_t server_job = 0;       // the server's own kernel is computing it (0: not asked)
 };
 
 // A developer's pending `wait` or `end`.
@@ -105,7 +121,8 @@ struct HistoryPoint {
 // See Coordinator. Not thread-safe.
 class CoordinatorImpl final : public Coordinator {
  public:
-  CoordinatorImpl(const std::string& data_dir, const Clock& clock, Outbox& outbox, CoordinatorOptions options);
+  CoordinatorImpl(const std::string& data_dir, const Clock& clock, Outbox& outbox, CoordinatorOptions options,
+                  ServerKernel* kernel);
   ~CoordinatorImpl() override;
 
   void client_connected(ClientId client, const std::string& owner) override;
@@ -115,6 +132,7 @@ class CoordinatorImpl final : public Coordinator {
   void worker_message(WorkerId worker, Frame frame) override;
   void worker_malformed(WorkerId worker, const std::string& error) override;
   void worker_disconnected(WorkerId worker) override;
+  void server_kernel_done(uint64_t job, Frame reply) override;
   void tick() override;
   nlohmann::json status_json() const override;
   nlohmann::json graph_json(uint64_t graph_id) const override;
@@ -134,6 +152,13 @@ class CoordinatorImpl final : public Coordinator {
   void on_benchmark(WorkerState& w, const Frame& frame);
   void on_result(WorkerState& w, Frame frame);
   void on_worker_error(WorkerState& w, const Frame& frame);
+  // What is wrong with `result` as the reply to `group` ("" if nothing): the output names, dtypes
+  // and shapes must be exactly the group's.
+  std::string result_problem(const Graph& graph, const GroupRecord& group, const Frame& result) const;
+  // The group's compute time on the server's clock: from when the worker could start it (the
+  // assign was sent, or its previous reply arrived, whichever is later) to `result`, less the
+  // estimated transfer of inputs and outputs and the round trip. compute_ms is not trusted.
+  double measured_compute_ms(const WorkerState& w, const GroupRecord& group, const Frame& result) const;
   void on_release(WorkerState& w, const Frame& frame);
   // Replies `error`, counts it, and closes the worker after kMaxProtocolErrors. False if closed.
   bool protocol_error(WorkerState& w, const std::string& error, bool reply = true);
@@ -156,6 +181,11 @@ class CoordinatorImpl final : public Coordinator {
 
   // Group outcomes.
   void complete_group(WorkerState& w, GroupRecord& group, Frame& result);
+  // Stores the values of `result` for `ops` that are not final yet and marks them computed,
+  // cancelling other groups computing them; outputs in `keep` are noted as kept by `kept_by`.
+  // Returns how many ops became computed.
+  uint64_t apply_result(Graph& graph, const std::vector<OpIndex>& ops, Frame& result, const std::vector<OpIndex>& keep,
+                        KeptTensors* kept_by);
   // Removes a group; its ops it alone was computing go back to pending, and with `transient`
   // count a failed attempt (failing the op with `reason` after max_attempts).
   void requeue_group(GroupId group, const std::string& reason, bool transient);
@@ -165,6 +195,23 @@ class CoordinatorImpl final : public Coordinator {
   void remove_group(GroupRecord& group);
   // Cancels groups all of whose ops are final.
   void cancel_finished_groups(GraphId graph);
+
+  // ---- kernel_disputes.cpp ----
+  // Worker w reported `message` for `op`: the op fails if another worker reported the same;
+  // otherwise it is computed again elsewhere (never on w), and by the server's own kernel when
+  // the reporters disagree.
+  void dispute_kernel_error(WorkerState& w, Graph& graph, OpIndex op, const std::string& message);
+  // Starts the server's own kernel on the disputed op and the inputs it needs that have no value.
+  void start_server_settlement(Graph& graph, OpIndex op, KernelDispute& dispute);
+  // Disputes no connected worker other than their reporters could settle go to the server's kernel.
+  void settle_orphaned_disputes();
+  // The op became final: its dispute ends; if it was computed, every reporter's error was false
+  // and counts as a failure of that worker.
+  void close_dispute(Graph& graph, OpIndex op, bool computed);
+  // True if worker w reported a kernel error for this op that is still disputed.
+  bool reported_by(const Graph& graph, OpIndex op, WorkerId w) const;
+  // The op as it travels in an assign: {"id", "op", "inputs", "params"}.
+  nlohmann::json op_json(const Graph& graph, OpIndex op) const;
 
   // Op state.
   void set_status(Graph& graph, OpIndex op, OpStatus status, const std::string& error = {});
@@ -208,6 +255,11 @@ class CoordinatorImpl final : public Coordinator {
   const Clock& clock_;
   Outbox& outbox_;
   CoordinatorOptions options_;
+  GraphIdMark graph_ids_;                            // ids are raised here before they are handed out
+  std::unique_ptr<InlineServerKernel> own_kernel_;   // when no ServerKernel was given
+  ServerKernel& kernel_;
+  std::map<std::pair<GraphId, OpIndex>, KernelDispute> disputes_;
+  std::unordered_map<uint64_t, GroupRecord> server_jobs_;  // groups the server's own kernel computes
   LinkModel link_;
   std::unique_ptr<GraphStore> store_;
   double clock_at_start_ = 0;

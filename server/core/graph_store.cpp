@@ -3,7 +3,9 @@
 #include <sqlite3.h>
 
 #include <cstring>
+#include <filesystem>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 namespace corvid::server {
@@ -103,12 +105,21 @@ Shape parse_shape(const std::string& text) { return nlohmann::json::parse(text).
 class SqliteGraphStore final : public GraphStore {
  public:
   explicit SqliteGraphStore(const std::string& path) {
-    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+    // An existing file must be a Corvid database as it is: SQLite would take an empty file for a
+    // new database (graph ids would start again), and Corvid must not write into another's.
+    std::error_code ec;
+    const bool existed = std::filesystem::exists(path, ec);
+    if (existed && std::filesystem::file_size(path, ec) == 0 && !ec)
+      throw std::runtime_error(path + " is empty (0 bytes), not a Corvid database: restore it from a backup, or move it "
+                               "away to start with an empty store");
+    const int flags = SQLITE_OPEN_READWRITE | (existed ? 0 : SQLITE_OPEN_CREATE);
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
       std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
       throw std::runtime_error("cannot open database " + path + ": " + msg);
     }
     try {
+      if (existed) require_corvid_tables(path);
       exec("PRAGMA journal_mode=WAL");
       // With WAL, NORMAL keeps every committed transaction across a crash of the process.
       exec("PRAGMA synchronous=NORMAL");
@@ -318,6 +329,21 @@ class SqliteGraphStore final : public GraphStore {
       sqlite3_free(err);
       throw std::runtime_error("sqlite: " + msg);
     }
+  }
+
+  // Throws, naming the file, unless the database has Corvid's graphs table (the other tables and
+  // newer columns are added to databases of older servers).
+  void require_corvid_tables(const std::string& path) {
+    std::set<std::string> columns;
+    try {
+      Statement q(db_, "SELECT name FROM pragma_table_info('graphs')");
+      while (q.step()) columns.insert(q.text_at(0));
+    } catch (const std::exception&) {
+      throw std::runtime_error(path + " is not a Corvid database (" + sqlite3_errmsg(db_) + ")");
+    }
+    for (const char* column : {"id", "name", "owner", "created_at"})
+      if (!columns.count(column))
+        throw std::runtime_error(path + " is not a Corvid database (an SQLite file without Corvid's graphs table)");
   }
 
   // Upgrades a database written by an older server: adds `column` to `table` unless it is there.

@@ -73,7 +73,9 @@ class GraphStore {
   virtual void remove_graph(GraphId graph, double removed_at) = 0;
 };
 
-// The SQLite store in `path` (WAL journal); creates the schema if missing.
+// The SQLite store in `path` (WAL journal), created with its schema if there is no such file.
+// Throws std::runtime_error with a one-line message naming the file if it exists but is empty
+// (0 bytes), is not an SQLite database, or lacks Corvid's tables (it is then left untouched).
 std::unique_ptr<GraphStore> open_sqlite_store(const std::string& path);
 
 }  // namespace corvid::server

@@ -60,6 +60,7 @@ nlohmann::json CoordinatorImpl::status_json() const {
                        {"groups_done", w.groups_done},
                        {"ops_done", w.ops_done},
                        {"failures", w.failures},
+                       {"reported_compute_ms", w.reported_compute_ms},
                        {"connected_since", w.connected_at}});
   }
   nlohmann::json graphs = nlohmann::json::array();

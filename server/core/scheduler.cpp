@@ -41,7 +41,8 @@ double value_bytes(const OpNode& node) {
 }  // namespace
 
 GroupPlan grow_group(const Graph& graph, const SpeedModel& speed, const GroupLimits& limits,
-                     const std::function<bool(OpIndex)>& skip_seed, const std::function<bool(OpIndex)>& kept) {
+                     const std::function<bool(OpIndex)>& skip_seed, const std::function<bool(OpIndex)>& kept,
+                     const std::function<bool(OpIndex)>& excluded) {
   GroupPlan plan;
   plan.graph = graph.id;
   std::unordered_set<OpIndex> in_group;
@@ -65,7 +66,7 @@ GroupPlan grow_group(const Graph& graph, const SpeedModel& speed, const GroupLim
   // Whether a pending op can join: all its inputs are available or already in the group.
   auto joinable = [&](OpIndex op) {
     const OpNode& node = graph.ops[op];
-    if (node.status != OpStatus::pending || in_group.count(op)) return false;
+    if (node.status != OpStatus::pending || in_group.count(op) || (excluded && excluded(op))) return false;
     for (OpIndex in : node.inputs) {
       const OpNode& i = graph.ops[in];
       if (!in_group.count(in) && !(i.status == OpStatus::computed && i.has_value)) return false;
@@ -73,7 +74,7 @@ GroupPlan grow_group(const Graph& graph, const SpeedModel& speed, const GroupLim
     return true;
   };
   for (auto seed = graph.ready.begin(); seed != graph.ready.end() && !full(); ++seed) {
-    if (in_group.count(*seed) || skip_seed(*seed)) continue;
+    if (in_group.count(*seed) || skip_seed(*seed) || (excluded && excluded(*seed))) continue;
     if (!plan.ops.empty() &&
         speed.estimate_ms(plan.cost, static_cast<int>(plan.ops.size())) >= limits.new_part_below_ms)
       break;

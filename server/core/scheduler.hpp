@@ -82,10 +82,12 @@ struct GroupLimits {
 // dependents join as soon as all their inputs are available or inside the group, so
 // intermediates stay on the worker. When a connected part is exhausted below the target, the
 // next ready op seeds another part of the same group. `kept(op)` says whether the worker already
-// holds op's value (it then does not count towards input bytes). Outputs are the ops that are
-// requested, have no dependents, or have a dependent outside the group.
+// holds op's value (it then does not count towards input bytes). Ops that `excluded` names never
+// join, neither as seeds nor as dependents (a kernel error this worker reported is disputed).
+// Outputs are the ops that are requested, have no dependents, or have a dependent outside the group.
 GroupPlan grow_group(const Graph& graph, const SpeedModel& speed, const GroupLimits& limits,
-                     const std::function<bool(OpIndex)>& skip_seed, const std::function<bool(OpIndex)>& kept);
+                     const std::function<bool(OpIndex)>& skip_seed, const std::function<bool(OpIndex)>& kept,
+                     const std::function<bool(OpIndex)>& excluded = {});
 
 // What the finish-time rule needs to know about one worker.
 struct WorkerLoad {

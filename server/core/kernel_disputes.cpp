@@ -1,0 +1,166 @@
+// Disputed kernel errors (see KernelDispute in coordinator_impl.hpp and docs/server-core.md):
+// a worker's `error` of kind `kernel` fails an op only once a second worker reports the same
+// error or the server's own native kernel fails the op too. Anyone computing the op instead
+// proves the report false, which counts as a failure of the worker that made it.
+#include <algorithm>
+
+#include "server/core/coordinator_impl.hpp"
+
+namespace corvid::server {
+
+namespace {
+
+std::string worker_list(const std::set<WorkerId>& workers) {
+  std::string out;
+  for (WorkerId w : workers) out += (out.empty() ? "" : ", ") + std::to_string(w);
+  return (workers.size() == 1 ? "worker " : "workers ") + out;
+}
+
+}  // namespace
+
+nlohmann::json CoordinatorImpl::op_json(const Graph& graph, OpIndex op) const {
+  const OpNode& node = graph.ops[op];
+  nlohmann::json inputs = nlohmann::json::array();
+  for (OpIndex in : node.inputs) inputs.push_back(graph.wire_name(in));
+  return {{"id", graph.wire_name(op)}, {"op", node.def->name}, {"inputs", std::move(inputs)}, {"params", node.params}};
+}
+
+bool CoordinatorImpl::reported_by(const Graph& graph, OpIndex op, WorkerId w) const {
+  if (disputes_.empty()) return false;
+  auto d = disputes_.find({graph.id, op});
+  return d != disputes_.end() && d->second.reporters.count(w) != 0;
+}
+
+void CoordinatorImpl::dispute_kernel_error(WorkerState& w, Graph& graph, OpIndex op, const std::string& message) {
+  KernelDispute& dispute = disputes_[{graph.id, op}];
+  if (dispute.reporters.count(w.id)) return;  // the same worker again (from an older group): no news
+  const std::string what = "graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id + "'";
+  if (!dispute.reporters.empty() && dispute.error == message) {
+    dispute.reporters.insert(w.id);
+    event("kernel", what + " failed: " + message + " (reported by " + worker_list(dispute.reporters) + ")");
+    fail_op(graph, op, message);  // ends the dispute
+    return;
+  }
+  const bool disagreement = !dispute.reporters.empty();
+  dispute.reporters.insert(w.id);
+  if (!disagreement) dispute.error = message;
+  event("disputed", "worker " + std::to_string(w.id) + " reported a kernel error for " + what + ": " + message +
+                        (disagreement ? "; the workers disagree, the server's own kernel settles it"
+                                      : "; another worker or the server's own kernel must reproduce it"));
+  if (disagreement && !dispute.server_job) start_server_settlement(graph, op, dispute);
+}
+
+void CoordinatorImpl::settle_orphaned_disputes() {
+  for (auto& [key, dispute] : disputes_) {
+    if (dispute.server_job) continue;
+    bool someone_else = false;
+    for (const auto& [id, w] : workers_) someone_else = someone_else || (w.benchmarked && !dispute.reporters.count(id));
+    if (someone_else) continue;
+    auto g = graphs_.find(key.first);
+    if (g != graphs_.end()) start_server_settlement(g->second, key.second, dispute);
+  }
+}
+
+void CoordinatorImpl::start_server_settlement(Graph& graph, OpIndex op, KernelDispute& dispute) {
+  // The op and, transitively, every input it needs that has no value on the server (inputs
+  // always have smaller indices, so a set in index order is a topological order).
+  std::set<OpIndex> needed;
+  std::vector<OpIndex> stack{op};
+  std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> inputs;
+  std::set<OpIndex> attached;
+  while (!stack.empty()) {
+    const OpIndex o = stack.back();
+    stack.pop_back();
+    if (!needed.insert(o).second) continue;
+    for (OpIndex in : graph.ops[o].inputs) {
+      if (needed.count(in) || attached.count(in)) continue;
+      std::shared_ptr<const Tensor> value;
+      if (graph.ops[in].status == OpStatus::computed) value = value_of(graph, in);
+      if (value) {
+        attached.insert(in);
+        inputs.emplace_back(in, std::move(value));
+      } else {
+        stack.push_back(in);
+      }
+    }
+  }
+  // An input computed as part of the group after all is not attached twice.
+  inputs.erase(std::remove_if(inputs.begin(), inputs.end(), [&](const auto& i) { return needed.count(i.first) != 0; }),
+               inputs.end());
+
+  const uint64_t job = next_group_id_++;
+  GroupRecord rec;
+  rec.id = job;
+  rec.graph = graph.id;
+  rec.ops.assign(needed.begin(), needed.end());
+  rec.outputs = rec.ops;  // every value the server computes is worth keeping
+  Frame assign;
+  nlohmann::json ops = nlohmann::json::array();
+  nlohmann::json outputs = nlohmann::json::array();
+  for (OpIndex o : rec.ops) {
+    ops.push_back(op_json(graph, o));
+    outputs.push_back(graph.wire_name(o));
+  }
+  assign.header = {{"type", "assign"}, {"group_id", job}, {"ops", std::move(ops)}, {"outputs", std::move(outputs)}};
+  for (auto& [in, value] : inputs) assign.tensors.push_back({graph.wire_name(in), *value});
+  dispute.server_job = job;
+  server_jobs_.emplace(job, std::move(rec));
+  event("settling", "the server's own kernel computes graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id +
+                        "' (" + std::to_string(needed.size()) + " op(s)) to settle the kernel error of " +
+                        worker_list(dispute.reporters));
+  kernel_.compute(job, std::move(assign));
+}
+
+void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {
+  auto it = server_jobs_.find(job);
+  if (it == server_jobs_.end()) return;
+  const GroupRecord rec = std::move(it->second);
+  server_jobs_.erase(it);
+  for (auto& [key, dispute] : disputes_)
+    if (dispute.server_job == job) dispute.server_job = 0;
+  auto g = graphs_.find(rec.graph);
+  if (g == graphs_.end()) return;
+  Graph& graph = g->second;
+  const auto& h = reply.header;
+  std::string problem;
+  if (h.value("type", "") == "result") {
+    problem = result_problem(graph, rec, reply);
+    if (problem.empty()) {
+      // Ops someone else finished in the meantime keep their value; the rest take the server's.
+      apply_result(graph, rec.ops, reply, {}, nullptr);
+      settle();
+      return;
+    }
+    problem = "the server's own kernel gave an invalid result: " + problem;
+  } else {
+    problem = h.contains("error") && h["error"].is_string() ? h["error"].get<std::string>() : "no message";
+  }
+  // The server's kernel is the reference: the op it names fails (the last op of the group if it
+  // names none of them), and its dependents with it.
+  OpIndex failed = rec.ops.back();
+  const std::string op_wire = h.contains("op_id") && h["op_id"].is_string() ? h["op_id"].get<std::string>() : "";
+  for (OpIndex op : rec.ops)
+    if (graph.wire_name(op) == op_wire) failed = op;
+  if (!is_final(graph.ops[failed].status)) {
+    event("kernel", "graph " + std::to_string(graph.id) + " op '" + graph.ops[failed].id + "' failed: " + problem +
+                        " (reproduced by the server's own kernel)");
+    fail_op(graph, failed, problem);
+  }
+  settle();
+}
+
+void CoordinatorImpl::close_dispute(Graph& graph, OpIndex op, bool computed) {
+  auto d = disputes_.find({graph.id, op});
+  if (d == disputes_.end()) return;
+  if (computed) {
+    for (WorkerId reporter : d->second.reporters) {
+      auto w = workers_.find(reporter);
+      if (w != workers_.end()) ++w->second.failures;
+    }
+    event("refuted", "graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id + "' was computed: the kernel error of " +
+                         worker_list(d->second.reporters) + " was false (" + d->second.error + ")");
+  }
+  disputes_.erase(d);
+}
+
+}  // namespace corvid::server
