@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "server/core/server_kernel.hpp"
 #include "server/net/frame_session.hpp"
 
 namespace corvid::server {
@@ -19,13 +20,22 @@ ServerState::ServerState(asio::io_context& ioc, ServerConfig config)
 ServerState::~ServerState() = default;
 
 void ServerState::start(const CoordinatorOptions& options) {
-  coordinator_ = make_coordinator(config_.data_dir.string(), *this, *this, options);
+  // Replies come back on the kernel's thread and are posted to the io thread.
+  kernel_ = std::make_unique<BackgroundServerKernel>(
+      [weak = weak_from_this(), io = tick_timer_.get_executor()](uint64_t job, Frame reply) {
+        asio::post(io, [weak, job, reply = std::move(reply)]() mutable {
+          if (auto self = weak.lock())
+            self->guarded("server_kernel_done", nullptr, [&](Coordinator& c) { c.server_kernel_done(job, std::move(reply)); });
+        });
+      });
+  coordinator_ = make_coordinator(config_.data_dir.string(), *this, *this, options, kernel_.get());
   do_tick();
 }
 
 void ServerState::shutdown() {
   tick_timer_.cancel();
   coordinator_.reset();
+  kernel_.reset();  // after the group being computed, if any
   std::vector<std::shared_ptr<FrameSession>> open;
   for (const Sessions* sessions : {&workers_, &clients_})
     for (const auto& [id, weak] : *sessions)

@@ -89,6 +89,9 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
   StaticFiles files_;
   asio::steady_timer tick_timer_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  // The server's own kernel settling disputed kernel errors off the io thread; declared before
+  // the Coordinator, which uses it, so that it outlives it.
+  std::unique_ptr<ServerKernel> kernel_;
   std::unique_ptr<Coordinator> coordinator_;
   Sessions workers_;
   Sessions clients_;
