@@ -1,0 +1,28 @@
+// libFuzzer target for the graph-file parser (client/src/graph_file.cpp), which reads the files
+// `corvid submit` is given: any text is parsed, validated against the op table and, if valid,
+// turned into the submit frame. The contract is GraphError for every bad file; like
+// `corvid submit`, the target also accepts any other std::exception unless CORVID_FUZZ_STRICT=1
+// is set, which makes those a crash.
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "corvid/graph_file.hpp"
+
+using namespace corvid;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
+  try {
+    GraphSpec spec = parse_graph_file(std::string(reinterpret_cast<const char*>(data), size));
+    validate_graph(spec);
+    encode_frame(submit_frame(spec, 1, nullptr));
+  } catch (const GraphError&) {
+  } catch (const std::exception& e) {
+    static const bool strict = std::getenv("CORVID_FUZZ_STRICT") != nullptr;
+    if (!strict) return 0;
+    std::cerr << "fuzz_graph_file: not a GraphError: " << e.what() << "\n";
+    std::abort();
+  }
+  return 0;
+}
