@@ -250,6 +250,10 @@ def cases():
             value(f"{op}/special_long_lines_f32", op, x, {"axis": 1}, **tol)
             value(f"{op}/special_long_lines_f64", op, case_list.specials(np.float64, 2, 3001), {"axis": -1})
             value(f"{op}/special_wide_inner_f32", op, case_list.specials(np.float32, 3, 7, 300), {"axis": 1})
+        # The lines of issue 9's finding 10, as they were reported.
+        value("median/infinities_around_middle", "median", np.array([np.inf, -3, 1, -np.inf, np.inf]), {})
+        value("median/two_infinite_middles", "median", np.array([1, np.inf, np.inf, np.inf]), {})
+        value("mode/nans_counted_together", "mode", np.array([3, np.nan, 1, np.nan, 2]), {})
         x = lines.astype(np.float64)
         for q in [0.0, 25.0, 50.0, 77.0, 100.0]:
             add(f"percentile/special_rows_q{q}", "percentile", [x], {"q": q, "axis": 1},
