@@ -4,6 +4,8 @@
 # comes from scripts/build.sh (the fuzz preset), and without it the tests are not registered.
 set(CORVID_FUZZ_DIR "${CMAKE_SOURCE_DIR}/build/fuzz" CACHE PATH "Build directory of the fuzz preset")
 set(CORVID_FUZZ_TARGETS frame coordinator graph_file http)
+# The targets that read JSON get the dictionary of Corvid's names (fuzz/make_corpus.py writes it).
+set(CORVID_FUZZ_JSON_TARGETS frame coordinator graph_file)
 set(CORVID_FUZZ_SECONDS 30 CACHE STRING "How long each fuzz test runs its target")
 
 if(NOT CORVID_BUILD_TESTS)
@@ -14,9 +16,13 @@ if(NOT EXISTS "${CORVID_FUZZ_DIR}/build.ninja")
   return()
 endif()
 foreach(name IN LISTS CORVID_FUZZ_TARGETS)
+  set(dictionary "")
+  if(name IN_LIST CORVID_FUZZ_JSON_TARGETS)
+    set(dictionary "${CMAKE_SOURCE_DIR}/fuzz/corvid.dict")
+  endif()
   add_test(NAME "fuzz: ${name}"
            COMMAND "${CMAKE_SOURCE_DIR}/fuzz/run_fuzzer.sh" "${CORVID_FUZZ_DIR}/fuzz_${name}"
                    "${CMAKE_SOURCE_DIR}/fuzz" "${name}" "${CORVID_FUZZ_SECONDS}"
-                   "${CMAKE_BINARY_DIR}/fuzz-artifacts")
+                   "${CMAKE_BINARY_DIR}/fuzz-artifacts" ${dictionary})
   set_tests_properties("fuzz: ${name}" PROPERTIES LABELS fuzz TIMEOUT 300)
 endforeach()

@@ -3,11 +3,14 @@
 after changing the seeds): the frames and messages of tests/unit/test_wire.cpp, tests/server and
 tests/net, as wire frames (frame), as scripts of worker and developer actions (coordinator, format
 in fuzz_coordinator.cpp), the graph files of tests/integration/graphs and client/tests (graph_file),
-and HTTP requests and targets of tests/net/test_http.cpp (http).
+and HTTP requests and targets of tests/net/test_http.cpp (http). Also writes fuzz/corvid.dict,
+the libFuzzer dictionary of the JSON targets: the quoted names in the op kernels and the server
+core (op names, params, message types and fields).
 """
 import hashlib
 import json
 import pathlib
+import re
 import shutil
 import struct
 import sys
@@ -201,7 +204,18 @@ def write(name, items):
         (folder / f"{stem}-{digest}").write_bytes(data)
 
 
+def write_dictionary():
+    words = set()
+    for folder in ("shared", "shared/ops", "server/core"):
+        for path in (ROOT / folder).glob("*.cpp"):
+            words.update(re.findall(r'"([a-z][a-z0-9_]{1,24})"', path.read_text()))
+    tokens = sorted(f'"\\"{w}\\""' for w in words) + ['"{"', '"}"', '"["', '"]"', '":"', '","', '"null"', '"true"',
+                                                         '"false"', '"-1"', '"1e308"', '"0.5"']
+    (ROOT / "fuzz" / "corvid.dict").write_text("# Written by make_corpus.py.\n" + "\n".join(tokens) + "\n")
+
+
 def main():
+    write_dictionary()
     write("frame", wire_frames())
     write("coordinator", scripts())
     write("graph_file", graph_files())
