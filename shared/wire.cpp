@@ -45,15 +45,22 @@ std::vector<uint8_t> encode_frame(const Frame& frame) {
   return out;
 }
 
-Frame decode_frame(const uint8_t* data, std::size_t size) {
+Frame decode_frame(const uint8_t* data, std::size_t size, std::size_t max_header_bytes) {
   if (size < 4) throw WireError("frame too short: " + std::to_string(size) + " bytes, need at least 4");
   uint32_t len = 0;
   for (int i = 0; i < 4; ++i) len |= static_cast<uint32_t>(data[i]) << (8 * i);
   if (len == 0 || len > size - 4)
     throw WireError("header length " + std::to_string(len) + " does not fit a frame of " + std::to_string(size) + " bytes");
+  if (len > max_header_bytes)
+    throw WireError("header of " + std::to_string(len) + " bytes is longer than the limit of " +
+                    std::to_string(max_header_bytes) + " bytes (big data travels as tensors)");
   Frame frame;
-  frame.header = nlohmann::json::parse(data + 4, data + 4 + len, nullptr, false);
-  if (frame.header.is_discarded()) throw WireError("header is not valid JSON");
+  try {
+    frame.header = parse_json_limited(std::string_view(reinterpret_cast<const char*>(data + 4), len));
+  } catch (const JsonError& e) {
+    throw WireError(e.kind() == JsonError::Kind::syntax ? "header is not valid JSON: " + std::string(e.what())
+                                                        : "header: " + std::string(e.what()));
+  }
   if (!frame.header.is_object()) throw WireError("header must be a JSON object");
   if (!frame.header.contains("type") || !frame.header["type"].is_string())
     throw WireError("header has no string field 'type'");
@@ -79,7 +86,7 @@ Frame decode_frame(const uint8_t* data, std::size_t size) {
       shape.push_back(d.get<int64_t>());
       elements *= static_cast<double>(shape.back());
     }
-    if (shape.size() > 32) throw bad("more than 32 dimensions");
+    if (shape.size() > kMaxTensorDims) throw bad("more than " + std::to_string(kMaxTensorDims) + " dimensions");
     if (!e.contains("offset") || !e["offset"].is_number_unsigned() || !e.contains("length") ||
         !e["length"].is_number_unsigned())
       throw bad("offset and length must be non-negative integers");
@@ -121,28 +128,50 @@ nlohmann::json tensor_to_json(const Tensor& t) {
 }
 
 namespace {
-void flatten_json(const nlohmann::json& v, std::size_t depth, Shape& shape, std::vector<const nlohmann::json*>& out) {
-  if (v.is_array()) {
-    if (depth == shape.size()) {
-      if (!out.empty()) throw std::invalid_argument("ragged nested list: mixes numbers and lists at depth " + std::to_string(depth));
-      shape.push_back(static_cast<int64_t>(v.size()));
-    } else if (shape[depth] != static_cast<int64_t>(v.size())) {
-      throw std::invalid_argument("ragged nested list: lengths " + std::to_string(shape[depth]) + " and " +
-                                  std::to_string(v.size()) + " at depth " + std::to_string(depth));
+// The numbers and booleans of a nested list in row-major order, and its shape; iterative (an
+// explicit stack of list positions), so nesting costs heap, not stack.
+void flatten_json(const nlohmann::json& value, Shape& shape, std::vector<const nlohmann::json*>& out) {
+  struct Level {
+    const nlohmann::json* list;
+    std::size_t next;  // index of the next element to visit
+  };
+  std::vector<Level> stack;
+  // Visits one value at depth stack.size(): a list opens a level, anything else is a leaf.
+  auto visit = [&](const nlohmann::json& v) {
+    const std::size_t depth = stack.size();
+    if (v.is_array()) {
+      if (depth == shape.size()) {
+        if (!out.empty()) throw std::invalid_argument("ragged nested list: mixes numbers and lists at depth " + std::to_string(depth));
+        if (depth == kMaxTensorDims) throw std::invalid_argument("nested list of more than " + std::to_string(kMaxTensorDims) + " dimensions");
+        shape.push_back(static_cast<int64_t>(v.size()));
+      } else if (shape[depth] != static_cast<int64_t>(v.size())) {
+        throw std::invalid_argument("ragged nested list: lengths " + std::to_string(shape[depth]) + " and " +
+                                    std::to_string(v.size()) + " at depth " + std::to_string(depth));
+      }
+      stack.push_back({&v, 0});
+      return;
     }
-    for (const auto& e : v) flatten_json(e, depth + 1, shape, out);
-    return;
+    if (depth != shape.size()) throw std::invalid_argument("ragged nested list at depth " + std::to_string(depth));
+    if (!v.is_number() && !v.is_boolean())
+      throw std::invalid_argument("tensor values must be numbers or booleans, got " + v.dump().substr(0, 120));
+    out.push_back(&v);
+  };
+  visit(value);
+  while (!stack.empty()) {
+    Level& top = stack.back();
+    if (top.next == top.list->size()) {
+      stack.pop_back();
+      continue;
+    }
+    visit((*top.list)[top.next++]);
   }
-  if (depth != shape.size()) throw std::invalid_argument("ragged nested list at depth " + std::to_string(depth));
-  if (!v.is_number() && !v.is_boolean()) throw std::invalid_argument("tensor values must be numbers or booleans, got " + v.dump());
-  out.push_back(&v);
 }
 }  // namespace
 
 Tensor tensor_from_json_value(const nlohmann::json& value, std::optional<DType> dtype) {
   Shape shape;
   std::vector<const nlohmann::json*> flat;
-  flatten_json(value, 0, shape, flat);
+  flatten_json(value, shape, flat);
   // An empty list's trailing dimensions are unknown; flatten_json recorded the ones it saw.
   if (!dtype) {
     bool all_bool = !flat.empty(), all_int = true;

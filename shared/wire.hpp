@@ -12,11 +12,17 @@
 #include <string>
 #include <vector>
 
+#include "json_limits.hpp"
 #include "tensor.hpp"
 
 namespace corvid {
 
 inline constexpr int kProtocolVersion = 1;
+// The longest JSON header decode_frame accepts unless told otherwise (big data rides as binary
+// tensors; a developer's submit of many ops is the largest header). docs/protocol.md, "Limits".
+inline constexpr std::size_t kMaxHeaderBytes = std::size_t{64} << 20;
+// The most dimensions a tensor may have on the wire or as a JSON value.
+inline constexpr std::size_t kMaxTensorDims = 32;
 
 struct NamedTensor {
   std::string name;
@@ -42,16 +48,19 @@ class WireError : public std::runtime_error {
 // replaced). Requires header to be a JSON object.
 std::vector<uint8_t> encode_frame(const Frame& frame);
 
-// Decodes and validates a frame of `size` bytes: header length in range, JSON object with a
-// string "type", every tensor entry well-formed (known dtype, non-negative shape, length equal
-// to elements × dtype size, inside the buffer, 8-aligned, not overlapping). Throws WireError.
-Frame decode_frame(const uint8_t* data, std::size_t size);
+// Decodes and validates a frame of `size` bytes: header length in range and at most
+// max_header_bytes (checked before parsing), JSON within the default JsonLimits (depth, memory)
+// that is an object with a string "type", every tensor entry well-formed (known dtype,
+// non-negative shape, length equal to elements × dtype size, inside the buffer, 8-aligned, not
+// overlapping). Throws WireError naming the problem or the limit.
+Frame decode_frame(const uint8_t* data, std::size_t size, std::size_t max_header_bytes = kMaxHeaderBytes);
 
 // A tensor as JSON (dtype, shape, flat row-major data) for people and the CLI's --json.
 nlohmann::json tensor_to_json(const Tensor& t);
-// Builds a tensor from a nested JSON list (or a scalar). dtype: as given, else bool for
-// booleans, int32 when every number is an integer, float32 otherwise. Throws
-// std::invalid_argument for ragged lists, non-numbers or values out of the dtype's range.
+// Builds a tensor from a nested JSON list (or a scalar), without recursion. dtype: as given, else
+// bool for booleans, int32 when every number is an integer, float32 otherwise. Throws
+// std::invalid_argument for ragged lists, more than 32 dimensions, non-numbers or values out of
+// the dtype's range.
 Tensor tensor_from_json_value(const nlohmann::json& value, std::optional<DType> dtype);
 
 }  // namespace corvid

@@ -42,6 +42,11 @@ GraphOp parse_graph_op(const nlohmann::json& o) {
       throw GraphError(op.id, "unknown dtype " + o["dtype"].dump() + " (use float32, float64, int32 or bool)");
   }
   if (op.def->name == "tensor") {
+    try {
+      check_params(*op.def, op.params);  // infer_op, which checks them for every other op, is not run here
+    } catch (const OpError& e) {
+      throw GraphError(op.id, e.what());
+    }
     const nlohmann::json* value = o.contains("value") ? &o["value"] : nullptr;
     if (!value && op.params.contains("value")) value = &op.params["value"];
     if (!value || value->is_null()) throw GraphError(op.id, "tensor op needs a 'value'");
@@ -89,12 +94,9 @@ GraphSpec parse_graph_json(const nlohmann::json& doc) {
 
 nlohmann::json parse_json_text(const std::string& text) {
   try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    // e.what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ...".
-    std::string what = e.what();
-    const auto pos = what.find("] ");
-    throw GraphError("", "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+    return parse_json_limited(text);
+  } catch (const JsonError& e) {
+    throw GraphError("", e.kind() == JsonError::Kind::syntax ? "invalid JSON: " + std::string(e.what()) : e.what());
   }
 }
 

@@ -57,6 +57,11 @@ ParsedOp parse_op(const nlohmann::json& o, std::size_t position) {
 // The value of a `tensor` op without inputs: an attached tensor named by its id, else its JSON "value"
 // (or params.value), converted to its "dtype" (or params.dtype) when one is given.
 Tensor tensor_value(const ParsedOp& p, const Frame& frame) {
+  try {
+    check_params(*p.def, p.params);  // infer_op, which checks them for every other op, is not run here
+  } catch (const OpError& e) {
+    refuse(p.id, e.what());
+  }
   const nlohmann::json& o = *p.json;
   std::optional<DType> dtype;
   const nlohmann::json* dtype_json = o.contains("dtype") ? &o["dtype"] : p.params.contains("dtype") ? &p.params["dtype"] : nullptr;

@@ -86,7 +86,7 @@ void FrameSession::on_read(beast::error_code ec, std::size_t) {
     std::optional<Frame> frame;
     std::string error;
     try {
-      frame = decode_frame(static_cast<const uint8_t*>(buffer_.data().data()), buffer_.size());
+      frame = decode_frame(static_cast<const uint8_t*>(buffer_.data().data()), buffer_.size(), max_header_bytes());
     } catch (const std::exception& e) {  // WireError by contract; anything else is malformed input too
       error = e.what();
     }

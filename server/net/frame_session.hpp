@@ -53,6 +53,9 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   // Replies with `error` and counts it; the kMaxBadMessages-th closes the connection (1008).
   void note_bad_message(const std::string& error);
 
+  // The longest JSON header this endpoint accepts; a longer one is refused before it is parsed.
+  virtual std::size_t max_header_bytes() const { return kMaxHeaderBytes; }
+
   // A frame that decoded. Called once per message, in order.
   virtual void on_frame(Frame frame) = 0;
   // A message that is not a frame (text, too large, or a decode error); `error` says why.

@@ -14,7 +14,12 @@ class WorkerSession final : public FrameSession {
  public:
   using FrameSession::FrameSession;
 
+  // The longest header a worker may send after its hello (a result of a 4096-op group with long
+  // op ids takes about 1 MiB); far below a developer's, since anyone may connect as a worker.
+  static constexpr std::size_t kMaxWorkerHeaderBytes = 4u << 20;
+
  private:
+  std::size_t max_header_bytes() const override { return kMaxWorkerHeaderBytes; }
   void on_frame(Frame frame) override;
   void on_bad_frame(const std::string& error) override;
   void on_closed() override;

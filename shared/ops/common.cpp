@@ -1,5 +1,7 @@
 // Helpers the family files share: promotion, broadcasting, axes, params, generic costs.
 #include <algorithm>
+#include <limits>
+#include <optional>
 
 #include "families.hpp"
 
@@ -43,13 +45,70 @@ bool has_param(const Params& params, const char* name) {
   return params.is_object() && params.contains(name) && !params.at(name).is_null();
 }
 
-int64_t int_param(const Params& params, const char* name, int64_t fallback) {
-  if (!has_param(params, name)) return fallback;
-  const auto& v = params.at(name);
+namespace {
+
+std::invalid_argument must_be(std::string_view name, std::string_view what, const Params& value) {
+  return std::invalid_argument("param '" + std::string(name) + "' must be " + std::string(what) + ", got " + value.dump());
+}
+
+// The strict reading of one integer: a JSON integer (never a float, even 1.0) within int64;
+// an unsigned JSON number above 2^63 - 1 is refused rather than wrapped to a negative.
+std::optional<int64_t> json_int64(std::string_view name, const Params& v) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      throw std::invalid_argument("param '" + std::string(name) + "' is out of range: " + std::to_string(u) +
+                                  " does not fit in a signed 64-bit integer");
+    return static_cast<int64_t>(u);
+  }
   if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>())))
-    return static_cast<int64_t>(v.get<double>());
-  throw std::invalid_argument(std::string("param '") + name + "' must be an integer, got " + v.dump());
+  return std::nullopt;
+}
+
+constexpr std::string_view kIntegerText = "an integer";
+constexpr std::string_view kIntListText = "a list of integers (or one integer)";
+constexpr std::string_view kNumberListText = "a list of numbers (or one number)";
+
+int64_t int_value(std::string_view name, const Params& v, std::string_view what) {
+  const std::optional<int64_t> i = json_int64(name, v);
+  if (!i) throw must_be(name, what, v);
+  return *i;
+}
+
+std::vector<int64_t> int_list_value(std::string_view name, const Params& v, std::string_view what) {
+  if (!v.is_array()) return {int_value(name, v, what)};
+  std::vector<int64_t> out;
+  for (const auto& e : v) {
+    const std::optional<int64_t> i = json_int64(name, e);
+    if (!i) throw must_be(name, what, v);
+    out.push_back(*i);
+  }
+  return out;
+}
+
+std::vector<double> number_list_value(std::string_view name, const Params& v, std::string_view what) {
+  if (v.is_number()) return {v.get<double>()};
+  if (!v.is_array()) throw must_be(name, what, v);
+  std::vector<double> out;
+  for (const auto& e : v) {
+    if (!e.is_number()) throw must_be(name, what, v);
+    out.push_back(e.get<double>());
+  }
+  return out;
+}
+
+constexpr std::string_view kDtypeText = "one of float32, float64, int32, bool";
+
+DType dtype_value(std::string_view name, const Params& v, std::string_view what) {
+  std::optional<DType> d = v.is_string() ? parse_dtype(v.get<std::string>()) : std::nullopt;
+  if (!d) throw must_be(name, what, v);
+  return *d;
+}
+
+}  // namespace
+
+int64_t int_param(const Params& params, const char* name, int64_t fallback) {
+  return has_param(params, name) ? int_value(name, params.at(name), kIntegerText) : fallback;
 }
 
 int64_t required_int_param(const Params& params, const char* name) {
@@ -60,29 +119,53 @@ int64_t required_int_param(const Params& params, const char* name) {
 double number_param(const Params& params, const char* name, double fallback) {
   if (!has_param(params, name)) return fallback;
   const auto& v = params.at(name);
-  if (!v.is_number()) throw std::invalid_argument(std::string("param '") + name + "' must be a number, got " + v.dump());
+  if (!v.is_number()) throw must_be(name, "a number", v);
   return v.get<double>();
 }
 
 bool bool_param(const Params& params, const char* name, bool fallback) {
   if (!has_param(params, name)) return fallback;
   const auto& v = params.at(name);
-  if (!v.is_boolean()) throw std::invalid_argument(std::string("param '") + name + "' must be true or false, got " + v.dump());
+  if (!v.is_boolean()) throw must_be(name, "true or false", v);
   return v.get<bool>();
 }
 
 std::vector<int64_t> int_list_param(const Params& params, const char* name) {
   if (!has_param(params, name)) throw std::invalid_argument(std::string("param '") + name + "' is required");
-  const auto& v = params.at(name);
-  if (v.is_number()) return {int_param(params, name, 0)};
-  if (!v.is_array()) throw std::invalid_argument(std::string("param '") + name + "' must be a list of integers, got " + v.dump());
-  std::vector<int64_t> out;
-  for (const auto& e : v) {
-    if (!e.is_number_integer())
-      throw std::invalid_argument(std::string("param '") + name + "' must be a list of integers, got " + v.dump());
-    out.push_back(e.get<int64_t>());
+  return int_list_value(name, params.at(name), kIntListText);
+}
+
+std::vector<double> number_list_param(const Params& params, const char* name) {
+  if (!has_param(params, name)) throw std::invalid_argument(std::string("param '") + name + "' is required");
+  return number_list_value(name, params.at(name), kNumberListText);
+}
+
+std::optional<DType> dtype_param(const Params& params) {
+  if (!has_param(params, "dtype")) return std::nullopt;
+  return dtype_value("dtype", params.at("dtype"), kDtypeText);
+}
+
+void check_param_value(const ParamSpec& spec, const Params& value) {
+  auto what = [&](std::string_view own) { return spec.meaning.empty() ? own : spec.meaning; };
+  switch (spec.type) {
+    case ParamType::integer: int_value(spec.name, value, what(kIntegerText)); return;
+    case ParamType::int_list: int_list_value(spec.name, value, what(kIntListText)); return;
+    case ParamType::boolean:
+      if (!value.is_boolean()) throw must_be(spec.name, what("true or false"), value);
+      return;
+    case ParamType::number:
+      if (!value.is_number()) throw must_be(spec.name, what("a number"), value);
+      return;
+    case ParamType::number_list: number_list_value(spec.name, value, what(kNumberListText)); return;
+    case ParamType::number_or_bool:
+      if (!value.is_number() && !value.is_boolean()) throw must_be(spec.name, what("a number or a boolean"), value);
+      return;
+    case ParamType::dtype: dtype_value(spec.name, value, what(kDtypeText)); return;
+    case ParamType::tensor_value:
+      if (!value.is_number() && !value.is_boolean() && !value.is_array())
+        throw must_be(spec.name, what("a number, a boolean or a nested list of them"), value);
+      return;
   }
-  return out;
 }
 
 std::vector<int64_t> reduction_axes(const Params& params, int64_t ndim) {

@@ -605,13 +605,14 @@ Tensor softmax_kernel(const std::vector<const Tensor*>& inputs, const Params& pa
 
 template <class F>
 OpDef unary_op_row(std::string_view name, std::vector<std::string_view> aliases = {}) {
-  return {name, std::move(aliases), 1, 1, OpFamily::unary, unary_infer<F>, per_element_cost<F::flops>, unary_kernel<F>};
+  return {name, std::move(aliases), 1, 1, OpFamily::unary, unary_infer<F>, per_element_cost<F::flops>, unary_kernel<F>,
+          {}};
 }
 
 template <class F>
 OpDef binary_op_row(std::string_view name, std::vector<std::string_view> aliases = {}) {
   return {name, std::move(aliases), 2, 2, OpFamily::binary, binary_infer<F>, per_element_cost<F::flops>,
-          binary_kernel<F>};
+          binary_kernel<F>, {}};
 }
 
 }  // namespace
@@ -651,12 +652,13 @@ std::vector<OpDef> elementwise_rows() {
       binary_op_row<LogicalAnd>("logical_and"),
       binary_op_row<LogicalOr>("logical_or"),
       binary_op_row<LogicalXor>("logical_xor"),
-      {"where", {}, 3, 3, OpFamily::ternary, where_infer, elementwise_cost, where_kernel},
-      {"clip", {}, 1, 1, OpFamily::unary, clip_infer, per_element_cost<2>, clip_kernel},
+      {"where", {}, 3, 3, OpFamily::ternary, where_infer, elementwise_cost, where_kernel, {}},
+      {"clip", {}, 1, 1, OpFamily::unary, clip_infer, per_element_cost<2>, clip_kernel,
+       {{"min", ParamType::number}, {"max", ParamType::number}}},
       {"softmax", {}, 1, 1, OpFamily::activation, softmax_infer, per_element_cost<kTranscendental + 4>,
-       softmax_kernel<false>},
+       softmax_kernel<false>, {{"axis", ParamType::integer}}},
       {"log_softmax", {}, 1, 1, OpFamily::activation, softmax_infer, per_element_cost<kTranscendental + 4>,
-       softmax_kernel<true>},
+       softmax_kernel<true>, {{"axis", ParamType::integer}}},
   };
 }
 

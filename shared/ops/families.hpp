@@ -2,6 +2,8 @@
 // helpers the family files share: dtype promotion, broadcasting, axis params, generic costs.
 #pragma once
 
+#include <optional>
+
 #include "op.hpp"
 
 namespace corvid::ops {
@@ -30,14 +32,24 @@ int64_t normalize_axis(int64_t axis, int64_t ndim);
 std::vector<int64_t> reduction_axes(const Params& params, int64_t ndim);
 
 // ---- params ----
-// Reads an integer param; throws std::invalid_argument "param 'name' must be an integer".
+// Readers of one param, the only place params are converted: `fallback` when the param is absent
+// or null; otherwise the value, or std::invalid_argument "param 'name' must be ..., got ...".
+// Integers are read strictly: a JSON float (even 1.0) is not one, and an unsigned number above
+// 2^63 - 1 is refused ("param 'axis' is out of range") instead of wrapping to a negative.
 int64_t int_param(const Params& params, const char* name, int64_t fallback);
 int64_t required_int_param(const Params& params, const char* name);
 double number_param(const Params& params, const char* name, double fallback);
 bool bool_param(const Params& params, const char* name, bool fallback);
-// A list of integers (a single integer is accepted as a list of one).
+// A required list of integers (a single integer is accepted as a list of one).
 std::vector<int64_t> int_list_param(const Params& params, const char* name);
+// A required list of numbers (a single number is accepted as a list of one).
+std::vector<double> number_list_param(const Params& params, const char* name);
+// The "dtype" param, or nullopt when absent.
+std::optional<DType> dtype_param(const Params& params);
 bool has_param(const Params& params, const char* name);
+// Throws std::invalid_argument naming the param when `value` (not null) is not of spec.type,
+// with the same reading as the readers above.
+void check_param_value(const ParamSpec& spec, const Params& value);
 
 // ---- costs ----
 // flops = elements of output, bytes = all inputs + output.

@@ -577,10 +577,11 @@ Tensor inv_kernel(const std::vector<const Tensor*>& in, const Params&) {
 
 std::vector<OpDef> linalg_rows() {
   return {
-      {"matmul", {}, 2, 2, OpFamily::linalg, matmul_infer, matmul_cost, matmul_kernel},
-      {"dot", {}, 2, 2, OpFamily::linalg, dot_infer, dot_cost, dot_kernel},
-      {"transpose", {}, 1, 1, OpFamily::linalg, transpose_infer, transpose_cost, transpose_kernel},
-      {"inv", {}, 1, 1, OpFamily::linalg, inv_infer, inv_cost, inv_kernel},
+      {"matmul", {}, 2, 2, OpFamily::linalg, matmul_infer, matmul_cost, matmul_kernel, {}},
+      {"dot", {}, 2, 2, OpFamily::linalg, dot_infer, dot_cost, dot_kernel, {}},
+      {"transpose", {}, 1, 1, OpFamily::linalg, transpose_infer, transpose_cost, transpose_kernel,
+       {{"axes", ParamType::int_list}}},
+      {"inv", {}, 1, 1, OpFamily::linalg, inv_infer, inv_cost, inv_kernel, {}},
   };
 }
 

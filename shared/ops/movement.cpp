@@ -20,9 +20,6 @@ using Specs = std::vector<TensorSpec>;
 using Tensors = std::vector<const Tensor*>;
 
 constexpr int64_t kUnknown = -1;
-// Largest output a data-dependent length (bincount) may ask for, so that a huge value in the
-// data gives an error instead of exhausting memory.
-constexpr int64_t kMaxDataDependentLength = int64_t{1} << 28;
 
 bool has_unknown(const Shape& shape) {
   return std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; });
@@ -58,21 +55,6 @@ void require_int32(const TensorSpec& spec, const char* what) {
 
 std::string axis_size_text(int64_t axis, int64_t size) {
   return "axis " + std::to_string(axis) + " of size " + std::to_string(size);
-}
-
-// A list of numbers (a single number is accepted as a list of one).
-std::vector<double> number_list_param(const Params& params, const char* name) {
-  if (!has_param(params, name)) throw std::invalid_argument(std::string("param '") + name + "' is required");
-  const auto& v = params.at(name);
-  const std::invalid_argument bad(std::string("param '") + name + "' must be a list of numbers, got " + v.dump());
-  if (v.is_number()) return {v.get<double>()};
-  if (!v.is_array()) throw bad;
-  std::vector<double> out;
-  for (const auto& e : v) {
-    if (!e.is_number()) throw bad;
-    out.push_back(e.get<double>());
-  }
-  return out;
 }
 
 // ---- costs ----
@@ -660,6 +642,7 @@ Tensor sort_kernel(const Tensors& in, const Params& p) {
   return out;
 }
 
+// The output is never longer than the input, so it fits wherever the input did.
 TensorSpec unique_infer(const Specs& in, const Params&) { return {in[0].dtype, {kUnknown}}; }
 
 Tensor unique_kernel(const Tensors& in, const Params&) {
@@ -715,6 +698,8 @@ Tensor find_indices_kernel(const Tensors& in, const Params& p) {
   std::vector<double> values = number_list_param(p, "values");
   values.erase(std::remove_if(values.begin(), values.end(), [](double v) { return std::isnan(v); }), values.end());
   std::sort(values.begin(), values.end());
+  // The output holds one int32 per match: bounded here, as inference cannot know its length.
+  constexpr std::size_t kMaxMatches = static_cast<std::size_t>(kMaxTensorBytes) / sizeof(int32_t);
   std::vector<int32_t> found;
   visit_dtype(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -723,11 +708,25 @@ Tensor find_indices_kernel(const Tensors& in, const Params& p) {
       const double value = static_cast<double>(data[i]);
       // A NaN matches nothing (np.isin compares with ==); binary_search alone would find it
       // "equivalent" to any value, since every < with NaN is false.
-      if (!std::isnan(value) && std::binary_search(values.begin(), values.end(), value))
+      if (!std::isnan(value) && std::binary_search(values.begin(), values.end(), value)) {
+        if (found.size() == kMaxMatches)  // only a bool input has room for more
+          throw std::invalid_argument("more than " + std::to_string(kMaxMatches) +
+                                      " matches: their int32 indices would take more than " +
+                                      std::to_string(static_cast<int>(kMaxTensorBytes / (1 << 20))) +
+                                      " MiB, the most a tensor may take");
         found.push_back(static_cast<int32_t>(i));
+      }
     }
   });
   return Tensor::from_vector<int32_t>({static_cast<int64_t>(found.size())}, found);
+}
+
+// Refuses `bins` bins (asked for by `why`) when they would not fit in a tensor: the int32
+// counts, or with weights the float64 sums the kernel accumulates before converting them.
+void check_bins(int64_t bins, bool weighted, const std::string& why) {
+  check_tensor_bytes(static_cast<double>(bins) * (weighted ? 8.0 : 4.0),
+                     std::string(weighted ? "float64 sums" : "an int32 output") + " of " + std::to_string(bins) +
+                         " bins (" + why + ")");
 }
 
 TensorSpec bincount_infer(const Specs& in, const Params& p) {
@@ -736,6 +735,7 @@ TensorSpec bincount_infer(const Specs& in, const Params& p) {
   if (x.shape.size() != 1) throw std::invalid_argument("input must be 1-d, got shape " + shape_string(x.shape));
   const int64_t minlength = int_param(p, "minlength", 0);
   if (minlength < 0) throw std::invalid_argument("minlength must be >= 0, got " + std::to_string(minlength));
+  check_bins(minlength, in.size() == 2, "param 'minlength'");
   if (in.size() == 1) return {DType::i32, {kUnknown}};
   const TensorSpec& w = in[1];
   bool ok = w.shape.size() == 1;
@@ -750,17 +750,18 @@ Tensor bincount_kernel(const Tensors& in, const Params& p) {
   const Tensor& x = *in[0];
   const int32_t* values = x.data<int32_t>();
   int64_t length = int_param(p, "minlength", 0);
+  int64_t widest = -1;  // index of the value that sets the length, if one does
   for (int64_t i = 0; i < x.size(); ++i) {
     if (values[i] < 0)
       throw std::invalid_argument("input contains negative value " + std::to_string(values[i]) + " at index " +
                                   std::to_string(i));
     if (values[i] >= length) {
-      if (values[i] >= kMaxDataDependentLength)
-        throw std::invalid_argument("value " + std::to_string(values[i]) + " at index " + std::to_string(i) +
-                                    " needs more bins than the limit of " + std::to_string(kMaxDataDependentLength));
       length = int64_t{values[i]} + 1;
+      widest = i;
     }
   }
+  if (widest >= 0)
+    check_bins(length, in.size() == 2, "value " + std::to_string(values[widest]) + " at index " + std::to_string(widest));
   if (in.size() == 1) {
     Tensor out(DType::i32, {length});
     int32_t* counts = out.data<int32_t>();
@@ -849,7 +850,8 @@ Tensor set_value_kernel(const Tensors& in, const Params& p) {
 }
 
 OpDef row(std::string_view name, std::vector<std::string_view> aliases, int min_inputs, int max_inputs,
-          TensorSpec (*infer)(const Specs&, const Params&), Tensor (*kernel)(const Tensors&, const Params&),
+          std::vector<ParamSpec> params, TensorSpec (*infer)(const Specs&, const Params&),
+          Tensor (*kernel)(const Tensors&, const Params&),
           Cost (*cost)(const Specs&, const TensorSpec&, const Params&) = move_cost) {
   OpDef def;
   def.name = name;
@@ -860,31 +862,35 @@ OpDef row(std::string_view name, std::vector<std::string_view> aliases, int min_
   def.infer = infer;
   def.cost = cost;
   def.kernel = kernel;
+  def.params = std::move(params);
   return def;
 }
 
 }  // namespace
 
 std::vector<OpDef> movement_rows() {
+  using T = ParamType;
+  const ParamSpec axis{"axis", T::integer}, axes{"axis", T::int_list};
   return {
-      row("reshape", {}, 1, 1, reshape_infer, reshape_kernel),
-      row("flatten", {"ravel"}, 1, 1, flatten_infer, flatten_kernel),
-      row("expand_dims", {}, 1, 1, expand_dims_infer, expand_dims_kernel),
-      row("squeeze", {}, 1, 1, squeeze_infer, squeeze_kernel),
-      row("concat", {}, 1, -1, concat_infer, concat_kernel),
-      row("stack", {}, 1, -1, stack_infer, stack_kernel),
-      row("split", {}, 1, 1, split_infer, split_kernel),
-      row("slice", {}, 1, 1, slice_infer, slice_kernel),
-      row("gather", {}, 2, 2, gather_infer, gather_kernel),
-      row("reverse", {}, 1, 1, reverse_infer, reverse_kernel),
-      row("tile", {}, 1, 1, tile_infer, tile_kernel),
-      row("sort", {}, 1, 1, sort_infer, sort_kernel, sort_cost),
-      row("unique", {}, 1, 1, unique_infer, unique_kernel, unique_cost),
-      row("one_hot", {"one_hot_encoding"}, 1, 1, one_hot_infer, one_hot_kernel),
-      row("find_indices", {}, 1, 1, find_indices_infer, find_indices_kernel, scan_cost),
-      row("bincount", {}, 1, 2, bincount_infer, bincount_kernel, scan_cost),
-      row("shape", {}, 1, 1, shape_infer, shape_kernel),
-      row("set_value", {}, 1, 1, set_value_infer, set_value_kernel),
+      row("reshape", {}, 1, 1, {{"shape", T::int_list}}, reshape_infer, reshape_kernel),
+      row("flatten", {"ravel"}, 1, 1, {}, flatten_infer, flatten_kernel),
+      row("expand_dims", {}, 1, 1, {axes}, expand_dims_infer, expand_dims_kernel),
+      row("squeeze", {}, 1, 1, {axes}, squeeze_infer, squeeze_kernel),
+      row("concat", {}, 1, -1, {axis}, concat_infer, concat_kernel),
+      row("stack", {}, 1, -1, {axis}, stack_infer, stack_kernel),
+      row("split", {}, 1, 1, {axis, {"sections", T::integer}, {"index", T::integer}}, split_infer, split_kernel),
+      row("slice", {}, 1, 1, {{"begin", T::int_list}, {"size", T::int_list}}, slice_infer, slice_kernel),
+      row("gather", {}, 2, 2, {axis}, gather_infer, gather_kernel),
+      row("reverse", {}, 1, 1, {axes}, reverse_infer, reverse_kernel),
+      row("tile", {}, 1, 1, {{"reps", T::int_list}}, tile_infer, tile_kernel),
+      row("sort", {}, 1, 1, {axis}, sort_infer, sort_kernel, sort_cost),
+      row("unique", {}, 1, 1, {}, unique_infer, unique_kernel, unique_cost),
+      row("one_hot", {"one_hot_encoding"}, 1, 1, {{"depth", T::integer}}, one_hot_infer, one_hot_kernel),
+      row("find_indices", {}, 1, 1, {{"values", T::number_list}}, find_indices_infer, find_indices_kernel, scan_cost),
+      row("bincount", {}, 1, 2, {{"minlength", T::integer}}, bincount_infer, bincount_kernel, scan_cost),
+      row("shape", {}, 1, 1, {}, shape_infer, shape_kernel),
+      row("set_value", {}, 1, 1, {{"index", T::int_list}, {"value", T::number_or_bool}}, set_value_infer,
+          set_value_kernel),
   };
 }
 

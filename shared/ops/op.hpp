@@ -42,9 +42,36 @@ class OpError : public std::runtime_error {
   std::string reason_;
 };
 
+// The kind of value a param takes. infer_op refuses any other value before the op's own
+// inference runs, so every front end and every worker refuses it the same way.
+enum class ParamType {
+  integer,         // a JSON integer that fits in int64 (1.0 is a float, not an integer)
+  int_list,        // a list of integers, or one integer standing for a list of one
+  boolean,         // true or false
+  number,          // any JSON number
+  number_list,     // a list of numbers, or one number standing for a list of one
+  number_or_bool,  // a number; true and false count as 1 and 0
+  dtype,           // "float32", "float64", "int32" or "bool"
+  tensor_value,    // a number, a boolean or a nested list of them (checked in full by the op)
+};
+// The name README's op table gives a type: int, int_list, bool, number, ...
+std::string_view param_type_name(ParamType type);
+
+// One param an op reads. `meaning` replaces the type's own wording in errors when the op gives
+// the type a narrower sense (argmax's axis: "an integer or null (the flattened index)").
+struct ParamSpec {
+  constexpr ParamSpec(std::string_view name, ParamType type, std::string_view meaning = {})
+      : name(name), type(type), meaning(meaning) {}
+  std::string_view name;
+  ParamType type;
+  std::string_view meaning;
+};
+
 // Row of the op table. infer validates params and input specs and returns the output spec,
 // throwing std::invalid_argument (or OpError) with a reason; kernel computes the output from
-// inputs that infer accepted. Functions are plain pointers so the table is a constant.
+// inputs that infer accepted. Functions are plain pointers so the table is a constant. `params`
+// lists every param infer and kernel read: infer_op refuses any other name, and any value of
+// the wrong type, before infer runs. A null value means the param is absent.
 struct OpDef {
   std::string_view name;
   std::vector<std::string_view> aliases;
@@ -54,6 +81,7 @@ struct OpDef {
   TensorSpec (*infer)(const std::vector<TensorSpec>& inputs, const Params& params) = nullptr;
   Cost (*cost)(const std::vector<TensorSpec>& inputs, const TensorSpec& output, const Params& params) = nullptr;
   Tensor (*kernel)(const std::vector<const Tensor*>& inputs, const Params& params) = nullptr;
+  std::vector<ParamSpec> params;
 };
 
 // Every op, in a stable order. Names and aliases are unique across the table.
@@ -65,8 +93,19 @@ const OpDef* find_op(std::string_view name_or_alias);
 // must hold it together with its inputs, and a volunteer's device must not be made to swap.
 inline constexpr double kMaxTensorBytes = 512.0 * (1 << 20);
 
-// Checks arity and params and infers the output; throws OpError naming the op and the reason,
-// also when the output would take more than kMaxTensorBytes. `params` may be null (treated as {}).
+// Throws std::invalid_argument "<what> would take <size>; a tensor may take at most 512 MiB"
+// when `bytes` exceeds kMaxTensorBytes. For outputs whose size only the kernel knows (bincount's
+// bins), kernels call it before allocating.
+void check_tensor_bytes(double bytes, const std::string& what);
+
+// Throws OpError naming the op when `params` is neither null nor an object, names a param the
+// op does not declare (the error lists the accepted names), or gives a declared param a value
+// of the wrong type or an integer outside int64.
+void check_params(const OpDef& op, const Params& params);
+
+// Checks arity and params (check_params) and infers the output; throws OpError naming the op and
+// the reason, also when the output would take more than kMaxTensorBytes. `params` may be null
+// (treated as {}).
 TensorSpec infer_op(const OpDef& op, const std::vector<TensorSpec>& inputs, const Params& params);
 // Estimated cost; for an unknown (-1) dimension it assumes the input's size.
 Cost estimate_cost(const OpDef& op, const std::vector<TensorSpec>& inputs, const TensorSpec& output,

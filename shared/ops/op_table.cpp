@@ -1,5 +1,5 @@
 // Assembles the one op table from the family files and wraps its rows with the checks every
-// op shares (arity, error naming, output verification).
+// op shares (arity, params by name and type, output size, error naming, output verification).
 #include <algorithm>
 #include <cstdio>
 #include <unordered_map>
@@ -18,6 +18,20 @@ std::string_view family_name(OpFamily family) {
     case OpFamily::linalg: return "linalg";
     case OpFamily::movement: return "movement";
     case OpFamily::activation: return "activation";
+  }
+  return "invalid";
+}
+
+std::string_view param_type_name(ParamType type) {
+  switch (type) {
+    case ParamType::integer: return "int";
+    case ParamType::int_list: return "int_list";
+    case ParamType::boolean: return "bool";
+    case ParamType::number: return "number";
+    case ParamType::number_list: return "number_list";
+    case ParamType::number_or_bool: return "number_or_bool";
+    case ParamType::dtype: return "dtype";
+    case ParamType::tensor_value: return "tensor_value";
   }
   return "invalid";
 }
@@ -52,6 +66,21 @@ const Index& index() {
   return idx;
 }
 
+// "axis, keepdims", or "none" for an op without params.
+std::string accepted_names(const OpDef& op) {
+  std::string names;
+  for (const auto& spec : op.params) names += (names.empty() ? "" : ", ") + std::string(spec.name);
+  return names.empty() ? "none" : names;
+}
+
+// "1.9 GiB", or "534.1 MiB" below a GiB.
+std::string size_text(double bytes) {
+  const bool gib = bytes >= double(1 << 30);
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f %s", bytes / (gib ? double(1 << 30) : double(1 << 20)), gib ? "GiB" : "MiB");
+  return text;
+}
+
 std::string arity_text(const OpDef& op) {
   if (op.max_inputs < 0) return "at least " + std::to_string(op.min_inputs);
   if (op.min_inputs == op.max_inputs) return std::to_string(op.min_inputs);
@@ -80,31 +109,46 @@ bool spec_matches(const TensorSpec& inferred, const TensorSpec& actual) {
   return true;
 }
 
+void check_tensor_bytes(double bytes, const std::string& what) {
+  if (bytes > kMaxTensorBytes)
+    throw std::invalid_argument(what + " would take " + size_text(bytes) + "; a tensor may take at most " +
+                                std::to_string(static_cast<int>(kMaxTensorBytes / (1 << 20))) + " MiB");
+}
+
+void check_params(const OpDef& op, const Params& params) {
+  if (params.is_null()) return;
+  if (!params.is_object()) throw OpError(op.name, "params must be a JSON object");
+  for (const auto& [name, value] : params.items()) {
+    const auto spec = std::find_if(op.params.begin(), op.params.end(), [&](const ParamSpec& p) { return p.name == name; });
+    if (spec == op.params.end())
+      throw OpError(op.name, "unknown param '" + name + "' (accepted: " + accepted_names(op) + ")");
+    if (value.is_null()) continue;
+    try {
+      ops::check_param_value(*spec, value);
+    } catch (const std::invalid_argument& e) {
+      throw OpError(op.name, e.what());
+    }
+  }
+}
+
 TensorSpec infer_op(const OpDef& op, const std::vector<TensorSpec>& inputs, const Params& params) {
   const int n = static_cast<int>(inputs.size());
   if (n < op.min_inputs || (op.max_inputs >= 0 && n > op.max_inputs))
     throw OpError(op.name, "expects " + arity_text(op) + " input(s), got " + std::to_string(n));
-  if (!params.is_null() && !params.is_object()) throw OpError(op.name, "params must be a JSON object");
+  check_params(op, params);
   static const Params empty = Params::object();
-  TensorSpec out;
   try {
-    out = op.infer(inputs, params.is_null() ? empty : params);
+    const TensorSpec out = op.infer(inputs, params.is_null() ? empty : params);
+    // Unknown (-1) dimensions count as 1: what is known already may be too much.
+    double bytes = dtype_size(out.dtype);
+    for (int64_t d : out.shape) bytes *= d < 0 ? 1.0 : static_cast<double>(d);
+    check_tensor_bytes(bytes, "its " + std::string(dtype_name(out.dtype)) + " output of shape " + shape_string(out.shape));
+    return out;
   } catch (const OpError&) {
     throw;
   } catch (const std::exception& e) {
     throw OpError(op.name, e.what());
   }
-  // Unknown (-1) dimensions count as 1: what is known already may be too much.
-  double bytes = dtype_size(out.dtype);
-  for (int64_t d : out.shape) bytes *= d < 0 ? 1.0 : static_cast<double>(d);
-  if (bytes > kMaxTensorBytes) {
-    char size[32];
-    std::snprintf(size, sizeof size, "%.1f GiB", bytes / (1 << 30));
-    throw OpError(op.name, "its " + std::string(dtype_name(out.dtype)) + " output of shape " + shape_string(out.shape) +
-                               " would take " + size + "; a tensor may take at most " +
-                               std::to_string(static_cast<int>(kMaxTensorBytes / (1 << 20))) + " MiB");
-  }
-  return out;
 }
 
 Cost estimate_cost(const OpDef& op, const std::vector<TensorSpec>& inputs, const TensorSpec& output,

@@ -44,11 +44,9 @@ ReduceArgs reduce_args(const Shape& in, const Params& params) {
   return r;
 }
 
-// argmax/argmin take one integer axis or null (the flattened index), as NumPy does.
+// argmax/argmin take one integer axis or null (the flattened index), as NumPy does (their row
+// declares the axis an integer).
 ReduceArgs arg_reduce_args(const Shape& in, const Params& params) {
-  if (has_param(params, "axis") && params.at("axis").is_array())
-    throw std::invalid_argument("param 'axis' must be an integer or null (the flattened index), got " +
-                                params.at("axis").dump());
   ReduceArgs r;
   if (has_param(params, "axis")) r.axes = {normalize_axis(int_param(params, "axis", 0), static_cast<int64_t>(in.size()))};
   else
@@ -704,20 +702,25 @@ Tensor average_kernel(const std::vector<const Tensor*>& in, const Params& p) {
 
 std::vector<OpDef> reduce_rows() {
   const auto R = OpFamily::reduce;
+  const ParamSpec axes{"axis", ParamType::int_list}, keepdims{"keepdims", ParamType::boolean};
+  const ParamSpec one_axis{"axis", ParamType::integer, "an integer or null (the flattened index)"};
+  const std::vector<ParamSpec> axis_keepdims{axes, keepdims};
+  const std::vector<ParamSpec> with_ddof{axes, keepdims, {"ddof", ParamType::number}};
   return {
-      {"sum", {}, 1, 1, R, sum_infer, reduce_cost, sum_kernel},
-      {"mean", {}, 1, 1, R, float_infer, reduce_cost, mean_kernel},
-      {"prod", {}, 1, 1, R, sum_infer, reduce_cost, prod_kernel},
-      {"min", {}, 1, 1, R, extreme_infer<false>, reduce_cost, extreme_kernel<false>},
-      {"max", {}, 1, 1, R, extreme_infer<true>, reduce_cost, extreme_kernel<true>},
-      {"argmax", {}, 1, 1, R, arg_infer<true>, reduce_cost, arg_kernel<true>},
-      {"argmin", {}, 1, 1, R, arg_infer<false>, reduce_cost, arg_kernel<false>},
-      {"var", {"variance"}, 1, 1, R, var_infer, reduce_cost, var_kernel},
-      {"std", {}, 1, 1, R, var_infer, reduce_cost, std_kernel},
-      {"median", {}, 1, 1, R, float_infer, sort_reduce_cost, median_kernel},
-      {"percentile", {}, 1, 1, R, percentile_infer, sort_reduce_cost, percentile_kernel},
-      {"mode", {}, 1, 1, R, mode_infer, sort_reduce_cost, mode_kernel},
-      {"average", {}, 1, 2, R, average_infer, reduce_cost, average_kernel},
+      {"sum", {}, 1, 1, R, sum_infer, reduce_cost, sum_kernel, axis_keepdims},
+      {"mean", {}, 1, 1, R, float_infer, reduce_cost, mean_kernel, axis_keepdims},
+      {"prod", {}, 1, 1, R, sum_infer, reduce_cost, prod_kernel, axis_keepdims},
+      {"min", {}, 1, 1, R, extreme_infer<false>, reduce_cost, extreme_kernel<false>, axis_keepdims},
+      {"max", {}, 1, 1, R, extreme_infer<true>, reduce_cost, extreme_kernel<true>, axis_keepdims},
+      {"argmax", {}, 1, 1, R, arg_infer<true>, reduce_cost, arg_kernel<true>, {one_axis, keepdims}},
+      {"argmin", {}, 1, 1, R, arg_infer<false>, reduce_cost, arg_kernel<false>, {one_axis, keepdims}},
+      {"var", {"variance"}, 1, 1, R, var_infer, reduce_cost, var_kernel, with_ddof},
+      {"std", {}, 1, 1, R, var_infer, reduce_cost, std_kernel, with_ddof},
+      {"median", {}, 1, 1, R, float_infer, sort_reduce_cost, median_kernel, axis_keepdims},
+      {"percentile", {}, 1, 1, R, percentile_infer, sort_reduce_cost, percentile_kernel,
+       {axes, keepdims, {"q", ParamType::number}}},
+      {"mode", {}, 1, 1, R, mode_infer, sort_reduce_cost, mode_kernel, axis_keepdims},
+      {"average", {}, 1, 2, R, average_infer, reduce_cost, average_kernel, axis_keepdims},
   };
 }
 

@@ -29,15 +29,6 @@ namespace {
 
 // ---- params shared by the source ops ----
 
-// The "dtype" param, or nullopt when absent.
-std::optional<DType> dtype_param(const Params& params) {
-  if (!has_param(params, "dtype")) return std::nullopt;
-  const auto& v = params.at("dtype");
-  std::optional<DType> d = v.is_string() ? parse_dtype(v.get<std::string>()) : std::nullopt;
-  if (!d) throw std::invalid_argument("param 'dtype' must be one of float32, float64, int32, bool, got " + v.dump());
-  return d;
-}
-
 // Largest tensor a source op may create: 2^31 elements, so that an absurd shape is refused when
 // the graph is submitted, with its reason (Tensor itself refuses what a build cannot hold).
 constexpr int64_t kMaxElements = int64_t{1} << 31;
@@ -287,12 +278,17 @@ Cost generated_cost(const std::vector<TensorSpec>&, const TensorSpec& output, co
 }  // namespace
 
 std::vector<OpDef> source_rows() {
+  using T = ParamType;
+  const ParamSpec shape{"shape", T::int_list}, dtype{"dtype", T::dtype}, seed{"seed", T::integer};
   return {
-      {"tensor", {"lin"}, 0, 1, OpFamily::source, tensor_infer, tensor_cost, tensor_kernel},
-      {"zeros", {}, 0, 0, OpFamily::source, filled_infer, generated_cost<0>, filled_kernel<0>},
-      {"ones", {}, 0, 0, OpFamily::source, filled_infer, generated_cost<0>, filled_kernel<1>},
-      {"random_uniform", {}, 0, 0, OpFamily::source, uniform_infer, generated_cost<8>, uniform_kernel},
-      {"random_normal", {}, 0, 0, OpFamily::source, normal_infer, generated_cost<60>, normal_kernel},
+      {"tensor", {"lin"}, 0, 1, OpFamily::source, tensor_infer, tensor_cost, tensor_kernel,
+       {{"value", T::tensor_value}, dtype}},
+      {"zeros", {}, 0, 0, OpFamily::source, filled_infer, generated_cost<0>, filled_kernel<0>, {shape, dtype}},
+      {"ones", {}, 0, 0, OpFamily::source, filled_infer, generated_cost<0>, filled_kernel<1>, {shape, dtype}},
+      {"random_uniform", {}, 0, 0, OpFamily::source, uniform_infer, generated_cost<8>, uniform_kernel,
+       {shape, dtype, {"low", T::number}, {"high", T::number}, seed}},
+      {"random_normal", {}, 0, 0, OpFamily::source, normal_infer, generated_cost<60>, normal_kernel,
+       {shape, dtype, {"mean", T::number}, {"std", T::number}, seed}},
   };
 }
 

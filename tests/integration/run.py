@@ -276,6 +276,11 @@ BAD_FILES = {
     "bad_cycle.json": "op 'b': is part of a cycle: b -> c -> b",
     "bad_arity.json": "op 'b': add: expects 2 input(s), got 1",
     "bad_shapes.json": "op 'c': add: shapes (2, 2) and (3,) cannot be broadcast together",
+    "bad_param_name.json": "op 'b': sum: unknown param 'axsi' (accepted: axis, keepdims)",
+    "bad_param_range.json": "op 'b': sum: param 'axis' is out of range: 18446744073709551615 does not fit in a "
+                            "signed 64-bit integer",
+    "bad_bincount_minlength.json": "op 'b': bincount: an int32 output of 500000000 bins (param 'minlength') would "
+                                   "take 1.9 GiB; a tensor may take at most 512 MiB",
 }
 
 

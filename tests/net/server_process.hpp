@@ -48,6 +48,8 @@ class ServerProcess {
   ServerProcess& operator=(const ServerProcess&) = delete;
 
   uint16_t port() const { return port_; }
+  // The server's process id (for /proc/<pid>/...); -1 once it ended.
+  pid_t pid() const { return pid_; }
   // Everything the server printed on stdout before it was ready.
   const std::string& startup_output() const { return startup_; }
   // What the server has logged on stderr so far.

@@ -45,7 +45,8 @@ struct GraphSpec {
   std::vector<std::string> outputs;
 };
 
-// Parses JSON text; throws GraphError "invalid JSON: <where and why>" naming no op.
+// Parses JSON text within the default JsonLimits (shared/json_limits.hpp); throws GraphError
+// "invalid JSON: <where and why>" or naming the limit ("JSON nested deeper than 64 levels").
 nlohmann::json parse_json_text(const std::string& text);
 
 // Parses the text of a graph file; throws GraphError for invalid JSON or a malformed op
