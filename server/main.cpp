@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "server/net/http_routes.hpp"
 #include "server/net/listener.hpp"
 #include "server/net/server_state.hpp"
 #include "server/net/token.hpp"
@@ -42,6 +43,10 @@ int main(int argc, char** argv) {
                  "127.0.0.1 keeps the server to this machine")
       ->capture_default_str();
   app.add_option("--port", port, "TCP port for HTTP and WebSocket (0: any free port)")->capture_default_str();
+  std::vector<std::string> allowed_origins;
+  app.add_option("--allow-origin", allowed_origins,
+                 "a web origin (https://host[:port]) whose pages may open /ws/worker and /ws/client besides this "
+                 "server's own; repeatable; * allows any. On a loopback --host, its host name is also accepted in Host");
   app.add_option("--data-dir", data_dir, "directory for the SQLite store (corvid.db) and the developer token")
       ->capture_default_str();
   app.add_option("--web-dir", web_dir, "directory of the web pages served at /")->capture_default_str();
@@ -80,6 +85,8 @@ int main(int argc, char** argv) {
     config.token_file = config.data_dir / "token";
     config.token = load_or_create_token(config.token_file);
     config.max_frame_bytes = std::size_t{max_frame_mb} << 20;
+    for (const auto& origin : allowed_origins) config.allowed_origins.push_back(normalize_origin(origin));
+    config.loopback_only = address.is_loopback();
     warn_if_missing(config.web_dir / "index.html", "the Participate page");
     if (!fs::exists(config.wasm_dir / "corvid_kernel.wasm") && !fs::exists(config.web_dir / "corvid_kernel.wasm"))
       warn_if_missing(config.wasm_dir / "corvid_kernel.wasm", "the kernel (build the wasm preset)");

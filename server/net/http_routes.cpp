@@ -1,7 +1,10 @@
 #include "server/net/http_routes.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include "server/net/server_state.hpp"
@@ -53,6 +56,51 @@ HttpResponse api_response(const ServerState& state, const HttpRequest& request, 
                                       " (there are /api/status and /api/graphs/<id>)"}});
 }
 
+std::string lower_case(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// The host of an authority "name[:port]" or "[v6]:port", without port or brackets, lower case.
+std::string host_of(std::string_view authority) {
+  if (!authority.empty() && authority.front() == '[') return lower_case(authority.substr(1, authority.find(']') - 1));
+  if (std::count(authority.begin(), authority.end(), ':') == 1) authority = authority.substr(0, authority.find(':'));
+  return lower_case(authority);
+}
+
+// The authority of an origin "http(s)://authority" (lower case), or "" for any other origin.
+std::string authority_of(std::string_view origin) {
+  std::string lower = lower_case(origin);
+  for (std::string_view scheme : {"http://", "https://"})
+    if (lower.rfind(scheme, 0) == 0) return lower.substr(scheme.size());
+  return {};
+}
+
+bool is_loopback_name(const std::string& host) {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  return host == "localhost" || (!ec && address.is_loopback());
+}
+
+bool host_allowed(const ServerConfig& config, std::string_view host_header) {
+  if (!config.loopback_only) return true;
+  std::string host = host_of(host_header);
+  if (is_loopback_name(host)) return true;
+  return std::any_of(config.allowed_origins.begin(), config.allowed_origins.end(), [&](const std::string& origin) {
+    std::string authority = authority_of(origin);
+    return !authority.empty() && host_of(authority) == host;
+  });
+}
+
+bool origin_allowed(const ServerConfig& config, std::string_view origin, std::string_view host_header) {
+  std::string lower = lower_case(origin);
+  std::string authority = authority_of(lower);
+  if (!authority.empty() && authority == lower_case(host_header)) return true;  // the server's own pages
+  return std::any_of(config.allowed_origins.begin(), config.allowed_origins.end(),
+                     [&](const std::string& allowed) { return allowed == "*" || allowed == lower; });
+}
+
 HttpResponse file_response(const ServerState& state, const HttpRequest& request) {
   StaticLookup found = state.files().lookup(request.target());
   if (found.status == 400) return error_page(request, http::status::bad_request, found.error);
@@ -86,6 +134,49 @@ HttpResponse file_response(const ServerState& state, const HttpRequest& request)
 }  // namespace
 
 std::string_view target_path(std::string_view target) { return target.substr(0, target.find('?')); }
+
+http::response<http::string_body> closing_error(http::status status, const std::string& message) {
+  http::response<http::string_body> response{status, 11};
+  response.set(http::field::server, "corvid-server");
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  response.set(http::field::cache_control, "no-store");
+  response.keep_alive(false);
+  response.body() = std::to_string(static_cast<unsigned>(status)) + " " + std::string(http::obsolete_reason(status)) +
+                    ": " + message + "\n";
+  response.prepare_payload();
+  return response;
+}
+
+std::optional<http::response<http::string_body>> refuse_foreign(const ServerState& state, const HttpRequest& request) {
+  const ServerConfig& config = state.config();
+  auto host = request.find(http::field::host);
+  std::string_view host_header = host == request.end() ? std::string_view() : host->value();
+  if (!host_allowed(config, host_header))
+    return closing_error(http::status::misdirected_request,
+                         (host == request.end() ? std::string("a request without Host")
+                                                : "Host '" + std::string(host_header) + "'") +
+                             " is not served: this server listens on loopback only and answers to localhost, "
+                             "127.0.0.1 and [::1] (another name may be a DNS-rebinding page); start it with "
+                             "--host 0.0.0.0 to serve other names, or name the site with --allow-origin");
+  auto origin = request.find(http::field::origin);
+  if (origin == request.end() || !websocket::is_upgrade(request) || origin_allowed(config, origin->value(), host_header))
+    return std::nullopt;
+  return closing_error(http::status::forbidden,
+                       "a WebSocket from origin '" + std::string(origin->value()) +
+                           "' is refused: browsers may connect only from this server's own pages; start the server "
+                           "with --allow-origin " + std::string(origin->value()) + " to let that site's pages in");
+}
+
+std::string normalize_origin(std::string_view origin) {
+  std::string lower = lower_case(origin);
+  if (!lower.empty() && lower.back() == '/') lower.pop_back();
+  if (lower == "*" || lower == "null") return lower;
+  std::string authority = authority_of(lower);
+  if (authority.empty() || authority.find_first_of("/?#@ ") != std::string::npos)
+    throw std::invalid_argument("--allow-origin '" + std::string(origin) +
+                                "' is not an origin: give *, null, or http(s)://host[:port] with no path");
+  return lower;
+}
 
 HttpResponse handle_request(const ServerState& state, const HttpRequest& request) {
   if (request.method() != http::verb::get && request.method() != http::verb::head) {

@@ -2,6 +2,8 @@
 // and /metrics. Knows nothing about sockets (WebSocket upgrades are routed by HttpSession).
 #pragma once
 
+#include <optional>
+#include <string>
 #include <variant>
 
 #include "server/net/common.hpp"
@@ -21,5 +23,20 @@ HttpResponse handle_request(const ServerState& state, const HttpRequest& request
 
 // The target without its query string ("/api/status?x=1" -> "/api/status").
 std::string_view target_path(std::string_view target);
+
+// A plain-text error that closes the connection: "<code> <reason>: <message>\n".
+http::response<http::string_body> closing_error(http::status status, const std::string& message);
+
+// The refusal of a request that comes from somewhere this server does not serve, or nullopt:
+// - 421 when the server listens on loopback only and Host is neither a loopback name
+//   (localhost, 127.0.0.1, [::1], any port) nor the host of an --allow-origin origin, which is
+//   what a page reaching the server by DNS rebinding sends;
+// - 403 for a WebSocket upgrade whose Origin is neither the server's own (http or https with the
+//   request's Host) nor listed by --allow-origin ("*": any). No Origin (a native client) passes.
+std::optional<http::response<http::string_body>> refuse_foreign(const ServerState& state, const HttpRequest& request);
+
+// An --allow-origin value in the form it is compared in: "*", "null", or "http(s)://host[:port]"
+// in lower case without a trailing '/'. Throws std::invalid_argument naming the value otherwise.
+std::string normalize_origin(std::string_view origin);
 
 }  // namespace corvid::server

@@ -11,6 +11,18 @@ namespace {
 
 constexpr std::chrono::seconds kRequestTimeout{30};
 constexpr std::size_t kMaxRequestBodyBytes = 64 * 1024;  // only GET and upgrades are served
+// Limits of a request's head (docs/protocol.md): a longer target gets 414, a longer head 431.
+// Pages, APIs and upgrades need far less; the head limit is what Beast's parser buffers.
+constexpr std::size_t kMaxTargetBytes = 8 * 1024;
+constexpr std::uint32_t kMaxHeaderBytes = 16 * 1024;  // request line and every header field
+// After refusing an oversized request, what is read and dropped of its rest before closing.
+constexpr std::chrono::seconds kLingerTime{2};
+constexpr std::size_t kLingerBytes = 1 << 20;
+
+http::response<http::string_body> target_too_long() {
+  return closing_error(http::status::uri_too_long,
+                       "the request target is longer than " + std::to_string(kMaxTargetBytes) + " bytes");
+}
 
 }  // namespace
 
@@ -22,15 +34,30 @@ void HttpSession::run() { do_read(); }
 void HttpSession::do_read() {
   parser_.emplace();
   parser_->body_limit(kMaxRequestBodyBytes);
+  parser_->header_limit(kMaxHeaderBytes);
   stream_.expires_after(kRequestTimeout);
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
 }
 
 void HttpSession::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream) return do_close();
+  if (ec == http::error::header_limit) return refuse_oversized_head();
   if (ec) return fail(ec, "http read");
-  if (websocket::is_upgrade(parser_->get())) return upgrade();
-  send(handle_request(*state_, parser_->get()));
+  const HttpRequest& request = parser_->get();
+  if (request.target().size() > kMaxTargetBytes) return send(target_too_long(), true);
+  if (auto refusal = refuse_foreign(*state_, request)) return send(std::move(*refusal));
+  if (websocket::is_upgrade(request)) return upgrade();
+  send(handle_request(*state_, request));
+}
+
+void HttpSession::refuse_oversized_head() {
+  // The parser stopped at kMaxHeaderBytes. It has the target once the request line is complete:
+  // no target means a request line longer than the whole limit.
+  std::string_view target = parser_->get().target();
+  if (target.empty() || target.size() > kMaxTargetBytes) return send(target_too_long(), true);
+  send(closing_error(http::status::request_header_fields_too_large,
+                     "the request line and headers are longer than " + std::to_string(kMaxHeaderBytes) + " bytes"),
+       true);
 }
 
 void HttpSession::upgrade() {
@@ -41,16 +68,8 @@ void HttpSession::upgrade() {
     error = "the server is shutting down";
   else if (path != "/ws/worker" && path != "/ws/client")
     error = "no WebSocket endpoint at " + std::string(path) + ": workers use /ws/worker, developers /ws/client";
-  if (!error.empty()) {
-    http::response<http::string_body> response{
-        state_->running() ? http::status::not_found : http::status::service_unavailable, request.version()};
-    response.set(http::field::server, "corvid-server");
-    response.set(http::field::content_type, "text/plain; charset=utf-8");
-    response.keep_alive(false);
-    response.body() = error + "\n";
-    response.prepare_payload();
-    return send(std::move(response));
-  }
+  if (!error.empty())
+    return send(closing_error(state_->running() ? http::status::not_found : http::status::service_unavailable, error));
   // The session takes the socket; this HttpSession ends when the last handler lets go of it.
   if (path == "/ws/worker")
     std::make_shared<WorkerSession>(stream_.release_socket(), state_)->run(parser_->release());
@@ -58,7 +77,8 @@ void HttpSession::upgrade() {
     std::make_shared<ClientSession>(stream_.release_socket(), state_)->run(parser_->release());
 }
 
-void HttpSession::send(HttpResponse response) {
+void HttpSession::send(HttpResponse response, bool linger) {
+  linger_ = linger;
   std::visit(
       [this](auto& message) {
         using Message = std::decay_t<decltype(message)>;
@@ -73,8 +93,22 @@ void HttpSession::send(HttpResponse response) {
 void HttpSession::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
   if (ec) return fail(ec, "http write");
   response_.reset();
-  if (!keep_alive) return do_close();
+  if (!keep_alive) return linger_ ? do_linger() : do_close();
   do_read();
+}
+
+void HttpSession::do_linger() {
+  do_close();
+  buffer_.clear();
+  stream_.expires_after(kLingerTime);
+  on_drain({}, 0);
+}
+
+void HttpSession::on_drain(beast::error_code ec, std::size_t bytes) {
+  lingered_bytes_ += bytes;
+  if (ec || lingered_bytes_ > kLingerBytes) return;  // the socket closes with the session
+  stream_.async_read_some(buffer_.prepare(64 * 1024),
+                          beast::bind_front_handler(&HttpSession::on_drain, shared_from_this()));
 }
 
 void HttpSession::do_close() {

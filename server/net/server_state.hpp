@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +28,8 @@ struct ServerConfig {
   std::filesystem::path token_file;
   std::string token;                         // what /ws/client hellos must present
   std::size_t max_frame_bytes = 256u << 20;  // a larger message is drained and answered with an error
+  std::vector<std::string> allowed_origins;  // --allow-origin, as normalize_origin gives them ("*": any)
+  bool loopback_only = false;                // listening on a loopback address: Host must name it
 };
 
 // Sessions join and leave here, and the Coordinator reaches them through the Outbox interface.

@@ -50,6 +50,42 @@ HttpReply http_request(uint16_t port, http::verb method, const std::string& targ
   return parser.release();
 }
 
+HttpReply raw_http_exchange(uint16_t port, const std::string& request) {
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.expires_after(kTimeout);
+  tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
+  if (auto ec = run_on(ioc, [&](auto handler) { stream.async_connect(endpoint, handler); }))
+    throw beast::system_error(ec, "http connect");
+  if (auto ec = run_on(ioc, [&](auto handler) { asio::async_write(stream, asio::buffer(request), handler); }))
+    throw beast::system_error(ec, "raw http write");
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64u << 20);
+  if (auto ec = run_on(ioc, [&](auto handler) { http::async_read(stream, buffer, parser, handler); }))
+    throw beast::system_error(ec, "raw http read");
+  return parser.release();
+}
+
+HttpReply http_get_with_headers(uint16_t port, const std::string& target, const std::vector<std::string>& headers,
+                                const std::optional<std::string>& host) {
+  std::string request = "GET " + target + " HTTP/1.1\r\n";
+  std::string host_value = host.value_or("127.0.0.1:" + std::to_string(port));
+  if (!host_value.empty()) request += "Host: " + host_value + "\r\n";
+  bool has_connection = false;
+  for (const auto& header : headers) {
+    request += header + "\r\n";
+    has_connection = has_connection || beast::iequals(header.substr(0, 11), "Connection:");
+  }
+  request += has_connection ? "\r\n" : "Connection: close\r\n\r\n";
+  return raw_http_exchange(port, request);
+}
+
+std::vector<std::string> websocket_upgrade_headers() {
+  return {"Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+          "Sec-WebSocket-Version: 13"};
+}
+
 TestSocket::TestSocket(uint16_t port, const std::string& path) : ws_(ioc_) {
   auto& tcp_stream = beast::get_lowest_layer(ws_);
   tcp_stream.expires_after(kTimeout);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -27,6 +28,19 @@ using HttpReply = http::response<http::string_body>;
 // returns the reply. Throws on connection errors or after 20 s.
 HttpReply http_request(uint16_t port, http::verb method, const std::string& target);
 inline HttpReply http_get(uint16_t port, const std::string& target) { return http_request(port, http::verb::get, target); }
+
+// Writes `request` byte for byte (request line, headers, blank line: nothing is added or checked)
+// to a new connection to 127.0.0.1 and returns the reply; a 101 reply to an upgrade ends there.
+// Throws if the connection fails or breaks before a whole reply (a reset included), or after 20 s.
+HttpReply raw_http_exchange(uint16_t port, const std::string& request);
+// A GET of `target` with these extra header lines ("Name: value"), Connection: close unless they
+// have a Connection line, and Host: 127.0.0.1:<port> unless `host` is given ("" leaves Host
+// out), sent by raw_http_exchange.
+HttpReply http_get_with_headers(uint16_t port, const std::string& target, const std::vector<std::string>& headers,
+                                const std::optional<std::string>& host = std::nullopt);
+// The header lines of a WebSocket upgrade (Upgrade, Connection, Sec-WebSocket-Key and -Version),
+// for http_get_with_headers: a 101 reply means the server accepted the handshake.
+std::vector<std::string> websocket_upgrade_headers();
 
 // How the server ended a WebSocket connection.
 struct Closed {
