@@ -203,7 +203,8 @@ class CoordinatorImpl final : public Coordinator {
   void dispute_kernel_error(WorkerState& w, Graph& graph, OpIndex op, const std::string& message);
   // Starts the server's own kernel on the disputed op and the inputs it needs that have no value.
   void start_server_settlement(Graph& graph, OpIndex op, KernelDispute& dispute);
-  // Disputes no connected worker other than their reporters could settle go to the server's kernel.
+  // Disputes that no connected worker other than their reporters (and not suspect) could settle
+  // go to the server's kernel.
   void settle_orphaned_disputes();
   // The op became final: its dispute ends; if it was computed, every reporter's error was false
   // and counts as a failure of that worker.

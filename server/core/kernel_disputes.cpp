@@ -53,8 +53,10 @@ void CoordinatorImpl::dispute_kernel_error(WorkerState& w, Graph& graph, OpIndex
 void CoordinatorImpl::settle_orphaned_disputes() {
   for (auto& [key, dispute] : disputes_) {
     if (dispute.server_job) continue;
+    // A suspect worker (it missed a deadline) is not counted on: it may never answer.
     bool someone_else = false;
-    for (const auto& [id, w] : workers_) someone_else = someone_else || (w.benchmarked && !dispute.reporters.count(id));
+    for (const auto& [id, w] : workers_)
+      someone_else = someone_else || (w.benchmarked && !w.suspect && !dispute.reporters.count(id));
     if (someone_else) continue;
     auto g = graphs_.find(key.first);
     if (g != graphs_.end()) start_server_settlement(g->second, key.second, dispute);

@@ -175,3 +175,21 @@ TEST_CASE("compute_ms reported by workers does not change their measured speed: 
   }
   CHECK(worker_status(h, 2)["measured_gflops"].get<double>() < worker_status(h, 1)["measured_gflops"].get<double>());
 }
+
+TEST_CASE("a kernel error is settled by the server when the only other worker has stalled") {
+  CoordinatorOptions options;
+  options.deadline_floor_ms = 100;
+  Harness h(options);
+  h.connect_worker(1);
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, negation());
+  h.connect_worker(2);
+  REQUIRE(report_kernel_error(h, 1, "neg: forged failure") == 1);
+  // Worker 2 takes the op and never answers (it still sends heartbeats).
+  REQUIRE(h.outbox.worker_frames(2, "assign").size() == 1);
+  h.clock.t += 1000;
+  for (WorkerId w : {1, 2}) h.core->worker_message(w, over_the_wire(Frame{{{"type", "heartbeat"}, {"t", 0}}, {}}));
+  h.core->tick();
+  CHECK(op_outcome(h, 10, g, "n").first == "computed");
+  CHECK(worker_status(h, 1)["failures"] == 1);
+}
