@@ -118,13 +118,14 @@ void check_tensor_bytes(double bytes, const std::string& what) {
 void check_params(const OpDef& op, const Params& params) {
   if (params.is_null()) return;
   if (!params.is_object()) throw OpError(op.name, "params must be a JSON object");
-  for (const auto& [name, value] : params.items()) {
+  for (auto it = params.begin(); it != params.end(); ++it) {
+    const std::string& name = it.key();  // not a structured binding: C++17 lambdas cannot capture those
     const auto spec = std::find_if(op.params.begin(), op.params.end(), [&](const ParamSpec& p) { return p.name == name; });
     if (spec == op.params.end())
       throw OpError(op.name, "unknown param '" + name + "' (accepted: " + accepted_names(op) + ")");
-    if (value.is_null()) continue;
+    if (it->is_null()) continue;
     try {
-      ops::check_param_value(*spec, value);
+      ops::check_param_value(*spec, *it);
     } catch (const std::invalid_argument& e) {
       throw OpError(op.name, e.what());
     }
