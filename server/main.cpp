@@ -1,6 +1,8 @@
 // corvid-server: parses the command line, prepares the data directory and the developer token,
 // then runs the network layer and the Coordinator on one io_context thread until SIGINT or
 // SIGTERM, when it stops accepting, closes the store cleanly and exits 0.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -25,6 +27,22 @@ void warn_if_missing(const fs::path& file, const char* what) {
   if (!fs::exists(file, ec)) std::cerr << "corvid-server: warning: " << what << " " << file.string() << " does not exist\n";
 }
 
+// Raises the soft limit on open files to the hard limit (each connection takes one) and returns
+// the limit in force; a failure to raise it is logged and the old limit kept.
+rlim_t raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+      limit = raised;
+    else
+      std::cerr << "corvid-server: warning: cannot raise the open file limit to " << limit.rlim_max << "\n";
+  }
+  return limit.rlim_cur;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,6 +55,8 @@ int main(int argc, char** argv) {
   std::string policy_name = "eft";
   unsigned max_frame_mb = 256;
   CoordinatorOptions options;
+  ServerConfig config;
+  unsigned hello_timeout_ms = static_cast<unsigned>(config.hello_timeout.count());
 
   app.add_option("--host", host,
                  "address to listen on; 0.0.0.0 (all interfaces) lets phones and laptops on the LAN participate, "
@@ -58,6 +78,18 @@ int main(int argc, char** argv) {
   app.add_option("--max-frame-mb", max_frame_mb, "largest WebSocket message accepted, in MiB")
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
+  app.add_option("--hello-timeout-ms", hello_timeout_ms,
+                 "an upgraded WebSocket that has not completed its hello this long after the handshake is closed")
+      ->check(CLI::Range(1u, 3600000u))
+      ->capture_default_str();
+  app.add_option("--max-worker-connects-per-s", config.worker_connects_per_s,
+                 "new worker connections accepted per remote address and second (more get 429); 0: no limit")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--worker-connect-burst", config.worker_connect_burst,
+                 "new worker connections one address may open at once before --max-worker-connects-per-s applies")
+      ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
   app.add_option("--heartbeat-ms", options.heartbeat_ms,
                  "heartbeat period asked of workers; one silent for 3 periods is dropped")
       ->check(CLI::Range(100.0, 3600000.0))
@@ -77,7 +109,6 @@ int main(int argc, char** argv) {
     auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
     if (ec) throw std::runtime_error("--host " + host + " is not an IP address (" + ec.message() + ")");
 
-    ServerConfig config;
     fs::create_directories(data_dir);
     config.data_dir = fs::canonical(data_dir);
     config.web_dir = fs::absolute(web_dir);
@@ -87,6 +118,8 @@ int main(int argc, char** argv) {
     config.max_frame_bytes = std::size_t{max_frame_mb} << 20;
     for (const auto& origin : allowed_origins) config.allowed_origins.push_back(normalize_origin(origin));
     config.loopback_only = address.is_loopback();
+    config.hello_timeout = std::chrono::milliseconds(hello_timeout_ms);
+    const rlim_t open_file_limit = raise_open_file_limit();
     warn_if_missing(config.web_dir / "index.html", "the Participate page");
     if (!fs::exists(config.wasm_dir / "corvid_kernel.wasm") && !fs::exists(config.web_dir / "corvid_kernel.wasm"))
       warn_if_missing(config.wasm_dir / "corvid_kernel.wasm", "the kernel (build the wasm preset)");
@@ -106,7 +139,8 @@ int main(int argc, char** argv) {
     std::cout << "\ncorvid-server: data directory " << config.data_dir.string()
               << "\ncorvid-server: developer token in " << config.token_file.string()
               << "\ncorvid-server: pages from " << config.web_dir.string() << ", kernel from "
-              << config.wasm_dir.string() << std::endl;
+              << config.wasm_dir.string() << "\ncorvid-server: open file limit " << open_file_limit
+              << " (RLIMIT_NOFILE, raised to the hard limit; each connection takes one)" << std::endl;
 
     asio::steady_timer grace(ioc);
     signals.async_wait([&](beast::error_code ec, int signal) {

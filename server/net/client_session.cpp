@@ -15,6 +15,7 @@ void ClientSession::on_frame(Frame frame) {
                "(libcorvid and corvid read it, or CORVID_TOKEN)");
     return close(websocket::close_code::policy_error, "invalid token");
   }
+  hello_completed();
   std::string owner = string_field(frame.header, "name");
   id_ = state().add_client(shared_from_this(), owner);
   std::cerr << "corvid-server: client " << *id_ << " '" << owner << "' connected from " << remote() << "\n";

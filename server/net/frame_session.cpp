@@ -16,17 +16,35 @@ constexpr std::size_t kReadChunkBytes = 4u << 20;
 constexpr std::size_t kKeptReadBufferBytes = 16u << 20;
 // A WebSocket close reason may hold at most 123 bytes.
 constexpr std::size_t kMaxCloseReasonBytes = 123;
+// Time a peer gets to read an HTTP refusal of its upgrade.
+constexpr std::chrono::seconds kRefusalWriteTimeout{10};
 
 }  // namespace
 
 FrameSession::FrameSession(tcp::socket&& socket, std::shared_ptr<ServerState> state)
-    : ws_(std::move(socket)), state_(std::move(state)) {
+    : ws_(std::move(socket)), state_(std::move(state)), hello_timer_(ws_.get_executor()) {
   beast::error_code ec;
   auto endpoint = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
   remote_ = ec ? std::string("unknown peer") : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  if (!ec) remote_address_ = endpoint.address();
 }
 
 void FrameSession::run(http::request<http::string_body> request) {
+  if (auto refusal = refuse_upgrade()) {
+    auto response = std::make_shared<http::response<http::string_body>>(std::move(*refusal));
+    response->version(request.version());
+    response->set(http::field::server, "corvid-server");
+    response->keep_alive(false);
+    response->prepare_payload();
+    beast::get_lowest_layer(ws_).expires_after(kRefusalWriteTimeout);
+    http::async_write(ws_.next_layer(), *response,
+                      [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+                        if (ec) return fail(ec, "http write");
+                        beast::error_code ignored;
+                        beast::get_lowest_layer(self->ws_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+                      });
+    return;
+  }
   beast::get_lowest_layer(ws_).expires_never();  // the WebSocket's own timeouts take over
   ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws_.set_option(websocket::stream_base::decorator(
@@ -43,7 +61,27 @@ void FrameSession::run(http::request<http::string_body> request) {
 
 void FrameSession::on_accept(beast::error_code ec) {
   if (ec) return fail(ec, "websocket handshake");
+  hello_timer_.expires_after(state_->config().hello_timeout);
+  hello_timer_.async_wait(beast::bind_front_handler(&FrameSession::on_hello_deadline, shared_from_this()));
   do_read();
+}
+
+void FrameSession::on_hello_deadline(beast::error_code ec) {
+  if (ec || hello_done_ || closing_) return;  // cancelled: the hello came, or the connection ended
+  std::string error = "no hello within " + std::to_string(state_->config().hello_timeout.count()) +
+                      " ms of the WebSocket handshake (--hello-timeout-ms)";
+  send_error(error);
+  close(websocket::close_code::policy_error, error);
+}
+
+void FrameSession::hello_completed() {
+  hello_done_ = true;
+  hello_timer_.cancel();
+}
+
+std::size_t FrameSession::max_message_bytes() const {
+  return hello_done_ ? state_->config().max_frame_bytes
+                     : std::min(kMaxHelloMessageBytes, state_->config().max_frame_bytes);
 }
 
 void FrameSession::do_read() {
@@ -53,16 +91,19 @@ void FrameSession::do_read() {
 
 void FrameSession::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
-    fail(ec, "websocket read");
+    if (!closing_) fail(ec, "websocket read");  // after a close or an abort the error says nothing new
     ended_ = true;
     closing_ = true;
+    hello_timer_.cancel();
     // Queued frames will never go out; the one being written must live until its handler runs.
     queue_.erase(writing_ ? queue_.begin() + 1 : queue_.begin(), queue_.end());
+    waiting_bytes_ = 0;
     on_closed();
     return;
   }
   // Parts of a message accumulate in buffer_ until the message is done, unless it outgrows the cap.
-  if (dropped_bytes_ > 0 || buffer_.size() > state_->config().max_frame_bytes) {
+  const std::size_t cap = max_message_bytes();
+  if (dropped_bytes_ > 0 || buffer_.size() > cap) {
     dropped_bytes_ += buffer_.size();
     buffer_.clear();
   }
@@ -75,7 +116,8 @@ void FrameSession::on_read(beast::error_code ec, std::size_t) {
   }
   if (dropped_bytes_ > 0) {
     std::string error = "message of " + std::to_string(dropped_bytes_) + " bytes is larger than the server's cap of " +
-                        std::to_string(state_->config().max_frame_bytes) + " bytes (--max-frame-mb)";
+                        std::to_string(cap) + " bytes" +
+                        (hello_done_ ? " (--max-frame-mb)" : " for a message before the hello");
     dropped_bytes_ = 0;
     if (buffer_.capacity() > kKeptReadBufferBytes) buffer_.shrink_to_fit();
     on_bad_frame(error);
@@ -102,8 +144,22 @@ void FrameSession::on_read(beast::error_code ec, std::size_t) {
 
 void FrameSession::send(std::vector<uint8_t> bytes) {
   if (closing_) return;
+  waiting_bytes_ += bytes.size();
   queue_.push_back(std::move(bytes));
   if (!writing_) do_write();
+  const std::size_t budget = state_->config().max_frame_bytes + kSendQueueSlackBytes;
+  if (waiting_bytes_ > budget)
+    abort("it is not reading: " + std::to_string(waiting_bytes_) + " bytes of frames wait to be sent, over the budget of " +
+          std::to_string(budget) + " bytes (--max-frame-mb + 64 MiB)");
+}
+
+void FrameSession::abort(const std::string& why) {
+  std::cerr << "corvid-server: dropping the connection of " << remote_ << ": " << why << "\n";
+  closing_ = true;
+  // The frame being written must live until its handler runs; the others go now.
+  queue_.erase(writing_ ? queue_.begin() + 1 : queue_.begin(), queue_.end());
+  waiting_bytes_ = 0;
+  beast::get_lowest_layer(ws_).close();  // the pending (or next) read fails and ends the session
 }
 
 void FrameSession::send_error(const std::string& error, const nlohmann::json& extra) {
@@ -152,6 +208,7 @@ void FrameSession::note_bad_message(const std::string& error) {
 
 void FrameSession::do_write() {
   writing_ = true;
+  waiting_bytes_ -= queue_.front().size();
   ws_.async_write(asio::buffer(queue_.front()),
                   beast::bind_front_handler(&FrameSession::on_write, shared_from_this()));
 }
@@ -162,6 +219,7 @@ void FrameSession::on_write(beast::error_code ec, std::size_t) {
   if (ec) {
     fail(ec, "websocket write");
     queue_.clear();
+    waiting_bytes_ = 0;
     closing_ = true;
     beast::get_lowest_layer(ws_).close();  // the pending read fails and ends the session
     return;

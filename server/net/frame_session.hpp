@@ -1,6 +1,8 @@
 // A WebSocket connection that speaks Corvid frames (docs/protocol.md): binary messages read one
-// at a time (at most the frame cap is kept; a longer message is drained and answered with an
-// error) and decoded with the shared codec, replies written through a single-writer queue.
+// at a time (at most the message cap is kept: kMaxHelloMessageBytes before the hello, the frame
+// cap after it; a longer message is drained and answered with an error) and decoded with the
+// shared codec, replies written through a single-writer queue of bounded size. A connection that
+// has not completed its hello by the hello deadline is closed.
 // WorkerSession and ClientSession derive from it and decide what a decoded frame means.
 // Not thread-safe: everything runs on the server's one io_context thread.
 #pragma once
@@ -8,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,10 +30,20 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   FrameSession(const FrameSession&) = delete;
   FrameSession& operator=(const FrameSession&) = delete;
 
-  // Completes the WebSocket handshake for `request` (the HTTP upgrade) and starts reading.
+  // Largest message a connection may send before its hello completes: a hello is tiny, but a
+  // worker's lists the tensors it still keeps ("cached"): some 10,000 short names fit.
+  static constexpr std::size_t kMaxHelloMessageBytes = 256u << 10;
+  // Bytes of frames waiting behind the one being written that a connection may have, beyond the
+  // frame cap; past frame cap + this, the peer is taken as not reading and the connection ends.
+  static constexpr std::size_t kSendQueueSlackBytes = 64u << 20;
+
+  // Completes the WebSocket handshake for `request` (the HTTP upgrade) and starts reading, or,
+  // if refuse_upgrade() says so, answers the upgrade with its HTTP refusal and ends.
   void run(http::request<http::string_body> request);
 
-  // Queues an encoded frame; frames go out in order. Dropped once the session is closing.
+  // Queues an encoded frame; frames go out in order. Dropped once the session is closing. If the
+  // frames waiting behind the one being written pass the send budget (frame cap plus
+  // kSendQueueSlackBytes), the peer is not reading: the connection is dropped, with one log line.
   void send(std::vector<uint8_t> bytes);
   // Queues {"type":"error","error":error} plus the fields of `extra` (an object or null).
   void send_error(const std::string& error, const nlohmann::json& extra = nullptr);
@@ -39,6 +52,8 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
 
   // "1.2.3.4:5678", for logs.
   const std::string& remote() const { return remote_; }
+  // The peer's IP address (unspecified if the socket could not tell).
+  const asio::ip::address& remote_address() const { return remote_address_; }
 
  protected:
   // Malformed messages a connection may send before it is closed (docs/protocol.md).
@@ -52,6 +67,12 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
 
   // Replies with `error` and counts it; the kMaxBadMessages-th closes the connection (1008).
   void note_bad_message(const std::string& error);
+  // The hello succeeded: the hello deadline no longer applies and messages may reach the frame cap.
+  void hello_completed();
+
+  // An HTTP response that refuses the upgrade before the WebSocket handshake (e.g. 429), or
+  // nothing to accept it. Called once, by run().
+  virtual std::optional<http::response<http::string_body>> refuse_upgrade() { return std::nullopt; }
 
   // The longest JSON header this endpoint accepts; a longer one is refused before it is parsed.
   virtual std::size_t max_header_bytes() const { return kMaxHeaderBytes; }
@@ -68,6 +89,11 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
 
  private:
   void on_accept(beast::error_code ec);
+  void on_hello_deadline(beast::error_code ec);
+  // The largest message kept now: kMaxHelloMessageBytes before the hello, the frame cap after.
+  std::size_t max_message_bytes() const;
+  // Drops the connection without a close handshake (the peer is not reading) and frees the queue.
+  void abort(const std::string& why);
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
   void do_write();
@@ -78,9 +104,13 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   websocket::stream<beast::tcp_stream> ws_;
   std::shared_ptr<ServerState> state_;
   std::string remote_;
+  asio::ip::address remote_address_;
+  asio::steady_timer hello_timer_;  // the hello deadline, from the handshake to hello_completed()
+  bool hello_done_ = false;
   beast::flat_buffer buffer_;    // the message being read
-  std::size_t dropped_bytes_ = 0;  // of a message over the frame cap, which is drained, not kept
+  std::size_t dropped_bytes_ = 0;  // of a message over the message cap, which is drained, not kept
   std::deque<std::vector<uint8_t>> queue_;  // front() is being written while writing_
+  std::size_t waiting_bytes_ = 0;           // in queue_, not counting the frame being written
   bool writing_ = false;
   bool closing_ = false;
   bool ended_ = false;

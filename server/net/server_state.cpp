@@ -1,5 +1,6 @@
 #include "server/net/server_state.hpp"
 
+#include <algorithm>
 #include <iostream>
 #include <stdexcept>
 #include <vector>
@@ -15,7 +16,10 @@ constexpr std::chrono::milliseconds kTickPeriod{50};
 }  // namespace
 
 ServerState::ServerState(asio::io_context& ioc, ServerConfig config)
-    : config_(std::move(config)), files_(config_.web_dir, config_.wasm_dir), tick_timer_(ioc) {}
+    : config_(std::move(config)),
+      files_(config_.web_dir, config_.wasm_dir),
+      worker_connects_(config_.worker_connects_per_s, config_.worker_connect_burst),
+      tick_timer_(ioc) {}
 
 ServerState::~ServerState() = default;
 
@@ -41,6 +45,10 @@ void ServerState::shutdown() {
     for (const auto& [id, weak] : *sessions)
       if (auto session = weak.lock()) open.push_back(std::move(session));
   for (const auto& session : open) session->close(websocket::close_code::going_away, "server shutting down");
+}
+
+bool ServerState::admit_worker_connect(const asio::ip::address& address, double& retry_after_s) {
+  return worker_connects_.admit(address, std::chrono::steady_clock::now(), retry_after_s);
 }
 
 void ServerState::do_tick() {
@@ -131,6 +139,30 @@ void ServerState::close_worker(WorkerId worker, const std::string& reason) {
 
 double ServerState::now_ms() const {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+}
+
+double ConnectRateLimit::tokens_at(const Bucket& bucket, std::chrono::steady_clock::time_point now) const {
+  double refilled = std::chrono::duration<double>(now - bucket.updated).count() * rate_per_s_;
+  return std::min(burst_, bucket.tokens + refilled);
+}
+
+bool ConnectRateLimit::admit(const asio::ip::address& address, std::chrono::steady_clock::time_point now,
+                             double& retry_after_s) {
+  if (rate_per_s_ <= 0) return true;
+  if (buckets_.size() >= prune_above_) {
+    for (auto it = buckets_.begin(); it != buckets_.end();)
+      it = tokens_at(it->second, now) >= burst_ ? buckets_.erase(it) : std::next(it);
+    prune_above_ = std::max<std::size_t>(1024, 2 * buckets_.size());
+  }
+  Bucket& bucket = buckets_.try_emplace(address.to_string(), Bucket{burst_, now}).first->second;
+  bucket.tokens = tokens_at(bucket, now);
+  bucket.updated = now;
+  if (bucket.tokens >= 1) {
+    bucket.tokens -= 1;
+    return true;
+  }
+  retry_after_s = (1 - bucket.tokens) / rate_per_s_;
+  return false;
 }
 
 }  // namespace corvid::server

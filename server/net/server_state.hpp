@@ -30,6 +30,34 @@ struct ServerConfig {
   std::size_t max_frame_bytes = 256u << 20;  // a larger message is drained and answered with an error
   std::vector<std::string> allowed_origins;  // --allow-origin, as normalize_origin gives them ("*": any)
   bool loopback_only = false;                // listening on a loopback address: Host must name it
+  std::chrono::milliseconds hello_timeout{10000};  // an upgraded connection without a hello by then is closed
+  double worker_connects_per_s = 10;  // new /ws/worker connections per remote address and second (0: no limit)
+  double worker_connect_burst = 40;   // ... of which this many may come at once
+};
+
+// A token bucket per remote address: each admitted connection takes a token, tokens come back at
+// `rate_per_s` up to `burst`. Addresses whose bucket has refilled are forgotten, so memory follows
+// the addresses seen in the last burst / rate seconds. Not thread-safe.
+class ConnectRateLimit {
+ public:
+  // rate_per_s 0 admits everything.
+  ConnectRateLimit(double rate_per_s, double burst) : rate_per_s_(rate_per_s), burst_(burst) {}
+  // Whether a new connection from `address` at `now` is admitted (and takes a token). If not,
+  // `retry_after_s` is set to the seconds until a token is back.
+  bool admit(const asio::ip::address& address, std::chrono::steady_clock::time_point now, double& retry_after_s);
+
+ private:
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point updated;
+  };
+  // The bucket's tokens at `now` (refilled since it was updated).
+  double tokens_at(const Bucket& bucket, std::chrono::steady_clock::time_point now) const;
+
+  double rate_per_s_;
+  double burst_;
+  std::unordered_map<std::string, Bucket> buckets_;  // by address, as text
+  std::size_t prune_above_ = 1024;                   // bucket count that makes admit() forget full buckets
 };
 
 // Sessions join and leave here, and the Coordinator reaches them through the Outbox interface.
@@ -50,6 +78,10 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
 
   const ServerConfig& config() const { return config_; }
   const StaticFiles& files() const { return files_; }
+
+  // Whether a new /ws/worker connection from `address` is within --max-worker-connects-per-s;
+  // if not, `retry_after_s` says when one will be.
+  bool admit_worker_connect(const asio::ip::address& address, double& retry_after_s);
 
   // Workers, after a valid hello: registers the session, tells the Coordinator, returns the id.
   WorkerId add_worker(const std::shared_ptr<FrameSession>& session, const nlohmann::json& hello);
@@ -90,6 +122,7 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
 
   ServerConfig config_;
   StaticFiles files_;
+  ConnectRateLimit worker_connects_;
   asio::steady_timer tick_timer_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   // The server's own kernel settling disputed kernel errors off the io thread; declared before

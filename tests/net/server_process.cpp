@@ -52,11 +52,16 @@ const std::string& TestSite::wasm_bytes() {
 }
 
 ServerProcess::ServerProcess(const TestSite& site, std::vector<std::string> extra_args)
+    : ServerProcess(site, std::move(extra_args), {}) {}
+
+ServerProcess::ServerProcess(const TestSite& site, std::vector<std::string> extra_args,
+                             std::vector<std::string> wrapper)
     : log_file_(site.root() / "server.log") {
   std::vector<std::string> args = {CORVID_SERVER_BIN, "--host", "127.0.0.1", "--port", "0",
                                    "--data-dir", site.data_dir().string(), "--web-dir", site.web_dir().string(),
                                    "--wasm-dir", site.wasm_dir().string()};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
+  args.insert(args.begin(), wrapper.begin(), wrapper.end());
 
   int log_fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (log_fd < 0) throw std::runtime_error("cannot create " + log_file_.string());
@@ -70,7 +75,7 @@ ServerProcess::ServerProcess(const TestSite& site, std::vector<std::string> extr
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
+    ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
   ::close(pipe_fds[1]);

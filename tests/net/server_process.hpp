@@ -43,6 +43,9 @@ class ServerProcess {
   // Starts the server and waits for its startup line. Throws std::runtime_error if the server
   // exits or stays silent for 30 s.
   explicit ServerProcess(const TestSite& site, std::vector<std::string> extra_args = {});
+  // The same, with the server's command line run by `wrapper` (a command and its arguments,
+  // looked up in PATH, e.g. {"prlimit", "--nofile=64:64"}), which must exec it in its own process.
+  ServerProcess(const TestSite& site, std::vector<std::string> extra_args, std::vector<std::string> wrapper);
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
