@@ -176,7 +176,7 @@ TEST_CASE("an upgraded WebSocket that sends no hello is closed with 1008 once --
   CHECK(worker.receive().header["type"] == "heartbeat");
 }
 
-TEST_CASE("before its hello a connection may send 256 KiB in a message; more is drained, not held, and refused") {
+TEST_CASE("before its hello a connection may send 256 KiB in a message, and more is drained, not held, and refused") {
   TestSite site;
   ServerProcess server(site);  // the frame cap stays at its default, 256 MiB
   const std::string cap_words = "larger than the server's cap of 262144 bytes for a message before the hello";
