@@ -1,5 +1,6 @@
 #include "tensor.hpp"
 
+#include <cstdint>
 #include <limits>
 
 namespace corvid {
@@ -98,8 +99,16 @@ Tensor Tensor::astype(DType dtype) const {
       using To = decltype(to_zero);
       To* dst = reinterpret_cast<To*>(out.raw());
       for (int64_t i = 0; i < size_; ++i) {
-        if constexpr (std::is_same_v<To, uint8_t>) dst[i] = src[i] != From(0);
-        else dst[i] = static_cast<To>(src[i]);
+        if constexpr (std::is_same_v<To, uint8_t>) {
+          dst[i] = src[i] != From(0);
+        } else if constexpr (std::is_same_v<To, int32_t> && std::is_floating_point_v<From>) {
+          // NaN, infinities and values outside int32 give INT32_MIN, as NumPy on x86. A plain
+          // cast is undefined there in C++ and differs between builds (wasm saturates).
+          const double v = static_cast<double>(src[i]);
+          dst[i] = v > -2147483649.0 && v < 2147483648.0 ? static_cast<int32_t>(v) : INT32_MIN;
+        } else {
+          dst[i] = static_cast<To>(src[i]);
+        }
       }
     });
   });

@@ -90,7 +90,8 @@ class Tensor {
 
   // Element i (flat, row-major) converted to double, whatever the dtype.
   double at_as_double(int64_t i) const;
-  // Copy converted to another dtype (float -> int truncates toward zero, nonzero -> true).
+  // Copy converted to another dtype: float -> int32 truncates toward zero (NaN, infinities and
+  // values outside int32 give INT32_MIN, as NumPy on x86), nonzero -> true.
   Tensor astype(DType dtype) const;
   // Same buffer, new shape with the same element count.
   Tensor reshaped(Shape shape) const;

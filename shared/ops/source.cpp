@@ -71,30 +71,11 @@ TensorSpec tensor_infer(const std::vector<TensorSpec>& inputs, const Params& par
   return spec_of(t);
 }
 
-// A float tensor converted to int32: truncated toward zero, and INT32_MIN for NaN, infinities and
-// values outside int32, as NumPy gives on x86. A plain cast is undefined there in C++, and
-// differs between builds (x86 gives INT32_MIN, wasm saturates).
-Tensor float_to_int32(const Tensor& x) {
-  Tensor out(DType::i32, x.shape());
-  int32_t* dst = out.data<int32_t>();
-  visit_dtype(x.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    if constexpr (std::is_floating_point_v<T>) {
-      const T* src = x.data<T>();
-      for (int64_t i = 0; i < x.size(); ++i) {
-        const double v = static_cast<double>(src[i]);
-        dst[i] = v > -2147483649.0 && v < 2147483648.0 ? static_cast<int32_t>(v) : INT32_MIN;
-      }
-    }
-  });
-  return out;
-}
-
 Tensor tensor_kernel(const std::vector<const Tensor*>& inputs, const Params& params) {
   const std::optional<DType> dtype = dtype_param(params);
   if (!inputs.empty()) {
     const DType to = dtype.value_or(inputs[0]->dtype());
-    return to == DType::i32 && is_float(inputs[0]->dtype()) ? float_to_int32(*inputs[0]) : inputs[0]->astype(to);
+    return inputs[0]->astype(to);
   }
   return tensor_from_json_value(params.at("value"), dtype);
 }
