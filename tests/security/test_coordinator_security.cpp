@@ -114,7 +114,7 @@ std::string start_refusal(const TestSite& site) {
 
 }  // namespace
 
-TEST_CASE("a worker that answers every group with a kernel error does not fail the op; an honest worker computes it") {
+TEST_CASE("a worker that answers every group with a kernel error does not fail the op, and an honest worker computes it") {
   TestSite site;
   ServerProcess server(site);
   Worker liar(server.port(), "liar", 1000);  // claims to be fast, so it gets the group first
