@@ -91,6 +91,24 @@ async function main() {
     assert.strictEqual(after.header.type, 'result', 'the module still works afterwards');
   });
 
+  check('params are checked by name and type, and bincount bins are bounded before allocating', () => {
+    const ints = (name, values) => ({ name, dtype: 'int32', shape: [values.length], data: new Int32Array(values) });
+    const refusal = (groupId, op, params, input) =>
+      wire.decodeFrame(kernel.execute(assign(groupId, [{ id: 'r', op, inputs: ['x'], params }], ['r'], [input]))).header;
+    const cases = [
+      [20, 'sum', { axsi: 1 }, f32('x', [2], [1, 2]), "sum: unknown param 'axsi' (accepted: axis, keepdims)"],
+      [21, 'sum', { axis: 1.0, keepdims: 'yes' }, f32('x', [2], [1, 2]), "sum: param 'keepdims' must be true or false, got \"yes\""],
+      [22, 'bincount', { minlength: 500000000 }, ints('x', [1]),
+        "bincount: an int32 output of 500000000 bins (param 'minlength') would take 1.9 GiB; a tensor may take at most 512 MiB"],
+      [23, 'bincount', {}, ints('x', [140000000]),
+        'bincount: an int32 output of 140000001 bins (value 140000000 at index 0) would take 534.1 MiB; a tensor may take at most 512 MiB'],
+    ];
+    for (const [groupId, op, params, input, message] of cases) {
+      const h = refusal(groupId, op, params, input);
+      assert.deepStrictEqual([h.type, h.kind, h.op_id, h.error], ['error', 'kernel', 'r', message], JSON.stringify(h));
+    }
+  });
+
   check('the device benchmark reports positive figures', () => {
     const score = kernel.benchmark(150);
     assert.deepStrictEqual(Object.keys(score).sort(), ['duration_ms', 'elementwise_gbs', 'matmul_gflops', 'reduce_gbs']);
