@@ -145,7 +145,12 @@ const Tensor* GroupExecutor::cached(const std::string& name) {
 
 std::vector<std::string> GroupExecutor::cached_names() const {
   std::vector<std::string> names;
-  for (const auto& nt : lru_) names.push_back(nt.name);
+  std::size_t bytes = 0;
+  for (const auto& nt : lru_) {
+    bytes += nt.name.size() + 3;  // the quotes and the comma of the JSON list
+    if (bytes > kMaxCachedNamesBytes) break;
+    names.push_back(nt.name);
+  }
   return names;
 }
 

@@ -50,8 +50,11 @@ class GroupExecutor {
   // Never throws for bad input: every problem becomes an error frame.
   Frame execute(const Frame& assign);
 
-  // Names of the tensors currently kept (reported to the server on reconnect).
+  // Names of the tensors currently kept, most recently used first, as many as fit in
+  // kMaxCachedNamesBytes (reported to the server in a reconnecting hello, which must stay under
+  // the server's cap for a message before the hello; a name left out is only sent again).
   std::vector<std::string> cached_names() const;
+  static constexpr std::size_t kMaxCachedNamesBytes = 64u << 10;
   std::size_t cached_bytes() const { return cache_used_; }
 
  private:

@@ -144,6 +144,22 @@ TEST_CASE("group executor: the cache evicts the least recently used tensors firs
   CHECK(ex.cached_bytes() == 80);
 }
 
+TEST_CASE("group executor: the names reported for a reconnecting hello stay under their byte budget") {
+  GroupExecutor ex;
+  const std::string prefix(60, 'n');
+  for (int i = 0; i < 2000; ++i) {  // 2,000 kept one-element tensors with 64-character names: 130 KB of names
+    const std::string name = prefix + std::to_string(1000 + i);
+    REQUIRE(ex.execute(assign(i, {op("o", "neg", {name})}, {"o"}, {{name, f32({1}, {1})}}, {name})).header["type"] ==
+            "result");
+  }
+  const std::vector<std::string> names = ex.cached_names();
+  std::size_t bytes = 0;
+  for (const auto& n : names) bytes += n.size() + 3;
+  CHECK(bytes <= GroupExecutor::kMaxCachedNamesBytes);
+  CHECK(names.size() > 900);
+  CHECK(names.front() == prefix + "2999");  // the most recently used come first
+}
+
 TEST_CASE("group executor: parse_group and group_header are inverses") {
   Frame f = assign(11, {op("x", "add", {"a", "b"}, {{"k", 1}}), op("y", "neg", {"x"})}, {"y"}, {}, {"x"});
   OpGroup g = parse_group(f.header);
