@@ -41,6 +41,16 @@ TEST_CASE("every kind of bad submit gets an error naming the op and nothing is s
       {"output too large for a worker", {tensor("a", {1.5, 2}), op("b", "tile", {"a"}, {{"reps", {100000, 2000}}})},
        "b", "would take 1.5 GiB; a tensor may take at most 512 MiB"},
       {"generator too large", {op("z", "zeros", {}, {{"shape", {1 << 20, 1 << 10}}})}, "z", "would take 4.0 GiB"},
+      {"unknown param name", {tensor("a", {1, 2}), op("b", "sum", {"a"}, {{"axsi", 0}})}, "b",
+       "sum: unknown param 'axsi' (accepted: axis, keepdims)"},
+      {"unknown param of a tensor", {{{"id", "a"}, {"op", "tensor"}, {"params", {{"value", {1}}, {"dtyp", "int32"}}}}},
+       "a", "tensor: unknown param 'dtyp' (accepted: value, dtype)"},
+      {"param of the wrong type", {tensor("a", {1, 2}), op("b", "sum", {"a"}, {{"keepdims", "yes"}})}, "b",
+       "sum: param 'keepdims' must be true or false, got \"yes\""},
+      {"axis beyond int64", {tensor("a", {1, 2}), op("b", "sum", {"a"}, {{"axis", UINT64_MAX}})}, "b",
+       "sum: param 'axis' is out of range: 18446744073709551615 does not fit in a signed 64-bit integer"},
+      {"bincount minlength too large", {tensor("a", {1, 2}), op("b", "bincount", {"a"}, {{"minlength", 500000000}})},
+       "b", "bincount: an int32 output of 500000000 bins (param 'minlength') would take 1.9 GiB"},
   };
   Harness h;
   h.connect_client(10);
