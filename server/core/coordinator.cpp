@@ -563,8 +563,14 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& 
         ready.bytes += g.ready_cost.bytes;
         ready_ops += static_cast<int>(g.ready.size());
       }
+      // A worker that may not take these ops (it reported a disputed kernel error for one of
+      // them) is no better place to wait for.
+      std::vector<WorkerLoad> takers;
+      for (const auto& l : loads)
+        if (std::none_of(plan.ops.begin(), plan.ops.end(), [&](OpIndex op) { return reported_by(graph, op, l.id); }))
+          takers.push_back(l);
       const double mine = finish_ms(*me, plan, bytes_on(w.id), now(), link_) - now();
-      if (mine > drain_ms(loads, ready, ready_ops) && !earliest_finish(*me, loads, plan, bytes_on, now(), link_))
+      if (mine > drain_ms(loads, ready, ready_ops) && !earliest_finish(*me, takers, plan, bytes_on, now(), link_))
         return false;
     }
     owner_cursor_ = graph.owner;

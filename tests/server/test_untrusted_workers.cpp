@@ -72,6 +72,23 @@ TEST_CASE("a kernel error from one worker does not fail the op: another worker c
   CHECK(worker_status(h, 2)["failures"] == 0);
 }
 
+TEST_CASE("a disputed op goes to a slower worker at once, not kept for the faster one that reported it") {
+  Harness h;
+  h.connect_worker(1, 1000, 1000);
+  h.connect_worker(2, 1e-5, 1e-5);  // far slower: earliest finish would rather wait for worker 1
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, negation());
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  REQUIRE(h.outbox.count(2, "assign") == 0);
+  REQUIRE(report_kernel_error(h, 1, "neg: forged failure") == 1);
+  // Worker 1 may not take the op again, so waiting for it would wait forever.
+  REQUIRE(h.outbox.count(2, "assign") == 1);
+  h.work(2);
+  auto values = h.values(10);
+  REQUIRE(values.size() == 1);
+  CHECK(values[0].header["status"] == "computed");
+}
+
 TEST_CASE("the same kernel error from a second worker fails the op with that error") {
   Harness h;
   h.connect_worker(1);
