@@ -118,7 +118,8 @@ void Graph::flush() {
   // Later batches refer to earlier ops by id.
   while (first_unsent_ < nodes_.size()) {
     std::size_t end = first_unsent_, bytes = 0;
-    while (end < nodes_.size() && (end == first_unsent_ || bytes < options_.max_batch_bytes)) {
+    while (end < nodes_.size() &&
+           (end == first_unsent_ || (bytes < options_.max_batch_bytes && end - first_unsent_ < options_.max_batch_ops))) {
       if (nodes_[end].value && nodes_[end].def->name == "tensor") bytes += nodes_[end].value->nbytes();
       ++end;
     }

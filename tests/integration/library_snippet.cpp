@@ -88,6 +88,15 @@ int main(int argc, char** argv) {
     std::cout << "batched total: " << total() << "\n";
     expect(text(total()) == "360", "batched total = " + text(total()));
 
+    // And a batch ends after 3 ops: a chain of 20 ops goes in 7 batches.
+    corvid::GraphOptions few = options;
+    few.max_batch_ops = 3;
+    corvid::Graph chained{"chained", few};
+    auto chain = corvid::t({1.0, 2.0});
+    for (int i = 0; i < 19; ++i) chain = chain + 1.0;
+    auto chain_sum = corvid::sum(chain);
+    expect(text(chain_sum()) == "41", "chained sum = " + text(chain_sum()));
+
     // A map job: weights sent once, 12 slices, results as they arrive with their index.
     corvid::Graph job_graph{"map", options};
     auto w = corvid::t({{1.0f, 0.0f}, {0.0f, 2.0f}, {1.0f, 1.0f}});  // 3x2

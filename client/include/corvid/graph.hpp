@@ -101,6 +101,9 @@ struct GraphOptions {
   // A batch of ops ends once its tensor values pass this size (the next batch follows at once),
   // so batches stay under the server's frame cap.
   std::size_t max_batch_bytes = std::size_t{64} << 20;
+  // A batch also ends after this many ops, so its JSON header stays far under the server's
+  // header cap (docs/protocol.md, Limits).
+  std::size_t max_batch_ops = 50000;
   // Called with (computed, total) whenever the server reports progress during a wait.
   std::function<void(int computed, int total)> on_progress;
 };
