@@ -51,8 +51,9 @@ std::invalid_argument must_be(std::string_view name, std::string_view what, cons
   return std::invalid_argument("param '" + std::string(name) + "' must be " + std::string(what) + ", got " + value.dump());
 }
 
-// The strict reading of one integer: a JSON integer (never a float, even 1.0) within int64;
-// an unsigned JSON number above 2^63 - 1 is refused rather than wrapped to a negative.
+// The strict reading of one integer: a JSON integer (never a float, even 1.0) within int64, or
+// nullopt for any other value; an unsigned JSON number above 2^63 - 1 throws "out of range"
+// rather than wrapping to a negative.
 std::optional<int64_t> json_int64(std::string_view name, const Params& v) {
   if (v.is_number_unsigned()) {
     const uint64_t u = v.get<uint64_t>();
