@@ -41,6 +41,13 @@ TestSite::TestSite() {
   write_file(root_ / "secret.txt", kSecret);
 }
 
+std::string TestSite::token() const {
+  std::ifstream in(data_dir() / "token");
+  std::string token;
+  in >> token;
+  return token;
+}
+
 TestSite::~TestSite() {
   std::error_code ec;
   fs::remove_all(root_, ec);

@@ -28,6 +28,9 @@ class TestSite {
   std::filesystem::path wasm_dir() const { return root_ / "wasm"; }
   std::filesystem::path data_dir() const { return root_ / "data"; }
 
+  // The developer token the server wrote to data/token ("" before the server started).
+  std::string token() const;
+
   static constexpr const char* kSecret = "the-secret-next-to-web";
   static const std::string& wasm_bytes();  // the content of wasm/corvid_kernel.wasm
 

@@ -171,6 +171,18 @@ Frame client_hello(const std::string& token, const std::string& name) {
   return frame;
 }
 
+Frame submit_sum(int request_id) {
+  Frame frame;
+  frame.header = {{"type", "submit"},
+                  {"request_id", request_id},
+                  {"name", "net-test sum"},
+                  {"ops", {{{"id", "a"}, {"op", "tensor"}, {"value", {1, 2, 3}}},
+                           {{"id", "b"}, {"op", "tensor"}, {"value", {5, 22, 7}}},
+                           {{"id", "c"}, {"op", "add"}, {"inputs", {"a", "b"}}}}},
+                  {"outputs", {"c"}}};
+  return frame;
+}
+
 Frame worker_benchmark() {
   Frame frame;
   frame.header = {{"type", "benchmark"},   {"matmul_gflops", 10.0}, {"elementwise_gbs", 5.0},

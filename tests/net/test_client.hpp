@@ -86,5 +86,7 @@ Frame worker_hello(const std::string& name, int version = kProtocolVersion);
 Frame client_hello(const std::string& token, const std::string& name = "net-test");
 // A bench result that makes the worker eligible for work.
 Frame worker_benchmark();
+// A developer's submit of a = [1, 2, 3], b = [5, 22, 7], c = a + b, with c as the output.
+Frame submit_sum(int request_id);
 
 }  // namespace corvid::test

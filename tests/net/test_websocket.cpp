@@ -13,26 +13,6 @@ using namespace corvid::test;
 
 namespace {
 
-std::string read_token(const TestSite& site) {
-  std::ifstream in(site.data_dir() / "token");
-  std::string token;
-  in >> token;
-  return token;
-}
-
-// a = [1, 2, 3], b = [5, 22, 7], c = a + b, with c as the output.
-Frame submit_sum(int request_id) {
-  Frame frame;
-  frame.header = {{"type", "submit"},
-                  {"request_id", request_id},
-                  {"name", "net-test sum"},
-                  {"ops", {{{"id", "a"}, {"op", "tensor"}, {"value", {1, 2, 3}}},
-                           {{"id", "b"}, {"op", "tensor"}, {"value", {5, 22, 7}}},
-                           {{"id", "c"}, {"op", "add"}, {"inputs", {"a", "b"}}}}},
-                  {"outputs", {"c"}}};
-  return frame;
-}
-
 std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
 
 // Five messages that are not valid frames, and the words their error replies must contain.
@@ -75,7 +55,7 @@ TEST_CASE("a worker receives the assign for a client's graph and its result reac
   CHECK(worker.welcome["heartbeat_ms"].is_number());
 
   TestSocket client(server.port(), "/ws/client");
-  client.send(client_hello(read_token(site)));
+  client.send(client_hello(site.token()));
   CHECK(client.receive_type("welcome").header["client_id"].is_number_unsigned());
   client.send(submit_sum(1));
   Frame submitted = client.receive_type("submitted");
@@ -144,7 +124,7 @@ TEST_CASE("malformed messages get error replies, five of them a close, and the s
   }
   SUBCASE("from a client after its hello") {
     TestSocket socket(server.port(), "/ws/client");
-    socket.send(client_hello(read_token(site)));
+    socket.send(client_hello(site.token()));
     socket.receive_type("welcome");
     socket.send_bytes(bytes_of("{\"type\":\"submit\"}"), false);
     expect_error(socket, "binary frame");
@@ -179,7 +159,7 @@ TEST_CASE("messages over --max-frame-mb are drained and answered with an error, 
   }
   SUBCASE("from a client, whose connection stays usable") {
     TestSocket client(server.port(), "/ws/client");
-    client.send(client_hello(read_token(site)));  // before the hello the cap is far lower (tests/security)
+    client.send(client_hello(site.token()));  // before the hello the cap is far lower (tests/security)
     client.receive_type("welcome");
     client.send(big);
     expect_error(client, words);
@@ -235,7 +215,7 @@ TEST_CASE("a non-hello first message from a client is an error, not a close") {
   TestSocket socket(server.port(), "/ws/client");
   socket.send(submit_sum(7));
   expect_error(socket, "the first message must be a hello, not 'submit'");
-  socket.send(client_hello(read_token(site)));
+  socket.send(client_hello(site.token()));
   CHECK(socket.receive_type("welcome").header.contains("client_id"));
 }
 

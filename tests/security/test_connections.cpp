@@ -29,13 +29,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string read_token(const TestSite& site) {
-  std::ifstream in(site.data_dir() / "token");
-  std::string token;
-  in >> token;
-  return token;
-}
-
 // The resident memory of process `pid` in KiB (VmRSS of /proc/<pid>/status).
 long resident_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -191,7 +184,7 @@ TEST_CASE("before its hello a connection may send 256 KiB in a message, and more
       CHECK_MESSAGE(reply.header["error"].get<std::string>().find("message of 1000000 bytes is " + cap_words) !=
                         std::string::npos,
                     reply.header.dump());
-      socket.send(std::string(path) == "/ws/worker" ? worker_hello("after the cap") : client_hello(read_token(site)));
+      socket.send(std::string(path) == "/ws/worker" ? worker_hello("after the cap") : client_hello(site.token()));
       CHECK(socket.receive_type("welcome").header.is_object());
     }
   }
@@ -221,7 +214,7 @@ TEST_CASE("a developer that stops reading is dropped once its unsent replies pas
   RawConnection peer(server.port(), 4096);              // a tiny receive buffer, never read
   REQUIRE(peer.upgrade("/ws/client", server.port()).rfind("HTTP/1.1 101", 0) == 0);
   const long before = resident_kib(server.pid());
-  REQUIRE(peer.send_frame(client_hello(read_token(site))));
+  REQUIRE(peer.send_frame(client_hello(site.token())));
   // A 4 MB source the server computes at submission: every wait for it is answered with 4 MB.
   REQUIRE(peer.send_frame(header_frame({{"type", "submit"},
                                         {"request_id", 1},

@@ -16,30 +16,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_token(const TestSite& site) {
-  std::ifstream in(site.data_dir() / "token");
-  std::string token;
-  in >> token;
-  return token;
-}
-
 void write_file(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << bytes;
   REQUIRE(out.good());
-}
-
-// a = [1, 2, 3], b = [5, 22, 7], c = a + b.
-Frame submit_sum(int request_id) {
-  Frame frame;
-  frame.header = {{"type", "submit"},
-                  {"request_id", request_id},
-                  {"name", "security sum"},
-                  {"ops", {{{"id", "a"}, {"op", "tensor"}, {"value", {1, 2, 3}}},
-                           {{"id", "b"}, {"op", "tensor"}, {"value", {5, 22, 7}}},
-                           {{"id", "c"}, {"op", "add"}, {"inputs", {"a", "b"}}}}},
-                  {"outputs", {"c"}}};
-  return frame;
 }
 
 // A worker that has said hello and sent a benchmark, and whose benchmark the server has taken
@@ -74,7 +54,7 @@ struct Developer {
   TestSocket socket;
   uint64_t graph_id = 0;
   Developer(uint16_t port, const TestSite& site) : socket(port, "/ws/client") {
-    socket.send(client_hello(read_token(site)));
+    socket.send(client_hello(site.token()));
     socket.receive_type("welcome");
     socket.send(submit_sum(1));
     graph_id = socket.receive_type("submitted").header["graph_id"].get<uint64_t>();

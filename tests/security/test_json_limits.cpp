@@ -18,13 +18,6 @@ namespace {
 constexpr std::size_t kDeep = 50000;  // levels of nesting in the hostile headers
 const std::string kTooDeep = "JSON nested deeper than 64 levels";
 
-std::string read_token(const TestSite& site) {
-  std::ifstream in(site.data_dir() / "token");
-  std::string token;
-  in >> token;
-  return token;
-}
-
 std::string nested_arrays(std::size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
 std::string nested_objects(std::size_t depth) {
   std::string text;
@@ -70,7 +63,7 @@ void expect_error_naming(TestSocket& socket, const std::string& words) {
 struct Developer {
   TestSocket socket;
   Developer(uint16_t port, const TestSite& site) : socket(port, "/ws/client") {
-    socket.send(client_hello(read_token(site)));
+    socket.send(client_hello(site.token()));
     socket.receive_type("welcome");
   }
 };
