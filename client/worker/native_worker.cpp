@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <random>
 
 namespace corvid {
 
@@ -19,6 +21,7 @@ struct NativeWorker::Link {
   tcp::resolver resolver;
   net::steady_timer heartbeat_timer;
   beast::flat_buffer buffer;
+  websocket::response_type upgrade_response;  // the server's answer to the handshake (429 says when to retry)
   std::deque<std::vector<uint8_t>> outgoing;  // front is being written
   uint64_t epoch;
   double heartbeat_ms = 5000;
@@ -121,11 +124,19 @@ void NativeWorker::connect() {
               beast::get_lowest_layer(link->ws).expires_never();
               link->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
               link->ws.binary(true);
-              link->ws.async_handshake(options_.server.authority(), "/ws/worker",
-                                       [this, link](const beast::error_code& ec) {
-                                         if (ec) return lost(link, "WebSocket handshake failed: " + ec.message());
-                                         on_connected(link);
-                                       });
+              link->ws.async_handshake(
+                  link->upgrade_response, options_.server.authority(), "/ws/worker",
+                  [this, link](const beast::error_code& ec) {
+                    if (!ec) return on_connected(link);
+                    const auto& response = link->upgrade_response;
+                    // Too many new connections from this address: wait at least as long as the server asks.
+                    if (response.result() == beast::http::status::too_many_requests) {
+                      const double retry_after_s = std::atof(std::string(response[beast::http::field::retry_after]).c_str());
+                      backoff_ms_ = std::clamp(retry_after_s * 1000, backoff_ms_, 60000.0);
+                    }
+                    lost(link, "WebSocket handshake failed: " + ec.message() +
+                                   (response.result_int() ? " (HTTP " + std::to_string(response.result_int()) + ")" : ""));
+                  });
             });
       });
 }
@@ -253,9 +264,13 @@ void NativeWorker::lost(std::shared_ptr<Link> link, const std::string& why) {
 }
 
 void NativeWorker::schedule_reconnect(const std::string& why) {
-  std::cerr << "corvid-worker " << options_.name << ": " << why << "; retrying in "
-            << static_cast<int>(backoff_ms_) << " ms\n";
-  reconnect_timer_.expires_after(std::chrono::milliseconds(static_cast<int64_t>(backoff_ms_)));
+  // Spread over 1x to 1.5x the backoff (never sooner than a 429 asked), so that workers that lost the same server do not all
+  // come back in the same millisecond.
+  static thread_local std::mt19937 random{std::random_device{}()};
+  const double delay_ms = backoff_ms_ * std::uniform_real_distribution<double>(1.0, 1.5)(random);
+  std::cerr << "corvid-worker " << options_.name << ": " << why << "; retrying in " << static_cast<int>(delay_ms)
+            << " ms\n";
+  reconnect_timer_.expires_after(std::chrono::milliseconds(static_cast<int64_t>(delay_ms)));
   backoff_ms_ = std::min(backoff_ms_ * 2, 5000.0);
   reconnect_timer_.async_wait([this](const beast::error_code& ec) {
     if (!ec) connect();

@@ -6,6 +6,7 @@ and a libcorvid program. Usage: run.py CASE --server-bin B --worker-bin B --corv
 import argparse
 import json
 import os
+import re
 import random
 import shutil
 import signal
@@ -487,6 +488,24 @@ def case_worker_sigterm(c):
     check(code == 0, f"exit {code}: {err}")
     check_outputs(json.loads(out), doc, "graph of a worker that left")
     check(groups_done(c, "leaver") == 0 and groups_done(c, "rescuer") > 0, "work was not handed to the rescuer")
+
+
+def case_worker_rate_limited(c):
+    """Workers refused with 429 (too many new connections from one address) wait as long as the
+    server's Retry-After asks, then all get in."""
+    c.start_server("--max-worker-connects-per-s", "1", "--worker-connect-burst", "1")
+    names = ["r1", "r2", "r3"]
+    for n in names:
+        c.start_worker(n)
+    c.wait_workers_ready(names, timeout=60)
+    refusals = []
+    for n in names:
+        with open(os.path.join(c.dir, f"worker-{n}.log")) as f:
+            refusals += [line for line in f if "(HTTP 429)" in line]
+    check(refusals, "no worker was refused with 429: the limit did not apply")
+    for line in refusals:
+        delay = int(re.search(r"retrying in (\d+) ms", line).group(1))
+        check(delay >= 1000, f"a worker retried {delay} ms after a 429 that asked for 1 s: {line.strip()}")
 
 
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
