@@ -29,13 +29,6 @@ bool positive_number(const nlohmann::json& header, const char* field, double& ou
   return std::isfinite(out) && out > 0;
 }
 
-double value_bytes(const OpNode& node) {
-  if (node.value) return static_cast<double>(node.value->nbytes());
-  double n = static_cast<double>(dtype_size(node.spec.dtype));
-  for (int64_t d : node.spec.shape) n *= d < 0 ? 1.0 : static_cast<double>(d);
-  return n;
-}
-
 bool group_id_field(const nlohmann::json& header, GroupId& out) {
   auto it = header.find("group_id");
   if (it == header.end() || !it->is_number_unsigned()) return false;
