@@ -272,6 +272,22 @@ GroupRecord* CoordinatorImpl::group_of(WorkerState& w, GroupId group, bool& canc
   return &it->second;
 }
 
+GroupRecord* CoordinatorImpl::named_group(WorkerState& w, const Frame& frame, const char* type, bool& cancelled,
+                                          bool& unassigned) {
+  cancelled = unassigned = false;
+  GroupId gid = 0;
+  if (!group_id_field(frame.header, gid)) {
+    protocol_error(w, std::string(type) + ": 'group_id' must be a non-negative integer");
+    return nullptr;
+  }
+  GroupRecord* group = group_of(w, gid, cancelled);
+  if (!group && !cancelled) {
+    unassigned = true;
+    protocol_error(w, std::string(type) + ": group " + std::to_string(gid) + " is not assigned to this worker");
+  }
+  return group;
+}
+
 void CoordinatorImpl::on_benchmark(WorkerState& w, const Frame& frame) {
   double gflops = 0, gbs = 0;
   if (!positive_number(frame.header, "matmul_gflops", gflops) || !positive_number(frame.header, "elementwise_gbs", gbs)) {
@@ -287,22 +303,14 @@ void CoordinatorImpl::on_benchmark(WorkerState& w, const Frame& frame) {
 }
 
 void CoordinatorImpl::on_result(WorkerState& w, Frame frame) {
-  GroupId gid = 0;
-  if (!group_id_field(frame.header, gid)) {
-    protocol_error(w, "result: 'group_id' must be a non-negative integer");
-    return;
-  }
-  bool cancelled = false;
-  GroupRecord* group = group_of(w, gid, cancelled);
+  bool cancelled = false, unassigned = false;
+  GroupRecord* group = named_group(w, frame, "result", cancelled, unassigned);
   if (!group) {
-    if (cancelled) {
-      ++duplicates_ignored_total_;
-      return;
-    }
-    ++results_rejected_total_;
-    protocol_error(w, "result: group " + std::to_string(gid) + " is not assigned to this worker");
+    if (cancelled) ++duplicates_ignored_total_;
+    if (unassigned) ++results_rejected_total_;
     return;
   }
+  const GroupId gid = group->id;
   Graph& graph = graphs_.at(group->graph);
   // Check the result against the group before touching any state.
   std::string problem;
@@ -354,17 +362,10 @@ double CoordinatorImpl::measured_compute_ms(const WorkerState& w, const GroupRec
 }
 
 void CoordinatorImpl::on_worker_error(WorkerState& w, const Frame& frame) {
-  GroupId gid = 0;
-  if (!group_id_field(frame.header, gid)) {
-    protocol_error(w, "error: 'group_id' must be a non-negative integer");
-    return;
-  }
-  bool cancelled = false;
-  GroupRecord* group = group_of(w, gid, cancelled);
-  if (!group) {
-    if (!cancelled) protocol_error(w, "error: group " + std::to_string(gid) + " is not assigned to this worker");
-    return;
-  }
+  bool cancelled = false, unassigned = false;
+  GroupRecord* group = named_group(w, frame, "error", cancelled, unassigned);
+  if (!group) return;
+  const GroupId gid = group->id;
   const auto& h = frame.header;
   const std::string kind = h.contains("kind") && h["kind"].is_string() ? h["kind"].get<std::string>() : "";
   const std::string message =
@@ -734,17 +735,20 @@ void CoordinatorImpl::requeue_group(GroupId gid, const std::string& reason, bool
   for (OpIndex op : group.ops) {
     OpNode& node = graph.ops[op];
     if (node.status != OpStatus::running) continue;
-    if (transient) {
-      node.avoid_worker = group.worker;
-      if (++node.attempts >= options_.max_attempts) {
-        fail_op(graph, op, "gave up after " + std::to_string(node.attempts) + " attempts (last: " + reason + ")");
-        continue;
-      }
-    }
-    set_status(graph, op, OpStatus::pending);
+    if (transient) retry_op(graph, op, group.worker, reason);
+    else set_status(graph, op, OpStatus::pending);
   }
   for (OpIndex op : group.ops) graph.refresh_ready(op);
   touched(graph.id);
+}
+
+void CoordinatorImpl::retry_op(Graph& graph, OpIndex op, WorkerId worker, const std::string& reason) {
+  OpNode& node = graph.ops[op];
+  node.avoid_worker = worker;
+  if (++node.attempts >= options_.max_attempts)
+    fail_op(graph, op, "gave up after " + std::to_string(node.attempts) + " attempts (last: " + reason + ")");
+  else
+    set_status(graph, op, OpStatus::pending);
 }
 
 void CoordinatorImpl::cancel_group(GroupId gid) {
@@ -777,16 +781,8 @@ void CoordinatorImpl::expire_group(GroupRecord& group) {
   event("deadline", "group " + std::to_string(group.id) + " of graph " + std::to_string(graph.id) + " missed its deadline on worker " +
                         std::to_string(group.worker) + "; handing its " + std::to_string(group.ops.size()) +
                         " op(s) to another worker");
-  for (OpIndex op : group.ops) {
-    OpNode& node = graph.ops[op];
-    if (node.status != OpStatus::running) continue;
-    node.avoid_worker = group.worker;
-    if (++node.attempts >= options_.max_attempts) {
-      fail_op(graph, op, "gave up after " + std::to_string(node.attempts) + " attempts (last: missed its deadline)");
-      continue;
-    }
-    set_status(graph, op, OpStatus::pending);
-  }
+  for (OpIndex op : group.ops)
+    if (graph.ops[op].status == OpStatus::running) retry_op(graph, op, group.worker, "missed its deadline");
   for (OpIndex op : group.ops) graph.refresh_ready(op);
   touched(graph.id);
 }
