@@ -288,6 +288,11 @@ GroupRecord* CoordinatorImpl::named_group(WorkerState& w, const Frame& frame, co
   return group;
 }
 
+const GroupRecord* CoordinatorImpl::live_group(GroupId group) const {
+  auto it = groups_.find(group);
+  return it == groups_.end() || it->second.expired ? nullptr : &it->second;
+}
+
 void CoordinatorImpl::on_benchmark(WorkerState& w, const Frame& frame) {
   double gflops = 0, gbs = 0;
   if (!positive_number(frame.header, "matmul_gflops", gflops) || !positive_number(frame.header, "elementwise_gbs", gbs)) {
@@ -442,10 +447,8 @@ double CoordinatorImpl::input_bytes_on(const WorkerState& w, const GroupPlan& pl
 
 void CoordinatorImpl::refresh_busy_until(WorkerState& w) {
   double busy = now();
-  for (GroupId g : w.in_flight) {
-    auto it = groups_.find(g);
-    if (it != groups_.end() && !it->second.expired) busy += it->second.estimate_ms;
-  }
+  for (GroupId g : w.in_flight)
+    if (const GroupRecord* group = live_group(g)) busy += group->estimate_ms;
   w.busy_until_ms = busy;
 }
 

@@ -166,6 +166,8 @@ class CoordinatorImpl final : public Coordinator {
   void drop_worker(WorkerId worker, const std::string& reason);
   // A group that is in flight on `w`, or nullptr (quietly for recently cancelled ones: `cancelled`).
   GroupRecord* group_of(WorkerState& w, GroupId group, bool& cancelled);
+  // A group in flight that has not missed its deadline, or nullptr.
+  const GroupRecord* live_group(GroupId group) const;
   // The group a worker's `type` frame (result, error) names in 'group_id', as group_of. A bad
   // group_id, or a group not assigned to w (`unassigned`), is a protocol error "<type>: ...".
   GroupRecord* named_group(WorkerState& w, const Frame& frame, const char* type, bool& cancelled, bool& unassigned);
