@@ -63,8 +63,7 @@ int run_submit(const SubmitArgs& args) {
   }
   auto token = find_token();
   if (!token) {
-    std::cerr << "corvid submit: no developer token: set CORVID_TOKEN, or CORVID_DATA_DIR to the server's data "
-                 "directory (the token is in <data dir>/token)\n";
+    std::cerr << "corvid submit: " << kNoTokenMessage << "\n";
     return kExitUsage;
   }
   options.token = *token;

@@ -33,6 +33,10 @@ std::optional<std::string> find_token() {
   return read_token_file("corvid-data/token");
 }
 
+const char* const kNoTokenMessage =
+    "no developer token: set CORVID_TOKEN, or CORVID_DATA_DIR to the server's data directory "
+    "(the token is in <data dir>/token)";
+
 // One connection: its own io_context (reads run it with a deadline) and WebSocket stream.
 struct Connection::Socket {
   net::io_context io;

@@ -58,8 +58,7 @@ Connection& Graph::connection() {
     if (options_.token) c.token = *options_.token;
     else if (auto token = find_token()) c.token = *token;
     else
-      throw ServerError("", "no developer token: set CORVID_TOKEN, or CORVID_DATA_DIR to the server's data directory "
-                            "(the token is in <data dir>/token)");
+      throw ServerError("", kNoTokenMessage);
     c.name = options_.owner.empty() ? owner_name() : options_.owner;
     c.reconnect_window = options_.reconnect_window;
     connection_ = std::make_unique<Connection>(std::move(c));

@@ -29,13 +29,6 @@ bool positive_number(const nlohmann::json& header, const char* field, double& ou
   return std::isfinite(out) && out > 0;
 }
 
-double value_bytes(const OpNode& node) {
-  if (node.value) return static_cast<double>(node.value->nbytes());
-  double n = static_cast<double>(dtype_size(node.spec.dtype));
-  for (int64_t d : node.spec.shape) n *= d < 0 ? 1.0 : static_cast<double>(d);
-  return n;
-}
-
 bool group_id_field(const nlohmann::json& header, GroupId& out) {
   auto it = header.find("group_id");
   if (it == header.end() || !it->is_number_unsigned()) return false;
@@ -279,6 +272,27 @@ GroupRecord* CoordinatorImpl::group_of(WorkerState& w, GroupId group, bool& canc
   return &it->second;
 }
 
+GroupRecord* CoordinatorImpl::named_group(WorkerState& w, const Frame& frame, const char* type, bool& cancelled,
+                                          bool& unassigned) {
+  cancelled = unassigned = false;
+  GroupId gid = 0;
+  if (!group_id_field(frame.header, gid)) {
+    protocol_error(w, std::string(type) + ": 'group_id' must be a non-negative integer");
+    return nullptr;
+  }
+  GroupRecord* group = group_of(w, gid, cancelled);
+  if (!group && !cancelled) {
+    unassigned = true;
+    protocol_error(w, std::string(type) + ": group " + std::to_string(gid) + " is not assigned to this worker");
+  }
+  return group;
+}
+
+const GroupRecord* CoordinatorImpl::live_group(GroupId group) const {
+  auto it = groups_.find(group);
+  return it == groups_.end() || it->second.expired ? nullptr : &it->second;
+}
+
 void CoordinatorImpl::on_benchmark(WorkerState& w, const Frame& frame) {
   double gflops = 0, gbs = 0;
   if (!positive_number(frame.header, "matmul_gflops", gflops) || !positive_number(frame.header, "elementwise_gbs", gbs)) {
@@ -294,22 +308,14 @@ void CoordinatorImpl::on_benchmark(WorkerState& w, const Frame& frame) {
 }
 
 void CoordinatorImpl::on_result(WorkerState& w, Frame frame) {
-  GroupId gid = 0;
-  if (!group_id_field(frame.header, gid)) {
-    protocol_error(w, "result: 'group_id' must be a non-negative integer");
-    return;
-  }
-  bool cancelled = false;
-  GroupRecord* group = group_of(w, gid, cancelled);
+  bool cancelled = false, unassigned = false;
+  GroupRecord* group = named_group(w, frame, "result", cancelled, unassigned);
   if (!group) {
-    if (cancelled) {
-      ++duplicates_ignored_total_;
-      return;
-    }
-    ++results_rejected_total_;
-    protocol_error(w, "result: group " + std::to_string(gid) + " is not assigned to this worker");
+    if (cancelled) ++duplicates_ignored_total_;
+    if (unassigned) ++results_rejected_total_;
     return;
   }
+  const GroupId gid = group->id;
   Graph& graph = graphs_.at(group->graph);
   // Check the result against the group before touching any state.
   std::string problem;
@@ -361,17 +367,10 @@ double CoordinatorImpl::measured_compute_ms(const WorkerState& w, const GroupRec
 }
 
 void CoordinatorImpl::on_worker_error(WorkerState& w, const Frame& frame) {
-  GroupId gid = 0;
-  if (!group_id_field(frame.header, gid)) {
-    protocol_error(w, "error: 'group_id' must be a non-negative integer");
-    return;
-  }
-  bool cancelled = false;
-  GroupRecord* group = group_of(w, gid, cancelled);
-  if (!group) {
-    if (!cancelled) protocol_error(w, "error: group " + std::to_string(gid) + " is not assigned to this worker");
-    return;
-  }
+  bool cancelled = false, unassigned = false;
+  GroupRecord* group = named_group(w, frame, "error", cancelled, unassigned);
+  if (!group) return;
+  const GroupId gid = group->id;
   const auto& h = frame.header;
   const std::string kind = h.contains("kind") && h["kind"].is_string() ? h["kind"].get<std::string>() : "";
   const std::string message =
@@ -448,10 +447,8 @@ double CoordinatorImpl::input_bytes_on(const WorkerState& w, const GroupPlan& pl
 
 void CoordinatorImpl::refresh_busy_until(WorkerState& w) {
   double busy = now();
-  for (GroupId g : w.in_flight) {
-    auto it = groups_.find(g);
-    if (it != groups_.end() && !it->second.expired) busy += it->second.estimate_ms;
-  }
+  for (GroupId g : w.in_flight)
+    if (const GroupRecord* group = live_group(g)) busy += group->estimate_ms;
   w.busy_until_ms = busy;
 }
 
@@ -741,17 +738,20 @@ void CoordinatorImpl::requeue_group(GroupId gid, const std::string& reason, bool
   for (OpIndex op : group.ops) {
     OpNode& node = graph.ops[op];
     if (node.status != OpStatus::running) continue;
-    if (transient) {
-      node.avoid_worker = group.worker;
-      if (++node.attempts >= options_.max_attempts) {
-        fail_op(graph, op, "gave up after " + std::to_string(node.attempts) + " attempts (last: " + reason + ")");
-        continue;
-      }
-    }
-    set_status(graph, op, OpStatus::pending);
+    if (transient) retry_op(graph, op, group.worker, reason);
+    else set_status(graph, op, OpStatus::pending);
   }
   for (OpIndex op : group.ops) graph.refresh_ready(op);
   touched(graph.id);
+}
+
+void CoordinatorImpl::retry_op(Graph& graph, OpIndex op, WorkerId worker, const std::string& reason) {
+  OpNode& node = graph.ops[op];
+  node.avoid_worker = worker;
+  if (++node.attempts >= options_.max_attempts)
+    fail_op(graph, op, "gave up after " + std::to_string(node.attempts) + " attempts (last: " + reason + ")");
+  else
+    set_status(graph, op, OpStatus::pending);
 }
 
 void CoordinatorImpl::cancel_group(GroupId gid) {
@@ -784,16 +784,8 @@ void CoordinatorImpl::expire_group(GroupRecord& group) {
   event("deadline", "group " + std::to_string(group.id) + " of graph " + std::to_string(graph.id) + " missed its deadline on worker " +
                         std::to_string(group.worker) + "; handing its " + std::to_string(group.ops.size()) +
                         " op(s) to another worker");
-  for (OpIndex op : group.ops) {
-    OpNode& node = graph.ops[op];
-    if (node.status != OpStatus::running) continue;
-    node.avoid_worker = group.worker;
-    if (++node.attempts >= options_.max_attempts) {
-      fail_op(graph, op, "gave up after " + std::to_string(node.attempts) + " attempts (last: missed its deadline)");
-      continue;
-    }
-    set_status(graph, op, OpStatus::pending);
-  }
+  for (OpIndex op : group.ops)
+    if (graph.ops[op].status == OpStatus::running) retry_op(graph, op, group.worker, "missed its deadline");
   for (OpIndex op : group.ops) graph.refresh_ready(op);
   touched(graph.id);
 }

@@ -166,6 +166,11 @@ class CoordinatorImpl final : public Coordinator {
   void drop_worker(WorkerId worker, const std::string& reason);
   // A group that is in flight on `w`, or nullptr (quietly for recently cancelled ones: `cancelled`).
   GroupRecord* group_of(WorkerState& w, GroupId group, bool& cancelled);
+  // A group in flight that has not missed its deadline, or nullptr.
+  const GroupRecord* live_group(GroupId group) const;
+  // The group a worker's `type` frame (result, error) names in 'group_id', as group_of. A bad
+  // group_id, or a group not assigned to w (`unassigned`), is a protocol error "<type>: ...".
+  GroupRecord* named_group(WorkerState& w, const Frame& frame, const char* type, bool& cancelled, bool& unassigned);
 
   // Scheduling.
   void dispatch();
@@ -189,6 +194,9 @@ class CoordinatorImpl final : public Coordinator {
   // Removes a group; its ops it alone was computing go back to pending, and with `transient`
   // count a failed attempt (failing the op with `reason` after max_attempts).
   void requeue_group(GroupId group, const std::string& reason, bool transient);
+  // Counts a failed attempt of a running op on `worker` (which it avoids next time): back to
+  // pending, or failed "gave up after N attempts (last: <reason>)" at max_attempts.
+  void retry_op(Graph& graph, OpIndex op, WorkerId worker, const std::string& reason);
   // Removes a group whose ops another group finished (or that were cancelled), telling its worker.
   void cancel_group(GroupId group);
   void expire_group(GroupRecord& group);

@@ -17,6 +17,10 @@ bool is_final(OpStatus status) {
   return status == OpStatus::computed || status == OpStatus::failed || status == OpStatus::cancelled;
 }
 
+double value_bytes(const OpNode& node) {
+  return node.value ? static_cast<double>(node.value->nbytes()) : spec_bytes(node.spec);
+}
+
 OpIndex Graph::add_op(OpNode node) {
   const auto op = static_cast<OpIndex>(ops.size());
   for (OpIndex in : node.inputs) ops[in].dependents.push_back(op);

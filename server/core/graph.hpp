@@ -45,6 +45,9 @@ struct OpNode {
   std::vector<GroupId> groups;        // groups currently computing it (more than one after a deadline)
 };
 
+// Bytes of the op's value: the tensor's when the server holds it, else its spec's (spec_bytes).
+double value_bytes(const OpNode& node);
+
 // A developer's graph: its ops, its outputs and the ready frontier the scheduler draws from.
 struct Graph {
   GraphId id = 0;

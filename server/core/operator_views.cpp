@@ -41,10 +41,8 @@ nlohmann::json CoordinatorImpl::status_json() const {
   nlohmann::json workers = nlohmann::json::array();
   for (const auto& [id, w] : workers_) {
     std::size_t in_flight = 0;
-    for (GroupId g : w.in_flight) {
-      auto it = groups_.find(g);
-      if (it != groups_.end() && !it->second.expired) ++in_flight;
-    }
+    for (GroupId g : w.in_flight)
+      if (live_group(g)) ++in_flight;
     const std::string state = !w.benchmarked ? "benchmarking" : in_flight < w.in_flight.size() ? "stalled"
                                                              : in_flight ? "busy" : "idle";
     workers.push_back({{"id", id},

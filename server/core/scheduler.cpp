@@ -31,15 +31,6 @@ void SpeedModel::penalize(double factor) {
   samples_ = std::max(samples_, kSamplesBeforeTrust);
 }
 
-namespace {
-double value_bytes(const OpNode& node) {
-  if (node.value) return static_cast<double>(node.value->nbytes());
-  double n = static_cast<double>(dtype_size(node.spec.dtype));
-  for (int64_t d : node.spec.shape) n *= d < 0 ? 1.0 : static_cast<double>(d);
-  return n;
-}
-}  // namespace
-
 GroupPlan grow_group(const Graph& graph, const SpeedModel& speed, const GroupLimits& limits,
                      const std::function<bool(OpIndex)>& skip_seed, const std::function<bool(OpIndex)>& kept,
                      const std::function<bool(OpIndex)>& excluded) {

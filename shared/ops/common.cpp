@@ -192,10 +192,6 @@ int64_t spec_elements(const TensorSpec& spec) {
   return n;
 }
 
-double spec_bytes(const TensorSpec& spec) {
-  return static_cast<double>(spec_elements(spec)) * static_cast<double>(dtype_size(spec.dtype));
-}
-
 Cost elementwise_cost(const std::vector<TensorSpec>& inputs, const TensorSpec& output, const Params&) {
   Cost c;
   c.flops = static_cast<double>(spec_elements(output));

@@ -55,6 +55,5 @@ void check_param_value(const ParamSpec& spec, const Params& value);
 // flops = elements of output, bytes = all inputs + output.
 Cost elementwise_cost(const std::vector<TensorSpec>& inputs, const TensorSpec& output, const Params& params);
 int64_t spec_elements(const TensorSpec& spec);  // -1 dims count as 1
-double spec_bytes(const TensorSpec& spec);
 
 }  // namespace corvid::ops

@@ -23,6 +23,10 @@ struct TensorSpec {
   bool operator==(const TensorSpec& o) const { return dtype == o.dtype && shape == o.shape; }
 };
 
+// Bytes of a value of this spec; an unknown (-1) dimension counts as 1. A double, so that
+// a shape too large to hold is measured rather than overflowing.
+double spec_bytes(const TensorSpec& spec);
+
 enum class OpFamily { source, unary, binary, ternary, reduce, linalg, movement, activation };
 std::string_view family_name(OpFamily family);
 

@@ -8,6 +8,12 @@
 
 namespace corvid {
 
+double spec_bytes(const TensorSpec& spec) {
+  double n = static_cast<double>(dtype_size(spec.dtype));
+  for (int64_t d : spec.shape) n *= d < 0 ? 1.0 : static_cast<double>(d);
+  return n;
+}
+
 std::string_view family_name(OpFamily family) {
   switch (family) {
     case OpFamily::source: return "source";
@@ -141,9 +147,7 @@ TensorSpec infer_op(const OpDef& op, const std::vector<TensorSpec>& inputs, cons
   try {
     const TensorSpec out = op.infer(inputs, params.is_null() ? empty : params);
     // Unknown (-1) dimensions count as 1: what is known already may be too much.
-    double bytes = dtype_size(out.dtype);
-    for (int64_t d : out.shape) bytes *= d < 0 ? 1.0 : static_cast<double>(d);
-    check_tensor_bytes(bytes, "its " + std::string(dtype_name(out.dtype)) + " output of shape " + shape_string(out.shape));
+    check_tensor_bytes(spec_bytes(out), "its " + std::string(dtype_name(out.dtype)) + " output of shape " + shape_string(out.shape));
     return out;
   } catch (const OpError&) {
     throw;

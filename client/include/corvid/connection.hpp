@@ -46,6 +46,8 @@ class RequestStopped : public std::runtime_error {
 // The developer token: CORVID_TOKEN, else the file token in $CORVID_DATA_DIR, else
 // ./corvid-data/token. Returns nullopt when none is found.
 std::optional<std::string> find_token();
+// What to tell a developer when find_token() finds none: "no developer token: set ...".
+extern const char* const kNoTokenMessage;
 
 struct ConnectionOptions {
   ServerUrl server;
