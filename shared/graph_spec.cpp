@@ -1,4 +1,4 @@
-#include "shared/graph_spec.hpp"
+#include "graph_spec.hpp"
 
 #include <algorithm>
 #include <set>

@@ -14,8 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "shared/ops/op.hpp"
-#include "shared/wire.hpp"
+#include "ops/op.hpp"
+#include "wire.hpp"
 
 namespace corvid {
 
