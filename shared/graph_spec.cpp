@@ -66,7 +66,7 @@ std::vector<std::string> parse_op_ids(const nlohmann::json& ids, const std::stri
 OpSpec parse_op_spec(const nlohmann::json& o, const Frame* attached) {
   if (!o.is_object()) throw GraphError("", "every entry of 'ops' must be an object, got " + describe(o));
   auto id = o.contains("id") ? op_id_of(o["id"]) : std::nullopt;
-  if (!id) throw GraphError("", "op without a string 'id': " + describe(o));
+  if (!id) throw GraphError("", "op without a string or integer 'id': " + describe(o));
   OpSpec op;
   op.id = std::move(*id);
   if (op.id.empty()) throw GraphError("", "op with an empty 'id'");
