@@ -1,7 +1,7 @@
-// libFuzzer target for the graph-file parser (client/src/graph_file.cpp), which reads the files
-// `corvid submit` is given: any text is parsed, validated against the op table and, if valid,
-// turned into the submit frame. Every bad file must give a GraphError (the message `corvid
-// submit` prints with the op to blame); any other exception is a crash here.
+// libFuzzer target for the graph-file parser (shared/graph_spec.cpp), which reads the files
+// `corvid submit` is given and the server's submits: any text is parsed, validated against the op
+// table and, if valid, turned into the submit frame. Every bad file must give a GraphError (the
+// message `corvid submit` prints with the op to blame); any other exception is a crash here.
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>

@@ -132,7 +132,7 @@ void Graph::submit_batch(std::size_t begin, std::size_t end) {
   batch.name = name_;
   for (std::size_t i = begin; i < end; ++i) {
     const Node& n = nodes_[i];
-    GraphOp op;
+    OpSpec op;
     op.id = n.id;
     op.def = n.def;
     op.params = n.params;

@@ -15,7 +15,7 @@ MapFile parse_map_file(const std::string& text) {
   }
   if (doc.contains("shared")) {
     if (!doc["shared"].is_array()) throw GraphError("", "'shared' must be a list of ops");
-    for (const auto& o : doc["shared"]) file.shared.ops.push_back(parse_graph_op(o));
+    for (const auto& o : doc["shared"]) file.shared.ops.push_back(parse_op_spec(o));
   }
   if (!doc.contains("template") || !doc["template"].is_object())
     throw GraphError("", "a map job file needs a 'template' object with 'inputs', 'ops' and 'output'");
@@ -36,7 +36,7 @@ MapFile parse_map_file(const std::string& text) {
   }
   if (!t.contains("ops") || !t["ops"].is_array() || t["ops"].empty())
     throw GraphError("", "'template.ops' must be a non-empty list of ops");
-  for (const auto& o : t["ops"]) file.templ.ops.push_back(parse_graph_op(o));
+  for (const auto& o : t["ops"]) file.templ.ops.push_back(parse_op_spec(o));
   file.output = t.contains("output") && t["output"].is_string() ? t["output"].get<std::string>()
                                                                 : file.templ.ops.back().id;
   file.templ.outputs = {file.output};
@@ -91,7 +91,7 @@ void validate_map_file(MapFile& file) {
     try {
       validate_graph(templ, with_inputs);
     } catch (const GraphError& e) {
-      throw GraphError(e.op_id(), "slice " + std::to_string(i) + ": " + e.reason());
+      throw e.within("slice " + std::to_string(i) + ": ");
     }
     if (checked.empty()) file.templ = std::move(templ);  // keep the topological order
     checked.insert(signature);

@@ -122,6 +122,15 @@ TEST_CASE("every bad-file case is refused with the op id and the reason") {
   }
 }
 
+TEST_CASE("integer ids are read as their decimal text") {
+  GraphSpec spec = parse_graph_file(R"({"ops": [{"id": 2, "op": "neg", "inputs": [1]},
+    {"id": 1, "op": "tensor", "value": [1, 2]}], "outputs": [2]})");
+  validate_graph(spec);
+  CHECK(spec.ops[0].id == "1");
+  CHECK(spec.ops[1].inputs == std::vector<std::string>{"1"});
+  CHECK(spec.outputs == std::vector<std::string>{"2"});
+}
+
 TEST_CASE("ops may use ids submitted earlier") {
   GraphSpec spec = parse_graph_file(R"({"ops": [{"id": "n", "op": "neg", "inputs": ["old"]}]})");
   const auto specs = validate_graph(spec, {{"old", TensorSpec{DType::f64, {3}}}});

@@ -1,6 +1,7 @@
-// Validation of a developer's submit: the ops of the graph file format checked all or nothing
-// (unknown op, unknown input id, duplicate id, cycle, arity, params, shapes) and turned into
-// OpNodes with their inferred specs and costs. Pure: no store, no network.
+// Validation of a developer's submit: the ops of the graph file format checked all or nothing by
+// the shared parser and validator (shared/graph_spec.hpp: unknown op, unknown input id, duplicate
+// id, cycle, arity, params, shapes) and turned into OpNodes with their inferred specs and costs.
+// Pure: no store, no network.
 #pragma once
 
 #include <stdexcept>
@@ -10,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/core/graph.hpp"
+#include "shared/graph_spec.hpp"
 #include "shared/wire.hpp"
 
 namespace corvid::server {
@@ -34,10 +36,10 @@ struct ValidatedSubmit {
   std::vector<std::string> outputs;  // the submit's output ids (new or existing ops)
 };
 
-// Validates `ops` (a JSON list in the graph file format) and `outputs` (a list of ids, or null)
-// against `graph` (the ops already in it, or an empty graph). Values of `tensor` ops come from the
-// frame's tensor with the op's id, else from the op's JSON "value". Throws SubmitError naming the
-// first bad op and the reason.
+// Validates `ops` (a JSON list in the graph file format) and `outputs` (a list of ids, or null:
+// none) against `graph` (the ops already in it, or an empty graph) with validate_graph. Values of
+// `tensor` ops come from the frame's tensor with the op's id, else from the op's JSON "value".
+// Throws SubmitError naming the first bad op and the reason (the GraphError's message).
 ValidatedSubmit validate_submit(const Graph& graph, const nlohmann::json& ops, const nlohmann::json& outputs,
                                 const Frame& frame, std::size_t max_source_bytes = 4u << 20);
 

@@ -29,7 +29,7 @@ TEST_CASE("every kind of bad submit gets an error naming the op and nothing is s
   const std::vector<BadCase> cases = {
       {"unknown op", {tensor("a", {1, 2}), op("b", "frobnicate", {"a"})}, "b", "unknown op 'frobnicate'"},
       {"unknown input id", {tensor("a", {1, 2}), op("b", "neg", {"zz"})}, "b", "unknown input id 'zz'"},
-      {"duplicate id", {tensor("a", {1, 2}), op("a", "neg", {"a"})}, "a", "duplicate op id 'a'"},
+      {"duplicate id", {tensor("a", {1, 2}), op("a", "neg", {"a"})}, "a", "duplicate op id"},
       {"cycle", {tensor("a", {1, 2}), op("b", "add", {"a", "c"}), op("c", "neg", {"b"})}, "b", "cycle"},
       {"self cycle", {op("s", "neg", {"s"})}, "s", "cycle"},
       {"wrong arity", {tensor("a", {1, 2}), op("b", "add", {"a"})}, "b", "expects 2 input(s), got 1"},
@@ -143,4 +143,19 @@ TEST_CASE("a creating submit resent with the same key gets the graph the first o
   CHECK(h.core->status_json()["graphs"].size() == 3);
   Frame long_key = h.submit(13, {{"ops", ops}, {"submit_key", std::string(200, 'k')}});
   CHECK(long_key.header["type"] == "error");
+}
+
+TEST_CASE("a submit is read by the client's parser: integer ids, the same cycle message") {
+  Harness h;
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, {{"ops", {{{"id", 1}, {"op", "tensor"}, {"value", {1, 2}}},
+                                               {{"id", 2}, {"op", "neg"}, {"inputs", {1}}}}},
+                                      {"outputs", {2}}});
+  const auto ops = h.core->graph_json(g)["ops"];
+  REQUIRE(ops.size() == 2);
+  CHECK(ops[1]["id"] == "2");
+  Frame reply = h.submit(10, {{"ops", {tensor("a", {1}), op("b", "add", {"a", "c"}), op("c", "neg", {"b"})}}});
+  REQUIRE(reply.header["type"] == "error");
+  CHECK(reply.header["op_id"] == "b");
+  CHECK(reply.header["error"] == "op 'b': is part of a cycle: b -> c -> b");
 }
