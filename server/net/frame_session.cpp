@@ -16,8 +16,6 @@ constexpr std::size_t kReadChunkBytes = 4u << 20;
 constexpr std::size_t kKeptReadBufferBytes = 16u << 20;
 // A WebSocket close reason may hold at most 123 bytes.
 constexpr std::size_t kMaxCloseReasonBytes = 123;
-// Time a peer gets to read an HTTP refusal of its upgrade.
-constexpr std::chrono::seconds kRefusalWriteTimeout{10};
 
 }  // namespace
 
@@ -26,25 +24,9 @@ FrameSession::FrameSession(tcp::socket&& socket, std::shared_ptr<ServerState> st
   beast::error_code ec;
   auto endpoint = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
   remote_ = ec ? std::string("unknown peer") : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  if (!ec) remote_address_ = endpoint.address();
 }
 
 void FrameSession::run(http::request<http::string_body> request) {
-  if (auto refusal = refuse_upgrade()) {
-    auto response = std::make_shared<http::response<http::string_body>>(std::move(*refusal));
-    response->version(request.version());
-    response->set(http::field::server, "corvid-server");
-    response->keep_alive(false);
-    response->prepare_payload();
-    beast::get_lowest_layer(ws_).expires_after(kRefusalWriteTimeout);
-    http::async_write(ws_.next_layer(), *response,
-                      [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
-                        if (ec) return fail(ec, "http write");
-                        beast::error_code ignored;
-                        beast::get_lowest_layer(self->ws_).socket().shutdown(tcp::socket::shutdown_send, ignored);
-                      });
-    return;
-  }
   beast::get_lowest_layer(ws_).expires_never();  // the WebSocket's own timeouts take over
   ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws_.set_option(websocket::stream_base::decorator(

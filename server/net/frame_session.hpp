@@ -37,8 +37,7 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   // frame cap; past frame cap + this, the peer is taken as not reading and the connection ends.
   static constexpr std::size_t kSendQueueSlackBytes = 64u << 20;
 
-  // Completes the WebSocket handshake for `request` (the HTTP upgrade) and starts reading, or,
-  // if refuse_upgrade() says so, answers the upgrade with its HTTP refusal and ends.
+  // Completes the WebSocket handshake for `request` (the HTTP upgrade) and starts reading.
   void run(http::request<http::string_body> request);
 
   // Queues an encoded frame; frames go out in order. Dropped once the session is closing. If the
@@ -52,8 +51,6 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
 
   // "1.2.3.4:5678", for logs.
   const std::string& remote() const { return remote_; }
-  // The peer's IP address (unspecified if the socket could not tell).
-  const asio::ip::address& remote_address() const { return remote_address_; }
 
  protected:
   // Malformed messages a connection may send before it is closed (docs/protocol.md).
@@ -69,10 +66,6 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   void note_bad_message(const std::string& error);
   // The hello succeeded: the hello deadline no longer applies and messages may reach the frame cap.
   void hello_completed();
-
-  // An HTTP response that refuses the upgrade before the WebSocket handshake (e.g. 429), or
-  // nothing to accept it. Called once, by run().
-  virtual std::optional<http::response<http::string_body>> refuse_upgrade() { return std::nullopt; }
 
   // The longest JSON header this endpoint accepts; a longer one is refused before it is parsed.
   virtual std::size_t max_header_bytes() const { return kMaxHeaderBytes; }
@@ -104,7 +97,6 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   websocket::stream<beast::tcp_stream> ws_;
   std::shared_ptr<ServerState> state_;
   std::string remote_;
-  asio::ip::address remote_address_;
   asio::steady_timer hello_timer_;  // the hello deadline, from the handshake to hello_completed()
   bool hello_done_ = false;
   beast::flat_buffer buffer_;    // the message being read

@@ -1,6 +1,7 @@
 #include "server/net/http_session.hpp"
 
 #include <chrono>
+#include <cmath>
 
 #include "server/net/client_session.hpp"
 #include "server/net/server_state.hpp"
@@ -70,6 +71,22 @@ void HttpSession::upgrade() {
     error = "no WebSocket endpoint at " + std::string(path) + ": workers use /ws/worker, developers /ws/client";
   if (!error.empty())
     return send(closing_error(state_->running() ? http::status::not_found : http::status::service_unavailable, error));
+  if (path == "/ws/worker") {
+    beast::error_code ec;
+    const asio::ip::address address = stream_.socket().remote_endpoint(ec).address();
+    double retry_after_s = 0;
+    if (!ec && !state_->admit_worker_connect(address, retry_after_s)) {
+      const std::string retry_after = std::to_string(static_cast<long>(std::ceil(retry_after_s)));
+      auto response = closing_error(
+          http::status::too_many_requests,
+          "too many new worker connections from " + address.to_string() + ": at most " +
+              std::to_string(state_->config().worker_connects_per_s) + " a second (--max-worker-connects-per-s), " +
+              std::to_string(state_->config().worker_connect_burst) + " at once (--worker-connect-burst); retry after " +
+              retry_after + " s");
+      response.set(http::field::retry_after, retry_after);
+      return send(std::move(response));
+    }
+  }
   // The session takes the socket; this HttpSession ends when the last handler lets go of it.
   if (path == "/ws/worker")
     std::make_shared<WorkerSession>(stream_.release_socket(), state_)->run(parser_->release());

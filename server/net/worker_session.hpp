@@ -1,7 +1,7 @@
-// A worker on /ws/worker (a browser tab or corvid-worker; no token). New connections from one
-// address are rate-limited (429 past --max-worker-connects-per-s). Its first message must be
-// a hello of this protocol version; after that every frame goes to the Coordinator, which
-// answers it and counts abuse. Before the hello, the session itself counts malformed messages.
+// A worker on /ws/worker (a browser tab or corvid-worker; no token; HttpSession rate-limits new
+// connections per address before the upgrade reaches it). Its first message must be a hello of
+// this protocol version; after that every frame goes to the Coordinator, which answers it and
+// counts abuse. Before the hello, the session itself counts malformed messages.
 #pragma once
 
 #include <optional>
@@ -20,7 +20,6 @@ class WorkerSession final : public FrameSession {
   static constexpr std::size_t kMaxWorkerHeaderBytes = 4u << 20;
 
  private:
-  std::optional<http::response<http::string_body>> refuse_upgrade() override;
   std::size_t max_header_bytes() const override { return kMaxWorkerHeaderBytes; }
   void on_frame(Frame frame) override;
   void on_bad_frame(const std::string& error) override;
