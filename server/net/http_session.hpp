@@ -1,7 +1,8 @@
 // One HTTP connection: reads requests one at a time (keep-alive), refuses oversized heads (414,
 // 431) and requests from foreign hosts or origins (refuse_foreign), answers the rest with
 // handle_request, and hands WebSocket upgrades on /ws/worker (rate-limited per address: 429) and
-// /ws/client to a WorkerSession or ClientSession. Not thread-safe: runs on the server's one io_context thread.
+// /ws/client to a WorkerSession or ClientSession. Not thread-safe: runs on the server's one
+// io_context thread.
 #pragma once
 
 #include <memory>
