@@ -29,6 +29,17 @@ int report_kernel_error(Harness& h, WorkerId w, const std::string& message) {
   return static_cast<int>(assigns.size());
 }
 
+// Worker 1 holds the negation graph of developer 10 (who waits for nothing yet), worker 2 joins,
+// and worker 1 reports `message` as a kernel error of it. Returns the graph id.
+uint64_t dispute_from_worker_1(Harness& h, const std::string& message) {
+  h.connect_worker(1);
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, negation());
+  h.connect_worker(2);
+  REQUIRE(report_kernel_error(h, 1, message) == 1);
+  return g;
+}
+
 nlohmann::json worker_status(Harness& h, WorkerId w) {
   const nlohmann::json status = h.core->status_json();
   for (const auto& worker : status["workers"])
@@ -91,11 +102,7 @@ TEST_CASE("a disputed op goes to a slower worker at once, not kept for the faste
 
 TEST_CASE("the same kernel error from a second worker fails the op with that error") {
   Harness h;
-  h.connect_worker(1);
-  h.connect_client(10);
-  const uint64_t g = h.submit_ok(10, negation());
-  h.connect_worker(2);
-  REQUIRE(report_kernel_error(h, 1, "neg: out of luck") == 1);
+  const uint64_t g = dispute_from_worker_1(h, "neg: out of luck");
   REQUIRE(report_kernel_error(h, 2, "neg: out of luck") == 1);
   CHECK(op_outcome(h, 10, g, "n") == std::make_pair(std::string("failed"), std::string("neg: out of luck")));
   // Two workers agree: neither is blamed.
@@ -107,11 +114,7 @@ TEST_CASE("a kernel error reported twice by the same worker is not a confirmatio
   CoordinatorOptions options;
   options.max_in_flight_per_worker = 1;
   Harness h(options);
-  h.connect_worker(1);
-  h.connect_client(10);
-  const uint64_t g = h.submit_ok(10, negation());
-  h.connect_worker(2);
-  REQUIRE(report_kernel_error(h, 1, "neg: forged failure") == 1);
+  const uint64_t g = dispute_from_worker_1(h, "neg: forged failure");
   // Worker 1 does not get the op again, whatever it claims; worker 2 computes it.
   CHECK(report_kernel_error(h, 1, "neg: forged failure") == 0);
   h.work(2);
@@ -197,11 +200,7 @@ TEST_CASE("a kernel error is settled by the server when the only other worker ha
   CoordinatorOptions options;
   options.deadline_floor_ms = 100;
   Harness h(options);
-  h.connect_worker(1);
-  h.connect_client(10);
-  const uint64_t g = h.submit_ok(10, negation());
-  h.connect_worker(2);
-  REQUIRE(report_kernel_error(h, 1, "neg: forged failure") == 1);
+  const uint64_t g = dispute_from_worker_1(h, "neg: forged failure");
   // Worker 2 takes the op and never answers (it still sends heartbeats).
   REQUIRE(h.outbox.worker_frames(2, "assign").size() == 1);
   h.clock.t += 1000;
