@@ -1,5 +1,5 @@
-// Runs op groups on a worker (native or WebAssembly): turns an "assign" frame into a "result"
-// or "error" frame, and keeps tensors the server asked it to keep so they need not travel again.
+// Runs op groups on a worker (native or WebAssembly): turns an "assign" into a "result" or
+// "error" (shared/protocol.hpp), and keeps tensors the server asked it to keep so they need not travel again.
 #pragma once
 
 #include <cstdint>
@@ -9,34 +9,10 @@
 #include <vector>
 
 #include "ops/op.hpp"
+#include "protocol.hpp"
 #include "wire.hpp"
 
 namespace corvid {
-
-// One op of a group: its id (unique within the graph), op name, input ids and params.
-struct GroupOp {
-  std::string id;
-  const OpDef* op = nullptr;
-  std::vector<std::string> inputs;
-  Params params = Params::object();
-};
-
-// An op group as the server assigns it. Ops are in topological order; an input id is either an
-// earlier op of the group, a tensor attached to the frame, or a tensor the worker keeps.
-struct OpGroup {
-  uint64_t group_id = 0;
-  std::vector<GroupOp> ops;
-  std::vector<std::string> outputs;  // ids whose values go back to the server
-  std::vector<std::string> keep;     // ids (inputs or outputs) the worker should keep for later groups
-};
-
-// Parses the header of an "assign" frame:
-//   {"type":"assign","group_id":N,"ops":[{"id","op","inputs":[...],"params":{...}}],
-//    "outputs":[ids],"keep":[ids]}
-// Throws WireError naming the bad field (unknown op, duplicate id, empty group, ...).
-OpGroup parse_group(const nlohmann::json& header);
-// The header of an "assign" frame for `group` (the inverse of parse_group).
-nlohmann::json group_header(const OpGroup& group);
 
 // Executes groups and owns the worker's tensor cache. Not thread-safe: one per worker thread.
 class GroupExecutor {
@@ -44,11 +20,13 @@ class GroupExecutor {
   // cache_bytes bounds the kept tensors; the least recently used go first.
   explicit GroupExecutor(std::size_t cache_bytes = 256u << 20) : cache_limit_(cache_bytes) {}
 
-  // Handles one decoded "assign" frame and returns the reply frame:
-  //   {"type":"result","group_id":N,"compute_ms":x,"op_ms":{id:ms}} with the output tensors, or
-  //   {"type":"error","group_id":N,"op_id":id,"error":"<op>: <reason>","kind":"kernel"|"missing_input"|"malformed"}.
-  // Never throws for bad input: every problem becomes an error frame.
-  Frame execute(const Frame& assign);
+  // Handles one decoded "assign" frame and returns the reply frame (shared/protocol.hpp): a
+  // `result` with the output tensors, or an `error` naming the op and its kind (kernel,
+  // missing_input, or malformed for a frame that is not a valid assign). Never throws for bad
+  // input: every problem becomes an error frame.
+  Frame execute(Frame assign);
+  // The same for an assign already decoded.
+  Frame execute(protocol::Assign group);
 
   // Names of the tensors currently kept, most recently used first, as many as fit in
   // kMaxCachedNamesBytes (reported to the server in a reconnecting hello, which must stay under

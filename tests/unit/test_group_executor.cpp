@@ -160,15 +160,15 @@ TEST_CASE("group executor: the names reported for a reconnecting hello stay unde
   CHECK(names.front() == prefix + "2999");  // the most recently used come first
 }
 
-TEST_CASE("group executor: parse_group and group_header are inverses") {
+TEST_CASE("protocol: an assign decodes and encodes back to the same group") {
   Frame f = assign(11, {op("x", "add", {"a", "b"}, {{"k", 1}}), op("y", "neg", {"x"})}, {"y"}, {}, {"x"});
-  OpGroup g = parse_group(f.header);
+  protocol::Assign g = protocol::decode<protocol::Assign>(f);
   CHECK(g.group_id == 11);
   REQUIRE(g.ops.size() == 2);
-  CHECK(g.ops[0].op == find_op("add"));
+  CHECK(g.ops[0].def == find_op("add"));
   CHECK(g.ops[0].params["k"] == 1);
   CHECK(g.keep == std::vector<std::string>{"x"});
-  OpGroup back = parse_group(group_header(g));
+  protocol::Assign back = protocol::decode<protocol::Assign>(protocol::encode(g));
   CHECK(back.ops[1].inputs == std::vector<std::string>{"x"});
   CHECK(back.outputs == g.outputs);
   CHECK(back.keep == g.keep);
