@@ -11,6 +11,7 @@
 
 #include "shared/device_benchmark.hpp"
 #include "shared/group_executor.hpp"
+#include "shared/protocol.hpp"
 #include "shared/wire.hpp"
 
 namespace {
@@ -24,11 +25,10 @@ corvid::GroupExecutor& executor() {
 std::vector<uint8_t> reply_bytes;  // the last reply frame, valid until the next call
 std::string text_result;           // the last JSON text result, valid until the next call
 
-// The reply for a frame that does not decode: an "error" frame of kind "malformed".
+// The reply for a frame that does not decode: an "error" of kind "malformed".
 std::vector<uint8_t> malformed_reply(const std::string& why) {
-  corvid::Frame reply;
-  reply.header = {{"type", "error"}, {"group_id", 0}, {"op_id", ""}, {"error", why}, {"kind", "malformed"}};
-  return corvid::encode_frame(reply);
+  return corvid::encode_frame(corvid::protocol::encode(
+      corvid::protocol::WorkerError{0, "", why, corvid::protocol::WorkerErrorKind::malformed}));
 }
 
 }  // namespace
@@ -47,11 +47,7 @@ EMSCRIPTEN_KEEPALIVE void corvid_free(uint8_t* ptr) { std::free(ptr); }
 // an undecodable frame gets an error reply of kind "malformed".
 EMSCRIPTEN_KEEPALIVE std::size_t corvid_execute(const uint8_t* data, std::size_t size) {
   try {
-    corvid::Frame assign = corvid::decode_frame(data, size);
-    if (assign.header["type"] != "assign")
-      reply_bytes = malformed_reply("expected an 'assign' frame, got '" + assign.header["type"].get<std::string>() + "'");
-    else
-      reply_bytes = corvid::encode_frame(executor().execute(assign));
+    reply_bytes = corvid::encode_frame(executor().execute(corvid::decode_frame(data, size)));
   } catch (const std::exception& e) {
     reply_bytes = malformed_reply(e.what());
   }
@@ -61,15 +57,13 @@ EMSCRIPTEN_KEEPALIVE std::size_t corvid_execute(const uint8_t* data, std::size_t
 EMSCRIPTEN_KEEPALIVE const uint8_t* corvid_reply_data() { return reply_bytes.data(); }
 EMSCRIPTEN_KEEPALIVE std::size_t corvid_reply_size() { return reply_bytes.size(); }
 
-// Runs the device benchmark for about budget_ms and returns its figures as a JSON object
-// {"matmul_gflops","elementwise_gbs","reduce_gbs","duration_ms"} (NUL-terminated UTF-8).
+// Runs the device benchmark for about budget_ms and returns the fields of the `benchmark`
+// message (shared/protocol.hpp) as a JSON object, {"matmul_gflops","elementwise_gbs",
+// "reduce_gbs","duration_ms"} (NUL-terminated UTF-8).
 EMSCRIPTEN_KEEPALIVE const char* corvid_benchmark(double budget_ms) {
-  const corvid::DeviceScore s = corvid::run_device_benchmark(budget_ms);
-  text_result = nlohmann::json{{"matmul_gflops", s.matmul_gflops},
-                               {"elementwise_gbs", s.elementwise_gbs},
-                               {"reduce_gbs", s.reduce_gbs},
-                               {"duration_ms", s.duration_ms}}
-                    .dump();
+  nlohmann::json fields = corvid::protocol::encode(corvid::protocol::Benchmark{corvid::run_device_benchmark(budget_ms)}).header;
+  fields.erase("type");
+  text_result = fields.dump();
   return text_result.c_str();
 }
 

@@ -18,7 +18,8 @@
 //     assign lists in "keep" stay available to later groups (LRU, 256 MB). Never throws for a bad
 //     frame: the reply is an "error" frame of kind "malformed". Only a WebAssembly trap (a kernel
 //     bug) throws (a WebAssembly.RuntimeError); the module is unusable afterwards: load a new one.
-// kernel.benchmark(budgetMs = 600) -> {matmul_gflops, elementwise_gbs, reduce_gbs, duration_ms}
+// kernel.benchmark(budgetMs = 600) -> the fields of the `benchmark` message (shared/protocol.hpp):
+//   {matmul_gflops, elementwise_gbs, reduce_gbs, duration_ms}
 //     Measures this device (blocks the calling thread for about budgetMs; run it in the worker).
 // kernel.cachedNames() -> [string]   names of the tensors the executor keeps.
 // kernel.protocolVersion -> number   the wire protocol version the kernel speaks.

@@ -234,30 +234,31 @@ function pump() {
   const started = performance.now();
   const reply = kernel.execute(group.bytes);
   const wallMs = performance.now() - started;
+  const frame = CorvidWire.decodeFrame(reply);  // a `result` or `error` (shared/protocol.hpp), read once here
   if (slowdown <= 1) {
-    finish(group, reply, wallMs);
+    finish(group, reply, frame.header, wallMs);
     return;
   }
-  delayed = { group, reply: slowed(reply), wallMs: wallMs * slowdown };
+  delayed = { group, reply: slowed(frame), header: frame.header, wallMs: wallMs * slowdown };
   setTimeout(() => {
     const d = delayed;
     delayed = null;
-    if (d) finish(d.group, d.reply, d.wallMs);
+    if (d) finish(d.group, d.reply, d.header, d.wallMs);
   }, (slowdown - 1) * wallMs);
 }
 
-// The reply frame with its timings multiplied by the slowdown.
-function slowed(reply) {
-  const frame = CorvidWire.decodeFrame(reply);
-  if (frame.header.type !== 'result') return reply;
-  frame.header.compute_ms *= slowdown;
-  for (const id of Object.keys(frame.header.op_ms || {})) frame.header.op_ms[id] *= slowdown;
+// The reply frame, encoded, with a result's timings multiplied by the slowdown.
+function slowed(frame) {
+  if (frame.header.type === 'result') {
+    frame.header.compute_ms *= slowdown;
+    for (const id of Object.keys(frame.header.op_ms || {})) frame.header.op_ms[id] *= slowdown;
+  }
   return CorvidWire.encodeFrame(frame.header, frame.tensors);
 }
 
-// Sends a computed group's reply, updates the counters, and moves on to the next group.
-function finish(group, reply, wallMs) {
-  const header = CorvidWire.decodeFrame(reply).header;
+// Sends a computed group's reply (its bytes and its decoded header), updates the counters, and
+// moves on to the next group.
+function finish(group, reply, header, wallMs) {
   const sent = sendBytes(reply);
   const done = { type: 'group', phase: 'done', groupId: group.groupId, ops: group.ops, queued: queue.length, sent };
   if (header.type === 'result') {

@@ -82,7 +82,7 @@ void NativeWorker::stop() {
     io_.stop();
     return;
   }
-  if (!groups.empty()) send(link, Frame{{{"type", "release"}, {"group_ids", groups}}, {}});
+  if (!groups.empty()) send(link, protocol::encode(protocol::Release{groups}));
   // write_next closes the connection once the release went out; the close ends run(). A server
   // that does not answer the close gets two seconds.
   if (link->outgoing.empty()) close_and_finish(link);
@@ -142,16 +142,12 @@ void NativeWorker::connect() {
 }
 
 void NativeWorker::on_connected(std::shared_ptr<Link> link) {
-  nlohmann::json hello = {{"type", "hello"},
-                          {"version", kProtocolVersion},
-                          {"name", options_.name},
-                          {"user_agent", "corvid-worker/0.1 (native)"}};
-  if (worker_id_) hello["resume_id"] = *worker_id_;
+  protocol::WorkerHello hello{kProtocolVersion, options_.name, "corvid-worker/0.1 (native)", worker_id_, {}};
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!cached_names_.empty()) hello["cached"] = cached_names_;
+    hello.cached = cached_names_;
   }
-  send(link, Frame{std::move(hello), {}});
+  send(link, protocol::encode(std::move(hello)));
   read(link);
 }
 
@@ -165,7 +161,8 @@ void NativeWorker::read(std::shared_ptr<Link> link) {
     } catch (const std::exception& e) {
       link->buffer.consume(link->buffer.size());
       std::cerr << "corvid-worker " << options_.name << ": bad frame from server: " << e.what() << "\n";
-      send(link, Frame{{{"type", "error"}, {"error", std::string("bad frame: ") + e.what()}, {"kind", "malformed"}}, {}});
+      send(link, protocol::encode(protocol::WorkerError{0, "", std::string("bad frame: ") + e.what(),
+                                                        protocol::WorkerErrorKind::malformed}));
       return read(link);
     }
     link->buffer.consume(link->buffer.size());
@@ -175,45 +172,45 @@ void NativeWorker::read(std::shared_ptr<Link> link) {
 }
 
 void NativeWorker::on_message(std::shared_ptr<Link> link, Frame frame) {
-  const std::string type = frame.header["type"].get<std::string>();
-  if (type == "welcome") {
-    if (frame.header.contains("worker_id") && frame.header["worker_id"].is_number_unsigned())
-      worker_id_ = frame.header["worker_id"].get<uint64_t>();
-    if (frame.header.contains("heartbeat_ms") && frame.header["heartbeat_ms"].is_number())
-      link->heartbeat_ms = std::max(50.0, frame.header["heartbeat_ms"].get<double>());
-    link->welcomed = true;
-    backoff_ms_ = 100;
-    std::cerr << "corvid-worker " << options_.name << ": connected to " << options_.server.authority()
-              << (worker_id_ ? " as worker " + std::to_string(*worker_id_) : std::string()) << "\n";
-    const double f = options_.slowdown;
-    send(link, Frame{{{"type", "benchmark"},
-                      {"matmul_gflops", score_.matmul_gflops / f},
-                      {"elementwise_gbs", score_.elementwise_gbs / f},
-                      {"reduce_gbs", score_.reduce_gbs / f},
-                      {"duration_ms", score_.duration_ms}},
-                     {}});
-    heartbeat(link);
-  } else if (type == "assign") {
-    uint64_t group_id = 0;
-    if (frame.header.contains("group_id") && frame.header["group_id"].is_number_unsigned())
-      group_id = frame.header["group_id"].get<uint64_t>();
-    {
+  const std::string type = protocol::type_of(frame);
+  try {
+    if (type == protocol::WorkerWelcome::kType) {
+      const auto welcome = protocol::decode<protocol::WorkerWelcome>(std::move(frame));
+      worker_id_ = welcome.worker_id;
+      if (welcome.heartbeat_ms > 0) link->heartbeat_ms = std::max(50.0, welcome.heartbeat_ms);
+      link->welcomed = true;
+      backoff_ms_ = 100;
+      std::cerr << "corvid-worker " << options_.name << ": connected to " << options_.server.authority()
+                << " as worker " << *worker_id_ << "\n";
+      DeviceScore score = score_;
+      for (double* figure : {&score.matmul_gflops, &score.elementwise_gbs, &score.reduce_gbs}) *figure /= options_.slowdown;
+      send(link, protocol::encode(protocol::Benchmark{score}));
+      heartbeat(link);
+    } else if (type == protocol::Assign::kType) {
+      auto assign = protocol::decode<protocol::Assign>(std::move(frame));
+      const uint64_t group_id = assign.group_id;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        queue_.push_back(Job{link->epoch, group_id, std::move(assign)});
+      }
+      wake_.notify_one();
+    } else if (type == protocol::CancelGroup::kType) {
+      const uint64_t group_id = protocol::decode<protocol::CancelGroup>(std::move(frame)).group_id;
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(Job{link->epoch, group_id, std::move(frame)});
+      queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [&](const Job& j) { return j.group_id == group_id; }),
+                   queue_.end());
+      if (running_group_ == group_id) running_cancelled_ = true;
+    } else if (type == protocol::ErrorReply::kType) {
+      std::cerr << "corvid-worker " << options_.name
+                << ": server says: " << protocol::decode<protocol::ErrorReply>(std::move(frame)).error << "\n";
     }
-    wake_.notify_one();
-  } else if (type == "cancel") {
-    if (!frame.header.contains("group_id") || !frame.header["group_id"].is_number_unsigned()) return;
-    const uint64_t group_id = frame.header["group_id"].get<uint64_t>();
-    std::lock_guard<std::mutex> lock(mutex_);
-    queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [&](const Job& j) { return j.group_id == group_id; }),
-                 queue_.end());
-    if (running_group_ == group_id) running_cancelled_ = true;
-  } else if (type == "error") {
-    std::cerr << "corvid-worker " << options_.name << ": server says: " << frame.header.value("error", std::string("?"))
-              << "\n";
+    // heartbeat and unknown types need no answer.
+  } catch (const protocol::ProtocolError& e) {
+    // A malformed assign is answered like the executor answers one; other bad messages are logged.
+    std::cerr << "corvid-worker " << options_.name << ": bad '" << type << "' from server: " << e.what() << "\n";
+    if (type == protocol::Assign::kType)
+      send(link, protocol::encode(protocol::WorkerError{0, "", e.what(), protocol::WorkerErrorKind::malformed}));
   }
-  // heartbeat and unknown types need no answer.
 }
 
 void NativeWorker::send(const std::shared_ptr<Link>& link, Frame frame) {
@@ -235,7 +232,7 @@ void NativeWorker::heartbeat(std::shared_ptr<Link> link) {
   link->heartbeat_timer.expires_after(std::chrono::milliseconds(static_cast<int64_t>(link->heartbeat_ms)));
   link->heartbeat_timer.async_wait([this, link](const beast::error_code& ec) {
     if (ec || link->closed) return;
-    send(link, Frame{{{"type", "heartbeat"}, {"t", now_ms()}}, {}});
+    send(link, protocol::encode(protocol::Heartbeat{now_ms()}));
     heartbeat(link);
   });
 }
@@ -290,16 +287,18 @@ void NativeWorker::compute_loop() {
       running_cancelled_ = false;
     }
     const auto start = std::chrono::steady_clock::now();
-    Frame reply = executor_.execute(job.assign);
+    Frame reply = executor_.execute(std::move(job.assign));
     const double compute_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     const double f = options_.slowdown;
     if (f > 1) {
       // Look f× slower: wait (f - 1) × the compute time, unless told to quit.
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait_for(lock, std::chrono::duration<double, std::milli>((f - 1) * compute_ms), [&] { return quit_; });
-      if (reply.header["type"] == "result") {
-        reply.header["compute_ms"] = reply.header["compute_ms"].get<double>() * f;
-        for (auto& [id, ms] : reply.header["op_ms"].items()) ms = ms.get<double>() * f;
+      if (protocol::type_of(reply) == protocol::Result::kType) {
+        auto result = protocol::decode<protocol::Result>(std::move(reply));
+        result.compute_ms = result.compute_ms.value_or(0) * f;
+        for (auto& [id, ms] : result.op_ms.items()) ms = ms.get<double>() * f;
+        reply = protocol::encode(std::move(result));
       }
     }
     bool cancelled;

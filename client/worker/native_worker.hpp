@@ -18,6 +18,7 @@
 #include "corvid/server_url.hpp"
 #include "shared/device_benchmark.hpp"
 #include "shared/group_executor.hpp"
+#include "shared/protocol.hpp"
 
 namespace corvid {
 
@@ -51,7 +52,7 @@ class NativeWorker {
   struct Job {
     uint64_t epoch = 0;  // the connection the group came on; results for an older one are dropped
     uint64_t group_id = 0;
-    Frame assign;
+    protocol::Assign assign;
   };
 
   void connect();
