@@ -144,11 +144,8 @@ void FrameSession::abort(const std::string& why) {
   beast::get_lowest_layer(ws_).close();  // the pending (or next) read fails and ends the session
 }
 
-void FrameSession::send_error(const std::string& error, const nlohmann::json& extra) {
-  Frame frame;
-  frame.header = {{"type", "error"}, {"error", error}};
-  if (extra.is_object()) frame.header.update(extra);
-  send(encode_frame(frame));
+void FrameSession::send_error(const std::string& error) {
+  send(encode_frame(protocol::encode(protocol::ErrorReply{nullptr, "", error})));
 }
 
 void FrameSession::close(websocket::close_code code, const std::string& reason) {
@@ -158,28 +155,17 @@ void FrameSession::close(websocket::close_code code, const std::string& reason) 
   if (!writing_) do_close();
 }
 
-bool FrameSession::accept_hello(const nlohmann::json& header) {
-  std::string type = string_field(header, "type");
-  if (type != "hello") {
+bool FrameSession::accept_hello(const Frame& frame) {
+  const std::string type = protocol::type_of(frame);
+  if (type != protocol::WorkerHello::kType) {
     note_bad_message("the first message must be a hello, not '" + type + "'");
     return false;
   }
-  std::string error;
-  auto version = header.find("version");
-  if (version == header.end() || !version->is_number_integer())
-    error = "hello has no integer \"version\": this server speaks protocol version " + std::to_string(kProtocolVersion);
-  else if (version->get<int64_t>() != kProtocolVersion)
-    error = "protocol version " + std::to_string(version->get<int64_t>()) +
-            " is not supported: this server speaks protocol version " + std::to_string(kProtocolVersion);
+  const std::string error = protocol::hello_version_problem(frame);
   if (error.empty()) return true;
   send_error(error);
   close(websocket::close_code::policy_error, error);
   return false;
-}
-
-std::string FrameSession::string_field(const nlohmann::json& header, const char* key) {
-  auto it = header.find(key);
-  return it != header.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 void FrameSession::note_bad_message(const std::string& error) {

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/net/common.hpp"
+#include "shared/protocol.hpp"
 #include "shared/wire.hpp"
 
 namespace corvid::server {
@@ -44,8 +45,8 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   // frames waiting behind the one being written pass the send budget (frame cap plus
   // kSendQueueSlackBytes), the peer is not reading: the connection is dropped, with one log line.
   void send(std::vector<uint8_t> bytes);
-  // Queues {"type":"error","error":error} plus the fields of `extra` (an object or null).
-  void send_error(const std::string& error, const nlohmann::json& extra = nullptr);
+  // Queues an `error` message (shared/protocol.hpp ErrorReply) with this text.
+  void send_error(const std::string& error);
   // Closes the connection with `code` and `reason` once the queued frames are written.
   void close(websocket::close_code code, const std::string& reason);
 
@@ -56,11 +57,9 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   // Malformed messages a connection may send before it is closed (docs/protocol.md).
   static constexpr int kMaxBadMessages = 5;
 
-  // Whether `header` is a hello of this server's protocol version. If not, it answers: a message
+  // Whether `frame` is a hello of this server's protocol version. If not, it answers: a message
   // that is not a hello counts as a bad message; a wrong version gets an error and a close (1008).
-  bool accept_hello(const nlohmann::json& header);
-  // The string field `key` of `header`, or "" when it is missing or not a string.
-  static std::string string_field(const nlohmann::json& header, const char* key);
+  bool accept_hello(const Frame& frame);
 
   // Replies with `error` and counts it; the kMaxBadMessages-th closes the connection (1008).
   void note_bad_message(const std::string& error);

@@ -78,10 +78,10 @@ std::shared_ptr<FrameSession> ServerState::find(const Sessions& sessions, uint64
   return it == sessions.end() ? nullptr : it->second.lock();
 }
 
-WorkerId ServerState::add_worker(const std::shared_ptr<FrameSession>& session, const nlohmann::json& hello) {
+WorkerId ServerState::add_worker(const std::shared_ptr<FrameSession>& session, const protocol::WorkerHello& hello) {
   WorkerId id = next_worker_++;
   workers_[id] = session;
-  guarded("worker_connected", session, [&](Coordinator& c) { c.worker_connected(id, hello); });
+  guarded("worker_connected", session, [&](Coordinator& c) { c.worker_connected(id, protocol::encode(hello).header); });
   return id;
 }
 

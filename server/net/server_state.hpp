@@ -15,6 +15,7 @@
 
 #include "server/core/coordinator.hpp"
 #include "server/net/common.hpp"
+#include "shared/protocol.hpp"
 #include "server/net/static_files.hpp"
 
 namespace corvid::server {
@@ -84,7 +85,7 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
   bool admit_worker_connect(const asio::ip::address& address, double& retry_after_s);
 
   // Workers, after a valid hello: registers the session, tells the Coordinator, returns the id.
-  WorkerId add_worker(const std::shared_ptr<FrameSession>& session, const nlohmann::json& hello);
+  WorkerId add_worker(const std::shared_ptr<FrameSession>& session, const protocol::WorkerHello& hello);
   void worker_message(WorkerId worker, Frame frame);
   void worker_malformed(WorkerId worker, const std::string& error);
   void remove_worker(WorkerId worker);

@@ -8,11 +8,12 @@ namespace corvid::server {
 
 void WorkerSession::on_frame(Frame frame) {
   if (id_) return state().worker_message(*id_, std::move(frame));
-  if (!accept_hello(frame.header)) return;
+  if (!accept_hello(frame)) return;
   hello_completed();
-  id_ = state().add_worker(shared_from_this(), frame.header);
-  std::cerr << "corvid-server: worker " << *id_ << " '" << string_field(frame.header, "name") << "' connected from "
-            << remote() << "\n";
+  auto hello = protocol::decode<protocol::WorkerHello>(std::move(frame));
+  const std::string name = hello.name;
+  id_ = state().add_worker(shared_from_this(), std::move(hello));
+  std::cerr << "corvid-server: worker " << *id_ << " '" << name << "' connected from " << remote() << "\n";
 }
 
 void WorkerSession::on_bad_frame(const std::string& error) {
