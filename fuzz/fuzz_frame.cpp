@@ -1,11 +1,15 @@
 // libFuzzer target for the frame decoder (shared/wire.cpp decode_frame), which reads every
-// WebSocket message the server gets. Any bytes must either decode or throw WireError; a frame
-// that decodes must survive encode_frame and decode again to the same header and tensors.
+// WebSocket message the server gets, and for the message decoders of shared/protocol.hpp. Any
+// bytes must either decode or throw WireError; a frame that decodes must survive encode_frame and
+// decode again to the same header and tensors; a message of its type must decode or throw
+// ProtocolError (GraphError for a submit's ops), and a decoded message must encode to a frame
+// that decodes again.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 
+#include "shared/protocol.hpp"
 #include "shared/wire.hpp"
 
 using namespace corvid;
@@ -22,6 +26,31 @@ void require(bool holds, const char* what) {
 bool same_tensor(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.shape() == b.shape() && a.nbytes() == b.nbytes() &&
          (a.nbytes() == 0 || std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
+}
+
+// Decodes the frame as message M if it has M's type; a decoded message must survive encode and decode.
+template <class M>
+void check_message(const Frame& frame) {
+  if (protocol::type_of(frame) != M::kType) return;
+  M message;
+  try {
+    message = protocol::decode<M>(frame);
+  } catch (const protocol::ProtocolError&) {
+    return;
+  } catch (const GraphError&) {
+    return;
+  }
+  try {
+    protocol::decode<M>(protocol::encode(std::move(message)));
+  } catch (const std::exception& e) {
+    std::cerr << "fuzz_frame: " << e.what() << "\n";
+    require(false, "a decoded message, encoded again, does not decode");
+  }
+}
+
+template <class... M>
+void check_messages(const Frame& frame) {
+  (check_message<M>(frame), ...);
 }
 
 }  // namespace
@@ -48,5 +77,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     require(same_tensor(again.tensors[i].tensor, frame.tensors[i].tensor),
             "a tensor's dtype, shape or bytes changed in an encode/decode round trip");
   }
+  using namespace corvid::protocol;
+  check_messages<Heartbeat, ErrorReply, WorkerHello, WorkerWelcome, Benchmark, Assign, Result, WorkerError, Release,
+                 CancelGroup, ClientHello, ClientWelcome, Submit, Submitted, Wait, End, CancelOps, Progress,
+                 ValueUpdate, Values, Report, Cancelled>(frame);
   return 0;
 }
