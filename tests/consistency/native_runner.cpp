@@ -3,7 +3,8 @@
 //                                        against NumPy's values, writes DATA/native.replies
 //   corvid_consistency coverage DATA     fails if an op of the op table has no value case
 //   corvid_consistency cross DATA        compares DATA/native.replies with DATA/wasm.replies (the
-//                                        Node runner's): random_* bit for bit, others within tolerance
+//                                        Node runner's): random_* bit for bit, others within the
+//                                        agreement tolerance of their op (shared/agreement.hpp)
 // A .replies file holds one record per case, in index order: u64 little-endian length, then the
 // reply frame (length 0 when the runner could not get a reply).
 // Every failure is printed on its own line with the case, its op and what differed.
@@ -21,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "shared/agreement.hpp"
 #include "shared/group_executor.hpp"
 #include "shared/ops/op.hpp"
 #include "shared/wire.hpp"
@@ -84,38 +86,17 @@ std::vector<std::vector<uint8_t>> read_records(const fs::path& path) {
   return records;
 }
 
-// Why `actual` is not `expected` within |a - e| <= atol + rtol |e| (NaN matches NaN, infinities
-// must be equal), or "" when it is. Dtype and shape must be identical.
-std::string compare(const Tensor& actual, const Tensor& expected, double rtol, double atol) {
-  if (actual.dtype() != expected.dtype() || actual.shape() != expected.shape())
-    return "got " + std::string(corvid::dtype_name(actual.dtype())) + corvid::shape_string(actual.shape()) +
-           ", expected " + std::string(corvid::dtype_name(expected.dtype())) +
-           corvid::shape_string(expected.shape());
-  int64_t bad = 0, worst = -1;
-  double worst_error = -1;
-  for (int64_t i = 0; i < actual.size(); ++i) {
-    const double a = actual.at_as_double(i), e = expected.at_as_double(i);
-    bool ok;
-    double error;
-    if (std::isnan(a) || std::isnan(e)) {
-      ok = std::isnan(a) && std::isnan(e);
-      error = ok ? 0 : INFINITY;
-    } else if (std::isinf(a) || std::isinf(e)) {
-      ok = a == e;
-      error = ok ? 0 : INFINITY;
-    } else {
-      error = std::fabs(a - e);
-      ok = error <= atol + rtol * std::fabs(e);
-    }
-    if (!ok) ++bad;
-    if (!ok && error > worst_error) worst_error = error, worst = i;
-  }
-  if (!bad) return "";
+// Why `actual` is not `expected` within `tolerance` (shared/agreement.hpp: NaN matches NaN,
+// infinities must be equal, dtype and shape identical), or "" when it is.
+std::string compare(const Tensor& actual, const Tensor& expected, const corvid::Tolerance& tolerance) {
+  const corvid::Disagreement d = corvid::compare_values(actual, expected, tolerance);
+  if (d.agree()) return "";
+  if (!d.shape_problem.empty()) return "got " + d.shape_problem + " expected";
   std::ostringstream out;
   out.precision(9);
-  out << bad << " of " << actual.size() << " values differ; max abs error " << worst_error << " at flat index "
-      << worst << " (got " << actual.at_as_double(worst) << ", expected " << expected.at_as_double(worst)
-      << "; rtol " << rtol << ", atol " << atol << ")";
+  out << d.count << " of " << actual.size() << " values differ; max abs error " << d.difference << " at flat index "
+      << d.index << " (got " << d.a << ", expected " << d.b << "; rtol " << tolerance.rtol << ", atol "
+      << tolerance.atol << ", scale_rtol " << tolerance.scale_rtol << ")";
   return out.str();
 }
 
@@ -144,7 +125,7 @@ std::string check_reply(const json& entry, const Frame& reply, const FrameFile& 
   if (!out || reply.tensors.size() != 1) return "reply does not hold exactly the tensor 'out'";
   if (kind == "random") return "";
   const Frame expected = frames.frame(entry["expected"]);
-  return compare(*out, *expected.find("expected"), entry["rtol"], entry["atol"]);
+  return compare(*out, *expected.find("expected"), {entry["rtol"].get<double>(), entry["atol"].get<double>(), 0});
 }
 
 int report(const char* what, const std::map<std::string, std::pair<int, int>>& per_family, int failures) {
@@ -253,7 +234,11 @@ std::string cross_check(const json& entry, const std::vector<uint8_t>& native_by
       return "random values differ between builds (same seed)";
     return "";
   }
-  return compare(*a, *b, entry.value("rtol", 0.0), entry.value("atol", 0.0));
+  // The builds must agree as verification requires of two honest workers, whatever the case's
+  // tolerance against NumPy.
+  const corvid::OpDef* op = corvid::find_op(entry["op"].get<std::string>());
+  if (!op) return "unknown op";
+  return compare(*a, *b, corvid::agreement_tolerance(*op, b->dtype()));
 }
 
 int cross(const fs::path& data) {
