@@ -1,12 +1,9 @@
 #include "corvid/graph.hpp"
 
 #include <cmath>
-#include <cstdlib>
 #include <iomanip>
 #include <ostream>
-#include <set>
 #include <sstream>
-#include <thread>
 
 namespace corvid {
 
