@@ -1,7 +1,8 @@
 // One graph's conversation with the server: submit ops, wait for values (all at once or streamed
 // as they finish), end, cancel. corvid::Graph, corvid::MapJob and the `corvid` CLI all talk to
-// the server through a Session, and the request frames of /ws/client are built here only (the
-// hello is Connection's).
+// the server through a Session. The developer requests of /ws/client (wait, end, cancel, and
+// submit with the body from submit_frame in graph_file.cpp) are built here only; the hello is
+// Connection's.
 //
 //   corvid::Session session(options);           // ConnectionOptions: server, token, owner name
 //   session.submit(spec);                       // creates the graph; later submits add to it
