@@ -1,7 +1,10 @@
 // The `corvid` CLI's subcommands; main.cpp only parses flags and dispatches here.
 #pragma once
 
+#include <functional>
 #include <string>
+
+#include "corvid/connection.hpp"
 
 namespace corvid::cli {
 
@@ -33,5 +36,14 @@ int run_map(const MapArgs& args);
 
 // The file's text; throws std::runtime_error "cannot read FILE: reason".
 std::string read_file(const std::string& path);
+
+// What every subcommand does before it talks to the server: reads `file` and hands its text to
+// `load` (which parses and checks it, throwing GraphError for a bad file), parses the server
+// address and finds the developer token. Fills `connection` (owner: $USER, else "corvid-cli")
+// and returns kExitOk, or prints the first problem as one line "corvid <command>: ..." on
+// stderr and returns its exit code: kExitFailed for a bad file, kExitUsage for an unreadable
+// one, a bad address or no token.
+int prepare(const char* command, const std::string& file, const std::string& server,
+            const std::function<void(const std::string& text)>& load, ConnectionOptions& connection);
 
 }  // namespace corvid::cli

@@ -33,24 +33,19 @@ std::size_t draw_bar(const MapStatus& s) {
 
 int run_map(const MapArgs& args) {
   MapFile file;
-  try {
-    file = parse_map_file(read_file(args.file));
-    validate_map_file(file);
-  } catch (const GraphError& e) {
-    std::cerr << "corvid map: " << args.file << ": " << e.what() << "\n";
-    return kExitFailed;
-  } catch (const std::exception& e) {
-    std::cerr << "corvid map: " << e.what() << "\n";
-    return kExitUsage;
-  }
+  ConnectionOptions connection;
+  const int setup = prepare(
+      "map", args.file, args.server,
+      [&](const std::string& text) {
+        file = parse_map_file(text);
+        validate_map_file(file);
+      },
+      connection);
+  if (setup != kExitOk) return setup;
   GraphOptions options;
   options.server = args.server;
-  try {
-    parse_server_url(args.server);
-  } catch (const std::exception& e) {
-    std::cerr << "corvid map: " << e.what() << "\n";
-    return kExitUsage;
-  }
+  options.token = connection.token;
+  options.owner = connection.name;
 
   try {
     Graph graph(file.name, options);

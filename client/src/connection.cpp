@@ -37,6 +37,17 @@ const char* const kNoTokenMessage =
     "no developer token: set CORVID_TOKEN, or CORVID_DATA_DIR to the server's data directory "
     "(the token is in <data dir>/token)";
 
+std::string require_token(const std::optional<std::string>& given) {
+  if (given) return *given;
+  if (auto token = find_token()) return *token;
+  throw NoToken();
+}
+
+std::string user_name(const std::string& fallback) {
+  const char* user = std::getenv("USER");
+  return user && *user ? user : fallback;
+}
+
 // One connection: its own io_context (reads run it with a deadline) and WebSocket stream.
 struct Connection::Socket {
   net::io_context io;

@@ -1,22 +1,16 @@
 #include "corvid/graph.hpp"
 
 #include <cmath>
-#include <cstdlib>
 #include <iomanip>
 #include <ostream>
-#include <set>
 #include <sstream>
-#include <thread>
 
 namespace corvid {
 
 namespace {
+// The innermost live Graph of this thread; each Graph links to the one that was current when it
+// was created (Graph::previous_), so the live graphs of a thread form a chain.
 thread_local Graph* current_graph = nullptr;
-
-std::string owner_name() {
-  const char* user = std::getenv("USER");
-  return user && *user ? user : "developer";
-}
 }  // namespace
 
 OpFailed::OpFailed(std::string op_id, std::string op, std::string error)
@@ -43,7 +37,17 @@ Graph::Graph(std::string name, GraphOptions options) : name_(std::move(name)), o
 }
 
 Graph::~Graph() {
-  if (current_graph == this) current_graph = previous_;
+  // Unlink this graph from the chain, also when graphs are not destroyed in reverse order of
+  // creation (two unique_ptr<Graph> reset in creation order), so current() never dangles.
+  if (current_graph == this) {
+    current_graph = previous_;
+    return;
+  }
+  for (Graph* g = current_graph; g; g = g->previous_)
+    if (g->previous_ == this) {
+      g->previous_ = previous_;
+      return;
+    }
 }
 
 Graph& Graph::current() {
@@ -51,19 +55,18 @@ Graph& Graph::current() {
   return *current_graph;
 }
 
-Connection& Graph::connection() {
-  if (!connection_) {
+Session& Graph::session() {
+  if (!session_) {
     ConnectionOptions c;
     c.server = parse_server_url(options_.server);
-    if (options_.token) c.token = *options_.token;
-    else if (auto token = find_token()) c.token = *token;
-    else
-      throw ServerError("", kNoTokenMessage);
-    c.name = options_.owner.empty() ? owner_name() : options_.owner;
+    c.token = require_token(options_.token);
+    c.name = options_.owner.empty() ? user_name("developer") : options_.owner;
     c.reconnect_window = options_.reconnect_window;
-    connection_ = std::make_unique<Connection>(std::move(c));
+    session_ = std::make_unique<Session>(std::move(c));
+    if (options_.on_progress)
+      session_->set_progress_handler([this](const Progress& p) { options_.on_progress(p.count("computed"), p.total); });
   }
-  return *connection_;
+  return *session_;
 }
 
 Value Graph::add(Node node) {
@@ -143,67 +146,20 @@ void Graph::submit_batch(std::size_t begin, std::size_t end) {
     if (n.dependents == 0 && n.def->name != "tensor") batch.outputs.push_back(n.id);
     batch.ops.push_back(std::move(op));
   }
-  Frame frame = submit_frame(batch, 0, graph_id_ ? nlohmann::json(graph_id_) : nlohmann::json());
-  bool resent = false;
-  try {
-    connection().request(
-        std::move(frame),
-        [&](const Frame& reply) {
-          if (reply.header["type"] != "submitted") return false;
-          graph_id_ = reply.header.value("graph_id", graph_id_);
-          return true;
-        },
-        [&] {
-          resent = true;
-          return true;
-        });
-  } catch (const ServerError& e) {
-    // A batch repeated after a reconnect may already have been stored before the server went
-    // down; the server then names our first op as a duplicate.
-    const std::string first = nodes_[begin].id;
-    if (!(resent && graph_id_ && e.op_id() == first && std::string(e.what()).find("duplicate") != std::string::npos))
-      throw;
-  }
-}
-
-void Graph::handle_progress(const Frame& frame, const std::function<void(const Progress&)>& extra) {
-  Progress p;
-  if (frame.header.contains("counts") && frame.header["counts"].is_object())
-    for (auto& [k, v] : frame.header["counts"].items())
-      if (v.is_number_integer()) p.counts[k] = v.get<int>();
-  p.total = frame.header.value("total", 0);
-  if (frame.header.contains("tracked") && frame.header["tracked"].is_object()) {
-    p.tracked_running = frame.header["tracked"].value("running", 0);
-    p.tracked_final = frame.header["tracked"].value("final", 0);
-  }
-  if (options_.on_progress) options_.on_progress(p.counts["computed"], p.total);
-  if (extra) extra(p);
+  session().submit(batch);
 }
 
 void Graph::fetch(const std::vector<std::string>& ids, bool any) {
   flush();
-  Frame wait{{{"type", "wait"}, {"graph_id", graph_id_}, {"ids", ids}, {"stream", false}}, {}};
-  if (any) wait.header["any"] = true;
-  connection().request(std::move(wait), [&](const Frame& reply) {
-    const std::string type = reply.header["type"];
-    if (type == "progress") {
-      handle_progress(reply, {});
-      return false;
-    }
-    if (type != "values") return false;
-    for (const auto& nt : reply.tensors) {
-      auto it = by_id_.find(nt.name);
-      if (it != by_id_.end()) nodes_[it->second].value = nt.tensor;
-    }
-    if (reply.header.contains("failed") && reply.header["failed"].is_array())
-      for (const auto& f : reply.header["failed"]) {
-        auto it = by_id_.find(f.value("id", std::string()));
-        if (it == by_id_.end()) continue;
-        nodes_[it->second].failure = FailedOp{f.value("id", std::string()), f.value("op", std::string()),
-                                              f.value("error", std::string("failed"))};
-      }
-    return true;
-  });
+  WaitResult got = session().wait(ids, any);
+  for (auto& [id, value] : got.values) {
+    auto it = by_id_.find(id);
+    if (it != by_id_.end()) nodes_[it->second].value = std::move(value);
+  }
+  for (auto& f : got.failed) {
+    auto it = by_id_.find(f.id);
+    if (it != by_id_.end()) nodes_[it->second].failure = std::move(f);
+  }
 }
 
 const Tensor& Graph::known_value(const Value& v) const {
@@ -213,14 +169,19 @@ const Tensor& Graph::known_value(const Value& v) const {
   return *n.value;
 }
 
-std::vector<Tensor> Graph::values(const std::vector<Value>& ops) {
+std::vector<std::string> Graph::missing_values(const std::vector<Value>& ops, const char* caller) const {
   std::vector<std::string> missing;
   for (const auto& v : ops) {
-    if (v.graph_ != this) throw std::logic_error("corvid::Graph::values: a Value of another graph");
+    if (v.graph_ != this) throw std::logic_error(std::string("corvid::Graph::") + caller + ": a Value of another graph");
     const Node& n = nodes_[v.index_];
     if (n.failure) throw OpFailed(n.failure->id, n.failure->op, n.failure->error);
     if (!n.value) missing.push_back(n.id);
   }
+  return missing;
+}
+
+std::vector<Tensor> Graph::values(const std::vector<Value>& ops) {
+  const std::vector<std::string> missing = missing_values(ops, "values");
   if (!missing.empty()) fetch(missing, false);
   std::vector<Tensor> out;
   for (const auto& v : ops) out.push_back(known_value(v));
@@ -228,13 +189,7 @@ std::vector<Tensor> Graph::values(const std::vector<Value>& ops) {
 }
 
 std::vector<std::size_t> Graph::wait_any(const std::vector<Value>& ops) {
-  std::vector<std::string> missing;
-  for (const auto& v : ops) {
-    if (v.graph_ != this) throw std::logic_error("corvid::Graph::wait_any: a Value of another graph");
-    const Node& n = nodes_[v.index_];
-    if (n.failure) throw OpFailed(n.failure->id, n.failure->op, n.failure->error);
-    if (!n.value) missing.push_back(n.id);
-  }
+  const std::vector<std::string> missing = missing_values(ops, "wait_any");
   if (missing.size() == ops.size() && !ops.empty()) fetch(missing, true);
   std::vector<std::size_t> ready;
   for (std::size_t i = 0; i < ops.size(); ++i) {
@@ -247,78 +202,29 @@ std::vector<std::size_t> Graph::wait_any(const std::vector<Value>& ops) {
   return ready;
 }
 
-void Graph::stream(const std::vector<std::string>& ids,
-                   const std::function<bool(const std::string&, const std::string&, const std::string&, const Tensor*)>& on_value,
-                   const std::function<void(const Progress&)>& on_progress, Connection::Deadline deadline,
+void Graph::stream(const std::vector<std::string>& ids, const Session::ValueHandler& on_value,
+                   const ProgressHandler& on_progress, Connection::Deadline deadline,
                    const std::vector<std::string>& track) {
   flush();
-  std::set<std::string> done;
-  Frame wait{{{"type", "wait"}, {"graph_id", graph_id_}, {"ids", ids}, {"stream", true}}, {}};
-  if (!track.empty()) wait.header["track"] = track;
-  connection().request(
-      std::move(wait),
-      [&](const Frame& reply) {
-        const std::string type = reply.header["type"];
-        if (type == "progress") {
-          handle_progress(reply, on_progress);
-          return false;
-        }
-        if (type == "value") {
-          const std::string id = reply.header.value("id", std::string());
-          // After a reconnect the server streams the values again: deliver each once.
-          if (!done.insert(id).second) return false;
-          const std::string status = reply.header.value("status", std::string());
-          const std::string error = reply.header.contains("error") && reply.header["error"].is_string()
-                                        ? reply.header["error"].get<std::string>()
-                                        : std::string();
-          return !on_value(id, status, error, reply.find(id));
-        }
-        return type == "values";
-      },
-      {}, deadline);
+  session().stream(ids, on_value, on_progress, deadline, track);
 }
 
 void Graph::interrupt() {
-  if (connection_) connection_->interrupt();
+  if (session_) session_->interrupt();
 }
 
 void Graph::clear_interrupt() {
-  if (connection_) connection_->clear_interrupt();
+  if (session_) session_->clear_interrupt();
 }
 
 Report Graph::end() {
   flush();
-  Report report;
-  report.graph_id = graph_id_;
-  if (!graph_id_) {
-    report.status = "computed";
-    return report;
+  if (!session_) {  // nothing was ever sent: no graph on the server, nothing to wait for
+    Report empty;
+    empty.status = "computed";
+    return empty;
   }
-  // Wait for every op to be final (progress reaches zero pending and running), then end.
-  for (;;) {
-    connection().request(Frame{{{"type", "end"}, {"graph_id", graph_id_}}, {}}, [&](const Frame& reply) {
-      const std::string type = reply.header["type"];
-      if (type == "progress") {
-        handle_progress(reply, {});
-        return false;
-      }
-      if (type != "report") return false;
-      report.status = reply.header.value("status", std::string());
-      report.total = reply.header.value("total", 0);
-      report.counts.clear();
-      if (reply.header.contains("counts") && reply.header["counts"].is_object())
-        for (auto& [k, v] : reply.header["counts"].items())
-          if (v.is_number_integer()) report.counts[k] = v.get<int>();
-      report.failed.clear();
-      if (reply.header.contains("failed") && reply.header["failed"].is_array())
-        for (const auto& f : reply.header["failed"])
-          report.failed.push_back({f.value("id", std::string()), f.value("op", std::string()), f.value("error", std::string())});
-      return true;
-    });
-    if (report.status != "running" && report.counts["pending"] + report.counts["running"] == 0) break;
-    // Some ops are not final yet; ask again shortly (no values travel for this).
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  Report report = session_->end();
   for (const auto& f : report.failed) {
     auto it = by_id_.find(f.id);
     if (it != by_id_.end() && !nodes_[it->second].failure) nodes_[it->second].failure = f;
@@ -328,16 +234,7 @@ Report Graph::end() {
 
 int Graph::cancel(const std::vector<std::string>& ids) {
   flush();
-  if (!graph_id_) return 0;
-  int count = 0;
-  Frame frame{{{"type", "cancel"}, {"graph_id", graph_id_}}, {}};
-  if (!ids.empty()) frame.header["ids"] = ids;
-  connection().request(std::move(frame), [&](const Frame& reply) {
-    if (reply.header["type"] != "cancelled") return false;
-    count = reply.header.value("count", 0);
-    return true;
-  });
-  return count;
+  return session_ ? session_->cancel(ids) : 0;
 }
 
 void Graph::cancel() { cancel(std::vector<std::string>{}); }
@@ -354,16 +251,15 @@ void Graph::dump(std::ostream& out) const {
 
 // ---- free functions ----
 
-Value t(const Tensor& value) { return Graph::current().tensor(value); }
-
-Value t(double scalar, std::optional<DType> dtype) {
-  return Graph::current().tensor(Tensor::scalar<double>(scalar).astype(dtype.value_or(DType::f32)));
+Value Graph::t(double scalar, std::optional<DType> dtype) {
+  return tensor(Tensor::scalar<double>(scalar).astype(dtype.value_or(DType::f32)));
 }
+
+Value t(const Tensor& value) { return Graph::current().t(value); }
+Value t(double scalar, std::optional<DType> dtype) { return Graph::current().t(scalar, dtype); }
 
 namespace detail {
-Value tensor_from_nested(const nlohmann::json& nested, std::optional<DType> dtype) {
-  return Graph::current().tensor(tensor_from_json_value(nested, dtype));
-}
+Tensor tensor_from_nested(const nlohmann::json& nested, DType dtype) { return tensor_from_json_value(nested, dtype); }
 }  // namespace detail
 
 Value op(std::string_view name, const std::vector<Value>& inputs, const Params& params) {
@@ -416,17 +312,11 @@ std::ostream& operator<<(std::ostream& out, const Tensor& value) {
   return out;
 }
 
-std::ostream& operator<<(std::ostream& out, const Report& report) {
-  auto count = [&](const char* k) {
-    auto it = report.counts.find(k);
-    return it == report.counts.end() ? 0 : it->second;
-  };
-  out << "graph " << report.graph_id << ": " << report.status << ", " << count("computed") << " of " << report.total
-      << " ops computed";
-  if (count("failed")) out << ", " << count("failed") << " failed";
-  if (count("cancelled")) out << ", " << count("cancelled") << " cancelled";
-  for (const auto& f : report.failed) out << "\n  op '" << f.id << "' (" << f.op << "): " << f.error;
-  return out;
-}
-
 }  // namespace corvid
+
+std::size_t std::hash<corvid::Value>::operator()(const corvid::Value& v) const noexcept {
+  // The graph's address and the op's index, mixed as boost::hash_combine does.
+  std::size_t h = std::hash<const corvid::Graph*>()(v.graph_);
+  h ^= std::hash<std::size_t>()(v.index_) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h;
+}

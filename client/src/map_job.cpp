@@ -50,7 +50,8 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
     run_thread_ = std::this_thread::get_id();
   }
   graph_.flush();
-  if (events.on_posted) events.on_posted(outputs_.size(), graph_.id());
+  Session& session = graph_.session();
+  if (events.on_posted) events.on_posted(outputs_.size(), session.graph_id());
 
   std::unordered_map<std::string, std::size_t> slice_of;
   for (std::size_t i = 0; i < outputs_.size(); ++i) slice_of[outputs_[i]] = i;
@@ -80,12 +81,8 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
     return remaining > 0 && !cancel_requested_;
   };
   auto on_progress = [&](const Progress& p) {
-    auto count = [&](const char* k) {
-      auto c = p.counts.find(k);
-      return c == p.counts.end() ? 0 : c->second;
-    };
-    status.ops_running = count("running");
-    status.ops_pending = count("pending");
+    status.ops_running = p.count("running");
+    status.ops_pending = p.count("pending");
     status.ops_total = p.total;
     // The server counted before sending this frame; results that came before it are final there.
     status.distributed = std::max(static_cast<std::size_t>(p.tracked_running + p.tracked_final),
@@ -100,7 +97,7 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
     streaming_ = true;
   }
   try {
-    if (!cancel_requested_) graph_.stream(outputs_, on_value, on_progress, deadline, first_ops_);
+    if (!cancel_requested_) session.stream(outputs_, on_value, on_progress, deadline, first_ops_);
   } catch (const RequestStopped&) {
     if (!cancel_requested_) outcome.timed_out = true;
   }
@@ -109,14 +106,14 @@ MapOutcome MapJob::run(const MapEvents& events, const MapOptions& options) {
     streaming_ = false;
     run_thread_ = std::thread::id();
   }
-  graph_.clear_interrupt();
+  session.clear_interrupt();
   outcome.cancelled = cancel_requested_.exchange(false);
   if (remaining > 0) {
     // Stopped early: cancel every op of the slices left so workers stop spending time on them.
     std::vector<std::string> left;
     for (std::size_t i = 0; i < outputs_.size(); ++i)
       if (!final[i]) left.insert(left.end(), slice_ops_[i].begin(), slice_ops_[i].end());
-    graph_.cancel(left);
+    session.cancel(left);
   }
   status.ops_running = status.ops_pending = 0;  // every op of the job is final now
   if (events.on_status) events.on_status(status);

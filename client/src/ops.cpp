@@ -29,8 +29,6 @@ Value reduce(const char* name, const Value& a, const Axes& axis, bool keepdims) 
   return op(name, {a}, reduce_params(axis, keepdims));
 }
 
-Value source(const char* name, Params params) { return Graph::current().op(name, {}, params); }
-
 }  // namespace
 
 void Axes::write(Params& params) const {
@@ -39,18 +37,27 @@ void Axes::write(Params& params) const {
   else params["axis"] = *axes_;
 }
 
-// ---- sources ----
-Value zeros(const Shape& shape, DType dtype) { return source("zeros", {{"shape", shape}, {"dtype", dtype_name(dtype)}}); }
-Value ones(const Shape& shape, DType dtype) { return source("ones", {{"shape", shape}, {"dtype", dtype_name(dtype)}}); }
+// ---- sources: a graph's builders, and the free functions on the current graph ----
+Value Graph::zeros(const Shape& shape, DType dtype) { return op("zeros", {}, {{"shape", shape}, {"dtype", dtype_name(dtype)}}); }
+Value Graph::ones(const Shape& shape, DType dtype) { return op("ones", {}, {{"shape", shape}, {"dtype", dtype_name(dtype)}}); }
+Value Graph::random_uniform(const Shape& shape, double low, double high, int64_t seed, DType dtype) {
+  return op("random_uniform", {},
+            {{"shape", shape}, {"low", low}, {"high", high}, {"seed", seed}, {"dtype", dtype_name(dtype)}});
+}
+Value Graph::random_normal(const Shape& shape, double mean, double stddev, int64_t seed, DType dtype) {
+  return op("random_normal", {},
+            {{"shape", shape}, {"mean", mean}, {"std", stddev}, {"seed", seed}, {"dtype", dtype_name(dtype)}});
+}
+
+Value zeros(const Shape& shape, DType dtype) { return Graph::current().zeros(shape, dtype); }
+Value ones(const Shape& shape, DType dtype) { return Graph::current().ones(shape, dtype); }
 Value random_uniform(const Shape& shape, double low, double high, int64_t seed, DType dtype) {
-  return source("random_uniform",
-                {{"shape", shape}, {"low", low}, {"high", high}, {"seed", seed}, {"dtype", dtype_name(dtype)}});
+  return Graph::current().random_uniform(shape, low, high, seed, dtype);
 }
 Value random_normal(const Shape& shape, double mean, double stddev, int64_t seed, DType dtype) {
-  return source("random_normal",
-                {{"shape", shape}, {"mean", mean}, {"std", stddev}, {"seed", seed}, {"dtype", dtype_name(dtype)}});
+  return Graph::current().random_normal(shape, mean, stddev, seed, dtype);
 }
-Value lin(double scalar) { return t(scalar); }
+Value lin(double scalar) { return Graph::current().lin(scalar); }
 
 // ---- unary ----
 #define CORVID_UNARY(fn, name) \

@@ -2,9 +2,13 @@
 // program against a real server is tests/integration.)
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "corvid/corvid.hpp"
 
@@ -162,4 +166,91 @@ TEST_CASE("the current graph is the innermost live one") {
     CHECK(&Graph::current() == &inner);
   }
   CHECK(&Graph::current() == &outer);
+}
+
+TEST_CASE("a graph's own builders record on that graph, whichever graph is current") {
+  Graph first{"first"};
+  Graph second{"second"};  // current from here on
+  auto a = first.t({1, 2, 3});
+  auto m = first.t({{1.5, 2.0}, {3.0, 4.0}});
+  auto cube = first.t({{{true}, {false}}});
+  auto v = first.t(std::vector<int>{1, 2, 3, 4}, {2, 2}, DType::f64);
+  auto s = first.t(2.5);
+  auto l = first.lin(3);
+  auto z = first.zeros({2, 2});
+  auto o = first.ones({3}, DType::i32);
+  auto u = first.random_uniform({4}, -1, 1, 7);
+  auto n = first.random_normal({4}, 0, 2, 7, DType::f64);
+  for (const Value& x : {a, m, cube, v, s, l, z, o, u, n}) CHECK(&x.graph() == &first);
+  CHECK(first.size() == 10);
+  CHECK(second.size() == 0);
+  CHECK(a.dtype() == DType::i32);
+  CHECK(m.dtype() == DType::f32);
+  CHECK(m.shape() == Shape{2, 2});
+  CHECK(cube.dtype() == DType::boolean);
+  CHECK(cube.shape() == Shape{1, 2, 1});
+  CHECK(v.dtype() == DType::f64);
+  CHECK(s.shape() == Shape{});
+  CHECK(o.dtype() == DType::i32);
+  CHECK(n.dtype() == DType::f64);
+  CHECK(first.t({1, 2}, DType::f32).dtype() == DType::f32);
+  // The free builders record on the current graph; ops on the graph of their first input.
+  auto w = t({1, 2, 3});
+  CHECK(&w.graph() == &second);
+  CHECK(&(a + 1).graph() == &first);
+  CHECK(&zeros({1}).graph() == &second);
+}
+
+TEST_CASE("the current graph survives graphs destroyed out of order") {
+  auto one = std::make_unique<Graph>("one");
+  auto two = std::make_unique<Graph>("two");
+  auto three = std::make_unique<Graph>("three");
+  two.reset();  // not the current one: unlinked from the chain
+  CHECK(&Graph::current() == three.get());
+  three.reset();
+  CHECK(&Graph::current() == one.get());
+  auto four = std::make_unique<Graph>("four");
+  one.reset();
+  CHECK(&Graph::current() == four.get());
+  four.reset();
+  CHECK_THROWS_AS(Graph::current(), std::logic_error);
+}
+
+TEST_CASE("Values are keys of unordered containers") {
+  Graph graph{"hash"};
+  Graph other{"other"};
+  auto a = graph.t({1, 2});
+  auto b = graph.t({3, 4});
+  auto c = a + b;
+  auto x = other.t({1, 2});  // index 0 like a, another graph
+  std::unordered_map<Value, std::string> names{{a, "a"}, {b, "b"}, {c, "c"}, {x, "x"}};
+  CHECK(names.size() == 4);
+  CHECK(names.at(graph.find("o1")) == "a");
+  CHECK(names.at(c) == "c");
+  CHECK(names.at(x) == "x");
+  const Value copy = b;
+  CHECK(std::hash<Value>()(copy) == std::hash<Value>()(b));
+  std::unordered_set<Value> seen{a, a, copy, b};
+  CHECK(seen.size() == 2);
+  CHECK(seen.count(c) == 0);
+  CHECK(std::hash<Value>()(Value()) == std::hash<Value>()(Value()));
+}
+
+TEST_CASE("the token is the one given, else CORVID_TOKEN, else NoToken with the message") {
+  CHECK(require_token(std::string("given")) == "given");
+  const char* saved_token = std::getenv("CORVID_TOKEN");
+  const std::string saved = saved_token ? saved_token : "";
+  const char* saved_dir_env = std::getenv("CORVID_DATA_DIR");
+  const std::string saved_dir = saved_dir_env ? saved_dir_env : "";
+  ::setenv("CORVID_TOKEN", "from-env", 1);
+  CHECK(require_token() == "from-env");
+  ::unsetenv("CORVID_TOKEN");
+  ::setenv("CORVID_DATA_DIR", "/nonexistent-corvid-dir", 1);
+  if (!find_token()) {  // ./corvid-data/token may exist where the tests run
+    CHECK_THROWS_WITH_AS(require_token(), kNoTokenMessage, NoToken);
+    CHECK_THROWS_AS(require_token(), ServerError);  // as the library has always reported it
+  }
+  if (saved_token) ::setenv("CORVID_TOKEN", saved.c_str(), 1);
+  if (saved_dir_env) ::setenv("CORVID_DATA_DIR", saved_dir.c_str(), 1);
+  else ::unsetenv("CORVID_DATA_DIR");
 }

@@ -49,6 +49,17 @@ std::optional<std::string> find_token();
 // What to tell a developer when find_token() finds none: "no developer token: set ...".
 extern const char* const kNoTokenMessage;
 
+// No developer token was given or found; what() is kNoTokenMessage. A ServerError, as the
+// library has always reported it, so programs that catch ServerError keep working.
+class NoToken : public ServerError {
+ public:
+  NoToken() : ServerError("", kNoTokenMessage) {}
+};
+// `given` when set, else find_token(); throws NoToken when there is none.
+std::string require_token(const std::optional<std::string>& given = std::nullopt);
+// The owner name a developer connection shows on the status page: $USER, else `fallback`.
+std::string user_name(const std::string& fallback);
+
 struct ConnectionOptions {
   ServerUrl server;
   std::string token;

@@ -6,3 +6,4 @@
 #include "corvid/graph_file.hpp"
 #include "corvid/map_job.hpp"
 #include "corvid/ops.hpp"
+#include "corvid/session.hpp"

@@ -1,32 +1,48 @@
 // libcorvid's graph builder, in the spirit of RavOp: a Graph records ops locally (checking each
-// one with the op table at once), sends them to the server in batches, and fetches values when
-// the program asks for them.
+// one with the op table at once), sends them to the server in batches through its Session, and
+// fetches values when the program asks for them.
 //
 //   corvid::Graph graph{"test"};          // CORVID_SERVER, default ws://localhost:9999
-//   auto a = corvid::t({1, 2, 3});
-//   auto c = a + corvid::t({5, 22, 7});
+//   auto a = graph.t({1, 2, 3});          // or corvid::t(...): the current graph's (see Graph)
+//   auto c = a + graph.t({5, 22, 7});
 //   std::cout << c() << "\n";             // sends the batch, waits for the workers
 //   auto report = graph.end();            // failed ops with their reasons
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
+#include <initializer_list>
 #include <iosfwd>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "corvid/connection.hpp"
 #include "corvid/graph_file.hpp"
+#include "corvid/session.hpp"
 #include "shared/ops/op.hpp"
 #include "shared/tensor.hpp"
 
 namespace corvid {
 
 class Graph;
+class Value;
+}  // namespace corvid
+
+// Values are keys of unordered containers: equal handles (same graph, same op) hash alike.
+namespace std {
+template <>
+struct hash<corvid::Value> {
+  size_t operator()(const corvid::Value& v) const noexcept;
+};
+}  // namespace std
+
+namespace corvid {
 
 // A handle to one op of a graph. Cheap to copy (a pointer and an index); it does not own the op
 // (the Graph does) and must not outlive its Graph.
@@ -59,6 +75,7 @@ class Value {
 
  private:
   friend class Graph;
+  friend struct std::hash<Value>;
   Value(Graph* graph, std::size_t index) : graph_(graph), index_(index) {}
   Graph* graph_ = nullptr;
   std::size_t index_ = 0;
@@ -76,23 +93,6 @@ class OpFailed : public std::runtime_error {
   std::string op_id_, op_, error_;
 };
 
-struct FailedOp {
-  std::string id;
-  std::string op;
-  std::string error;
-};
-
-// What end() returns: the graph's final status, op counts by status, and every failed op.
-struct Report {
-  uint64_t graph_id = 0;
-  std::string status;                // "computed", "failed", "cancelled" (or "running")
-  std::map<std::string, int> counts;  // pending, running, computed, failed, cancelled
-  int total = 0;
-  std::vector<FailedOp> failed;
-  bool ok() const { return status == "computed"; }
-};
-std::ostream& operator<<(std::ostream& out, const Report& report);
-
 struct GraphOptions {
   std::string server = default_server_url();  // ws://host:port
   std::optional<std::string> token;           // default: find_token()
@@ -108,16 +108,15 @@ struct GraphOptions {
   std::function<void(int computed, int total)> on_progress;
 };
 
-// Op counts of a graph as the server reported them.
-struct Progress {
-  std::map<std::string, int> counts;  // ops of the graph by status
-  int total = 0;
-  int tracked_running = 0;  // of the ops a stream() tracks: on a worker right now
-  int tracked_final = 0;    // of the ops a stream() tracks: computed, failed or cancelled
-};
-
-// A developer's graph. Owns its ops; Values are handles into it. Creating a Graph makes it the
-// current graph of this thread (used by corvid::t and the op functions) until it is destroyed.
+// A developer's graph. Owns its ops; Values are handles into it. It talks to the server through
+// a Session, created (and the token looked up) when the first batch is sent.
+//
+// Which graph an op is recorded on: a Graph's own builders (graph.t, graph.zeros, graph.op, ...)
+// record on that graph. An op function with Value inputs (corvid::add, a + b, ...) records on the
+// graph of its first input. A free source builder (corvid::t, corvid::zeros, corvid::ones,
+// corvid::random_uniform, corvid::random_normal, corvid::lin) records on the current graph of the
+// calling thread: the Graph constructed last on that thread and not destroyed yet.
+//
 // Not thread-safe; neither copyable nor movable, since Values point at it.
 class Graph {
  public:
@@ -134,6 +133,29 @@ class Graph {
   Value op(std::string_view name, const std::vector<Value>& inputs, const Params& params = Params::object());
   // Records a tensor op holding `value` (sent as a binary tensor, once, with the next batch).
   Value tensor(Tensor value);
+
+  // Source builders on this graph, the same as the free functions of the same names (which use
+  // the current graph). t(): tensors from C++ values; integers give int32, floating values
+  // float32, bools bool (the graph file's rules), unless a dtype is given.
+  Value t(const Tensor& value) { return tensor(value); }
+  Value t(double scalar, std::optional<DType> dtype = std::nullopt);
+  template <class T>
+  Value t(std::initializer_list<T> values, std::optional<DType> dtype = std::nullopt);
+  template <class T>
+  Value t(std::initializer_list<std::initializer_list<T>> values, std::optional<DType> dtype = std::nullopt);
+  template <class T>
+  Value t(std::initializer_list<std::initializer_list<std::initializer_list<T>>> values,
+          std::optional<DType> dtype = std::nullopt);
+  // A tensor with the given shape from flat row-major values.
+  template <class T>
+  Value t(const std::vector<T>& values, Shape shape, std::optional<DType> dtype = std::nullopt);
+  // Generators, computed on the server (defined in ops.cpp).
+  Value zeros(const Shape& shape, DType dtype = DType::f32);
+  Value ones(const Shape& shape, DType dtype = DType::f32);
+  Value random_uniform(const Shape& shape, double low = 0, double high = 1, int64_t seed = 0, DType dtype = DType::f32);
+  Value random_normal(const Shape& shape, double mean = 0, double stddev = 1, int64_t seed = 0,
+                      DType dtype = DType::f32);
+  Value lin(double scalar) { return t(scalar); }  // RavOp's name for a scalar tensor
 
   // Sends every buffered op: one `submit`, or several when their tensor values pass
   // GraphOptions::max_batch_bytes. Throws ServerError (naming the op) if the server
@@ -153,7 +175,7 @@ class Graph {
   void cancel();
 
   // The server's id of this graph (0 until the first flush).
-  uint64_t id() const { return graph_id_; }
+  uint64_t id() const { return session_ ? session_->graph_id() : 0; }
   const std::string& name() const { return name_; }
   std::size_t size() const { return nodes_.size(); }
   // The id of the index-th op recorded (0-based); requires index < size().
@@ -163,21 +185,25 @@ class Graph {
   // Writes the graph as Graphviz DOT.
   void dump(std::ostream& out) const;
 
-  // Lower level, for MapJob: waits for `ids` with the server streaming each value as soon as
-  // it is final; `on_value(id, status, error, tensor)` returns false to stop waiting. Progress
+  // The Session this graph talks to the server through (created on first use: throws NoToken
+  // when no token is given or found, std::invalid_argument for a bad server address). Its
+  // requests name ops of this graph by id; GraphOptions::on_progress sees their progress.
+  Session& session();
+
+  // Flushes, then Session::stream: waits for `ids` with the server streaming each value as soon
+  // as it is final; `on_value(id, status, error, tensor)` returns false to stop waiting. Progress
   // counts how many of the `track` ops are running and final. With a deadline, or after
   // interrupt(), throws RequestStopped when it passes.
-  void stream(const std::vector<std::string>& ids,
-              const std::function<bool(const std::string& id, const std::string& status, const std::string& error,
-                                       const Tensor* value)>& on_value,
-              const std::function<void(const Progress&)>& on_progress = {},
-              Connection::Deadline deadline = std::nullopt, const std::vector<std::string>& track = {});
+  void stream(const std::vector<std::string>& ids, const Session::ValueHandler& on_value,
+              const ProgressHandler& on_progress = {}, Connection::Deadline deadline = std::nullopt,
+              const std::vector<std::string>& track = {});
   // Makes a stream() or wait blocked in another thread stop with RequestStopped. Thread-safe
   // while that call is running.
   void interrupt();
   // Forgets an interrupt() that came after the wait it was meant for (see Connection).
   void clear_interrupt();
-  // Cancels the given ops (all non-final ops when empty); returns how many were cancelled.
+  // Flushes, then cancels the given ops (all non-final ops when empty); returns how many were
+  // cancelled.
   int cancel(const std::vector<std::string>& ids);
   // The Value with this op id, for ops created through the library.
   Value find(const std::string& id);
@@ -197,42 +223,47 @@ class Graph {
   Value add(Node node);
   // Sends nodes_[begin, end) in one `submit`.
   void submit_batch(std::size_t begin, std::size_t end);
-  Connection& connection();
-  void handle_progress(const Frame& frame, const std::function<void(const Progress&)>& extra);
-  // Sends a non-streaming `wait` for `ids` (`any`: answered once one is final) and records the
-  // values and failures of its answer on the nodes.
+  // Waits for `ids` (`any`: until one is final) and records the values and failures of the
+  // answer on the nodes.
   void fetch(const std::vector<std::string>& ids, bool any);
+  // The nodes of `ops` without a value; throws OpFailed for a failed one, std::logic_error
+  // (naming `caller`) for a Value of another graph.
+  std::vector<std::string> missing_values(const std::vector<Value>& ops, const char* caller) const;
   // The value of an op of this graph, throwing OpFailed if it failed or none came.
   const Tensor& known_value(const Value& v) const;
 
   std::string name_;
   GraphOptions options_;
-  std::unique_ptr<Connection> connection_;
-  uint64_t graph_id_ = 0;
+  std::unique_ptr<Session> session_;
   std::vector<Node> nodes_;
   std::map<std::string, std::size_t> by_id_;
   std::size_t first_unsent_ = 0;
   Graph* previous_ = nullptr;  // the current graph before this one
 };
 
-// ---- building values ----
+// ---- building values on the current graph (see Graph for which graph that is) ----
 
-// Tensors from C++ values. Integers give int32, floating values float32, bools bool (the
-// graph file's rules), unless a dtype is given.
 Value t(const Tensor& value);
 Value t(double scalar, std::optional<DType> dtype = std::nullopt);
 template <class T>
-Value t(std::initializer_list<T> values, std::optional<DType> dtype = std::nullopt);
+Value t(std::initializer_list<T> values, std::optional<DType> dtype = std::nullopt) {
+  return Graph::current().t(values, dtype);
+}
 template <class T>
-Value t(std::initializer_list<std::initializer_list<T>> values, std::optional<DType> dtype = std::nullopt);
+Value t(std::initializer_list<std::initializer_list<T>> values, std::optional<DType> dtype = std::nullopt) {
+  return Graph::current().t(values, dtype);
+}
 template <class T>
 Value t(std::initializer_list<std::initializer_list<std::initializer_list<T>>> values,
-        std::optional<DType> dtype = std::nullopt);
-// A tensor with the given shape from flat row-major values.
+        std::optional<DType> dtype = std::nullopt) {
+  return Graph::current().t(values, dtype);
+}
 template <class T>
-Value t(const std::vector<T>& values, Shape shape, std::optional<DType> dtype = std::nullopt);
+Value t(const std::vector<T>& values, Shape shape, std::optional<DType> dtype = std::nullopt) {
+  return Graph::current().t(values, std::move(shape), dtype);
+}
 
-// Generic op on the current graph (or the graph of the first input).
+// Generic op on the graph of the first input (no inputs: the current graph).
 Value op(std::string_view name, const std::vector<Value>& inputs, const Params& params = Params::object());
 
 std::ostream& operator<<(std::ostream& out, const Value& value);  // "<o3 float32 (2, 2)>"
@@ -240,7 +271,7 @@ std::ostream& operator<<(std::ostream& out, const Value& value);  // "<o3 float3
 std::ostream& operator<<(std::ostream& out, const Tensor& value);
 
 namespace detail {
-Value tensor_from_nested(const nlohmann::json& nested, std::optional<DType> dtype);
+Tensor tensor_from_nested(const nlohmann::json& nested, DType dtype);
 template <class T>
 nlohmann::json to_json_list(std::initializer_list<T> values) {
   nlohmann::json out = nlohmann::json::array();
@@ -262,28 +293,29 @@ DType default_dtype() {
 }  // namespace detail
 
 template <class T>
-Value t(std::initializer_list<T> values, std::optional<DType> dtype) {
-  return detail::tensor_from_nested(detail::to_json_list(values), dtype.value_or(detail::default_dtype<T>()));
+Value Graph::t(std::initializer_list<T> values, std::optional<DType> dtype) {
+  return tensor(detail::tensor_from_nested(detail::to_json_list(values), dtype.value_or(detail::default_dtype<T>())));
 }
 template <class T>
-Value t(std::initializer_list<std::initializer_list<T>> values, std::optional<DType> dtype) {
-  return detail::tensor_from_nested(detail::to_json_list(values), dtype.value_or(detail::default_dtype<T>()));
+Value Graph::t(std::initializer_list<std::initializer_list<T>> values, std::optional<DType> dtype) {
+  return tensor(detail::tensor_from_nested(detail::to_json_list(values), dtype.value_or(detail::default_dtype<T>())));
 }
 template <class T>
-Value t(std::initializer_list<std::initializer_list<std::initializer_list<T>>> values, std::optional<DType> dtype) {
+Value Graph::t(std::initializer_list<std::initializer_list<std::initializer_list<T>>> values,
+               std::optional<DType> dtype) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& v : values) out.push_back(detail::to_json_list(v));
-  return detail::tensor_from_nested(out, dtype.value_or(detail::default_dtype<T>()));
+  return tensor(detail::tensor_from_nested(out, dtype.value_or(detail::default_dtype<T>())));
 }
 template <class T>
-Value t(const std::vector<T>& values, Shape shape, std::optional<DType> dtype) {
+Value Graph::t(const std::vector<T>& values, Shape shape, std::optional<DType> dtype) {
   using Stored = std::conditional_t<std::is_same_v<T, bool>, uint8_t,
                  std::conditional_t<std::is_integral_v<T>, int32_t,
                  std::conditional_t<std::is_same_v<T, double>, double, float>>>;
   std::vector<Stored> converted(values.begin(), values.end());
-  Tensor tensor = Tensor::from_vector<Stored>(std::move(shape), converted);
-  if (dtype && *dtype != tensor.dtype()) tensor = tensor.astype(*dtype);
-  return t(tensor);
+  Tensor value = Tensor::from_vector<Stored>(std::move(shape), converted);
+  if (dtype && *dtype != value.dtype()) value = value.astype(*dtype);
+  return tensor(std::move(value));
 }
 
 }  // namespace corvid

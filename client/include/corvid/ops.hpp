@@ -1,6 +1,7 @@
 // Every op of the op table as a function on Values (RavOp's names too), and the operators.
-// Each records one op on the graph of its first Value input (sources: the current graph) and
-// checks it at once; see shared/ops for the semantics (NumPy's).
+// Each records one op on the graph of its first Value input and checks it at once; see
+// shared/ops for the semantics (NumPy's). The sources here take no Value: they record on the
+// current graph of the thread (see Graph); graph.zeros(...) and the like record on `graph`.
 #pragma once
 
 #include <initializer_list>
@@ -26,7 +27,7 @@ class Axes {
   bool single_ = false;
 };
 
-// ---- sources (on the current graph) ----
+// ---- sources (on the current graph; Graph has the same as members) ----
 Value zeros(const Shape& shape, DType dtype = DType::f32);
 Value ones(const Shape& shape, DType dtype = DType::f32);
 Value random_uniform(const Shape& shape, double low = 0, double high = 1, int64_t seed = 0, DType dtype = DType::f32);
