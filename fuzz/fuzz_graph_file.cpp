@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   try {
     GraphSpec spec = parse_graph_file(std::string(reinterpret_cast<const char*>(data), size));
     validate_graph(spec);
-    encode_frame(submit_frame(spec, 1, nullptr));
+    encode_frame(submit_frame(spec, 1, std::nullopt));
   } catch (const GraphError&) {
   } catch (const std::exception& e) {
     std::cerr << "fuzz_graph_file: not a GraphError: " << e.what() << "\n";

@@ -354,7 +354,7 @@ template <>
 ErrorReply decode<ErrorReply>(Frame frame) {
   expect_type(frame, ErrorReply::kType);
   const auto& h = frame.header;
-  return {request_id_of(h), loose_string(h, "op_id"), string_or(h, "error", "error", "the peer reported an error")};
+  return {request_id_of(h), loose_string(h, "op_id"), string_or(h, "error", "error", "the server reported an error")};
 }
 
 template <>

@@ -127,17 +127,16 @@ void Connection::connect_once() {
     std::lock_guard<std::mutex> lock(socket_mutex_);
     socket_ = std::move(s);
   }
-  Frame hello{{{"type", "hello"}, {"version", kProtocolVersion}, {"token", options_.token}}, {}};
-  if (!options_.name.empty()) hello.header["name"] = options_.name;
   try {
-    send(hello);
+    send(protocol::encode(protocol::ClientHello{kProtocolVersion, options_.token, options_.name}));
     for (;;) {
       Frame reply = read_frame(std::chrono::steady_clock::now() + kConnectLimit);
-      const std::string type = reply.header["type"];
-      if (type == "welcome") return;
-      if (type == "error") {
+      const std::string type = protocol::type_of(reply);
+      if (type == protocol::ClientWelcome::kType) return;
+      if (type == protocol::ErrorReply::kType) {
         drop();
-        throw ServerError("", "the server refused the connection: " + reply.header.value("error", std::string("?")));
+        throw ServerError("", "the server refused the connection: " +
+                                  protocol::decode<protocol::ErrorReply>(std::move(reply)).error);
       }
     }
   } catch (const beast::system_error& e) {
@@ -217,7 +216,7 @@ void Connection::interrupt() {
   }
 }
 
-uint64_t Connection::request(Frame request, const std::function<bool(const Frame&)>& on_frame,
+uint64_t Connection::request(Frame request, const std::function<bool(Frame&)>& on_frame,
                              const std::function<bool()>& on_resend, Deadline deadline) {
   ensure_connected();
   const uint64_t id = next_request_id_++;
@@ -234,9 +233,9 @@ uint64_t Connection::request(Frame request, const std::function<bool(const Frame
         const auto& h = frame.header;
         // Answers to earlier requests (a stream abandoned midway) are not this request's.
         if (h.contains("request_id") && !(h["request_id"].is_number() && h["request_id"] == id)) continue;
-        if (h["type"] == "error") {
-          std::string op_id = h.contains("op_id") && h["op_id"].is_string() ? h["op_id"].get<std::string>() : "";
-          throw ServerError(op_id, h.value("error", std::string("the server reported an error")));
+        if (protocol::type_of(frame) == protocol::ErrorReply::kType) {
+          auto error = protocol::decode<protocol::ErrorReply>(std::move(frame));
+          throw ServerError(error.op_id, error.error);
         }
         if (on_frame(frame)) return id;
       }

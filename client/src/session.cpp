@@ -10,22 +10,10 @@ namespace corvid {
 
 namespace {
 
-// Integer entries of a header's object field ("counts").
-std::map<std::string, int> int_map(const nlohmann::json& header, const char* field) {
-  std::map<std::string, int> out;
-  if (header.contains(field) && header[field].is_object())
-    for (auto& [k, v] : header[field].items())
-      if (v.is_number_integer()) out[k] = v.get<int>();
-  return out;
-}
-
-// The "failed" list of a values or report frame; `missing_error` stands in for an absent error.
-std::vector<FailedOp> failed_ops(const nlohmann::json& header, const std::string& missing_error) {
-  std::vector<FailedOp> out;
-  if (header.contains("failed") && header["failed"].is_array())
-    for (const auto& f : header["failed"])
-      out.push_back({f.value("id", std::string()), f.value("op", std::string()), f.value("error", missing_error)});
-  return out;
+// Op counts by status name, as the library reports them.
+std::map<std::string, int> counts_by_status(const protocol::OpCounts& c) {
+  return {{"pending", int(c.pending)}, {"running", int(c.running)}, {"computed", int(c.computed)},
+          {"failed", int(c.failed)}, {"cancelled", int(c.cancelled)}};
 }
 
 }  // namespace
@@ -35,30 +23,30 @@ Session::Session(ConnectionOptions options, uint64_t graph_id)
 
 Session::~Session() = default;
 
-void Session::progress(const Frame& frame, const ProgressHandler& extra) {
+void Session::progress(Frame& frame, const ProgressHandler& extra) {
+  const auto message = protocol::decode<protocol::Progress>(std::move(frame));
   Progress p;
-  p.counts = int_map(frame.header, "counts");
-  p.total = frame.header.value("total", 0);
-  if (frame.header.contains("tracked") && frame.header["tracked"].is_object()) {
-    p.tracked_running = frame.header["tracked"].value("running", 0);
-    p.tracked_final = frame.header["tracked"].value("final", 0);
-  }
+  p.counts = counts_by_status(message.counts);
+  p.total = static_cast<int>(message.total);
+  p.tracked_running = static_cast<int>(message.tracked_running);
+  p.tracked_final = static_cast<int>(message.tracked_final);
   if (on_progress_) on_progress_(p);
   if (extra) extra(p);
 }
 
 Submitted Session::submit(const GraphSpec& batch) {
-  Frame frame = submit_frame(batch, 0, graph_id_ ? nlohmann::json(graph_id_) : nlohmann::json());
+  Frame frame = submit_frame(batch, 0, graph_id_ ? std::optional<uint64_t>(graph_id_) : std::nullopt);
   Submitted submitted;
   bool resent = false;
   try {
     connection_->request(
         std::move(frame),
-        [&](const Frame& reply) {
-          if (reply.header["type"] != "submitted") return false;
-          graph_id_ = reply.header.value("graph_id", graph_id_);
-          submitted.added = reply.header.value("added", 0);
-          submitted.repeated = reply.header.value("repeated", false);
+        [&](Frame& reply) {
+          if (protocol::type_of(reply) != protocol::Submitted::kType) return false;
+          const auto answer = protocol::decode<protocol::Submitted>(std::move(reply));
+          graph_id_ = answer.graph_id;
+          submitted.added = static_cast<int>(answer.added);
+          submitted.repeated = answer.repeated;
           return true;
         },
         [&] {
@@ -78,20 +66,22 @@ Submitted Session::submit(const GraphSpec& batch) {
 }
 
 WaitResult Session::wait(const std::vector<std::string>& ids, bool any, const ProgressHandler& on_progress) {
-  Frame request{{{"type", "wait"}, {"graph_id", graph_id_}, {"ids", ids}, {"stream", false}}, {}};
-  if (any) request.header["any"] = true;
   WaitResult result;
-  connection_->request(std::move(request), [&](const Frame& reply) {
-    const std::string type = reply.header["type"];
-    if (type == "progress") {
-      progress(reply, on_progress);
-      return false;
-    }
-    if (type != "values") return false;
-    for (const auto& nt : reply.tensors) result.values[nt.name] = nt.tensor;
-    result.failed = failed_ops(reply.header, "failed");
-    return true;
-  });
+  connection_->request(protocol::encode(protocol::Wait{nullptr, graph_id_, ids, false, any, std::nullopt}),
+                       [&](Frame& reply) {
+                         const std::string type = protocol::type_of(reply);
+                         if (type == protocol::Progress::kType) {
+                           progress(reply, on_progress);
+                           return false;
+                         }
+                         if (type != protocol::Values::kType) return false;
+                         auto values = protocol::decode<protocol::Values>(std::move(reply));
+                         for (auto& nt : values.values) result.values[nt.name] = std::move(nt.tensor);
+                         result.failed = std::move(values.failed);
+                         for (auto& f : result.failed)
+                           if (f.error.empty()) f.error = "failed";
+                         return true;
+                       });
   return result;
 }
 
@@ -99,27 +89,23 @@ void Session::stream(const std::vector<std::string>& ids, const ValueHandler& on
                      const ProgressHandler& on_progress, Connection::Deadline deadline,
                      const std::vector<std::string>& track) {
   std::set<std::string> done;
-  Frame request{{{"type", "wait"}, {"graph_id", graph_id_}, {"ids", ids}, {"stream", true}}, {}};
-  if (!track.empty()) request.header["track"] = track;
+  protocol::Wait request{nullptr, graph_id_, ids, true, false, std::nullopt};
+  if (!track.empty()) request.track = track;
   connection_->request(
-      std::move(request),
-      [&](const Frame& reply) {
-        const std::string type = reply.header["type"];
-        if (type == "progress") {
+      protocol::encode(std::move(request)),
+      [&](Frame& reply) {
+        const std::string type = protocol::type_of(reply);
+        if (type == protocol::Progress::kType) {
           progress(reply, on_progress);
           return false;
         }
-        if (type == "value") {
-          const std::string id = reply.header.value("id", std::string());
+        if (type == protocol::ValueUpdate::kType) {
+          auto value = protocol::decode<protocol::ValueUpdate>(std::move(reply));
           // After a reconnect the server streams the values again: deliver each once.
-          if (!done.insert(id).second) return false;
-          const std::string status = reply.header.value("status", std::string());
-          const std::string error = reply.header.contains("error") && reply.header["error"].is_string()
-                                        ? reply.header["error"].get<std::string>()
-                                        : std::string();
-          return !on_value(id, status, error, reply.find(id));
+          if (!done.insert(value.id).second) return false;
+          return !on_value(value.id, value.status, value.error, value.value ? &*value.value : nullptr);
         }
-        return type == "values";
+        return type == protocol::Values::kType;
       },
       {}, deadline);
 }
@@ -133,17 +119,18 @@ Report Session::end(const ProgressHandler& on_progress) {
   }
   // Wait for every op to be final (progress reaches zero pending and running), then end.
   for (;;) {
-    connection_->request(Frame{{{"type", "end"}, {"graph_id", graph_id_}}, {}}, [&](const Frame& reply) {
-      const std::string type = reply.header["type"];
-      if (type == "progress") {
+    connection_->request(protocol::encode(protocol::End{nullptr, graph_id_}), [&](Frame& reply) {
+      const std::string type = protocol::type_of(reply);
+      if (type == protocol::Progress::kType) {
         progress(reply, on_progress);
         return false;
       }
-      if (type != "report") return false;
-      report.status = reply.header.value("status", std::string());
-      report.total = reply.header.value("total", 0);
-      report.counts = int_map(reply.header, "counts");
-      report.failed = failed_ops(reply.header, "");
+      if (type != protocol::Report::kType) return false;
+      auto answer = protocol::decode<protocol::Report>(std::move(reply));
+      report.status = answer.status;
+      report.total = static_cast<int>(answer.total);
+      report.counts = counts_by_status(answer.counts);
+      report.failed = std::move(answer.failed);
       return true;
     });
     if (report.status != "running" && report.count("pending") + report.count("running") == 0)
@@ -156,11 +143,11 @@ Report Session::end(const ProgressHandler& on_progress) {
 int Session::cancel(const std::vector<std::string>& ids) {
   if (!graph_id_) return 0;
   int count = 0;
-  Frame request{{{"type", "cancel"}, {"graph_id", graph_id_}}, {}};
-  if (!ids.empty()) request.header["ids"] = ids;
-  connection_->request(std::move(request), [&](const Frame& reply) {
-    if (reply.header["type"] != "cancelled") return false;
-    count = reply.header.value("count", 0);
+  protocol::CancelOps request{nullptr, graph_id_, std::nullopt};
+  if (!ids.empty()) request.ids = ids;
+  connection_->request(protocol::encode(std::move(request)), [&](Frame& reply) {
+    if (protocol::type_of(reply) != protocol::Cancelled::kType) return false;
+    count = static_cast<int>(protocol::decode<protocol::Cancelled>(std::move(reply)).count);
     return true;
   });
   return count;

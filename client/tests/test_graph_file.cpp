@@ -164,5 +164,5 @@ TEST_CASE("the submit frame carries tensor values as binary tensors, never JSON 
   REQUIRE(b);
   CHECK(b->dtype() == DType::i32);
   CHECK(b->data<int32_t>()[1] == 6);
-  CHECK_FALSE(submit_frame(spec, 1, nullptr).header.contains("graph_id"));
+  CHECK_FALSE(submit_frame(spec, 1, std::nullopt).header.contains("graph_id"));
 }

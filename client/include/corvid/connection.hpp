@@ -12,6 +12,7 @@
 #include <string>
 
 #include "corvid/server_url.hpp"
+#include "shared/protocol.hpp"
 #include "shared/wire.hpp"
 
 namespace corvid {
@@ -82,14 +83,14 @@ class Connection {
   void ensure_connected();
 
   // Sends `request` (its header gets a fresh request_id) and hands every frame that comes back to
-  // `on_frame` until it returns true. An `error` frame for this request throws ServerError. If
+  // `on_frame` (which may move its tensors out) until it returns true. An `error` frame for this request throws ServerError. If
   // the connection drops, reconnects with backoff (within reconnect_window) and sends the request
   // again, so a request must be safe to repeat (wait, end, cancel) or be handled by `on_resend`,
   // which is called before a repeat and may return false to give up (ServerUnreachable).
   // With a deadline, or after interrupt(), throws RequestStopped when it passes. Returns the
   // request_id used last.
   using Deadline = std::optional<std::chrono::steady_clock::time_point>;
-  uint64_t request(Frame request, const std::function<bool(const Frame&)>& on_frame,
+  uint64_t request(Frame request, const std::function<bool(Frame&)>& on_frame,
                    const std::function<bool()>& on_resend = {}, Deadline deadline = std::nullopt);
 
   // Makes a request() blocked in another thread stop with RequestStopped. Thread-safe.

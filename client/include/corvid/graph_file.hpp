@@ -9,14 +9,13 @@
 #include <cstdint>
 
 #include "shared/graph_spec.hpp"
-#include "shared/wire.hpp"
+#include "shared/protocol.hpp"
 
 namespace corvid {
 
-// The `submit` frame for a validated batch: ops as {"id","op","inputs","params"} (plus "dtype"
-// for tensor ops), tensor values attached as binary tensors named by op id. graph_id null
-// creates a graph, and the frame gets a random `submit_key` so that resending it cannot create
-// a second one.
-Frame submit_frame(const GraphSpec& spec, uint64_t request_id, const nlohmann::json& graph_id);
+// The `submit` frame (shared/protocol.hpp Submit) for a validated batch: tensor values travel
+// as binary tensors named by op id. Without graph_id it creates a graph, and the frame gets a
+// random `submit_key` so that resending it cannot create a second one.
+Frame submit_frame(const GraphSpec& spec, uint64_t request_id, std::optional<uint64_t> graph_id);
 
 }  // namespace corvid

@@ -30,12 +30,8 @@ inline int count_in(const std::map<std::string, int>& counts, const std::string&
   return it == counts.end() ? 0 : it->second;
 }
 
-// An op that failed, as the server names it.
-struct FailedOp {
-  std::string id;
-  std::string op;
-  std::string error;
-};
+// An op that failed, as the server names it: {id, op, error}.
+using FailedOp = protocol::FailedOp;
 
 // What end() returns: the graph's final status, op counts by status, and every failed op.
 struct Report {
@@ -125,7 +121,7 @@ class Session {
 
  private:
   // Hands a progress frame to the session's handler and then to `extra`.
-  void progress(const Frame& frame, const ProgressHandler& extra);
+  void progress(Frame& frame, const ProgressHandler& extra);
 
   std::unique_ptr<Connection> connection_;
   uint64_t graph_id_ = 0;
