@@ -53,11 +53,7 @@ void CoordinatorImpl::dispute_kernel_error(WorkerState& w, Graph& graph, OpIndex
 void CoordinatorImpl::settle_orphaned_disputes() {
   for (auto& [key, dispute] : disputes_) {
     if (dispute.server_job) continue;
-    // A suspect worker (it missed a deadline) is not counted on: it may never answer.
-    bool someone_else = false;
-    for (const auto& [id, w] : workers_)
-      someone_else = someone_else || (w.benchmarked && !w.suspect && !dispute.reporters.count(id));
-    if (someone_else) continue;
+    if (fleet_.someone_else(dispute.reporters)) continue;
     auto g = graphs_.find(key.first);
     if (g != graphs_.end()) start_server_settlement(g->second, key.second, dispute);
   }
@@ -90,7 +86,7 @@ void CoordinatorImpl::start_server_settlement(Graph& graph, OpIndex op, KernelDi
   inputs.erase(std::remove_if(inputs.begin(), inputs.end(), [&](const auto& i) { return needed.count(i.first) != 0; }),
                inputs.end());
 
-  const uint64_t job = next_group_id_++;
+  const uint64_t job = groups_.next_id();
   GroupRecord rec;
   rec.id = job;
   rec.graph = graph.id;
@@ -106,7 +102,7 @@ void CoordinatorImpl::start_server_settlement(Graph& graph, OpIndex op, KernelDi
   assign.header = {{"type", "assign"}, {"group_id", job}, {"ops", std::move(ops)}, {"outputs", std::move(outputs)}};
   for (auto& [in, value] : inputs) assign.tensors.push_back({graph.wire_name(in), *value});
   dispute.server_job = job;
-  server_jobs_.emplace(job, std::move(rec));
+  groups_.add_server_job(std::move(rec));
   event("settling", "the server's own kernel computes graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id +
                         "' (" + std::to_string(needed.size()) + " op(s)) to settle the kernel error of " +
                         worker_list(dispute.reporters));
@@ -114,10 +110,9 @@ void CoordinatorImpl::start_server_settlement(Graph& graph, OpIndex op, KernelDi
 }
 
 void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {
-  auto it = server_jobs_.find(job);
-  if (it == server_jobs_.end()) return;
-  const GroupRecord rec = std::move(it->second);
-  server_jobs_.erase(it);
+  const std::optional<GroupRecord> taken = groups_.take_server_job(job);
+  if (!taken) return;
+  const GroupRecord& rec = *taken;
   for (auto& [key, dispute] : disputes_)
     if (dispute.server_job == job) dispute.server_job = 0;
   auto g = graphs_.find(rec.graph);
@@ -156,8 +151,7 @@ void CoordinatorImpl::close_dispute(Graph& graph, OpIndex op, bool computed) {
   if (d == disputes_.end()) return;
   if (computed) {
     for (WorkerId reporter : d->second.reporters) {
-      auto w = workers_.find(reporter);
-      if (w != workers_.end()) ++w->second.failures;
+      if (WorkerState* w = fleet_.find(reporter)) ++w->failures;
     }
     event("refuted", "graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id + "' was computed: the kernel error of " +
                          worker_list(d->second.reporters) + " was false (" + d->second.error + ")");
