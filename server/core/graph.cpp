@@ -50,32 +50,26 @@ OpChanges Graph::set_status(OpIndex op, OpStatus status, const std::string& erro
   return changes;
 }
 
-OpChanges Graph::fail(OpIndex root, const std::string& error) {
-  OpChanges changes = set_status(root, OpStatus::failed, error);
-  const std::string because = "input op '" + ops[root].id + "' failed: " + error;
-  std::vector<OpIndex> stack(ops[root].dependents.begin(), ops[root].dependents.end());
+OpChanges Graph::finalize_downstream(std::vector<OpIndex> stack, OpStatus status, const std::string& error) {
+  OpChanges changes;
   while (!stack.empty()) {
     const OpIndex op = stack.back();
     stack.pop_back();
     if (is_final(ops[op].status)) continue;
-    changes.merge(set_status(op, OpStatus::failed, because));
+    changes.merge(set_status(op, status, error));
     stack.insert(stack.end(), ops[op].dependents.begin(), ops[op].dependents.end());
   }
   return changes;
 }
 
-OpChanges Graph::cancel(OpIndex root) {
-  OpChanges changes;
-  std::vector<OpIndex> stack{root};
-  while (!stack.empty()) {
-    const OpIndex op = stack.back();
-    stack.pop_back();
-    if (is_final(ops[op].status)) continue;
-    changes.merge(set_status(op, OpStatus::cancelled, "cancelled"));
-    stack.insert(stack.end(), ops[op].dependents.begin(), ops[op].dependents.end());
-  }
+OpChanges Graph::fail(OpIndex root, const std::string& error) {
+  OpChanges changes = set_status(root, OpStatus::failed, error);
+  changes.merge(finalize_downstream(ops[root].dependents, OpStatus::failed,
+                                    "input op '" + ops[root].id + "' failed: " + error));
   return changes;
 }
+
+OpChanges Graph::cancel(OpIndex root) { return finalize_downstream({root}, OpStatus::cancelled, "cancelled"); }
 
 OpChanges Graph::retry(OpIndex op, uint64_t worker, const std::string& reason, int max_attempts) {
   OpNode& node = ops[op];

@@ -108,6 +108,11 @@ struct Graph {
   std::string status() const;
   // The ids named "<graph_id>:<op_id>" that travel to workers.
   std::string wire_name(OpIndex op) const;
+
+ private:
+  // Sets `status` and `error` on the ops of `stack` that are not final, and transitively on
+  // their dependents.
+  OpChanges finalize_downstream(std::vector<OpIndex> stack, OpStatus status, const std::string& error);
 };
 
 // Splits a wire name "<graph_id>:<op_id>"; false if it is not one.

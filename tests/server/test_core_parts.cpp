@@ -20,22 +20,14 @@ namespace {
 Graph chain() {
   Graph g;
   g.id = 7;
-  auto add = [&](const std::string& id, std::vector<OpIndex> inputs, OpStatus status) {
-    OpNode n;
-    n.id = id;
-    n.def = find_op("neg");
-    n.inputs = std::move(inputs);
-    n.spec = {DType::f32, {4}};
-    n.cost = {4, 32};
-    n.status = status;
-    n.has_value = status == OpStatus::computed;
-    if (n.has_value) n.value = std::make_shared<const Tensor>(Tensor::from_vector<float>({4}, {1, 2, 3, 4}));
-    return g.add_op(std::move(n));
-  };
-  add("a", {}, OpStatus::computed);
-  add("b", {0}, OpStatus::pending);
-  add("c", {1}, OpStatus::pending);
-  add("d", {0}, OpStatus::pending);
+  const TensorSpec spec{DType::f32, {4}};
+  const Cost cost{4, 32};
+  testing::add_test_op(g, "a", {}, OpStatus::computed, spec, cost,
+                       std::make_shared<const Tensor>(Tensor::from_vector<float>({4}, {1, 2, 3, 4})));
+  testing::add_test_op(g, "b", {0}, OpStatus::pending, spec, cost);
+  testing::add_test_op(g, "c", {1}, OpStatus::pending, spec, cost);
+  testing::add_test_op(g, "d", {0}, OpStatus::pending, spec, cost);
+  for (OpNode& node : g.ops) node.def = find_op("neg");
   for (OpIndex op = 0; op < g.ops.size(); ++op) g.refresh_ready(op);
   return g;
 }
