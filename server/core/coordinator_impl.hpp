@@ -1,13 +1,13 @@
 // The Coordinator's implementation: a wiring class over parts that own their state and are
 // tested alone: the workers (Fleet, fleet.hpp), the groups in flight (GroupTable,
 // group_table.hpp), op state changes (Graph methods returning OpChanges, graph.hpp), the store
-// side (Persistence, persistence.hpp) and the operators' numbers (Statistics, statistics.hpp).
-// Its own state is what joins them: graphs, developers' waiters and kernel disputes. Its source
-// files: coordinator.cpp (construction, workers' messages, the path of one result, group
-// outcomes, op state reactions, tick), dispatch.cpp (scheduling), kernel_disputes.cpp (a
-// worker's kernel error, settled by a second worker or the server's own kernel),
-// client_requests.cpp (submit, wait, end, cancel) and operator_views.cpp (/api/status,
-// /api/graphs, /metrics).
+// side (Persistence, persistence.hpp), open kernel disputes (DisputeTable, dispute_table.hpp) and
+// the operators' numbers (Statistics, statistics.hpp). Its own state is what joins them: the
+// graphs and the developers' waiters. Its source files: coordinator.cpp (restart, group outcomes,
+// reactions to op state changes, settle, tick), worker_messages.cpp (workers' messages; on_result
+// is the path of one result), dispatch.cpp (scheduling), kernel_disputes.cpp (a worker's kernel
+// error, settled by a second worker or the server's own kernel), client_requests.cpp (submit,
+// wait, end, cancel) and operator_views.cpp (/api/status, /api/graphs, /metrics).
 #pragma once
 
 #include <list>
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "server/core/coordinator.hpp"
+#include "server/core/dispute_table.hpp"
 #include "server/core/fleet.hpp"
 #include "server/core/graph.hpp"
 #include "server/core/graph_id_mark.hpp"
@@ -28,15 +29,6 @@
 #include "server/core/statistics.hpp"
 
 namespace corvid::server {
-
-// A kernel error that a worker reported for an op and that nobody has reproduced yet. The op
-// fails only when a second worker reports the same error or the server's own kernel fails it
-// too; until then none of the reporters gets the op again.
-struct KernelDispute {
-  std::string error;             // as the first worker reported it
-  std::set<WorkerId> reporters;  // workers that reported a kernel error for the op
-  uint64_t server_job = 0;       // the server's own kernel is computing it (0: not asked)
-};
 
 // A developer's pending `wait` or `end`.
 struct Waiter {
@@ -204,7 +196,7 @@ class CoordinatorImpl final : public Coordinator {
   GroupTable groups_;
   Fleet fleet_;
   LinkModel link_;
-  std::map<std::pair<GraphId, OpIndex>, KernelDispute> disputes_;
+  DisputeTable disputes_;
 
   std::map<GraphId, Graph> graphs_;
   std::map<std::pair<std::string, std::string>, GraphId> graph_by_key_;  // (owner, submit_key) -> graph

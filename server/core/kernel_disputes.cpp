@@ -1,4 +1,4 @@
-// Disputed kernel errors (see KernelDispute in coordinator_impl.hpp and docs/server-core.md):
+// Disputed kernel errors (see DisputeTable in dispute_table.hpp and docs/server-core.md):
 // a worker's `error` of kind `kernel` fails an op only once a second worker reports the same
 // error or the server's own native kernel fails the op too. Anyone computing the op instead
 // proves the report false, which counts as a failure of the worker that made it.
@@ -26,24 +26,20 @@ nlohmann::json CoordinatorImpl::op_json(const Graph& graph, OpIndex op) const {
 }
 
 bool CoordinatorImpl::reported_by(const Graph& graph, OpIndex op, WorkerId w) const {
-  if (disputes_.empty()) return false;
-  auto d = disputes_.find({graph.id, op});
-  return d != disputes_.end() && d->second.reporters.count(w) != 0;
+  return disputes_.reported_by({graph.id, op}, w);
 }
 
 void CoordinatorImpl::dispute_kernel_error(WorkerState& w, Graph& graph, OpIndex op, const std::string& message) {
-  KernelDispute& dispute = disputes_[{graph.id, op}];
-  if (dispute.reporters.count(w.id)) return;  // the same worker again (from an older group): no news
+  const DisputeTable::Report report = disputes_.report({graph.id, op}, w.id, message);
+  if (report == DisputeTable::Report::repeated) return;  // the same worker again (from an older group)
+  KernelDispute& dispute = *disputes_.find({graph.id, op});
   const std::string what = "graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id + "'";
-  if (!dispute.reporters.empty() && dispute.error == message) {
-    dispute.reporters.insert(w.id);
+  if (report == DisputeTable::Report::confirmed) {
     event("kernel", what + " failed: " + message + " (reported by " + worker_list(dispute.reporters) + ")");
     fail_op(graph, op, message);  // ends the dispute
     return;
   }
-  const bool disagreement = !dispute.reporters.empty();
-  dispute.reporters.insert(w.id);
-  if (!disagreement) dispute.error = message;
+  const bool disagreement = report == DisputeTable::Report::disagreement;
   event("disputed", "worker " + std::to_string(w.id) + " reported a kernel error for " + what + ": " + message +
                         (disagreement ? "; the workers disagree, the server's own kernel settles it"
                                       : "; another worker or the server's own kernel must reproduce it"));
@@ -51,11 +47,10 @@ void CoordinatorImpl::dispute_kernel_error(WorkerState& w, Graph& graph, OpIndex
 }
 
 void CoordinatorImpl::settle_orphaned_disputes() {
-  for (auto& [key, dispute] : disputes_) {
-    if (dispute.server_job) continue;
-    if (fleet_.someone_else(dispute.reporters)) continue;
+  for (auto [key, dispute] : disputes_.without_server_job()) {
+    if (fleet_.someone_else(dispute->reporters)) continue;
     auto g = graphs_.find(key.first);
-    if (g != graphs_.end()) start_server_settlement(g->second, key.second, dispute);
+    if (g != graphs_.end()) start_server_settlement(g->second, key.second, *dispute);
   }
 }
 
@@ -113,8 +108,7 @@ void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {
   const std::optional<GroupRecord> taken = groups_.take_server_job(job);
   if (!taken) return;
   const GroupRecord& rec = *taken;
-  for (auto& [key, dispute] : disputes_)
-    if (dispute.server_job == job) dispute.server_job = 0;
+  disputes_.job_done(job);
   auto g = graphs_.find(rec.graph);
   if (g == graphs_.end()) return;
   Graph& graph = g->second;
@@ -147,16 +141,13 @@ void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {
 }
 
 void CoordinatorImpl::close_dispute(Graph& graph, OpIndex op, bool computed) {
-  auto d = disputes_.find({graph.id, op});
-  if (d == disputes_.end()) return;
-  if (computed) {
-    for (WorkerId reporter : d->second.reporters) {
-      if (WorkerState* w = fleet_.find(reporter)) ++w->failures;
-    }
-    event("refuted", "graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id + "' was computed: the kernel error of " +
-                         worker_list(d->second.reporters) + " was false (" + d->second.error + ")");
+  const std::optional<KernelDispute> dispute = disputes_.close({graph.id, op});
+  if (!dispute || !computed) return;
+  for (WorkerId reporter : dispute->reporters) {
+    if (WorkerState* w = fleet_.find(reporter)) ++w->failures;
   }
-  disputes_.erase(d);
+  event("refuted", "graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id + "' was computed: the kernel error of " +
+                       worker_list(dispute->reporters) + " was false (" + dispute->error + ")");
 }
 
 }  // namespace corvid::server

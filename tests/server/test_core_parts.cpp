@@ -1,11 +1,12 @@
 // The coordinator's parts tested alone: op state changes of a Graph, the Fleet, the GroupTable,
-// Persistence and Statistics.
+// the DisputeTable, Persistence and Statistics.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <memory>
 
 #include "harness.hpp"
+#include "server/core/dispute_table.hpp"
 #include "server/core/fleet.hpp"
 #include "server/core/group_table.hpp"
 #include "server/core/persistence.hpp"
@@ -193,4 +194,26 @@ TEST_CASE("Persistence rebuilds graphs on restart with running ops pending again
   CHECK(back.ready == std::set<OpIndex>{1, 3});
   CHECK(store.last_graph_id() == 7);
   CHECK(Persistence::stored_op(back.ops[2], 2).op == "neg");
+}
+
+TEST_CASE("DisputeTable confirms an error only when a second worker reports the same message") {
+  DisputeTable disputes;
+  const DisputeTable::Key op{7, 2};
+  CHECK(disputes.report(op, 1, "bad shape") == DisputeTable::Report::first);
+  CHECK(disputes.report(op, 1, "bad shape") == DisputeTable::Report::repeated);
+  CHECK(disputes.reported_by(op, 1));
+  CHECK_FALSE(disputes.reported_by(op, 2));
+  CHECK(disputes.report(op, 2, "other") == DisputeTable::Report::disagreement);
+  CHECK(disputes.report(op, 3, "bad shape") == DisputeTable::Report::confirmed);
+  CHECK(disputes.find(op)->error == "bad shape");
+  REQUIRE(disputes.without_server_job().size() == 1);
+  disputes.find(op)->server_job = 9;
+  CHECK(disputes.without_server_job().empty());
+  disputes.job_done(9);
+  CHECK(disputes.without_server_job().size() == 1);
+  const auto closed = disputes.close(op);
+  REQUIRE(closed.has_value());
+  CHECK(closed->reporters == std::set<WorkerId>{1, 2, 3});
+  CHECK(disputes.empty());
+  CHECK_FALSE(disputes.close(op).has_value());
 }
