@@ -26,11 +26,9 @@ bool DisputeTable::reported_by(Key key, WorkerId worker) const {
 }
 
 std::optional<KernelDispute> DisputeTable::close(Key key) {
-  auto it = disputes_.find(key);
-  if (it == disputes_.end()) return std::nullopt;
-  KernelDispute dispute = std::move(it->second);
-  disputes_.erase(it);
-  return dispute;
+  auto node = disputes_.extract(key);
+  if (node.empty()) return std::nullopt;
+  return std::move(node.mapped());
 }
 
 void DisputeTable::job_done(uint64_t job) {

@@ -59,11 +59,9 @@ void GroupTable::add_server_job(GroupRecord rec) {
 }
 
 std::optional<GroupRecord> GroupTable::take_server_job(uint64_t job) {
-  auto it = server_jobs_.find(job);
-  if (it == server_jobs_.end()) return std::nullopt;
-  GroupRecord rec = std::move(it->second);
-  server_jobs_.erase(it);
-  return rec;
+  auto node = server_jobs_.extract(job);
+  if (node.empty()) return std::nullopt;
+  return std::move(node.mapped());
 }
 
 }  // namespace corvid::server
