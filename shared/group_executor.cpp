@@ -119,7 +119,9 @@ Frame GroupExecutor::execute(const Frame& assign) {
 }
 
 void GroupExecutor::keep(const std::string& name, const Tensor& t) {
-  cache_.add(name, static_cast<double>(t.nbytes()), t);
+  const auto bytes = static_cast<double>(t.nbytes());
+  if (bytes > cache_.budget()) return;  // a tensor too large to keep leaves the cache as it was
+  cache_.add(name, bytes, t);
 }
 
 const Tensor* GroupExecutor::cached(const std::string& name) { return cache_.touch(name); }

@@ -61,6 +61,7 @@ class LruCache {
   }
   std::size_t size() const { return index_.size(); }
   double bytes() const { return bytes_; }
+  double budget() const { return budget_; }
   // Entries, most recently used first.
   const std::list<Entry>& entries() const { return entries_; }
 
