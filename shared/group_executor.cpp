@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unordered_map>
 
 namespace corvid {
 
@@ -64,38 +65,20 @@ Frame GroupExecutor::execute(protocol::Assign group) {
 }
 
 void GroupExecutor::keep(const std::string& name, const Tensor& t) {
-  if (t.nbytes() > cache_limit_) return;
-  auto it = cache_.find(name);
-  if (it != cache_.end()) {
-    cache_used_ -= it->second->tensor.nbytes();
-    lru_.erase(it->second);
-    cache_.erase(it);
-  }
-  lru_.push_front({name, t});
-  cache_[name] = lru_.begin();
-  cache_used_ += t.nbytes();
-  while (cache_used_ > cache_limit_) {
-    auto& last = lru_.back();
-    cache_used_ -= last.tensor.nbytes();
-    cache_.erase(last.name);
-    lru_.pop_back();
-  }
+  const auto bytes = static_cast<double>(t.nbytes());
+  if (bytes > cache_.budget()) return;  // a tensor too large to keep leaves the cache as it was
+  cache_.add(name, bytes, t);
 }
 
-const Tensor* GroupExecutor::cached(const std::string& name) {
-  auto it = cache_.find(name);
-  if (it == cache_.end()) return nullptr;
-  lru_.splice(lru_.begin(), lru_, it->second);
-  return &it->second->tensor;
-}
+const Tensor* GroupExecutor::cached(const std::string& name) { return cache_.touch(name); }
 
 std::vector<std::string> GroupExecutor::cached_names() const {
   std::vector<std::string> names;
   std::size_t bytes = 0;
-  for (const auto& nt : lru_) {
-    bytes += nt.name.size() + 3;  // the quotes and the comma of the JSON list
+  for (const auto& entry : cache_.entries()) {
+    bytes += entry.key.size() + 3;  // the quotes and the comma of the JSON list
     if (bytes > kMaxCachedNamesBytes) break;
-    names.push_back(nt.name);
+    names.push_back(entry.key);
   }
   return names;
 }

@@ -3,11 +3,10 @@
 #pragma once
 
 #include <cstdint>
-#include <list>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "lru_cache.hpp"
 #include "ops/op.hpp"
 #include "protocol.hpp"
 #include "wire.hpp"
@@ -18,7 +17,7 @@ namespace corvid {
 class GroupExecutor {
  public:
   // cache_bytes bounds the kept tensors; the least recently used go first.
-  explicit GroupExecutor(std::size_t cache_bytes = 256u << 20) : cache_limit_(cache_bytes) {}
+  explicit GroupExecutor(std::size_t cache_bytes = 256u << 20) : cache_(static_cast<double>(cache_bytes)) {}
 
   // Handles one decoded "assign" frame and returns the reply frame (shared/protocol.hpp): a
   // `result` with the output tensors, or an `error` naming the op and its kind (kernel,
@@ -33,16 +32,13 @@ class GroupExecutor {
   // the server's cap for a message before the hello; a name left out is only sent again).
   std::vector<std::string> cached_names() const;
   static constexpr std::size_t kMaxCachedNamesBytes = 64u << 10;
-  std::size_t cached_bytes() const { return cache_used_; }
+  std::size_t cached_bytes() const { return static_cast<std::size_t>(cache_.bytes()); }
 
  private:
   void keep(const std::string& name, const Tensor& t);
   const Tensor* cached(const std::string& name);
 
-  std::size_t cache_limit_;
-  std::size_t cache_used_ = 0;
-  std::list<NamedTensor> lru_;  // front = most recently used
-  std::unordered_map<std::string, std::list<NamedTensor>::iterator> cache_;
+  LruCache<Tensor> cache_;  // kept tensors by name
 };
 
 }  // namespace corvid

@@ -24,21 +24,6 @@ bool parse_graph_id(const nlohmann::json& v, GraphId& out) {
   return true;
 }
 
-StoredOp stored_op(const OpNode& node, OpIndex seq) {
-  StoredOp op;
-  op.seq = seq;
-  op.id = node.id;
-  op.op = std::string(node.def->name);
-  op.inputs = node.inputs;
-  op.params = node.params;
-  op.spec = node.spec;
-  op.status = node.status;
-  op.error = node.error;
-  op.requested = node.requested;
-  op.has_value = node.has_value;
-  return op;
-}
-
 }  // namespace
 
 void CoordinatorImpl::client_connected(ClientId client, const std::string& owner) {
@@ -156,27 +141,13 @@ void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const n
     else
       existing_requested.push_back(op);
   }
-  StoredGraph record;
-  record.id = graph->id;
-  record.name = graph->name;
-  record.owner = graph->owner;
-  record.created_at = graph->created_at;
-  record.submit_key = graph->submit_key;
-  record.outputs = outputs;
-  std::vector<StoredOp> ops;
-  std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> values;
-  for (std::size_t i = 0; i < submit.ops.size(); ++i) {
-    ops.push_back(stored_op(submit.ops[i], base + OpIndex(i)));
-    if (submit.ops[i].value) values.emplace_back(base + OpIndex(i), submit.ops[i].value);
-  }
   try {
-    if (create) graph_ids_.raise(record.id);  // before the id can reach anyone
-    store_->add_ops(record, create, ops, values);
+    if (create) graph_ids_.raise(graph->id);  // before the id can reach anyone
+    store_.add_ops(*graph, create, base, submit.ops, outputs, now());
   } catch (const std::exception& e) {
     send_client_error(client, request_id, "", std::string("the server could not store the graph: ") + e.what());
     return;
   }
-  last_flush_ms_ = now();
   if (create) {
     graph = &graphs_.emplace(fresh.id, std::move(fresh)).first->second;
     next_graph_id_ = graph->id + 1;
@@ -198,9 +169,10 @@ void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const n
       if (node.status != OpStatus::pending) break;
       if (input.status == OpStatus::failed) {
         const bool root = input.error.rfind("input op '", 0) != 0;
-        set_status(*graph, op, OpStatus::failed, root ? "input op '" + input.id + "' failed: " + input.error : input.error);
+        apply_changes(*graph, graph->set_status(op, OpStatus::failed,
+                                                root ? "input op '" + input.id + "' failed: " + input.error : input.error));
       } else if (input.status == OpStatus::cancelled) {
-        set_status(*graph, op, OpStatus::cancelled, "cancelled");
+        apply_changes(*graph, graph->set_status(op, OpStatus::cancelled, "cancelled"));
       }
     }
     if (node.status == OpStatus::pending)
@@ -296,7 +268,11 @@ void CoordinatorImpl::handle_cancel(ClientId client, const nlohmann::json& heade
     for (OpIndex op = 0; op < graph->ops.size(); ++op) ids.push_back(op);
   }
   int count = 0;
-  for (OpIndex op : ids) cancel_op(*graph, op, count);
+  for (OpIndex op : ids) {
+    const OpChanges changes = graph->cancel(op);
+    count += static_cast<int>(changes.ops.size());
+    apply_changes(*graph, changes);
+  }
   cancel_finished_groups(graph->id);
   if (count) event("cancel", "graph " + std::to_string(graph->id) + ": " + std::to_string(count) + " op(s) cancelled");
   Frame reply;

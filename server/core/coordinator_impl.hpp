@@ -1,92 +1,34 @@
-// The Coordinator's implementation, shared by its four source files:
-// coordinator.cpp (state, workers, groups and scheduling), kernel_disputes.cpp (a worker's kernel
-// error, settled by a second worker or the server's own kernel), client_requests.cpp (developers'
-// submit, wait, end and cancel) and operator_views.cpp (/api/status, /api/graphs, /metrics).
+// The Coordinator's implementation: a wiring class over parts that own their state and are
+// tested alone: the workers (Fleet, fleet.hpp), the groups in flight (GroupTable,
+// group_table.hpp), op state changes (Graph methods returning OpChanges, graph.hpp), the store
+// side (Persistence, persistence.hpp), open kernel disputes (DisputeTable, dispute_table.hpp) and
+// the operators' numbers (Statistics, statistics.hpp). Its own state is what joins them: the
+// graphs and the developers' waiters. Its source files: coordinator.cpp (restart, group outcomes,
+// reactions to op state changes, settle, tick), worker_messages.cpp (workers' messages; on_result
+// is the path of one result), dispatch.cpp (scheduling), kernel_disputes.cpp (a worker's kernel
+// error, settled by a second worker or the server's own kernel), client_requests.cpp (submit,
+// wait, end, cancel) and operator_views.cpp (/api/status, /api/graphs, /metrics).
 #pragma once
 
-#include <deque>
 #include <list>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "server/core/coordinator.hpp"
+#include "server/core/dispute_table.hpp"
+#include "server/core/fleet.hpp"
 #include "server/core/graph.hpp"
 #include "server/core/graph_id_mark.hpp"
-#include "server/core/graph_store.hpp"
+#include "server/core/group_table.hpp"
+#include "server/core/persistence.hpp"
 #include "server/core/scheduler.hpp"
 #include "server/core/server_kernel.hpp"
+#include "server/core/statistics.hpp"
 
 namespace corvid::server {
-
-// One op group handed to a worker (or, for a disputed kernel error, to the server's own kernel).
-struct GroupRecord {
-  GroupId id = 0;
-  WorkerId worker = 0;  // 0: the server's own kernel
-  GraphId graph = 0;
-  std::vector<OpIndex> ops;      // topological order
-  std::vector<OpIndex> outputs;  // ops whose values the result carries
-  std::vector<OpIndex> kept_outputs;      // outputs the worker was asked to keep
-  std::vector<std::string> kept_inputs;   // attached inputs the worker was asked to keep
-  bool relied_on_kept = false;            // some inputs were not attached: the worker keeps them
-  double raw_ms = 0;             // SpeedModel::raw_ms of the group on its worker
-  double estimate_ms = 0;        // estimated time from assignment to result
-  double deadline_ms = 0;
-  double sent_ms = 0;            // when the assign was sent, on the server's clock
-  double input_bytes = 0;        // of the tensors attached to the assign
-  bool expired = false;  // missed its deadline: its ops were handed to others, a late result still counts
-};
-
-// The server's guess of which tensors a worker keeps (from `keep` lists and hello's `cached`),
-// mirroring the worker's bounded LRU cache. A wrong guess costs one missing_input retry.
-class KeptTensors {
- public:
-  static constexpr double kBudgetBytes = 192e6;  // below the workers' default 256 MB cache
-  bool has(const std::string& name) const { return index_.count(name) != 0; }
-  void touch(const std::string& name);
-  void add(const std::string& name, double bytes);
-  void erase(const std::string& name);
-  void clear();
-  std::size_t size() const { return index_.size(); }
-
- private:
-  std::list<std::pair<std::string, double>> lru_;  // front = most recently used
-  std::unordered_map<std::string, std::list<std::pair<std::string, double>>::iterator> index_;
-  double bytes_ = 0;
-};
-
-// A connected worker.
-struct WorkerState {
-  WorkerId id = 0;
-  std::string name;
-  std::string user_agent;
-  double connected_at = 0;  // unix seconds
-  double last_seen_ms = 0;
-  bool benchmarked = false;
-  nlohmann::json benchmark = nullptr;
-  SpeedModel speed;
-  double busy_until_ms = 0;
-  double last_reply_ms = 0;          // when its last result or error for a group arrived
-  double reported_compute_ms = 0;    // the sum of the compute_ms it reported: shown, never trusted
-  std::vector<GroupId> in_flight;   // includes expired groups still owed
-  std::deque<GroupId> cancelled;    // recently cancelled groups: their results are ignored quietly
-  int protocol_errors = 0;
-  bool suspect = false;  // missed a deadline and has not delivered a result since
-  uint64_t groups_done = 0, ops_done = 0, failures = 0;
-  KeptTensors kept;
-};
-
-// A kernel error that a worker reported for an op and that nobody has reproduced yet. The op
-// fails only when a second worker reports the same error or the server's own kernel fails it
-// too; until then none of the reporters gets the op again.
-struct KernelDispute {
-  std::string error;             // as the first worker reported it
-  std::set<WorkerId> reporters;  // workers that reported a kernel error for the op
-  uint64_t server_job = 0;       // the server's own kernel is computing it (0: not asked)
-};
 
 // A developer's pending `wait` or `end`.
 struct Waiter {
@@ -102,20 +44,6 @@ struct Waiter {
   std::size_t cursor = 0;        // ids before it are final
   uint64_t progress_version = ~uint64_t{0};
   double progress_sent_ms = -1e18;
-};
-
-// A line of the operator's event log.
-struct Event {
-  double t = 0;  // unix seconds
-  std::string kind;
-  std::string message;
-};
-
-// A point of the one-second history.
-struct HistoryPoint {
-  double t = 0;
-  double ops_per_s = 0;
-  int64_t queue_depth = 0;
 };
 
 // See Coordinator. Not thread-safe.
@@ -139,17 +67,16 @@ class CoordinatorImpl final : public Coordinator {
   std::string metrics_text() const override;
 
  private:
-  static constexpr int kMaxProtocolErrors = 5;
-  static constexpr std::size_t kMaxEvents = 200;
-  static constexpr std::size_t kHistoryPoints = 600;
-
   // ---- coordinator.cpp ----
+  // Restart: the graphs Persistence rebuilds from the store, with their submit keys and ids.
   void load_from_store();
   double now() const { return clock_.now_ms(); }
   double unix_now() const { return unix_at_start_ + (now() - clock_at_start_) / 1000.0; }
-  void event(const std::string& kind, const std::string& message);
+  void event(const std::string& kind, const std::string& message) { stats_.event(unix_now(), kind, message); }
 
   void on_benchmark(WorkerState& w, const Frame& frame);
+  // The path of one result: receive, check, complete, persist, wake dependents (waiters are
+  // answered by settle() after the call).
   void on_result(WorkerState& w, Frame frame);
   void on_worker_error(WorkerState& w, const Frame& frame);
   // What is wrong with `result` as the reply to `group` ("" if nothing): the output names, dtypes
@@ -160,19 +87,17 @@ class CoordinatorImpl final : public Coordinator {
   // estimated transfer of inputs and outputs and the round trip. compute_ms is not trusted.
   double measured_compute_ms(const WorkerState& w, const GroupRecord& group, const Frame& result) const;
   void on_release(WorkerState& w, const Frame& frame);
-  // Replies `error`, counts it, and closes the worker after kMaxProtocolErrors. False if closed.
+  // Replies `error`, counts it, and closes the worker after Fleet::kMaxProtocolErrors. False if closed.
   bool protocol_error(WorkerState& w, const std::string& error, bool reply = true);
   // Forgets a worker and hands its groups to others (counting a transient failure for them).
   void drop_worker(WorkerId worker, const std::string& reason);
   // A group that is in flight on `w`, or nullptr (quietly for recently cancelled ones: `cancelled`).
   GroupRecord* group_of(WorkerState& w, GroupId group, bool& cancelled);
-  // A group in flight that has not missed its deadline, or nullptr.
-  const GroupRecord* live_group(GroupId group) const;
   // The group a worker's `type` frame (result, error) names in 'group_id', as group_of. A bad
   // group_id, or a group not assigned to w (`unassigned`), is a protocol error "<type>: ...".
   GroupRecord* named_group(WorkerState& w, const Frame& frame, const char* type, bool& cancelled, bool& unassigned);
 
-  // Scheduling.
+  // ---- dispatch.cpp ----
   void dispatch();
   bool try_assign(WorkerState& w, const std::vector<WorkerLoad>& loads);
   // Graphs with ready ops in the order they are offered work: developers take turns, and each
@@ -181,25 +106,20 @@ class CoordinatorImpl final : public Coordinator {
   // Sends the group; false (and nothing sent) if an input value turned out to be lost.
   bool assign(WorkerState& w, Graph& graph, const GroupPlan& plan);
   double input_bytes_on(const WorkerState& w, const GroupPlan& plan) const;
-  void refresh_busy_until(WorkerState& w);
-  GroupLimits limits() const;
 
-  // Group outcomes.
-  void complete_group(WorkerState& w, GroupRecord& group, Frame& result);
+  // ---- coordinator.cpp: group outcomes ----
   // Stores the values of `result` for `ops` that are not final yet and marks them computed,
-  // cancelling other groups computing them; outputs in `keep` are noted as kept by `kept_by`.
-  // Returns how many ops became computed.
+  // cancelling other groups computing them and waking their dependents; outputs in `keep` are
+  // noted as kept by `kept_by`. Returns how many ops became computed.
   uint64_t apply_result(Graph& graph, const std::vector<OpIndex>& ops, Frame& result, const std::vector<OpIndex>& keep,
                         KeptTensors* kept_by);
   // Removes a group; its ops it alone was computing go back to pending, and with `transient`
   // count a failed attempt (failing the op with `reason` after max_attempts).
   void requeue_group(GroupId group, const std::string& reason, bool transient);
-  // Counts a failed attempt of a running op on `worker` (which it avoids next time): back to
-  // pending, or failed "gave up after N attempts (last: <reason>)" at max_attempts.
-  void retry_op(Graph& graph, OpIndex op, WorkerId worker, const std::string& reason);
   // Removes a group whose ops another group finished (or that were cancelled), telling its worker.
   void cancel_group(GroupId group);
   void expire_group(GroupRecord& group);
+  // Unlinks a group from its worker and its ops and forgets it.
   void remove_group(GroupRecord& group);
   // Cancels groups all of whose ops are final.
   void cancel_finished_groups(GraphId graph);
@@ -222,25 +142,28 @@ class CoordinatorImpl final : public Coordinator {
   // The op as it travels in an assign: {"id", "op", "inputs", "params"}.
   nlohmann::json op_json(const Graph& graph, OpIndex op) const;
 
-  // Op state.
-  void set_status(Graph& graph, OpIndex op, OpStatus status, const std::string& error = {});
+  // ---- coordinator.cpp: op state ----
+  // Reacts to a state change of `graph`: queues the new statuses for the store, ends the
+  // disputes of ops that became final, notes the graph finished, and touches it.
+  void apply_changes(Graph& graph, const OpChanges& changes);
+  void fail_op(Graph& graph, OpIndex op, const std::string& error) { apply_changes(graph, graph.fail(op, error)); }
+  void retry_op(Graph& graph, OpIndex op, WorkerId worker, const std::string& reason) {
+    apply_changes(graph, graph.retry(op, worker, reason, options_.max_attempts));
+  }
+  void ensure_value(Graph& graph, OpIndex op) { apply_changes(graph, graph.ensure_value(op)); }
+  void mark_requested(Graph& graph, OpIndex op) {
+    if (graph.mark_requested(op)) store_.record_requested(graph, op);
+  }
   // Records (in memory and in the store) that the graph's last op just became final.
   void note_finished(Graph& graph);
   // Removes graphs finished more than keep_finished_s ago that nobody uses any more.
   void remove_old_graphs();
-  // Fails an op and, transitively, its dependents ("input op 'x' failed: ...").
-  void fail_op(Graph& graph, OpIndex op, const std::string& error);
-  void cancel_op(Graph& graph, OpIndex op, int& count);
-  // A computed op whose value never reached the server goes back to pending (with its value-less
-  // inputs) so it is computed again; used when a new dependent or a waiting developer needs it.
-  void ensure_value(Graph& graph, OpIndex op);
-  void mark_requested(Graph& graph, OpIndex op);
   // The value of a computed op from memory or the store; nullptr if it has none.
   std::shared_ptr<const Tensor> value_of(Graph& graph, OpIndex op);
   void touched(GraphId graph) { touched_.insert(graph); }
   // After each entry point: answers waiters of touched graphs, then dispatches ready work.
   void settle();
-  void flush_store();
+  void flush_store() { store_.flush(now()); }
 
   // ---- client_requests.cpp ----
   void handle_submit(ClientId client, const Frame& frame, const nlohmann::json& request_id);
@@ -259,7 +182,6 @@ class CoordinatorImpl final : public Coordinator {
 
   // ---- operator_views.cpp ----
   int64_t queue_depth() const;
-  void record_history();
 
   const Clock& clock_;
   Outbox& outbox_;
@@ -267,42 +189,26 @@ class CoordinatorImpl final : public Coordinator {
   GraphIdMark graph_ids_;                            // ids are raised here before they are handed out
   std::unique_ptr<InlineServerKernel> own_kernel_;   // when no ServerKernel was given
   ServerKernel& kernel_;
-  std::map<std::pair<GraphId, OpIndex>, KernelDispute> disputes_;
-  std::unordered_map<uint64_t, GroupRecord> server_jobs_;  // groups the server's own kernel computes
-  LinkModel link_;
-  std::unique_ptr<GraphStore> store_;
   double clock_at_start_ = 0;
   double unix_at_start_ = 0;
+  Persistence store_;
+  Statistics stats_;
+  GroupTable groups_;
+  Fleet fleet_;
+  LinkModel link_;
+  DisputeTable disputes_;
 
   std::map<GraphId, Graph> graphs_;
   std::map<std::pair<std::string, std::string>, GraphId> graph_by_key_;  // (owner, submit_key) -> graph
   GraphId next_graph_id_ = 1;
   std::string owner_cursor_;                   // the developer served last: the next group is another's
   std::map<std::string, GraphId> graph_cursor_;  // per developer, the graph served last
-  std::map<WorkerId, WorkerState> workers_;
-  std::size_t round_robin_next_ = 0;
-  std::unordered_map<GroupId, GroupRecord> groups_;
-  GroupId next_group_id_ = 1;
   std::map<ClientId, std::string> clients_;
   std::list<Waiter> waiters_;
   std::set<GraphId> touched_;
   std::set<GraphId> holding_values_;  // graphs with values in memory (finished ones release them)
   bool settling_ = false;
-  double last_flush_ms_ = 0;
   double last_removal_ms_ = 0;
-
-  // Statistics.
-  uint64_t ops_computed_total_ = 0;
-  uint64_t groups_done_total_ = 0;
-  uint64_t groups_failed_total_ = 0;
-  uint64_t deadlines_missed_total_ = 0;
-  uint64_t results_rejected_total_ = 0;
-  uint64_t duplicates_ignored_total_ = 0;
-  std::deque<std::pair<double, uint64_t>> recent_;  // (ms, ops) of groups done in the last seconds
-  std::deque<Event> events_;
-  std::deque<HistoryPoint> history_;
-  double last_history_ms_ = 0;
-  uint64_t ops_at_last_history_ = 0;
 };
 
 }  // namespace corvid::server

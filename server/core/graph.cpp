@@ -30,13 +30,77 @@ OpIndex Graph::add_op(OpNode node) {
   return op;
 }
 
-void Graph::set_status(OpIndex op, OpStatus status) {
+void OpChanges::merge(const OpChanges& later) {
+  ops.insert(ops.end(), later.ops.begin(), later.ops.end());
+  finished = finished || later.finished;
+}
+
+OpChanges Graph::set_status(OpIndex op, OpStatus status, const std::string& error) {
+  const bool was_finished = finished();
   OpNode& node = ops[op];
   counts[int(node.status)]--;
   counts[int(status)]++;
   node.status = status;
+  node.error = error;
   ++version;
   if (status != OpStatus::pending) unready(op);
+  OpChanges changes;
+  changes.ops.push_back(op);
+  changes.finished = !was_finished && finished();
+  return changes;
+}
+
+OpChanges Graph::finalize_downstream(std::vector<OpIndex> stack, OpStatus status, const std::string& error) {
+  OpChanges changes;
+  while (!stack.empty()) {
+    const OpIndex op = stack.back();
+    stack.pop_back();
+    if (is_final(ops[op].status)) continue;
+    changes.merge(set_status(op, status, error));
+    stack.insert(stack.end(), ops[op].dependents.begin(), ops[op].dependents.end());
+  }
+  return changes;
+}
+
+OpChanges Graph::fail(OpIndex root, const std::string& error) {
+  OpChanges changes = set_status(root, OpStatus::failed, error);
+  changes.merge(finalize_downstream(ops[root].dependents, OpStatus::failed,
+                                    "input op '" + ops[root].id + "' failed: " + error));
+  return changes;
+}
+
+OpChanges Graph::cancel(OpIndex root) { return finalize_downstream({root}, OpStatus::cancelled, "cancelled"); }
+
+OpChanges Graph::retry(OpIndex op, uint64_t worker, const std::string& reason, int max_attempts) {
+  OpNode& node = ops[op];
+  node.avoid_worker = worker;
+  if (++node.attempts >= max_attempts)
+    return fail(op, "gave up after " + std::to_string(node.attempts) + " attempts (last: " + reason + ")");
+  return set_status(op, OpStatus::pending);
+}
+
+OpChanges Graph::ensure_value(OpIndex root) {
+  OpChanges changes;
+  std::vector<OpIndex> stack{root};
+  while (!stack.empty()) {
+    const OpIndex op = stack.back();
+    stack.pop_back();
+    OpNode& node = ops[op];
+    if (node.status != OpStatus::computed || node.has_value) continue;
+    changes.merge(set_status(op, OpStatus::pending));
+    stack.insert(stack.end(), node.inputs.begin(), node.inputs.end());
+  }
+  for (OpIndex op : changes.ops) {
+    refresh_ready(op);
+    for (OpIndex dep : ops[op].dependents) refresh_ready(dep);
+  }
+  return changes;
+}
+
+bool Graph::mark_requested(OpIndex op) {
+  if (ops[op].requested) return false;
+  ops[op].requested = true;
+  return true;
 }
 
 bool Graph::inputs_available(OpIndex op) const {

@@ -48,7 +48,18 @@ struct OpNode {
 // Bytes of the op's value: the tensor's when the server holds it, else its spec's (spec_bytes).
 double value_bytes(const OpNode& node);
 
+// What a state change of a Graph did, for the coordinator to react to (persist the statuses,
+// close disputes, note the graph finished, answer waiters).
+struct OpChanges {
+  std::vector<OpIndex> ops;  // ops whose status changed, in the order they changed (each once)
+  bool finished = false;     // the graph's last unfinished op became final
+  bool empty() const { return ops.empty(); }
+  // Appends `later`, which happened after these changes.
+  void merge(const OpChanges& later);
+};
+
 // A developer's graph: its ops, its outputs and the ready frontier the scheduler draws from.
+// Op state changes keep counts, the ready set and `version` in step and return what changed.
 struct Graph {
   GraphId id = 0;
   std::string name;
@@ -68,8 +79,22 @@ struct Graph {
   // Appends an op (its inputs must already be in the graph) and links it to its inputs'
   // dependents. Returns its index.
   OpIndex add_op(OpNode node);
-  // Changes an op's status, keeping counts and the ready set in step (not the dependents).
-  void set_status(OpIndex op, OpStatus status);
+  // Sets an op's status and error, keeping counts and the ready set in step (not the
+  // dependents' readiness).
+  OpChanges set_status(OpIndex op, OpStatus status, const std::string& error = {});
+  // Fails `root` with `error` and, transitively, its unfinished dependents with
+  // "input op '<root>' failed: <error>".
+  OpChanges fail(OpIndex root, const std::string& error);
+  // Cancels `root` and its unfinished dependents, transitively ("cancelled").
+  OpChanges cancel(OpIndex root);
+  // Counts a failed attempt of `op` on `worker` (avoided next time): back to pending, or failed
+  // "gave up after N attempts (last: <reason>)" once attempts reach max_attempts.
+  OpChanges retry(OpIndex op, uint64_t worker, const std::string& reason, int max_attempts);
+  // A computed op whose value never reached the server goes back to pending, with its value-less
+  // inputs, so it is computed again; readiness of them and their dependents is refreshed.
+  OpChanges ensure_value(OpIndex root);
+  // Marks an op's value as wanted on the server; true if it was not marked before.
+  bool mark_requested(OpIndex op);
   // True when every input of `op` has a value on the server.
   bool inputs_available(OpIndex op) const;
   // Removes an op from the ready set (keeping ready_cost in step).
@@ -83,6 +108,11 @@ struct Graph {
   std::string status() const;
   // The ids named "<graph_id>:<op_id>" that travel to workers.
   std::string wire_name(OpIndex op) const;
+
+ private:
+  // Sets `status` and `error` on the ops of `stack` that are not final, and transitively on
+  // their dependents.
+  OpChanges finalize_downstream(std::vector<OpIndex> stack, OpStatus status, const std::string& error);
 };
 
 // Splits a wire name "<graph_id>:<op_id>"; false if it is not one.

@@ -1,4 +1,4 @@
-// Disputed kernel errors (see KernelDispute in coordinator_impl.hpp and docs/server-core.md):
+// Disputed kernel errors (see DisputeTable in dispute_table.hpp and docs/server-core.md):
 // a worker's `error` of kind `kernel` fails an op only once a second worker reports the same
 // error or the server's own native kernel fails the op too. Anyone computing the op instead
 // proves the report false, which counts as a failure of the worker that made it.
@@ -26,24 +26,20 @@ nlohmann::json CoordinatorImpl::op_json(const Graph& graph, OpIndex op) const {
 }
 
 bool CoordinatorImpl::reported_by(const Graph& graph, OpIndex op, WorkerId w) const {
-  if (disputes_.empty()) return false;
-  auto d = disputes_.find({graph.id, op});
-  return d != disputes_.end() && d->second.reporters.count(w) != 0;
+  return disputes_.reported_by({graph.id, op}, w);
 }
 
 void CoordinatorImpl::dispute_kernel_error(WorkerState& w, Graph& graph, OpIndex op, const std::string& message) {
-  KernelDispute& dispute = disputes_[{graph.id, op}];
-  if (dispute.reporters.count(w.id)) return;  // the same worker again (from an older group): no news
+  const DisputeTable::Report report = disputes_.report({graph.id, op}, w.id, message);
+  if (report == DisputeTable::Report::repeated) return;  // the same worker again (from an older group)
+  KernelDispute& dispute = *disputes_.find({graph.id, op});
   const std::string what = "graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id + "'";
-  if (!dispute.reporters.empty() && dispute.error == message) {
-    dispute.reporters.insert(w.id);
+  if (report == DisputeTable::Report::confirmed) {
     event("kernel", what + " failed: " + message + " (reported by " + worker_list(dispute.reporters) + ")");
     fail_op(graph, op, message);  // ends the dispute
     return;
   }
-  const bool disagreement = !dispute.reporters.empty();
-  dispute.reporters.insert(w.id);
-  if (!disagreement) dispute.error = message;
+  const bool disagreement = report == DisputeTable::Report::disagreement;
   event("disputed", "worker " + std::to_string(w.id) + " reported a kernel error for " + what + ": " + message +
                         (disagreement ? "; the workers disagree, the server's own kernel settles it"
                                       : "; another worker or the server's own kernel must reproduce it"));
@@ -51,15 +47,10 @@ void CoordinatorImpl::dispute_kernel_error(WorkerState& w, Graph& graph, OpIndex
 }
 
 void CoordinatorImpl::settle_orphaned_disputes() {
-  for (auto& [key, dispute] : disputes_) {
-    if (dispute.server_job) continue;
-    // A suspect worker (it missed a deadline) is not counted on: it may never answer.
-    bool someone_else = false;
-    for (const auto& [id, w] : workers_)
-      someone_else = someone_else || (w.benchmarked && !w.suspect && !dispute.reporters.count(id));
-    if (someone_else) continue;
+  for (auto [key, dispute] : disputes_.without_server_job()) {
+    if (fleet_.someone_else(dispute->reporters)) continue;
     auto g = graphs_.find(key.first);
-    if (g != graphs_.end()) start_server_settlement(g->second, key.second, dispute);
+    if (g != graphs_.end()) start_server_settlement(g->second, key.second, *dispute);
   }
 }
 
@@ -90,7 +81,7 @@ void CoordinatorImpl::start_server_settlement(Graph& graph, OpIndex op, KernelDi
   inputs.erase(std::remove_if(inputs.begin(), inputs.end(), [&](const auto& i) { return needed.count(i.first) != 0; }),
                inputs.end());
 
-  const uint64_t job = next_group_id_++;
+  const uint64_t job = groups_.next_id();
   GroupRecord rec;
   rec.id = job;
   rec.graph = graph.id;
@@ -106,7 +97,7 @@ void CoordinatorImpl::start_server_settlement(Graph& graph, OpIndex op, KernelDi
   assign.header = {{"type", "assign"}, {"group_id", job}, {"ops", std::move(ops)}, {"outputs", std::move(outputs)}};
   for (auto& [in, value] : inputs) assign.tensors.push_back({graph.wire_name(in), *value});
   dispute.server_job = job;
-  server_jobs_.emplace(job, std::move(rec));
+  groups_.add_server_job(std::move(rec));
   event("settling", "the server's own kernel computes graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id +
                         "' (" + std::to_string(needed.size()) + " op(s)) to settle the kernel error of " +
                         worker_list(dispute.reporters));
@@ -114,12 +105,10 @@ void CoordinatorImpl::start_server_settlement(Graph& graph, OpIndex op, KernelDi
 }
 
 void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {
-  auto it = server_jobs_.find(job);
-  if (it == server_jobs_.end()) return;
-  const GroupRecord rec = std::move(it->second);
-  server_jobs_.erase(it);
-  for (auto& [key, dispute] : disputes_)
-    if (dispute.server_job == job) dispute.server_job = 0;
+  const std::optional<GroupRecord> taken = groups_.take_server_job(job);
+  if (!taken) return;
+  const GroupRecord& rec = *taken;
+  disputes_.job_done(job);
   auto g = graphs_.find(rec.graph);
   if (g == graphs_.end()) return;
   Graph& graph = g->second;
@@ -152,17 +141,13 @@ void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {
 }
 
 void CoordinatorImpl::close_dispute(Graph& graph, OpIndex op, bool computed) {
-  auto d = disputes_.find({graph.id, op});
-  if (d == disputes_.end()) return;
-  if (computed) {
-    for (WorkerId reporter : d->second.reporters) {
-      auto w = workers_.find(reporter);
-      if (w != workers_.end()) ++w->second.failures;
-    }
-    event("refuted", "graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id + "' was computed: the kernel error of " +
-                         worker_list(d->second.reporters) + " was false (" + d->second.error + ")");
+  const std::optional<KernelDispute> dispute = disputes_.close({graph.id, op});
+  if (!dispute || !computed) return;
+  for (WorkerId reporter : dispute->reporters) {
+    if (WorkerState* w = fleet_.find(reporter)) ++w->failures;
   }
-  disputes_.erase(d);
+  event("refuted", "graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id + "' was computed: the kernel error of " +
+                       worker_list(dispute->reporters) + " was false (" + dispute->error + ")");
 }
 
 }  // namespace corvid::server

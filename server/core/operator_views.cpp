@@ -12,19 +12,6 @@ int64_t CoordinatorImpl::queue_depth() const {
   return depth;
 }
 
-void CoordinatorImpl::record_history() {
-  const double t = now();
-  const double seconds = (t - last_history_ms_) / 1000.0;
-  HistoryPoint p;
-  p.t = unix_now();
-  p.ops_per_s = seconds > 0 ? static_cast<double>(ops_computed_total_ - ops_at_last_history_) / seconds : 0;
-  p.queue_depth = queue_depth();
-  history_.push_back(p);
-  while (history_.size() > kHistoryPoints) history_.pop_front();
-  last_history_ms_ = t;
-  ops_at_last_history_ = ops_computed_total_;
-}
-
 namespace {
 
 // Seconds from a graph's submit until its last op became final, or until now while it runs;
@@ -39,10 +26,10 @@ nlohmann::json elapsed_s(const Graph& g, double now_ms) {
 
 nlohmann::json CoordinatorImpl::status_json() const {
   nlohmann::json workers = nlohmann::json::array();
-  for (const auto& [id, w] : workers_) {
+  for (const auto& [id, w] : fleet_.all()) {
     std::size_t in_flight = 0;
     for (GroupId g : w.in_flight)
-      if (live_group(g)) ++in_flight;
+      if (groups_.live(g)) ++in_flight;
     const std::string state = !w.benchmarked ? "benchmarking" : in_flight < w.in_flight.size() ? "stalled"
                                                              : in_flight ? "busy" : "idle";
     workers.push_back({{"id", id},
@@ -81,23 +68,12 @@ nlohmann::json CoordinatorImpl::status_json() const {
                       {"elapsed_s", elapsed_s(g, t)},
                       {"failed", std::move(failed)}});
   }
-  double ops = 0, groups = 0;
-  for (const auto& [ms, n] : recent_) {
-    if (ms < t - 5000) continue;
-    ops += static_cast<double>(n);
-    groups += 1;
-  }
-  const double window_s = std::min(5.0, std::max(1.0, (t - clock_at_start_) / 1000.0));
-  nlohmann::json history = nlohmann::json::array();
-  for (const auto& p : history_) history.push_back({{"t", p.t}, {"ops_per_s", p.ops_per_s}, {"queue_depth", p.queue_depth}});
-  nlohmann::json events = nlohmann::json::array();
-  for (const auto& e : events_) events.push_back({{"t", e.t}, {"kind", e.kind}, {"message", e.message}});
   return {{"workers", std::move(workers)},
           {"graphs", std::move(graphs)},
           {"queue_depth", queue_depth()},
-          {"throughput", {{"ops_per_s", ops / window_s}, {"groups_per_s", groups / window_s}}},
-          {"history", std::move(history)},
-          {"events", std::move(events)},
+          {"throughput", stats_.throughput_json(t)},
+          {"history", stats_.history_json()},
+          {"events", stats_.events_json()},
           {"policy", options_.policy == SchedulingPolicy::round_robin ? "round-robin" : "earliest-finish"}};
 }
 
@@ -124,7 +100,7 @@ std::string CoordinatorImpl::metrics_text() const {
     out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
   };
   metric("corvid_workers", "gauge", "Connected workers.");
-  out << "corvid_workers " << workers_.size() << "\n";
+  out << "corvid_workers " << fleet_.size() << "\n";
   metric("corvid_graphs", "gauge", "Graphs known to the server, by status.");
   std::map<std::string, int> by_status{{"running", 0}, {"computed", 0}, {"failed", 0}, {"cancelled", 0}};
   int64_t ops_by_status[kOpStatusCount] = {0, 0, 0, 0, 0};
@@ -141,21 +117,21 @@ std::string CoordinatorImpl::metrics_text() const {
   metric("corvid_groups_in_flight", "gauge", "Op groups assigned to workers and not yet answered.");
   out << "corvid_groups_in_flight " << groups_.size() << "\n";
   metric("corvid_ops_computed_total", "counter", "Ops computed by workers.");
-  out << "corvid_ops_computed_total " << ops_computed_total_ << "\n";
+  out << "corvid_ops_computed_total " << stats_.totals.ops_computed << "\n";
   metric("corvid_groups_completed_total", "counter", "Op groups whose result was accepted.");
-  out << "corvid_groups_completed_total " << groups_done_total_ << "\n";
+  out << "corvid_groups_completed_total " << stats_.totals.groups_done << "\n";
   metric("corvid_groups_failed_total", "counter", "Op groups that came back with an error.");
-  out << "corvid_groups_failed_total " << groups_failed_total_ << "\n";
+  out << "corvid_groups_failed_total " << stats_.totals.groups_failed << "\n";
   metric("corvid_deadlines_missed_total", "counter", "Op groups handed to another worker at their deadline.");
-  out << "corvid_deadlines_missed_total " << deadlines_missed_total_ << "\n";
+  out << "corvid_deadlines_missed_total " << stats_.totals.deadlines_missed << "\n";
   metric("corvid_results_rejected_total", "counter", "Results rejected (wrong group, tensor names, dtypes or shapes).");
-  out << "corvid_results_rejected_total " << results_rejected_total_ << "\n";
+  out << "corvid_results_rejected_total " << stats_.totals.results_rejected << "\n";
   metric("corvid_duplicate_results_total", "counter", "Groups made redundant because another worker finished first.");
-  out << "corvid_duplicate_results_total " << duplicates_ignored_total_ << "\n";
+  out << "corvid_duplicate_results_total " << stats_.totals.duplicates_ignored << "\n";
   metric("corvid_worker_ops_done", "counter", "Ops computed per connected worker.");
-  for (const auto& [id, w] : workers_) out << "corvid_worker_ops_done{worker=\"" << id << "\"} " << w.ops_done << "\n";
+  for (const auto& [id, w] : fleet_.all()) out << "corvid_worker_ops_done{worker=\"" << id << "\"} " << w.ops_done << "\n";
   metric("corvid_worker_speed_gflops", "gauge", "Matmul speed the scheduler assumes per worker.");
-  for (const auto& [id, w] : workers_)
+  for (const auto& [id, w] : fleet_.all())
     out << "corvid_worker_speed_gflops{worker=\"" << id << "\"} " << w.speed.measured_gflops() << "\n";
   return out.str();
 }

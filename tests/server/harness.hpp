@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/core/coordinator.hpp"
+#include "server/core/graph.hpp"
 #include "shared/group_executor.hpp"
 #include "shared/wire.hpp"
 
@@ -216,6 +217,21 @@ inline std::vector<double> values_of(const Tensor& t) {
   std::vector<double> v;
   for (int64_t i = 0; i < t.size(); ++i) v.push_back(t.at_as_double(i));
   return v;
+}
+
+// Appends an op built by hand (no op definition) to a graph: a computed one has a value on the
+// server (`value`, or only has_value when none is given). Returns its index.
+inline OpIndex add_test_op(Graph& g, const std::string& id, std::vector<OpIndex> inputs, OpStatus status,
+                           TensorSpec spec, Cost cost, std::shared_ptr<const Tensor> value = nullptr) {
+  OpNode n;
+  n.id = id;
+  n.inputs = std::move(inputs);
+  n.spec = std::move(spec);
+  n.cost = cost;
+  n.status = status;
+  n.has_value = status == OpStatus::computed;
+  if (n.has_value) n.value = std::move(value);
+  return g.add_op(std::move(n));
 }
 
 }  // namespace corvid::server::testing

@@ -1,6 +1,7 @@
 // The pure scheduling policy: speed model, group formation and the earliest-finish-time rule.
 #include <doctest/doctest.h>
 
+#include "harness.hpp"
 #include "server/core/scheduler.hpp"
 
 using namespace corvid;
@@ -13,14 +14,7 @@ Graph diamond() {
   Graph g;
   g.id = 3;
   auto add = [&](const std::string& id, std::vector<OpIndex> inputs, OpStatus status) {
-    OpNode n;
-    n.id = id;
-    n.inputs = std::move(inputs);
-    n.spec = {DType::f32, {1000}};
-    n.cost = {1000, 8000};
-    n.status = status;
-    n.has_value = status == OpStatus::computed;
-    return g.add_op(std::move(n));
+    return testing::add_test_op(g, id, std::move(inputs), status, {DType::f32, {1000}}, {1000, 8000});
   };
   add("a", {}, OpStatus::computed);
   add("b", {}, OpStatus::computed);

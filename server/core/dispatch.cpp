@@ -1,0 +1,200 @@
+// Scheduling (see coordinator_impl.hpp): which worker gets which ready ops next, in groups sized
+// for it, and the assign that hands them over.
+#include <algorithm>
+#include <cmath>
+
+#include "server/core/coordinator_impl.hpp"
+
+namespace corvid::server {
+
+double CoordinatorImpl::input_bytes_on(const WorkerState& w, const GroupPlan& plan) const {
+  const Graph& graph = graphs_.at(plan.graph);
+  double bytes = 0;
+  for (OpIndex in : plan.external) {
+    if (w.kept.has(graph.wire_name(in))) continue;
+    bytes += value_bytes(graph.ops[in]);
+  }
+  return bytes;
+}
+
+void CoordinatorImpl::dispatch() {
+  for (;;) {
+    std::vector<WorkerLoad> loads;
+    const std::vector<WorkerState*> eligible = fleet_.eligible(options_.max_in_flight_per_worker, loads);
+    if (eligible.empty()) return;
+    bool assigned = false;
+    if (options_.policy == SchedulingPolicy::round_robin) {
+      // The baseline: workers take turns in a fixed order, whatever their speed.
+      WorkerState& w = fleet_.in_turn(eligible);
+      if (static_cast<int>(w.in_flight.size()) >= options_.max_in_flight_per_worker) return;
+      assigned = try_assign(w, loads);
+      if (assigned) fleet_.next_turn();
+    } else {
+      // Fastest free workers first; each takes a group only if nobody would finish it sooner.
+      std::vector<WorkerState*> free;
+      for (WorkerState* w : eligible)
+        if (static_cast<int>(w->in_flight.size()) < options_.max_in_flight_per_worker) free.push_back(w);
+      std::sort(free.begin(), free.end(), [](const WorkerState* a, const WorkerState* b) {
+        const Cost unit{1e9, 1e9};
+        return a->speed.estimate_ms(unit, 1) < b->speed.estimate_ms(unit, 1);
+      });
+      for (WorkerState* w : free) {
+        if ((assigned = try_assign(*w, loads))) break;
+      }
+    }
+    if (!assigned) return;
+  }
+}
+
+std::vector<Graph*> CoordinatorImpl::graphs_in_fair_order() {
+  std::map<std::string, std::vector<Graph*>> by_owner;  // graphs with ready ops, in id order
+  for (auto& [id, g] : graphs_)
+    if (!g.ready.empty()) by_owner[g.owner].push_back(&g);
+  std::vector<Graph*> order;
+  // Developers take turns, starting after the one served last; each developer's graphs take
+  // turns too, starting after that developer's graph served last.
+  auto owner = by_owner.upper_bound(owner_cursor_);
+  for (std::size_t n = 0; n < by_owner.size(); ++n, ++owner) {
+    if (owner == by_owner.end()) owner = by_owner.begin();
+    const std::vector<Graph*>& graphs = owner->second;
+    const GraphId last = graph_cursor_[owner->first];
+    const auto first = std::upper_bound(graphs.begin(), graphs.end(), last,
+                                        [](GraphId id, const Graph* g) { return id < g->id; });
+    order.insert(order.end(), first, graphs.end());
+    order.insert(order.end(), graphs.begin(), first);
+  }
+  return order;
+}
+
+bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& loads) {
+  if (graphs_.empty()) return false;
+  const bool alternatives = loads.size() > 1;
+  for (Graph* candidate : graphs_in_fair_order()) {
+    Graph& graph = *candidate;
+    // The round-robin baseline sizes groups for an average worker, not for the one it gives them to.
+    const SpeedModel sizing = options_.policy == SchedulingPolicy::round_robin ? fleet_.average_speed() : w.speed;
+    GroupLimits group_limits;
+    group_limits.target_ms = options_.target_group_ms;
+    if (options_.policy == SchedulingPolicy::earliest_finish) {
+      // This worker's fair share of the ready work: independent parts beyond it are left for
+      // the other free workers, so a map job's slices run side by side, not all on one worker.
+      int free_workers = 0;
+      for (const auto& l : loads) free_workers += l.has_free_slot && !std::isinf(l.busy_until_ms);
+      if (free_workers > 1)
+        group_limits.new_part_below_ms =
+            w.speed.estimate_ms(graph.ready_cost, static_cast<int>(graph.ready.size())) / free_workers;
+    }
+    GroupPlan plan = grow_group(
+        graph, sizing, group_limits,
+        [&](OpIndex op) { return alternatives && graph.ops[op].avoid_worker == w.id; },
+        [&](OpIndex op) { return w.kept.has(graph.wire_name(op)); },
+        [&](OpIndex op) { return reported_by(graph, op, w.id); });
+    if (plan.empty()) continue;
+    plan.raw_ms = w.speed.raw_ms(plan.cost, static_cast<int>(plan.ops.size()));
+    if (options_.policy == SchedulingPolicy::earliest_finish) {
+      const WorkerLoad* me = nullptr;
+      for (const auto& l : loads)
+        if (l.id == w.id) me = &l;
+      auto bytes_on = [&](uint64_t id) { return input_bytes_on(*fleet_.find(id), plan); };
+      // While there is more ready work than the fleet can finish before this worker would be
+      // done, every worker helps; in the tail, a group waits for a busy worker that would
+      // finish it sooner.
+      Cost ready;
+      int ready_ops = 0;
+      for (const auto& [id, g] : graphs_) {
+        ready.flops += g.ready_cost.flops;
+        ready.bytes += g.ready_cost.bytes;
+        ready_ops += static_cast<int>(g.ready.size());
+      }
+      // A worker that may not take these ops (it reported a disputed kernel error for one of
+      // them) is no better place to wait for.
+      std::vector<WorkerLoad> takers;
+      for (const auto& l : loads)
+        if (std::none_of(plan.ops.begin(), plan.ops.end(), [&](OpIndex op) { return reported_by(graph, op, l.id); }))
+          takers.push_back(l);
+      const double mine = finish_ms(*me, plan, bytes_on(w.id), now(), link_) - now();
+      if (mine > drain_ms(loads, ready, ready_ops) && !earliest_finish(*me, takers, plan, bytes_on, now(), link_))
+        return false;
+    }
+    owner_cursor_ = graph.owner;
+    graph_cursor_[graph.owner] = graph.id;
+    return assign(w, graph, plan);
+  }
+  return false;
+}
+
+bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan) {
+  // Gather the input values first: one missing from the store means computing it again.
+  std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> inputs;
+  for (OpIndex in : plan.external) {
+    if (w.kept.has(graph.wire_name(in))) continue;
+    auto value = value_of(graph, in);
+    if (!value) {
+      ensure_value(graph, in);
+      return false;
+    }
+    inputs.emplace_back(in, std::move(value));
+  }
+  const GroupId gid = groups_.next_id();
+  GroupRecord rec;
+  rec.id = gid;
+  rec.worker = w.id;
+  rec.graph = graph.id;
+  rec.ops = plan.ops;
+  rec.outputs = plan.outputs;
+  rec.raw_ms = plan.raw_ms;
+  rec.sent_ms = now();
+  for (const auto& [in, value] : inputs) rec.input_bytes += static_cast<double>(value->nbytes());
+  const double input_bytes = input_bytes_on(w, plan);
+  const double start = std::max(now(), w.busy_until_ms);
+  const double finish = start + link_.transfer_ms(input_bytes) +
+                        w.speed.estimate_ms(plan.cost, static_cast<int>(plan.ops.size())) + link_.latency_ms;
+  rec.estimate_ms = finish - start;
+  rec.deadline_ms = now() + std::max(options_.deadline_floor_ms, options_.deadline_slack * (finish - now()));
+  w.busy_until_ms = finish;
+
+  std::set<OpIndex> in_group(plan.ops.begin(), plan.ops.end());
+  nlohmann::json ops = nlohmann::json::array();
+  for (OpIndex op : plan.ops) {
+    ops.push_back(op_json(graph, op));
+    apply_changes(graph, graph.set_status(op, OpStatus::running));
+    graph.ops[op].groups.push_back(gid);
+  }
+  nlohmann::json outputs = nlohmann::json::array();
+  nlohmann::json keep = nlohmann::json::array();
+  for (OpIndex op : plan.outputs) {
+    outputs.push_back(graph.wire_name(op));
+    // Outputs that later groups consume may be consumed on this worker: keep them there.
+    bool consumed_later = false;
+    for (OpIndex dep : graph.ops[op].dependents) consumed_later = consumed_later || !in_group.count(dep);
+    if (consumed_later) {
+      keep.push_back(graph.wire_name(op));
+      rec.kept_outputs.push_back(op);
+    }
+  }
+  Frame frame;
+  for (OpIndex in : plan.external) {
+    const std::string name = graph.wire_name(in);
+    if (w.kept.has(name)) {
+      w.kept.touch(name);
+      rec.relied_on_kept = true;
+      continue;
+    }
+    // Tensors with several consumers (model weights, shared operands) stay on the worker.
+    if (graph.ops[in].dependents.size() > 1) {
+      keep.push_back(name);
+      w.kept.add(name, value_bytes(graph.ops[in]));
+      rec.kept_inputs.push_back(name);
+    }
+  }
+  for (auto& [in, value] : inputs) frame.tensors.push_back({graph.wire_name(in), *value});
+  frame.header = {{"type", "assign"}, {"group_id", gid}, {"ops", std::move(ops)}, {"outputs", std::move(outputs)}};
+  if (!keep.empty()) frame.header["keep"] = std::move(keep);
+  w.in_flight.push_back(gid);
+  groups_.add(std::move(rec));
+  touched(graph.id);
+  outbox_.send_to_worker(w.id, std::move(frame));
+  return true;
+}
+
+}  // namespace corvid::server

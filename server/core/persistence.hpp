@@ -1,0 +1,66 @@
+// The coordinator's durable side over a GraphStore: restart (graphs rebuilt from the store), the
+// mapping between ops in memory and stored ops, the queued writes of state changes and values,
+// and when they are flushed.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "server/core/graph.hpp"
+#include "server/core/graph_store.hpp"
+
+namespace corvid::server {
+
+// Owns the store. Submits are durable before they are answered; state changes and values are
+// queued and flushed at least every kFlushPeriodMs, or earlier once kFlushBytes are queued (a
+// result lost in a crash is only computed again). Not thread-safe; store errors throw
+// std::runtime_error as GraphStore's do.
+class Persistence {
+ public:
+  static constexpr double kFlushPeriodMs = 50;
+  static constexpr std::size_t kFlushBytes = 64u << 20;
+
+  Persistence(std::unique_ptr<GraphStore> store, double now_ms) : store_(std::move(store)), last_flush_ms_(now_ms) {}
+
+  // Restart: every stored graph rebuilt, running ops pending again, pending ops whose inputs
+  // stayed on a worker (and requested ops without a value) set to compute them again, with
+  // those changes queued. created_ms is placed on the coordinator's clock from `now_ms` and
+  // `unix_now`. A damaged op row ends its graph's ops (the consistent prefix is kept).
+  std::vector<Graph> load(double now_ms, double unix_now);
+  // The largest graph id ever stored, removed graphs included.
+  GraphId last_graph_id() { return store_->last_graph_id(); }
+
+  // Durably stores the ops graph.ops[base..] of a submit (and the graph itself if `create`),
+  // their values and the graph's `outputs`, with everything queued so far. Throws if the store
+  // refuses; then nothing was stored.
+  void add_ops(const Graph& graph, bool create, OpIndex base, const std::vector<OpNode>& ops,
+               const std::vector<OpIndex>& outputs, double now_ms);
+  // Queues the statuses of the changed ops (running is not stored: after a restart every
+  // running op is pending again anyway).
+  void record(const Graph& graph, const OpChanges& changes);
+  void record_requested(const Graph& graph, OpIndex op) { store_->queue_requested(graph.id, op); }
+  void record_finished(const Graph& graph) { store_->queue_finished(graph.id, graph.finished_at); }
+  void record_value(const Graph& graph, OpIndex op) { store_->queue_value(graph.id, op, graph.ops[op].value); }
+  // The stored value of an op, or nullptr.
+  std::shared_ptr<const Tensor> load_value(const Graph& graph, OpIndex op);
+  // Removes a graph's ops and values for good (durable on return).
+  void remove_graph(GraphId graph, double unix_now) { store_->remove_graph(graph, unix_now); }
+
+  // True when queued writes should reach the store now: the period passed, or too much is queued.
+  bool flush_due(double now_ms) const { return now_ms - last_flush_ms_ >= kFlushPeriodMs || too_much_queued(); }
+  bool too_much_queued() const { return store_->queued_bytes() > kFlushBytes; }
+  void flush(double now_ms);
+
+  // The op as stored, at position `seq` of its graph.
+  static StoredOp stored_op(const OpNode& node, OpIndex seq);
+  // The op rebuilt from its stored form, its cost estimated again (`graph` holds its inputs).
+  static OpNode node_of(const StoredOp& op, const Graph& graph);
+
+ private:
+  std::unique_ptr<GraphStore> store_;
+  double last_flush_ms_;
+};
+
+}  // namespace corvid::server
