@@ -101,11 +101,8 @@ std::optional<Frame> frame_from_payload(const uint8_t* data, std::size_t size, s
 }
 
 // The hello check the network layer makes before a worker or developer reaches the Coordinator.
-bool valid_hello(const nlohmann::json& header) {
-  auto type = header.find("type");
-  auto version = header.find("version");
-  return type != header.end() && *type == "hello" && version != header.end() && version->is_number_integer() &&
-         version->get<int64_t>() == kProtocolVersion;
+bool valid_hello(const Frame& frame) {
+  return protocol::type_of(frame) == protocol::WorkerHello::kType && protocol::hello_version_problem(frame).empty();
 }
 
 // One connection slot: the id of its current connection (ids are never reused, as in the server).
@@ -169,11 +166,12 @@ class Session {
     std::string error;
     std::optional<Frame> frame = frame_from_payload(payload, size, error);
     if (!w.connected) {
-      if (!frame || !valid_hello(frame->header)) return;
+      if (!frame || !valid_hello(*frame)) return;
       w.id = next_worker_++;
       w.connected = true;
       w.executor = GroupExecutor(16u << 20);
-      guarded([&](Coordinator& c) { c.worker_connected(w.id, frame->header); });
+      const auto hello = protocol::decode<protocol::WorkerHello>(std::move(*frame));  // as WorkerSession does
+      guarded([&](Coordinator& c) { c.worker_connected(w.id, hello); });
     } else if (!frame) {
       guarded([&](Coordinator& c) { c.worker_malformed(w.id, error); });
     } else {
@@ -218,11 +216,10 @@ class Session {
     std::optional<Frame> frame = frame_from_payload(payload, size, error);
     if (!frame) return;  // the network layer answers a bad frame itself
     if (c.connected) return guarded([&](Coordinator& core) { core.client_message(c.id, std::move(*frame)); });
-    if (!valid_hello(frame->header)) return;
+    if (!valid_hello(*frame)) return;
     c.id = next_client_++;
     c.connected = true;
-    const auto name = frame->header.find("name");
-    const std::string owner = name != frame->header.end() && name->is_string() ? name->get<std::string>() : "";
+    const std::string owner = protocol::decode<protocol::ClientHello>(std::move(*frame)).name;  // as ClientSession does
     guarded([&](Coordinator& core) { core.client_connected(c.id, owner); });
   }
 

@@ -115,7 +115,7 @@ double simulate(const std::vector<double>& slowdowns, SchedulingPolicy policy, i
     for (std::size_t i = 0; i < slowdowns.size(); ++i) {
       const WorkerId id = i + 1;
       outbox.workers[id].slowdown = slowdowns[i];
-      core->worker_connected(id, {{"type", "hello"}, {"version", 1}, {"name", "sim"}});
+      core->worker_connected(id, protocol::WorkerHello{kProtocolVersion, "sim", "", std::nullopt, {}});
       Frame bench;
       const double gbs = bytes_per_op / (op_ms * slowdowns[i]) / 1e6;
       bench.header = {{"type", "benchmark"}, {"matmul_gflops", 1000.0}, {"elementwise_gbs", gbs},

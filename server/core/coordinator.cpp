@@ -82,10 +82,10 @@ void CoordinatorImpl::remove_group(GroupRecord& group) {
   fleet_.finish_group(worker, gid, now(), groups_);
 }
 
-uint64_t CoordinatorImpl::apply_result(Graph& graph, const std::vector<OpIndex>& ops, Frame& result,
+uint64_t CoordinatorImpl::apply_result(Graph& graph, const std::vector<OpIndex>& ops, std::vector<NamedTensor>& outputs,
                                        const std::vector<OpIndex>& keep, KeptTensors* kept_by) {
   std::unordered_map<std::string, Tensor*> values;
-  for (auto& nt : result.tensors) values.emplace(nt.name, &nt.tensor);
+  for (auto& nt : outputs) values.emplace(nt.name, &nt.tensor);
   std::set<GroupId> losers;
   uint64_t computed = 0;
   for (OpIndex op : ops) {
@@ -149,9 +149,7 @@ void CoordinatorImpl::cancel_group(GroupId gid) {
   const WorkerId worker = group->worker;
   if (fleet_.find(worker)) {
     fleet_.note_cancelled(worker, gid);
-    Frame f;
-    f.header = {{"type", "cancel"}, {"group_id", gid}};
-    outbox_.send_to_worker(worker, std::move(f));
+    outbox_.send_to_worker(worker, protocol::encode(protocol::CancelGroup{gid}));
   }
   requeue_group(gid, "cancelled", false);
 }

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "shared/protocol.hpp"
 #include "shared/wire.hpp"
 
 namespace corvid::server {
@@ -41,8 +42,8 @@ class Outbox {
 class ServerKernel {
  public:
   virtual ~ServerKernel() = default;
-  // Starts computing `assign`, an assign frame with every input attached; `job` names the reply.
-  virtual void compute(uint64_t job, Frame assign) = 0;
+  // Starts computing `assign`, with every input attached; `job` names the reply.
+  virtual void compute(uint64_t job, protocol::Assign assign) = 0;
 };
 
 enum class SchedulingPolicy { earliest_finish, round_robin };
@@ -73,7 +74,7 @@ class Coordinator {
   // Workers. worker_connected gets the decoded hello and sends `welcome`; messages after that
   // (benchmark, result, error, release, heartbeat) go to worker_message; any message that is not
   // valid gets an error reply, and repeated abuse a close_worker.
-  virtual void worker_connected(WorkerId worker, const nlohmann::json& hello) = 0;
+  virtual void worker_connected(WorkerId worker, const protocol::WorkerHello& hello) = 0;
   virtual void worker_message(WorkerId worker, Frame frame) = 0;
   // A frame from this worker failed to decode (the network layer already replied with the error).
   virtual void worker_malformed(WorkerId worker, const std::string& error) = 0;

@@ -56,7 +56,7 @@ class CoordinatorImpl final : public Coordinator {
   void client_connected(ClientId client, const std::string& owner) override;
   void client_message(ClientId client, Frame frame) override;
   void client_disconnected(ClientId client) override;
-  void worker_connected(WorkerId worker, const nlohmann::json& hello) override;
+  void worker_connected(WorkerId worker, const protocol::WorkerHello& hello) override;
   void worker_message(WorkerId worker, Frame frame) override;
   void worker_malformed(WorkerId worker, const std::string& error) override;
   void worker_disconnected(WorkerId worker) override;
@@ -74,28 +74,28 @@ class CoordinatorImpl final : public Coordinator {
   double unix_now() const { return unix_at_start_ + (now() - clock_at_start_) / 1000.0; }
   void event(const std::string& kind, const std::string& message) { stats_.event(unix_now(), kind, message); }
 
-  void on_benchmark(WorkerState& w, const Frame& frame);
+  void on_benchmark(WorkerState& w, const protocol::Benchmark& benchmark);
   // The path of one result: receive, check, complete, persist, wake dependents (waiters are
   // answered by settle() after the call).
-  void on_result(WorkerState& w, Frame frame);
-  void on_worker_error(WorkerState& w, const Frame& frame);
-  // What is wrong with `result` as the reply to `group` ("" if nothing): the output names, dtypes
-  // and shapes must be exactly the group's.
-  std::string result_problem(const Graph& graph, const GroupRecord& group, const Frame& result) const;
+  void on_result(WorkerState& w, protocol::Result result);
+  void on_worker_error(WorkerState& w, const protocol::WorkerError& error);
+  // What is wrong with a result's `outputs` as the reply to `group` ("" if nothing): the output
+  // names, dtypes and shapes must be exactly the group's.
+  std::string result_problem(const Graph& graph, const GroupRecord& group, const std::vector<NamedTensor>& outputs) const;
   // The group's compute time on the server's clock: from when the worker could start it (the
   // assign was sent, or its previous reply arrived, whichever is later) to `result`, less the
   // estimated transfer of inputs and outputs and the round trip. compute_ms is not trusted.
-  double measured_compute_ms(const WorkerState& w, const GroupRecord& group, const Frame& result) const;
-  void on_release(WorkerState& w, const Frame& frame);
+  double measured_compute_ms(const WorkerState& w, const GroupRecord& group, const std::vector<NamedTensor>& outputs) const;
+  void on_release(WorkerState& w, const protocol::Release& release);
   // Replies `error`, counts it, and closes the worker after Fleet::kMaxProtocolErrors. False if closed.
   bool protocol_error(WorkerState& w, const std::string& error, bool reply = true);
   // Forgets a worker and hands its groups to others (counting a transient failure for them).
   void drop_worker(WorkerId worker, const std::string& reason);
   // A group that is in flight on `w`, or nullptr (quietly for recently cancelled ones: `cancelled`).
   GroupRecord* group_of(WorkerState& w, GroupId group, bool& cancelled);
-  // The group a worker's `type` frame (result, error) names in 'group_id', as group_of. A bad
-  // group_id, or a group not assigned to w (`unassigned`), is a protocol error "<type>: ...".
-  GroupRecord* named_group(WorkerState& w, const Frame& frame, const char* type, bool& cancelled, bool& unassigned);
+  // The group a worker's `type` message (result, error) names, as group_of. A group not assigned
+  // to w (`unassigned`) is a protocol error "<type>: group N is not assigned to this worker".
+  GroupRecord* named_group(WorkerState& w, GroupId group, const char* type, bool& cancelled, bool& unassigned);
 
   // ---- dispatch.cpp ----
   void dispatch();
@@ -111,8 +111,8 @@ class CoordinatorImpl final : public Coordinator {
   // Stores the values of `result` for `ops` that are not final yet and marks them computed,
   // cancelling other groups computing them and waking their dependents; outputs in `keep` are
   // noted as kept by `kept_by`. Returns how many ops became computed.
-  uint64_t apply_result(Graph& graph, const std::vector<OpIndex>& ops, Frame& result, const std::vector<OpIndex>& keep,
-                        KeptTensors* kept_by);
+  uint64_t apply_result(Graph& graph, const std::vector<OpIndex>& ops, std::vector<NamedTensor>& outputs,
+                        const std::vector<OpIndex>& keep, KeptTensors* kept_by);
   // Removes a group; its ops it alone was computing go back to pending, and with `transient`
   // count a failed attempt (failing the op with `reason` after max_attempts).
   void requeue_group(GroupId group, const std::string& reason, bool transient);
@@ -139,8 +139,6 @@ class CoordinatorImpl final : public Coordinator {
   void close_dispute(Graph& graph, OpIndex op, bool computed);
   // True if worker w reported a kernel error for this op that is still disputed.
   bool reported_by(const Graph& graph, OpIndex op, WorkerId w) const;
-  // The op as it travels in an assign: {"id", "op", "inputs", "params"}.
-  nlohmann::json op_json(const Graph& graph, OpIndex op) const;
 
   // ---- coordinator.cpp: op state ----
   // Reacts to a state change of `graph`: queues the new statuses for the store, ends the

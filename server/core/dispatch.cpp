@@ -154,25 +154,23 @@ bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan
   w.busy_until_ms = finish;
 
   std::set<OpIndex> in_group(plan.ops.begin(), plan.ops.end());
-  nlohmann::json ops = nlohmann::json::array();
+  protocol::Assign assign;
+  assign.group_id = gid;
   for (OpIndex op : plan.ops) {
-    ops.push_back(op_json(graph, op));
+    assign.ops.push_back(graph.wire_op(op));
     apply_changes(graph, graph.set_status(op, OpStatus::running));
     graph.ops[op].groups.push_back(gid);
   }
-  nlohmann::json outputs = nlohmann::json::array();
-  nlohmann::json keep = nlohmann::json::array();
   for (OpIndex op : plan.outputs) {
-    outputs.push_back(graph.wire_name(op));
+    assign.outputs.push_back(graph.wire_name(op));
     // Outputs that later groups consume may be consumed on this worker: keep them there.
     bool consumed_later = false;
     for (OpIndex dep : graph.ops[op].dependents) consumed_later = consumed_later || !in_group.count(dep);
     if (consumed_later) {
-      keep.push_back(graph.wire_name(op));
+      assign.keep.push_back(graph.wire_name(op));
       rec.kept_outputs.push_back(op);
     }
   }
-  Frame frame;
   for (OpIndex in : plan.external) {
     const std::string name = graph.wire_name(in);
     if (w.kept.has(name)) {
@@ -182,18 +180,16 @@ bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan
     }
     // Tensors with several consumers (model weights, shared operands) stay on the worker.
     if (graph.ops[in].dependents.size() > 1) {
-      keep.push_back(name);
+      assign.keep.push_back(name);
       w.kept.add(name, value_bytes(graph.ops[in]));
       rec.kept_inputs.push_back(name);
     }
   }
-  for (auto& [in, value] : inputs) frame.tensors.push_back({graph.wire_name(in), *value});
-  frame.header = {{"type", "assign"}, {"group_id", gid}, {"ops", std::move(ops)}, {"outputs", std::move(outputs)}};
-  if (!keep.empty()) frame.header["keep"] = std::move(keep);
+  for (auto& [in, value] : inputs) assign.inputs.push_back({graph.wire_name(in), *value});
   w.in_flight.push_back(gid);
   groups_.add(std::move(rec));
   touched(graph.id);
-  outbox_.send_to_worker(w.id, std::move(frame));
+  outbox_.send_to_worker(w.id, protocol::encode(std::move(assign)));
   return true;
 }
 

@@ -70,8 +70,8 @@ SpeedModel Fleet::average_speed() const {
   int n_workers = 0;
   for (const auto& [id, other] : workers_) {
     if (!other.benchmarked) continue;
-    gflops += other.benchmark.value("matmul_gflops", 1.0);
-    gbs += other.benchmark.value("elementwise_gbs", 1.0);
+    gflops += other.benchmark.matmul_gflops;
+    gbs += other.benchmark.elementwise_gbs;
     ++n_workers;
   }
   SpeedModel sizing;

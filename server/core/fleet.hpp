@@ -12,6 +12,7 @@
 
 #include "server/core/group_table.hpp"
 #include "server/core/scheduler.hpp"
+#include "shared/device_benchmark.hpp"
 #include "shared/lru_cache.hpp"
 
 namespace corvid::server {
@@ -33,7 +34,7 @@ struct WorkerState {
   double connected_at = 0;  // unix seconds
   double last_seen_ms = 0;
   bool benchmarked = false;
-  nlohmann::json benchmark = nullptr;
+  DeviceScore benchmark;  // as the worker reported it (when benchmarked)
   SpeedModel speed;
   double busy_until_ms = 0;
   double last_reply_ms = 0;          // when its last result or error for a group arrived

@@ -136,6 +136,16 @@ std::string Graph::status() const {
 
 std::string Graph::wire_name(OpIndex op) const { return std::to_string(id) + ":" + ops[op].id; }
 
+OpSpec Graph::wire_op(OpIndex op) const {
+  const OpNode& node = ops[op];
+  OpSpec spec;
+  spec.id = wire_name(op);
+  spec.def = node.def;
+  for (OpIndex in : node.inputs) spec.inputs.push_back(wire_name(in));
+  spec.params = node.params;
+  return spec;
+}
+
 bool parse_wire_name(const std::string& name, GraphId& graph, std::string& op_id) {
   const auto colon = name.find(':');
   if (colon == std::string::npos || colon == 0 || colon > 19) return false;

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "shared/graph_spec.hpp"
 #include "shared/ops/op.hpp"
 #include "shared/tensor.hpp"
 
@@ -108,6 +109,8 @@ struct Graph {
   std::string status() const;
   // The ids named "<graph_id>:<op_id>" that travel to workers.
   std::string wire_name(OpIndex op) const;
+  // The op as it travels in an assign: its wire name, op, inputs' wire names and params.
+  OpSpec wire_op(OpIndex op) const;
 
  private:
   // Sets `status` and `error` on the ops of `stack` that are not final, and transitively on

@@ -18,13 +18,6 @@ std::string worker_list(const std::set<WorkerId>& workers) {
 
 }  // namespace
 
-nlohmann::json CoordinatorImpl::op_json(const Graph& graph, OpIndex op) const {
-  const OpNode& node = graph.ops[op];
-  nlohmann::json inputs = nlohmann::json::array();
-  for (OpIndex in : node.inputs) inputs.push_back(graph.wire_name(in));
-  return {{"id", graph.wire_name(op)}, {"op", node.def->name}, {"inputs", std::move(inputs)}, {"params", node.params}};
-}
-
 bool CoordinatorImpl::reported_by(const Graph& graph, OpIndex op, WorkerId w) const {
   return disputes_.reported_by({graph.id, op}, w);
 }
@@ -87,15 +80,13 @@ void CoordinatorImpl::start_server_settlement(Graph& graph, OpIndex op, KernelDi
   rec.graph = graph.id;
   rec.ops.assign(needed.begin(), needed.end());
   rec.outputs = rec.ops;  // every value the server computes is worth keeping
-  Frame assign;
-  nlohmann::json ops = nlohmann::json::array();
-  nlohmann::json outputs = nlohmann::json::array();
+  protocol::Assign assign;
+  assign.group_id = job;
   for (OpIndex o : rec.ops) {
-    ops.push_back(op_json(graph, o));
-    outputs.push_back(graph.wire_name(o));
+    assign.ops.push_back(graph.wire_op(o));
+    assign.outputs.push_back(graph.wire_name(o));
   }
-  assign.header = {{"type", "assign"}, {"group_id", job}, {"ops", std::move(ops)}, {"outputs", std::move(outputs)}};
-  for (auto& [in, value] : inputs) assign.tensors.push_back({graph.wire_name(in), *value});
+  for (auto& [in, value] : inputs) assign.inputs.push_back({graph.wire_name(in), *value});
   dispute.server_job = job;
   groups_.add_server_job(std::move(rec));
   event("settling", "the server's own kernel computes graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id +
@@ -112,24 +103,25 @@ void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {
   auto g = graphs_.find(rec.graph);
   if (g == graphs_.end()) return;
   Graph& graph = g->second;
-  const auto& h = reply.header;
-  std::string problem;
-  if (h.value("type", "") == "result") {
-    problem = result_problem(graph, rec, reply);
+  std::string problem, op_wire;
+  if (protocol::type_of(reply) == protocol::Result::kType) {
+    protocol::Result result = protocol::decode<protocol::Result>(std::move(reply));
+    problem = result_problem(graph, rec, result.outputs);
     if (problem.empty()) {
       // Ops someone else finished in the meantime keep their value; the rest take the server's.
-      apply_result(graph, rec.ops, reply, {}, nullptr);
+      apply_result(graph, rec.ops, result.outputs, {}, nullptr);
       settle();
       return;
     }
     problem = "the server's own kernel gave an invalid result: " + problem;
   } else {
-    problem = h.contains("error") && h["error"].is_string() ? h["error"].get<std::string>() : "no message";
+    const protocol::WorkerError error = protocol::decode<protocol::WorkerError>(std::move(reply));
+    problem = error.error;
+    op_wire = error.op_id;
   }
   // The server's kernel is the reference: the op it names fails (the last op of the group if it
   // names none of them), and its dependents with it.
   OpIndex failed = rec.ops.back();
-  const std::string op_wire = h.contains("op_id") && h["op_id"].is_string() ? h["op_id"].get<std::string>() : "";
   for (OpIndex op : rec.ops)
     if (graph.wire_name(op) == op_wire) failed = op;
   if (!is_final(graph.ops[failed].status)) {

@@ -14,6 +14,14 @@ int64_t CoordinatorImpl::queue_depth() const {
 
 namespace {
 
+// A worker's benchmark as /api/status shows it (null until it reported one).
+nlohmann::json benchmark_json(const WorkerState& w) {
+  if (!w.benchmarked) return nullptr;
+  const DeviceScore& s = w.benchmark;
+  return {{"matmul_gflops", s.matmul_gflops}, {"elementwise_gbs", s.elementwise_gbs}, {"reduce_gbs", s.reduce_gbs},
+          {"duration_ms", s.duration_ms}};
+}
+
 // Seconds from a graph's submit until its last op became final, or until now while it runs;
 // null for a graph finished before servers recorded the time.
 nlohmann::json elapsed_s(const Graph& g, double now_ms) {
@@ -36,7 +44,7 @@ nlohmann::json CoordinatorImpl::status_json() const {
                        {"name", w.name},
                        {"user_agent", w.user_agent},
                        {"state", state},
-                       {"benchmark", w.benchmark},
+                       {"benchmark", benchmark_json(w)},
                        {"score_gflops", w.benchmarked ? w.speed.benchmark_gflops() : 0.0},
                        {"measured_gflops", w.speed.samples() >= SpeedModel::kSamplesBeforeTrust
                                                ? nlohmann::json(w.speed.measured_gflops())

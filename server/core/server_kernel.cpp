@@ -14,7 +14,7 @@ BackgroundServerKernel::~BackgroundServerKernel() {
   thread_.join();
 }
 
-void BackgroundServerKernel::compute(uint64_t job, Frame assign) {
+void BackgroundServerKernel::compute(uint64_t job, protocol::Assign assign) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     jobs_.emplace_back(job, std::move(assign));
@@ -25,7 +25,7 @@ void BackgroundServerKernel::compute(uint64_t job, Frame assign) {
 void BackgroundServerKernel::run() {
   GroupExecutor executor(0);  // keeps nothing: every group comes with all its inputs
   for (;;) {
-    std::pair<uint64_t, Frame> job;
+    std::pair<uint64_t, protocol::Assign> job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return quit_ || !jobs_.empty(); });
@@ -33,14 +33,14 @@ void BackgroundServerKernel::run() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    deliver_(job.first, executor.execute(job.second));
+    deliver_(job.first, executor.execute(std::move(job.second)));
   }
 }
 
 std::pair<uint64_t, Frame> InlineServerKernel::run_one() {
   auto job = std::move(jobs_.front());
   jobs_.pop_front();
-  return {job.first, executor_.execute(job.second)};
+  return {job.first, executor_.execute(std::move(job.second))};
 }
 
 }  // namespace corvid::server

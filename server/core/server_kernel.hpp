@@ -28,7 +28,7 @@ class BackgroundServerKernel final : public ServerKernel {
   BackgroundServerKernel(const BackgroundServerKernel&) = delete;
   BackgroundServerKernel& operator=(const BackgroundServerKernel&) = delete;
 
-  void compute(uint64_t job, Frame assign) override;
+  void compute(uint64_t job, protocol::Assign assign) override;
 
  private:
   void run();
@@ -36,7 +36,7 @@ class BackgroundServerKernel final : public ServerKernel {
   std::function<void(uint64_t, Frame)> deliver_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<std::pair<uint64_t, Frame>> jobs_;
+  std::deque<std::pair<uint64_t, protocol::Assign>> jobs_;
   bool quit_ = false;
   std::thread thread_;  // last: starts once the members above exist
 };
@@ -46,13 +46,13 @@ class BackgroundServerKernel final : public ServerKernel {
 // callers may block. Not thread-safe.
 class InlineServerKernel final : public ServerKernel {
  public:
-  void compute(uint64_t job, Frame assign) override { jobs_.emplace_back(job, std::move(assign)); }
+  void compute(uint64_t job, protocol::Assign assign) override { jobs_.emplace_back(job, std::move(assign)); }
   bool idle() const { return jobs_.empty(); }
   // Computes the oldest group (there must be one) and returns its job id and reply.
   std::pair<uint64_t, Frame> run_one();
 
  private:
-  std::deque<std::pair<uint64_t, Frame>> jobs_;
+  std::deque<std::pair<uint64_t, protocol::Assign>> jobs_;
   GroupExecutor executor_{0};  // keeps nothing: every group comes with all its inputs
 };
 

@@ -16,44 +16,24 @@ std::string truncated(std::string s) {
   return s;
 }
 
-bool positive_number(const nlohmann::json& header, const char* field, double& out) {
-  auto it = header.find(field);
-  if (it == header.end() || !it->is_number()) return false;
-  out = it->get<double>();
-  return std::isfinite(out) && out > 0;
-}
-
-bool group_id_field(const nlohmann::json& header, GroupId& out) {
-  auto it = header.find("group_id");
-  if (it == header.end() || !it->is_number_unsigned()) return false;
-  out = it->get<GroupId>();
-  return true;
-}
-
 }  // namespace
 
-void CoordinatorImpl::worker_connected(WorkerId worker, const nlohmann::json& hello) {
+void CoordinatorImpl::worker_connected(WorkerId worker, const protocol::WorkerHello& hello) {
   WorkerState& w = fleet_.connect(worker);
   w.connected_at = unix_now();
   w.last_seen_ms = now();
-  if (auto it = hello.find("name"); it != hello.end() && it->is_string()) w.name = truncated(it->get<std::string>());
-  if (auto it = hello.find("user_agent"); it != hello.end() && it->is_string())
-    w.user_agent = truncated(it->get<std::string>());
-  if (auto it = hello.find("cached"); it != hello.end() && it->is_array()) {
-    for (const auto& name : *it) {
-      if (!name.is_string()) continue;
-      GraphId g = 0;
-      std::string op_id;
-      if (!parse_wire_name(name.get<std::string>(), g, op_id)) continue;
-      auto graph = graphs_.find(g);
-      if (graph == graphs_.end() || !graph->second.index.count(op_id)) continue;
-      w.kept.add(name.get<std::string>(), 0);
-    }
+  w.name = truncated(hello.name);
+  w.user_agent = truncated(hello.user_agent);
+  for (const auto& name : hello.cached) {
+    GraphId g = 0;
+    std::string op_id;
+    if (!parse_wire_name(name, g, op_id)) continue;
+    auto graph = graphs_.find(g);
+    if (graph == graphs_.end() || !graph->second.index.count(op_id)) continue;
+    w.kept.add(name, 0);
   }
   if (w.name.empty()) w.name = "worker " + std::to_string(worker);
-  Frame welcome;
-  welcome.header = {{"type", "welcome"}, {"worker_id", worker}, {"heartbeat_ms", options_.heartbeat_ms}};
-  outbox_.send_to_worker(worker, std::move(welcome));
+  outbox_.send_to_worker(worker, protocol::encode(protocol::WorkerWelcome{worker, options_.heartbeat_ms}));
   event("worker", "worker " + std::to_string(worker) + " '" + w.name + "' connected");
 }
 
@@ -62,24 +42,25 @@ void CoordinatorImpl::worker_message(WorkerId worker, Frame frame) {
   if (!found) return;  // already dropped
   WorkerState& w = *found;
   w.last_seen_ms = now();
-  const auto type_it = frame.header.find("type");
-  const std::string type = type_it != frame.header.end() && type_it->is_string() ? type_it->get<std::string>() : "";
-  if (type == "benchmark") {
-    on_benchmark(w, frame);
-  } else if (type == "result") {
-    on_result(w, std::move(frame));
-  } else if (type == "error") {
-    on_worker_error(w, frame);
-  } else if (type == "release") {
-    on_release(w, frame);
-  } else if (type == "heartbeat") {
-    Frame beat;
-    beat.header = {{"type", "heartbeat"}, {"t", now()}};
-    outbox_.send_to_worker(worker, std::move(beat));
-  } else if (type == "hello") {
-    protocol_error(w, "hello: already received");
-  } else {
-    protocol_error(w, "unknown message type '" + type + "' (expected benchmark, result, error, release or heartbeat)");
+  const std::string type = protocol::type_of(frame);
+  try {
+    if (type == protocol::Benchmark::kType) {
+      on_benchmark(w, protocol::decode<protocol::Benchmark>(std::move(frame)));
+    } else if (type == protocol::Result::kType) {
+      on_result(w, protocol::decode<protocol::Result>(std::move(frame)));
+    } else if (type == protocol::WorkerError::kType) {
+      on_worker_error(w, protocol::decode<protocol::WorkerError>(std::move(frame)));
+    } else if (type == protocol::Release::kType) {
+      on_release(w, protocol::decode<protocol::Release>(std::move(frame)));
+    } else if (type == protocol::Heartbeat::kType) {
+      outbox_.send_to_worker(worker, protocol::encode(protocol::Heartbeat{now()}));
+    } else if (type == protocol::WorkerHello::kType) {
+      protocol_error(w, "hello: already received");
+    } else {
+      protocol_error(w, "unknown message type '" + type + "' (expected benchmark, result, error, release or heartbeat)");
+    }
+  } catch (const protocol::ProtocolError& e) {
+    protocol_error(w, e.what());
   }
   settle();
 }
@@ -99,11 +80,7 @@ void CoordinatorImpl::worker_disconnected(WorkerId worker) {
 
 bool CoordinatorImpl::protocol_error(WorkerState& w, const std::string& error, bool reply) {
   const WorkerId id = w.id;
-  if (reply) {
-    Frame f;
-    f.header = {{"type", "error"}, {"error", error}};
-    outbox_.send_to_worker(id, std::move(f));
-  }
+  if (reply) outbox_.send_to_worker(id, protocol::encode(protocol::ErrorReply{nullptr, "", error}));
   if (!Fleet::protocol_error_limit_reached(w)) return true;
   event("abuse", "worker " + std::to_string(id) + " closed after " + std::to_string(Fleet::kMaxProtocolErrors) +
                      " protocol errors (last: " + error + ")");
@@ -127,14 +104,9 @@ GroupRecord* CoordinatorImpl::group_of(WorkerState& w, GroupId group, bool& canc
   return groups_.assigned_to(w.id, group);
 }
 
-GroupRecord* CoordinatorImpl::named_group(WorkerState& w, const Frame& frame, const char* type, bool& cancelled,
+GroupRecord* CoordinatorImpl::named_group(WorkerState& w, GroupId gid, const char* type, bool& cancelled,
                                           bool& unassigned) {
   cancelled = unassigned = false;
-  GroupId gid = 0;
-  if (!group_id_field(frame.header, gid)) {
-    protocol_error(w, std::string(type) + ": 'group_id' must be a non-negative integer");
-    return nullptr;
-  }
   GroupRecord* group = group_of(w, gid, cancelled);
   if (!group && !cancelled) {
     unassigned = true;
@@ -143,24 +115,16 @@ GroupRecord* CoordinatorImpl::named_group(WorkerState& w, const Frame& frame, co
   return group;
 }
 
-void CoordinatorImpl::on_benchmark(WorkerState& w, const Frame& frame) {
-  double gflops = 0, gbs = 0;
-  if (!positive_number(frame.header, "matmul_gflops", gflops) || !positive_number(frame.header, "elementwise_gbs", gbs)) {
-    protocol_error(w, "benchmark: 'matmul_gflops' and 'elementwise_gbs' must be positive numbers");
-    return;
-  }
-  double reduce = 0, duration = 0;
-  positive_number(frame.header, "reduce_gbs", reduce);
-  positive_number(frame.header, "duration_ms", duration);
-  w.speed.set_benchmark(gflops, gbs);
-  w.benchmark = {{"matmul_gflops", gflops}, {"elementwise_gbs", gbs}, {"reduce_gbs", reduce}, {"duration_ms", duration}};
+void CoordinatorImpl::on_benchmark(WorkerState& w, const protocol::Benchmark& benchmark) {
+  w.speed.set_benchmark(benchmark.score.matmul_gflops, benchmark.score.elementwise_gbs);
+  w.benchmark = benchmark.score;
   w.benchmarked = true;
 }
 
-void CoordinatorImpl::on_result(WorkerState& w, Frame frame) {
+void CoordinatorImpl::on_result(WorkerState& w, protocol::Result result) {
   // Receive: the group the result answers must be in flight on this worker.
   bool cancelled = false, unassigned = false;
-  GroupRecord* group = named_group(w, frame, "result", cancelled, unassigned);
+  GroupRecord* group = named_group(w, result.group_id, protocol::Result::kType, cancelled, unassigned);
   if (!group) {
     if (cancelled) ++stats_.totals.duplicates_ignored;
     if (unassigned) ++stats_.totals.results_rejected;
@@ -169,12 +133,8 @@ void CoordinatorImpl::on_result(WorkerState& w, Frame frame) {
   const GroupId gid = group->id;
   Graph& graph = graphs_.at(group->graph);
   // Check the result against the group before touching any state.
-  std::string problem;
-  auto cm = frame.header.find("compute_ms");
-  if (cm == frame.header.end() || !cm->is_number() || !std::isfinite(cm->get<double>()) || cm->get<double>() < 0)
-    problem = "'compute_ms' must be a non-negative number";
-  else
-    problem = result_problem(graph, *group, frame);
+  const std::string problem = !result.compute_ms ? "'compute_ms' must be a non-negative number"
+                                                 : result_problem(graph, *group, result.outputs);
   if (!problem.empty()) {
     ++stats_.totals.results_rejected;
     ++w.failures;
@@ -185,8 +145,8 @@ void CoordinatorImpl::on_result(WorkerState& w, Frame frame) {
     return;
   }
   // Credit the worker: its speed on the server's clock, and it is trusted again.
-  w.reported_compute_ms += cm->get<double>();
-  if (!group->expired) w.speed.observe(group->raw_ms, measured_compute_ms(w, *group, frame));
+  w.reported_compute_ms += *result.compute_ms;
+  if (!group->expired) w.speed.observe(group->raw_ms, measured_compute_ms(w, *group, result.outputs));
   w.last_reply_ms = now();
   w.suspect = false;
   // Complete: the group leaves the table and its worker.
@@ -195,19 +155,19 @@ void CoordinatorImpl::on_result(WorkerState& w, Frame frame) {
   ++stats_.totals.groups_done;
   remove_group(*group);
   // Persist the values, mark the ops computed, cancel groups made redundant, wake dependents.
-  w.ops_done += apply_result(graph, done.ops, frame, done.kept_outputs, &w.kept);
+  w.ops_done += apply_result(graph, done.ops, result.outputs, done.kept_outputs, &w.kept);
   if (done.expired) event("late", "worker " + std::to_string(w.id) + " finished a group after its deadline; its result is used");
   // Answer waiters: the graph is touched, and settle() after this message serves its waiters
   // and dispatches the ops that became ready.
 }
 
-std::string CoordinatorImpl::result_problem(const Graph& graph, const GroupRecord& group, const Frame& result) const {
-  if (result.tensors.size() != group.outputs.size())
-    return std::to_string(result.tensors.size()) + " tensor(s) for " + std::to_string(group.outputs.size()) +
-           " output(s)";
+std::string CoordinatorImpl::result_problem(const Graph& graph, const GroupRecord& group,
+                                            const std::vector<NamedTensor>& outputs) const {
+  if (outputs.size() != group.outputs.size())
+    return std::to_string(outputs.size()) + " tensor(s) for " + std::to_string(group.outputs.size()) + " output(s)";
   std::unordered_map<std::string, OpIndex> expected;
   for (OpIndex op : group.outputs) expected.emplace(graph.wire_name(op), op);
-  for (const auto& nt : result.tensors) {
+  for (const auto& nt : outputs) {
     auto e = expected.find(nt.name);
     if (e == expected.end()) return "tensor '" + nt.name + "' is not an output of the group (or comes twice)";
     const TensorSpec& want = graph.ops[e->second].spec;
@@ -220,34 +180,31 @@ std::string CoordinatorImpl::result_problem(const Graph& graph, const GroupRecor
   return "";
 }
 
-double CoordinatorImpl::measured_compute_ms(const WorkerState& w, const GroupRecord& group, const Frame& result) const {
+double CoordinatorImpl::measured_compute_ms(const WorkerState& w, const GroupRecord& group,
+                                            const std::vector<NamedTensor>& outputs) const {
   double output_bytes = 0;
-  for (const auto& nt : result.tensors) output_bytes += static_cast<double>(nt.tensor.nbytes());
+  for (const auto& nt : outputs) output_bytes += static_cast<double>(nt.tensor.nbytes());
   const double elapsed = now() - std::max(group.sent_ms, w.last_reply_ms);
   return std::max(0.0, elapsed - link_.transfer_ms(group.input_bytes + output_bytes) - link_.latency_ms);
 }
 
-void CoordinatorImpl::on_worker_error(WorkerState& w, const Frame& frame) {
+void CoordinatorImpl::on_worker_error(WorkerState& w, const protocol::WorkerError& error) {
   bool cancelled = false, unassigned = false;
-  GroupRecord* group = named_group(w, frame, "error", cancelled, unassigned);
+  GroupRecord* group = named_group(w, error.group_id, protocol::WorkerError::kType, cancelled, unassigned);
   if (!group) return;
   const GroupId gid = group->id;
-  const auto& h = frame.header;
-  const std::string kind = h.contains("kind") && h["kind"].is_string() ? h["kind"].get<std::string>() : "";
-  const std::string message =
-      truncated(h.contains("error") && h["error"].is_string() ? h["error"].get<std::string>() : "no message");
-  const std::string op_wire = h.contains("op_id") && h["op_id"].is_string() ? h["op_id"].get<std::string>() : "";
+  const std::string message = truncated(error.error);
   w.last_reply_ms = now();
   Graph& graph = graphs_.at(group->graph);
-  if (kind == "kernel") {
+  if (error.kind == protocol::WorkerErrorKind::kernel) {
     OpIndex failed = 0;
     bool found = false;
     for (OpIndex op : group->ops)
-      if (graph.wire_name(op) == op_wire) failed = op, found = true;
+      if (graph.wire_name(op) == error.op_id) failed = op, found = true;
     if (!found) {
       ++w.failures;
       requeue_group(gid, "worker " + std::to_string(w.id) + " reported a kernel error for an op not in the group", true);
-      protocol_error(w, "error: op_id '" + op_wire + "' is not an op of group " + std::to_string(gid));
+      protocol_error(w, "error: op_id '" + error.op_id + "' is not an op of group " + std::to_string(gid));
       return;
     }
     ++stats_.totals.groups_failed;
@@ -258,33 +215,29 @@ void CoordinatorImpl::on_worker_error(WorkerState& w, const Frame& frame) {
     return;
   }
   ++w.failures;
-  if (kind != "missing_input" && kind != "malformed") {
+  if (error.kind == protocol::WorkerErrorKind::unknown) {
     requeue_group(gid, "worker " + std::to_string(w.id) + " sent an error of unknown kind", true);
     protocol_error(w, "error: 'kind' must be kernel, missing_input or malformed");
     return;
   }
   // Transient: the worker's cache was not what the server thought, or the frame got damaged.
   // A wrong guess about the cache is the server's fault and does not count as an attempt.
-  const bool our_guess = kind == "missing_input" && group->relied_on_kept;
-  if (kind == "missing_input") w.kept.clear();
+  const bool missing_input = error.kind == protocol::WorkerErrorKind::missing_input;
+  const bool our_guess = missing_input && group->relied_on_kept;
+  if (missing_input) w.kept.clear();
   ++stats_.totals.groups_failed;
-  requeue_group(gid, kind + " on worker " + std::to_string(w.id) + ": " + message, !our_guess);
+  requeue_group(gid, std::string(protocol::kind_name(error.kind)) + " on worker " + std::to_string(w.id) + ": " + message,
+                !our_guess);
 }
 
-void CoordinatorImpl::on_release(WorkerState& w, const Frame& frame) {
-  auto ids = frame.header.find("group_ids");
-  if (ids == frame.header.end() || !ids->is_array()) {
-    protocol_error(w, "release: 'group_ids' must be a list of group ids");
-    return;
-  }
-  for (const auto& id : *ids) {
-    if (!id.is_number_unsigned()) continue;
+void CoordinatorImpl::on_release(WorkerState& w, const protocol::Release& release) {
+  for (GroupId gid : release.group_ids) {
     bool cancelled = false;
-    GroupRecord* group = group_of(w, id.get<GroupId>(), cancelled);
+    GroupRecord* group = group_of(w, gid, cancelled);
     if (!group) continue;
     // It was not computed, so the inputs it asked the worker to keep are not there.
     for (const auto& name : group->kept_inputs) w.kept.erase(name);
-    requeue_group(id.get<GroupId>(), "released", false);
+    requeue_group(gid, "released", false);
   }
 }
 

@@ -81,7 +81,7 @@ std::shared_ptr<FrameSession> ServerState::find(const Sessions& sessions, uint64
 WorkerId ServerState::add_worker(const std::shared_ptr<FrameSession>& session, const protocol::WorkerHello& hello) {
   WorkerId id = next_worker_++;
   workers_[id] = session;
-  guarded("worker_connected", session, [&](Coordinator& c) { c.worker_connected(id, protocol::encode(hello).header); });
+  guarded("worker_connected", session, [&](Coordinator& c) { c.worker_connected(id, hello); });
   return id;
 }
 

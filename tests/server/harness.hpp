@@ -109,7 +109,7 @@ struct Harness {
   void connect_worker(WorkerId w, double gflops = 10, double gbs = 10, nlohmann::json hello_extra = {}) {
     nlohmann::json hello = {{"type", "hello"}, {"version", 1}, {"name", "w" + std::to_string(w)}, {"user_agent", "test"}};
     if (hello_extra.is_object()) hello.update(hello_extra);
-    core->worker_connected(w, hello);
+    core->worker_connected(w, protocol::decode<protocol::WorkerHello>(Frame{hello, {}}));
     REQUIRE(outbox.worker_frames(w, "welcome").size() == 1);
     Frame bench;
     bench.header = {{"type", "benchmark"}, {"matmul_gflops", gflops}, {"elementwise_gbs", gbs}, {"reduce_gbs", gbs},

@@ -131,7 +131,7 @@ TEST_CASE("Fleet offers benchmarked workers, a suspect one as busy forever") {
   for (WorkerId id : {WorkerId(2), WorkerId(3)}) {
     WorkerState& w = fleet.connect(id);
     w.benchmarked = true;
-    w.benchmark = {{"matmul_gflops", id * 10.0}, {"elementwise_gbs", 1.0}};
+    w.benchmark = DeviceScore{id * 10.0, 1.0, 0, 0};
     w.speed.set_benchmark(id * 10.0, 1);
     w.busy_until_ms = 5;
   }
