@@ -8,29 +8,9 @@
 
 namespace corvid::server {
 
-namespace {
-
-// graph_id as a JSON number or a string of digits.
-bool parse_graph_id(const nlohmann::json& v, GraphId& out) {
-  if (v.is_number_unsigned()) {
-    out = v.get<GraphId>();
-    return true;
-  }
-  if (!v.is_string()) return false;
-  const auto& s = v.get_ref<const std::string&>();
-  if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return false;
-  out = std::stoull(s);
-  return true;
-}
-
-}  // namespace
-
 void CoordinatorImpl::client_connected(ClientId client, const std::string& owner) {
   clients_[client] = owner.empty() ? "client " + std::to_string(client) : owner;
-  Frame welcome;
-  welcome.header = {{"type", "welcome"}, {"client_id", client}};
-  outbox_.send_to_client(client, std::move(welcome));
+  outbox_.send_to_client(client, protocol::encode(protocol::ClientWelcome{client}));
 }
 
 void CoordinatorImpl::client_disconnected(ClientId client) {
@@ -40,40 +20,37 @@ void CoordinatorImpl::client_disconnected(ClientId client) {
 
 void CoordinatorImpl::client_message(ClientId client, Frame frame) {
   if (!clients_.count(client)) clients_[client] = "client " + std::to_string(client);
-  const auto& h = frame.header;
-  const nlohmann::json request_id = h.contains("request_id") ? h["request_id"] : nlohmann::json();
-  const std::string type = h.contains("type") && h["type"].is_string() ? h["type"].get<std::string>() : "";
-  if (type == "submit")
-    handle_submit(client, frame, request_id);
-  else if (type == "wait")
-    handle_wait(client, h, request_id, false);
-  else if (type == "end")
-    handle_wait(client, h, request_id, true);
-  else if (type == "cancel")
-    handle_cancel(client, h, request_id);
-  else if (type != "heartbeat")
-    send_client_error(client, request_id, "",
-                      "unknown message type '" + type + "' (expected submit, wait, end, cancel or heartbeat)");
+  const auto id = frame.header.find("request_id");
+  const protocol::RequestId request_id = id != frame.header.end() ? *id : protocol::RequestId();
+  const std::string type = protocol::type_of(frame);
+  try {
+    if (type == protocol::Submit::kType) {
+      handle_submit(client, protocol::decode<protocol::Submit>(std::move(frame)));
+    } else if (type == protocol::Wait::kType) {
+      handle_wait(client, protocol::decode<protocol::Wait>(std::move(frame)), false);
+    } else if (type == protocol::End::kType) {
+      const auto end = protocol::decode<protocol::End>(std::move(frame));
+      handle_wait(client, protocol::Wait{end.request_id, end.graph_id, std::nullopt, false, false, std::nullopt}, true);
+    } else if (type == protocol::CancelOps::kType) {
+      handle_cancel(client, protocol::decode<protocol::CancelOps>(std::move(frame)));
+    } else if (type != protocol::Heartbeat::kType) {
+      send_client_error(client, request_id, "",
+                        "unknown message type '" + type + "' (expected submit, wait, end, cancel or heartbeat)");
+    }
+  } catch (const GraphError& e) {
+    send_client_error(client, request_id, e.op_id(), e.what());
+  } catch (const protocol::ProtocolError& e) {
+    send_client_error(client, request_id, "", e.what());
+  }
   settle();
 }
 
-void CoordinatorImpl::send_client_error(ClientId client, const nlohmann::json& request_id, const std::string& op_id,
+void CoordinatorImpl::send_client_error(ClientId client, const protocol::RequestId& request_id, const std::string& op_id,
                                         const std::string& error) {
-  Frame f;
-  f.header = {{"type", "error"}, {"error", error}};
-  if (!request_id.is_null()) f.header["request_id"] = request_id;
-  if (!op_id.empty()) f.header["op_id"] = op_id;
-  outbox_.send_to_client(client, std::move(f));
+  outbox_.send_to_client(client, protocol::encode(protocol::ErrorReply{request_id, op_id, error}));
 }
 
-Graph* CoordinatorImpl::graph_for_request(ClientId client, const nlohmann::json& header,
-                                          const nlohmann::json& request_id) {
-  GraphId id = 0;
-  auto it = header.find("graph_id");
-  if (it == header.end() || !parse_graph_id(*it, id)) {
-    send_client_error(client, request_id, "", "'graph_id' is required (a graph id from `submitted`)");
-    return nullptr;
-  }
+Graph* CoordinatorImpl::graph_for_request(ClientId client, GraphId id, const protocol::RequestId& request_id) {
   auto g = graphs_.find(id);
   if (g == graphs_.end() && id > 0 && id < next_graph_id_) {
     char hours[32];
@@ -90,38 +67,31 @@ Graph* CoordinatorImpl::graph_for_request(ClientId client, const nlohmann::json&
   return &g->second;
 }
 
-void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const nlohmann::json& request_id) {
-  const auto& h = frame.header;
+void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
+  const protocol::RequestId& request_id = request.request_id;
   Graph fresh;
   Graph* graph = &fresh;
-  const bool create = !h.contains("graph_id") || h["graph_id"].is_null();
+  const bool create = !request.graph_id;
   if (create) {
     // A submit resent after a lost connection carries the key of the first try: answer it with
     // the graph that try created instead of creating a second one.
-    if (auto k = h.find("submit_key"); k != h.end() && k->is_string()) fresh.submit_key = k->get<std::string>();
-    if (fresh.submit_key.size() > 128)
-      return send_client_error(client, request_id, "", "'submit_key' is longer than 128 characters");
+    fresh.submit_key = request.submit_key;
     if (auto known = graph_by_key_.find({clients_[client], fresh.submit_key});
         !fresh.submit_key.empty() && known != graph_by_key_.end()) {
-      Frame reply;
-      reply.header = {{"type", "submitted"}, {"graph_id", known->second}, {"added", 0}, {"repeated", true}};
-      if (!request_id.is_null()) reply.header["request_id"] = request_id;
-      outbox_.send_to_client(client, std::move(reply));
+      outbox_.send_to_client(client, protocol::encode(protocol::Submitted{request_id, known->second, 0, true}));
       return;
     }
     fresh.id = next_graph_id_;
-    fresh.name = h.contains("name") && h["name"].is_string() ? h["name"].get<std::string>() : "";
-    if (fresh.name.empty()) fresh.name = "graph " + std::to_string(fresh.id);
+    fresh.name = request.name.empty() ? "graph " + std::to_string(fresh.id) : request.name;
     fresh.owner = clients_[client];
     fresh.created_at = unix_now();
     fresh.created_ms = now();
-  } else if (!(graph = graph_for_request(client, h, request_id))) {
+  } else if (!(graph = graph_for_request(client, *request.graph_id, request_id))) {
     return;
   }
   ValidatedSubmit submit;
   try {
-    submit = validate_submit(*graph, h.contains("ops") ? h["ops"] : nlohmann::json::array(),
-                             h.contains("outputs") ? h["outputs"] : nlohmann::json(), frame);
+    submit = validate_submit(*graph, std::move(request.ops), std::move(request.outputs));
   } catch (const SubmitError& e) {
     send_client_error(client, request_id, e.op_id(), e.what());
     return;
@@ -182,10 +152,7 @@ void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const n
   for (OpIndex op = base; op < graph->ops.size(); ++op) graph->refresh_ready(op);
   if (added && graph->finished()) note_finished(*graph);  // only sources, or ops of failed inputs
   touched(graph->id);
-  Frame reply;
-  reply.header = {{"type", "submitted"}, {"graph_id", graph->id}, {"added", added}};
-  if (!request_id.is_null()) reply.header["request_id"] = request_id;
-  outbox_.send_to_client(client, std::move(reply));
+  outbox_.send_to_client(client, protocol::encode(protocol::Submitted{request_id, graph->id, added, false}));
   if (create)
     event("graph", "graph " + std::to_string(graph->id) + " '" + graph->name + "' submitted by " + graph->owner + " (" +
                        std::to_string(added) + " ops)");
@@ -193,19 +160,14 @@ void CoordinatorImpl::handle_submit(ClientId client, const Frame& frame, const n
 
 namespace {
 
-// An op-id list of a request parsed into op indices, without repeats. Throws SubmitError naming
-// the offending id when `ids` is not a list of op ids of `graph`.
-std::vector<OpIndex> parse_op_ids(const Graph& graph, const nlohmann::json& ids, const char* field) {
-  const std::string not_list = std::string("'") + field + "' must be a list of op ids";
-  if (!ids.is_array()) throw SubmitError("", not_list);
+// Op ids of a request as op indices of `graph`, without repeats. Throws SubmitError naming an id
+// that is not an op of the graph.
+std::vector<OpIndex> op_indices(const Graph& graph, const std::vector<std::string>& ids) {
   std::vector<OpIndex> out;
   std::set<OpIndex> seen;
   for (const auto& id : ids) {
-    if (!id.is_string()) throw SubmitError("", not_list);
-    auto it = graph.index.find(id.get<std::string>());
-    if (it == graph.index.end())
-      throw SubmitError(id.get<std::string>(),
-                        "unknown op id '" + id.get<std::string>() + "' in graph " + std::to_string(graph.id));
+    auto it = graph.index.find(id);
+    if (it == graph.index.end()) throw SubmitError(id, "unknown op id '" + id + "' in graph " + std::to_string(graph.id));
     if (seen.insert(it->second).second) out.push_back(it->second);
   }
   return out;
@@ -213,32 +175,28 @@ std::vector<OpIndex> parse_op_ids(const Graph& graph, const nlohmann::json& ids,
 
 }  // namespace
 
-void CoordinatorImpl::handle_wait(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id,
-                                  bool end) {
-  Graph* graph = graph_for_request(client, header, request_id);
+void CoordinatorImpl::handle_wait(ClientId client, const protocol::Wait& request, bool end) {
+  Graph* graph = graph_for_request(client, request.graph_id, request.request_id);
   if (!graph) return;
   Waiter waiter;
   waiter.client = client;
-  waiter.request_id = request_id;
+  waiter.request_id = request.request_id;
   waiter.graph = graph->id;
   waiter.end = end;
   if (end) {
     for (OpIndex op = 0; op < graph->ops.size(); ++op) waiter.ids.push_back(op);
   } else {
-    if (auto s = header.find("stream"); s != header.end() && s->is_boolean()) waiter.stream = s->get<bool>();
-    if (auto a = header.find("any"); a != header.end() && a->is_boolean()) waiter.any = a->get<bool>() && !waiter.stream;
-    const auto ids = header.find("ids");
-    const auto track = header.find("track");
-    const bool ids_given = ids != header.end() && !ids->is_null();
+    waiter.stream = request.stream;
+    waiter.any = request.any;
     try {
-      if (ids_given) waiter.ids = parse_op_ids(*graph, *ids, "ids");
-      if (track != header.end() && !track->is_null()) waiter.track = parse_op_ids(*graph, *track, "track");
+      if (request.ids) waiter.ids = op_indices(*graph, *request.ids);
+      if (request.track) waiter.track = op_indices(*graph, *request.track);
     } catch (const SubmitError& e) {
-      return send_client_error(client, request_id, e.op_id(), e.what());
+      return send_client_error(client, request.request_id, e.op_id(), e.what());
     }
-    if (!ids_given && !graph->outputs.empty()) {
+    if (!request.ids && !graph->outputs.empty()) {
       waiter.ids = graph->outputs;
-    } else if (!ids_given) {
+    } else if (!request.ids) {
       // No outputs named: the graph's sinks.
       for (OpIndex op = 0; op < graph->ops.size(); ++op)
         if (graph->ops[op].dependents.empty()) waiter.ids.push_back(op);
@@ -253,63 +211,56 @@ void CoordinatorImpl::handle_wait(ClientId client, const nlohmann::json& header,
   if (!serve_waiter(waiter)) waiters_.push_back(std::move(waiter));
 }
 
-void CoordinatorImpl::handle_cancel(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id) {
-  Graph* graph = graph_for_request(client, header, request_id);
+void CoordinatorImpl::handle_cancel(ClientId client, const protocol::CancelOps& request) {
+  Graph* graph = graph_for_request(client, request.graph_id, request.request_id);
   if (!graph) return;
   std::vector<OpIndex> ids;
-  auto it = header.find("ids");
-  if (it != header.end() && !it->is_null()) {
+  if (request.ids) {
     try {
-      ids = parse_op_ids(*graph, *it, "ids");
+      ids = op_indices(*graph, *request.ids);
     } catch (const SubmitError& e) {
-      return send_client_error(client, request_id, e.op_id(), e.what());
+      return send_client_error(client, request.request_id, e.op_id(), e.what());
     }
   } else {
     for (OpIndex op = 0; op < graph->ops.size(); ++op) ids.push_back(op);
   }
-  int count = 0;
+  int64_t count = 0;
   for (OpIndex op : ids) {
     const OpChanges changes = graph->cancel(op);
-    count += static_cast<int>(changes.ops.size());
+    count += static_cast<int64_t>(changes.ops.size());
     apply_changes(*graph, changes);
   }
   cancel_finished_groups(graph->id);
   if (count) event("cancel", "graph " + std::to_string(graph->id) + ": " + std::to_string(count) + " op(s) cancelled");
-  Frame reply;
-  reply.header = {{"type", "cancelled"}, {"graph_id", graph->id}, {"count", count}};
-  if (!request_id.is_null()) reply.header["request_id"] = request_id;
-  outbox_.send_to_client(client, std::move(reply));
+  outbox_.send_to_client(client, protocol::encode(protocol::Cancelled{request.request_id, graph->id, count}));
 }
 
-nlohmann::json CoordinatorImpl::counts_json(const Graph& graph) const {
-  nlohmann::json counts = nlohmann::json::object();
-  for (int s = 0; s < kOpStatusCount; ++s) counts[status_name(static_cast<OpStatus>(s))] = graph.counts[s];
-  return counts;
+protocol::OpCounts CoordinatorImpl::counts_of(const Graph& graph) const {
+  auto at = [&](OpStatus s) { return static_cast<int64_t>(graph.counts[int(s)]); };
+  return {at(OpStatus::pending), at(OpStatus::running), at(OpStatus::computed), at(OpStatus::failed),
+          at(OpStatus::cancelled)};
 }
 
-nlohmann::json CoordinatorImpl::failed_list(const Graph& graph, const std::vector<OpIndex>& ids) const {
-  nlohmann::json failed = nlohmann::json::array();
+std::vector<protocol::FailedOp> CoordinatorImpl::failed_list(const Graph& graph, const std::vector<OpIndex>& ids) const {
+  std::vector<protocol::FailedOp> failed;
   for (OpIndex op : ids) {
     const OpNode& node = graph.ops[op];
     if (node.status == OpStatus::failed || node.status == OpStatus::cancelled)
-      failed.push_back({{"id", node.id}, {"op", node.def ? std::string(node.def->name) : "?"}, {"error", node.error}});
+      failed.push_back({node.id, node.def ? std::string(node.def->name) : "?", node.error});
   }
   return failed;
 }
 
 void CoordinatorImpl::send_progress(Waiter& waiter, const Graph& graph) {
-  Frame f;
-  f.header = {{"type", "progress"}, {"graph_id", graph.id}, {"counts", counts_json(graph)}, {"total", graph.total()}};
+  protocol::Progress progress{waiter.request_id, graph.id, counts_of(graph), graph.total(), false, 0, 0};
   if (!waiter.track.empty()) {
-    int running = 0, final = 0;
+    progress.has_tracked = true;
     for (OpIndex op : waiter.track) {
-      running += graph.ops[op].status == OpStatus::running;
-      final += is_final(graph.ops[op].status);
+      progress.tracked_running += graph.ops[op].status == OpStatus::running;
+      progress.tracked_final += is_final(graph.ops[op].status);
     }
-    f.header["tracked"] = {{"running", running}, {"final", final}};
   }
-  if (!waiter.request_id.is_null()) f.header["request_id"] = waiter.request_id;
-  outbox_.send_to_client(waiter.client, std::move(f));
+  outbox_.send_to_client(waiter.client, protocol::encode(std::move(progress)));
   waiter.progress_version = graph.version;
   waiter.progress_sent_ms = now();
 }
@@ -323,61 +274,54 @@ bool CoordinatorImpl::serve_waiter(Waiter& waiter) {
       const OpIndex op = waiter.ids[i];
       const OpNode& node = graph.ops[op];
       if (waiter.sent[i] || !is_final(node.status)) continue;
-      Frame f;
-      f.header = {{"type", "value"}, {"graph_id", graph.id}, {"id", node.id}, {"status", status_name(node.status)}};
-      if (!waiter.request_id.is_null()) f.header["request_id"] = waiter.request_id;
+      protocol::ValueUpdate update{waiter.request_id, graph.id, node.id, status_name(node.status), "", std::nullopt};
       if (node.status == OpStatus::computed) {
         auto value = value_of(graph, op);
         if (!value) {
           ensure_value(graph, op);
           continue;
         }
-        f.tensors.push_back({node.id, *value});
+        update.value = *value;
       } else {
-        f.header["error"] = node.error;
+        update.error = node.error;
       }
       waiter.sent[i] = 1;
-      outbox_.send_to_client(waiter.client, std::move(f));
+      outbox_.send_to_client(waiter.client, protocol::encode(std::move(update)));
     }
   }
   if (waiter.any) return serve_any_waiter(waiter, graph);
   while (waiter.cursor < waiter.ids.size() && is_final(graph.ops[waiter.ids[waiter.cursor]].status)) ++waiter.cursor;
   if (waiter.cursor < waiter.ids.size()) return false;
   if (waiter.stream && std::find(waiter.sent.begin(), waiter.sent.end(), 0) != waiter.sent.end()) return false;
-  Frame f;
   if (waiter.end) {
-    f.header = {{"type", "report"}, {"graph_id", graph.id}, {"status", graph.status()},
-                {"counts", counts_json(graph)}, {"total", graph.total()}, {"failed", failed_list(graph, waiter.ids)}};
-  } else {
-    bool all_computed = true;
-    for (OpIndex op : waiter.ids) {
-      if (graph.ops[op].status != OpStatus::computed) {
-        all_computed = false;
-        continue;
-      }
-      if (waiter.stream) continue;
-      auto value = value_of(graph, op);
-      if (!value) {
-        // Lost from the store: compute it again and answer later.
-        ensure_value(graph, op);
-        waiter.cursor = 0;
-        f.tensors.clear();
-        return false;
-      }
-      f.tensors.push_back({graph.ops[op].id, *value});
-    }
-    f.header = {{"type", "values"}, {"graph_id", graph.id}, {"status", all_computed ? "computed" : "failed"},
-                {"failed", failed_list(graph, waiter.ids)}};
+    outbox_.send_to_client(waiter.client,
+                           protocol::encode(protocol::Report{waiter.request_id, graph.id, graph.status(), counts_of(graph),
+                                                             graph.total(), failed_list(graph, waiter.ids)}));
+    return true;
   }
-  if (!waiter.request_id.is_null()) f.header["request_id"] = waiter.request_id;
-  outbox_.send_to_client(waiter.client, std::move(f));
+  protocol::Values values{waiter.request_id, graph.id, "computed", failed_list(graph, waiter.ids), {}};
+  for (OpIndex op : waiter.ids) {
+    if (graph.ops[op].status != OpStatus::computed) {
+      values.status = "failed";
+      continue;
+    }
+    if (waiter.stream) continue;
+    auto value = value_of(graph, op);
+    if (!value) {
+      // Lost from the store: compute it again and answer later.
+      ensure_value(graph, op);
+      waiter.cursor = 0;
+      return false;
+    }
+    values.values.push_back({graph.ops[op].id, *value});
+  }
+  outbox_.send_to_client(waiter.client, protocol::encode(std::move(values)));
   return true;
 }
 
 bool CoordinatorImpl::serve_any_waiter(Waiter& waiter, Graph& graph) {
-  Frame f;
+  protocol::Values values{waiter.request_id, graph.id, "computed", {}, {}};
   std::vector<OpIndex> final;
-  bool all_computed = true;
   for (OpIndex op : waiter.ids) {
     const OpNode& node = graph.ops[op];
     if (!is_final(node.status)) continue;
@@ -387,17 +331,15 @@ bool CoordinatorImpl::serve_any_waiter(Waiter& waiter, Graph& graph) {
         ensure_value(graph, op);  // lost from the store: computed again, answered with a later batch
         continue;
       }
-      f.tensors.push_back({node.id, *value});
+      values.values.push_back({node.id, *value});
     } else {
-      all_computed = false;
+      values.status = "failed";
     }
     final.push_back(op);
   }
   if (final.empty()) return false;
-  f.header = {{"type", "values"}, {"graph_id", graph.id}, {"status", all_computed ? "computed" : "failed"},
-              {"failed", failed_list(graph, final)}};
-  if (!waiter.request_id.is_null()) f.header["request_id"] = waiter.request_id;
-  outbox_.send_to_client(waiter.client, std::move(f));
+  values.failed = failed_list(graph, final);
+  outbox_.send_to_client(waiter.client, protocol::encode(std::move(values)));
   return true;
 }
 

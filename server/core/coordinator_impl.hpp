@@ -33,7 +33,7 @@ namespace corvid::server {
 // A developer's pending `wait` or `end`.
 struct Waiter {
   ClientId client = 0;
-  nlohmann::json request_id;
+  protocol::RequestId request_id;
   GraphId graph = 0;
   std::vector<OpIndex> ids;
   std::vector<OpIndex> track;    // ops whose running and final counts go into progress frames
@@ -164,19 +164,22 @@ class CoordinatorImpl final : public Coordinator {
   void flush_store() { store_.flush(now()); }
 
   // ---- client_requests.cpp ----
-  void handle_submit(ClientId client, const Frame& frame, const nlohmann::json& request_id);
-  void handle_wait(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id, bool end);
-  void handle_cancel(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id);
-  void send_client_error(ClientId client, const nlohmann::json& request_id, const std::string& op_id,
+  void handle_submit(ClientId client, protocol::Submit request);
+  // A `wait`, or with `end` an `end` (its request_id and graph_id in `request`).
+  void handle_wait(ClientId client, const protocol::Wait& request, bool end);
+  void handle_cancel(ClientId client, const protocol::CancelOps& request);
+  void send_client_error(ClientId client, const protocol::RequestId& request_id, const std::string& op_id,
                          const std::string& error);
-  Graph* graph_for_request(ClientId client, const nlohmann::json& header, const nlohmann::json& request_id);
+  // The graph a request names, or nullptr after answering the developer why there is none.
+  Graph* graph_for_request(ClientId client, GraphId id, const protocol::RequestId& request_id);
   // Answers a waiter if it is done (true), streaming `value`s as ids become final.
   bool serve_waiter(Waiter& waiter);
   // An `any` waiter: answered (true) once one of its ids is final, with every id final by then.
   bool serve_any_waiter(Waiter& waiter, Graph& graph);
   void send_progress(Waiter& waiter, const Graph& graph);
-  nlohmann::json failed_list(const Graph& graph, const std::vector<OpIndex>& ids) const;
-  nlohmann::json counts_json(const Graph& graph) const;
+  // The failed and cancelled ops among `ids`, with their errors.
+  std::vector<protocol::FailedOp> failed_list(const Graph& graph, const std::vector<OpIndex>& ids) const;
+  protocol::OpCounts counts_of(const Graph& graph) const;
 
   // ---- operator_views.cpp ----
   int64_t queue_depth() const;

@@ -15,9 +15,8 @@ bool fully_known(const TensorSpec& spec) {
 
 }  // namespace
 
-ValidatedSubmit validate_submit(const Graph& graph, const nlohmann::json& ops, const nlohmann::json& outputs,
-                                const Frame& frame, std::size_t max_source_bytes) {
-  if (!ops.is_array()) throw SubmitError("", "submit: \"ops\" must be a list");
+ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
+                                std::optional<std::vector<std::string>> outputs, std::size_t max_source_bytes) {
   auto earlier = [&graph](const std::string& id) -> const TensorSpec* {
     auto it = graph.index.find(id);
     return it != graph.index.end() ? &graph.ops[it->second].spec : nullptr;
@@ -25,8 +24,8 @@ ValidatedSubmit validate_submit(const Graph& graph, const nlohmann::json& ops, c
   GraphSpec spec;
   std::unordered_map<std::string, TensorSpec> specs;
   try {
-    spec.ops = parse_op_specs(ops, &frame);
-    if (!outputs.is_null()) spec.outputs = parse_op_ids(outputs, "outputs");
+    spec.ops = std::move(ops);
+    if (outputs) spec.outputs = std::move(*outputs);
     specs = validate_graph(spec, earlier);  // now in topological order
   } catch (const GraphError& e) {
     throw SubmitError(e.op_id(), e.what());

@@ -4,6 +4,7 @@
 // Pure: no store, no network.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,7 +13,6 @@
 
 #include "server/core/graph.hpp"
 #include "shared/graph_spec.hpp"
-#include "shared/wire.hpp"
 
 namespace corvid::server {
 
@@ -36,11 +36,11 @@ struct ValidatedSubmit {
   std::vector<std::string> outputs;  // the submit's output ids (new or existing ops)
 };
 
-// Validates `ops` (a JSON list in the graph file format) and `outputs` (a list of ids, or null:
-// none) against `graph` (the ops already in it, or an empty graph) with validate_graph. Values of
-// `tensor` ops come from the frame's tensor with the op's id, else from the op's JSON "value".
-// Throws SubmitError naming the first bad op and the reason (the GraphError's message).
-ValidatedSubmit validate_submit(const Graph& graph, const nlohmann::json& ops, const nlohmann::json& outputs,
-                                const Frame& frame, std::size_t max_source_bytes = 4u << 20);
+// Validates the ops of a submit (parsed by protocol::decode<Submit>, values of `tensor` ops
+// included) and its outputs (none: no new outputs) against `graph` (the ops already in it, or an
+// empty graph) with validate_graph. Throws SubmitError naming the first bad op and the reason
+// (the GraphError's message).
+ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
+                                std::optional<std::vector<std::string>> outputs, std::size_t max_source_bytes = 4u << 20);
 
 }  // namespace corvid::server
