@@ -63,7 +63,7 @@ class EncodingOutbox final : public Outbox {
  public:
   void send_to_worker(WorkerId worker, Frame frame) override {
     std::vector<uint8_t> bytes = encode_frame(frame);
-    if (frame.header.value("type", "") == "assign") assigns[worker].push_back(decode_frame(bytes.data(), bytes.size()));
+    if (protocol::type_of(frame) == protocol::Assign::kType) assigns[worker].push_back(decode_frame(bytes.data(), bytes.size()));
   }
   void send_to_client(ClientId, Frame frame) override { encode_frame(frame); }
   void close_worker(WorkerId worker, const std::string&) override { closed[worker] = true; }

@@ -59,28 +59,36 @@ class SimOutbox final : public Outbox {
   SimOutbox(SimClock& clock, double op_ms) : clock_(clock), op_ms_(op_ms) {}
 
   void send_to_worker(WorkerId worker, Frame frame) override {
-    if (frame.header.value("type", "") != "assign") return;  // welcome, heartbeat, cancel: nothing to simulate
+    // welcome, heartbeat, cancel: nothing to simulate
+    if (protocol::type_of(frame) != protocol::Assign::kType) return;
+    auto assign = protocol::decode<protocol::Assign>(std::move(frame));
     SimWorker& w = workers.at(worker);
     std::size_t bytes = 0;
-    for (const auto& nt : frame.tensors) bytes += nt.tensor.nbytes();
+    for (const auto& nt : assign.inputs) bytes += nt.tensor.nbytes();
     const double arrives = clock_.t + kOneWayMs + static_cast<double>(bytes) / kLinkBytesPerMs;
     const double start = std::max(arrives, w.free_at);
-    const double compute = static_cast<double>(frame.header["ops"].size()) * op_ms_ * w.slowdown;
+    const double compute = static_cast<double>(assign.ops.size()) * op_ms_ * w.slowdown;
     w.free_at = start + compute;
-    Frame reply = w.executor.execute(frame);
-    reply.header["compute_ms"] = compute;
+    Frame reply = w.executor.execute(std::move(assign));
+    if (protocol::type_of(reply) == protocol::Result::kType) {
+      auto result = protocol::decode<protocol::Result>(std::move(reply));
+      result.compute_ms = compute;
+      reply = protocol::encode(std::move(result));
+    }
     std::size_t out_bytes = 0;
     for (const auto& nt : reply.tensors) out_bytes += nt.tensor.nbytes();
     arrivals.push({w.free_at + kOneWayMs + static_cast<double>(out_bytes) / kLinkBytesPerMs, seq_++, worker,
                    std::move(reply)});
   }
   void send_to_client(ClientId, Frame frame) override {
-    const auto type = frame.header.value("type", "");
-    if (type == "values") {
+    const auto type = protocol::type_of(frame);
+    if (type == protocol::Values::kType) {
       done_at = clock_.t;
-      status = frame.header.value("status", "");
-    } else if (type == "submitted" || type == "error") {
-      submit_reply = frame.header;
+      status = protocol::decode<protocol::Values>(std::move(frame)).status;
+    } else if (type == protocol::Submitted::kType) {
+      graph_id = protocol::decode<protocol::Submitted>(std::move(frame)).graph_id;
+    } else if (type == protocol::ErrorReply::kType) {
+      submit_error = protocol::decode<protocol::ErrorReply>(std::move(frame)).error;
     }
   }
   void close_worker(WorkerId worker, const std::string& reason) override {
@@ -91,7 +99,8 @@ class SimOutbox final : public Outbox {
   std::priority_queue<Arrival, std::vector<Arrival>, std::greater<>> arrivals;
   double done_at = -1;
   std::string status;
-  nlohmann::json submit_reply;
+  uint64_t graph_id = 0;     // from `submitted`
+  std::string submit_error;  // from `error`
 
  private:
   SimClock& clock_;
@@ -116,26 +125,32 @@ double simulate(const std::vector<double>& slowdowns, SchedulingPolicy policy, i
       const WorkerId id = i + 1;
       outbox.workers[id].slowdown = slowdowns[i];
       core->worker_connected(id, protocol::WorkerHello{kProtocolVersion, "sim", "", std::nullopt, {}});
-      Frame bench;
       const double gbs = bytes_per_op / (op_ms * slowdowns[i]) / 1e6;
-      bench.header = {{"type", "benchmark"}, {"matmul_gflops", 1000.0}, {"elementwise_gbs", gbs},
-                      {"reduce_gbs", gbs}, {"duration_ms", 1}};
-      core->worker_message(id, std::move(bench));
+      core->worker_message(id, protocol::encode(protocol::Benchmark{{1000.0, gbs, gbs, 1}}));
     }
-    nlohmann::json graph_ops = {{{"id", "x"}, {"op", "tensor"}, {"value", std::vector<double>(kElements, 0.5)}}};
-    for (int i = 0; i < ops; ++i) graph_ops.push_back({{"id", "n" + std::to_string(i)}, {"op", "neg"}, {"inputs", {"x"}}});
-    Frame submit;
-    submit.header = {{"type", "submit"}, {"request_id", 1}, {"name", "simulation"}, {"ops", graph_ops}};
+    protocol::Submit submit;
+    submit.request_id = 1;
+    submit.name = "simulation";
+    OpSpec x;
+    x.id = "x";
+    x.def = find_op("tensor");
+    x.value = Tensor::from_vector<float>({kElements}, std::vector<float>(kElements, 0.5f));
+    submit.ops.push_back(std::move(x));
+    for (int i = 0; i < ops; ++i) {
+      OpSpec n;
+      n.id = "n" + std::to_string(i);
+      n.def = find_op("neg");
+      n.inputs = {"x"};
+      submit.ops.push_back(std::move(n));
+    }
     core->client_connected(1, "simulation");
     const double start = clock.t;
-    core->client_message(1, std::move(submit));
-    if (outbox.submit_reply.value("type", "") != "submitted") {
-      std::fprintf(stderr, "simulation: submit refused: %s\n", outbox.submit_reply.dump().c_str());
+    core->client_message(1, protocol::encode(std::move(submit)));
+    if (!outbox.graph_id) {
+      std::fprintf(stderr, "simulation: submit refused: %s\n", outbox.submit_error.c_str());
       std::exit(1);
     }
-    Frame wait;
-    wait.header = {{"type", "wait"}, {"request_id", 2}, {"graph_id", outbox.submit_reply["graph_id"]}};
-    core->client_message(1, std::move(wait));
+    core->client_message(1, protocol::encode(protocol::Wait{2, outbox.graph_id, std::nullopt, false, false, std::nullopt}));
     double next_tick = clock.t + 50;
     while (outbox.done_at < 0 && !outbox.arrivals.empty()) {
       Arrival a = outbox.arrivals.top();
