@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -507,6 +509,39 @@ TEST_CASE("grad: float32 gradients keep float32") {
     const double x = std::vector<double>{0.5, -1.5, 2.0}[i];
     CHECK(dx.data<float>()[i] == doctest::Approx(1 - std::tanh(x) * std::tanh(x)).epsilon(1e-6));
   }
+}
+
+}  // namespace corvid
+
+namespace corvid {
+
+TEST_CASE("grad: README's op table names exactly the ops with a gradient rule") {
+  const auto readme = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "README.md";
+  std::ifstream in(readme);
+  REQUIRE_MESSAGE(in.good(), readme.string());
+  // The last column of "| family | ops ([RavOp alias]) | with a gradient (`grad`) |" under "## Ops".
+  std::set<std::string> documented;
+  bool in_section = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("#", 0) == 0) in_section = line == "## Ops";  // up to its first subsection
+    if (!in_section || line.rfind("| ", 0) != 0 || line.rfind("| family", 0) == 0 || line.rfind("| ---", 0) == 0)
+      continue;
+    const std::size_t bar = line.rfind(" | ");
+    REQUIRE(bar != std::string::npos);
+    const std::string ops = line.substr(bar + 3, line.size() - bar - 5);
+    if (ops == "none (leaves)") continue;
+    for (std::size_t start = 0; start <= ops.size();) {
+      std::size_t end = ops.find(", ", start);
+      if (end == std::string::npos) end = ops.size();
+      documented.insert(ops.substr(start, end - start));
+      start = end + 2;
+    }
+  }
+  std::set<std::string> with_rule;
+  for (const OpDef& op : op_table())
+    if (has_gradient(op.name)) with_rule.insert(std::string(op.name));
+  for (const auto& name : documented) CHECK_MESSAGE(with_rule.count(name), name << " has no gradient rule");
+  for (const auto& name : with_rule) CHECK_MESSAGE(documented.count(name), name << " is not marked in README");
 }
 
 }  // namespace corvid
