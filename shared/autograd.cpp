@@ -790,31 +790,32 @@ std::vector<OpSpec> backward_pass(Walk& walk, const std::vector<const OpSpec*>& 
     const bool any = std::any_of(need.begin(), need.end(), [](bool n) { return n; });
     const RuleEntry* entry = rule_of(op);
     if (!any) continue;  // a target whose inputs do not depend on another target
-    if (!entry) throw std::logic_error("autograd: no rule for " + op.id);  // refuse_without_rule missed it
-    const std::string needed = " (needed for grad '" + walk.needing(grads, op.id).id + "')";
+    // Computed only for a message: finding the grad costs a walk per grad.
+    auto needed = [&] { return " (needed for grad '" + walk.needing(grads, op.id).id + "')"; };
+    if (!entry) throw GraphError(op.id, "internal error: no gradient rule" + needed());  // refuse_without_rule missed it
     for (const auto& input : op.inputs)
       for (int64_t d : b.shape(input))
         if (d < 0)
           throw GraphError(op.id, std::string(op.def->name) + ": input '" + input +
-                                      "' has a data-dependent shape, which grad does not support" + needed);
+                                      "' has a data-dependent shape, which grad does not support" + needed());
     std::vector<std::string> grads_of(op.inputs.size());
     try {
       entry->rule(b, op, g, need, grads_of);
     } catch (const std::exception& e) {
-      throw GraphError(op.id, std::string("gradient of ") + std::string(op.def->name) + ": " + e.what() + needed);
+      throw GraphError(op.id, std::string("gradient of ") + std::string(op.def->name) + ": " + e.what() + needed());
     }
     for (std::size_t k = 0; k < op.inputs.size(); ++k) {
       if (!need[k] || grads_of[k].empty()) continue;
       const TensorSpec& want = b.spec(op.inputs[k]);
       const TensorSpec& got = b.spec(grads_of[k]);
       if (got.shape != want.shape)
-        throw std::logic_error("autograd: gradient of " + std::string(op.def->name) + " input " + std::to_string(k) +
-                               " has shape " + shape_string(got.shape) + ", not " + shape_string(want.shape));
+        throw GraphError(op.id, "internal error: the gradient of input '" + op.inputs[k] + "' has shape " +
+                                    shape_string(got.shape) + ", not " + shape_string(want.shape) + needed());
       if (is_float(want.dtype) && got.dtype != want.dtype)
         throw GraphError(op.id, std::string(op.def->name) + ": the gradient of input '" + op.inputs[k] + "' (" +
                                     std::string(dtype_name(want.dtype)) + ") would be " +
                                     std::string(dtype_name(got.dtype)) +
-                                    "; float32 and float64 cannot be mixed on a gradient's path yet" + needed);
+                                    "; float32 and float64 cannot be mixed on a gradient's path yet" + needed());
       parts[op.inputs[k]].push_back(grads_of[k]);
     }
   }
