@@ -160,6 +160,10 @@ class Backward {
     return op("transpose", {x}, {{"axes", perm}});
   }
 
+  std::string cast(const std::string& x, DType dtype) {
+    return this->dtype(x) == dtype ? x : op("cast", {x}, {{"dtype", std::string(dtype_name(dtype))}});
+  }
+
   std::string zeros(const Shape& shape, DType dtype) {
     return op("zeros", {}, {{"shape", shape}, {"dtype", std::string(dtype_name(dtype))}});
   }
@@ -279,6 +283,15 @@ void log_softmax_rule(Backward& b, const OpSpec& op, const std::string& g, const
                       std::vector<std::string>& gr) {
   const Params axis = {{"axis", ops::int_param(op.params, "axis", -1)}, {"keepdims", true}};
   gr[0] = b.sub(g, b.mul(b.op("exp", {op.id}), b.op("sum", {g}, axis)));
+}
+
+// A cast between float widths casts the gradient back; other casts make integers, which have none.
+void cast_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&, std::vector<std::string>& gr) {
+  const DType from = b.dtype(in(op, 0)), to = b.dtype(op.id);
+  if (!is_float(from) || !is_float(to))
+    throw std::invalid_argument("a cast from " + std::string(dtype_name(from)) + " to " + std::string(dtype_name(to)) +
+                                " has no gradient");
+  gr[0] = b.cast(g, from);
 }
 
 // ---- binary, with broadcasting summed back ----
@@ -633,6 +646,7 @@ const std::map<std::string_view, RuleEntry>& rules() {
       {"tanh", {tanh_rule, {}}},
       {"sigmoid", {sigmoid_rule, {}}},
       {"relu", {relu_rule, {}}},
+      {"cast", {cast_rule, {}}},
       {"add", {add_rule, {}}},
       {"sub", {sub_rule, {}}},
       {"mul", {mul_rule, {}}},
@@ -811,11 +825,7 @@ std::vector<OpSpec> backward_pass(Walk& walk, const std::vector<const OpSpec*>& 
       if (got.shape != want.shape)
         throw GraphError(op.id, "internal error: the gradient of input '" + op.inputs[k] + "' has shape " +
                                     shape_string(got.shape) + ", not " + shape_string(want.shape) + needed());
-      if (is_float(want.dtype) && got.dtype != want.dtype)
-        throw GraphError(op.id, std::string(op.def->name) + ": the gradient of input '" + op.inputs[k] + "' (" +
-                                    std::string(dtype_name(want.dtype)) + ") would be " +
-                                    std::string(dtype_name(got.dtype)) +
-                                    "; float32 and float64 cannot be mixed on a gradient's path yet" + needed());
+      if (is_float(want.dtype) && got.dtype != want.dtype) grads_of[k] = b.cast(grads_of[k], want.dtype);
       parts[op.inputs[k]].push_back(grads_of[k]);
     }
   }

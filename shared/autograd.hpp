@@ -11,9 +11,9 @@
 //
 // Limits of this slice: the loss must be an op of the same batch as its grad; w may be an op
 // submitted earlier, but gradients flow only through ops of this batch (earlier ops are
-// constants). Every value the gradient flows through must have a known shape and w's float
-// width (float32 and float64 are not mixed on a gradient's path), and gradients of gradients
-// are refused.
+// constants). Every value the gradient flows through must have a known shape, and gradients of
+// gradients are refused. A gradient has its value's dtype (a float64 contribution to a float32
+// value is cast back).
 #pragma once
 
 #include <string_view>

@@ -213,4 +213,7 @@ Value set_value(const Value& a, const std::vector<int64_t>& index, double value)
 Value softmax(const Value& a, int64_t axis) { return unary("softmax", a, {{"axis", axis}}); }
 Value log_softmax(const Value& a, int64_t axis) { return unary("log_softmax", a, {{"axis", axis}}); }
 
+// ---- conversion ----
+Value cast(const Value& a, DType dtype) { return unary("cast", a, {{"dtype", std::string(dtype_name(dtype))}}); }
+
 }  // namespace corvid

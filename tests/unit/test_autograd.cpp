@@ -400,13 +400,12 @@ TEST_CASE("grad: what a grad op refuses") {
       {"id": "dx", "op": "grad", "inputs": ["loss", "x"]}]})")) ==
         "op 'dx': grad: the loss must be float32 or float64, got int32");
   CHECK(refusal(parse(R"({"ops": [
-      {"id": "x", "op": "tensor", "value": [1.0, 2.0], "dtype": "float32"},
-      {"id": "y", "op": "tensor", "value": [1.0, 2.0], "dtype": "float64"},
-      {"id": "p", "op": "mul", "inputs": ["x", "y"]},
+      {"id": "x", "op": "tensor", "value": [1.0, 2.0]},
+      {"id": "c", "op": "cast", "inputs": ["x"], "params": {"dtype": "int32"}},
+      {"id": "p", "op": "mul", "inputs": ["c", "x"]},
       {"id": "loss", "op": "sum", "inputs": ["p"]},
       {"id": "dx", "op": "grad", "inputs": ["loss", "x"]}]})")) ==
-        "op 'p': mul: the gradient of input 'x' (float32) would be float64; float32 and float64 cannot be mixed on "
-        "a gradient's path yet (needed for grad 'dx')");
+        "op 'c': gradient of cast: a cast from float32 to int32 has no gradient (needed for grad 'dx')");
   CHECK(refusal(parse(R"({"ops": [
       {"id": "x", "op": "tensor", "value": [1.0, 2.0]},
       {"id": "loss", "op": "sum", "inputs": ["x"]},
@@ -494,6 +493,26 @@ TEST_CASE("grad: several grads of one loss share one backward pass") {
     CHECK(values.at("db").shape() == Shape{1, 2});
     CHECK(scalar_of(values.at("db")) == 0.0);
   }
+}
+
+TEST_CASE("grad: a gradient has its value's dtype where float32 and float64 meet") {
+  GraphSpec spec = parse(R"({"ops": [
+      {"id": "x", "op": "tensor", "value": [0.5, -1.5], "dtype": "float32"},
+      {"id": "y", "op": "tensor", "value": [3.0, 0.25], "dtype": "float64"},
+      {"id": "p", "op": "mul", "inputs": ["x", "y"]},
+      {"id": "c", "op": "cast", "inputs": ["x"], "params": {"dtype": "float64"}},
+      {"id": "q", "op": "add", "inputs": ["p", "c"]},
+      {"id": "loss", "op": "sum", "inputs": ["q"]},
+      {"id": "dx", "op": "grad", "inputs": ["loss", "x"]},
+      {"id": "dy", "op": "grad", "inputs": ["loss", "y"]}]})");
+  const auto values = run_graph(spec);
+  REQUIRE(values.at("dx").dtype() == DType::f32);
+  REQUIRE(values.at("dy").dtype() == DType::f64);
+  CHECK(std::vector<float>(values.at("dx").data<float>(), values.at("dx").data<float>() + 2) ==
+        std::vector<float>{4.0f, 1.25f});
+  CHECK(std::vector<double>(values.at("dy").data<double>(), values.at("dy").data<double>() + 2) ==
+        std::vector<double>{0.5, -1.5});
+  check_gradients({x23()}, {op("cast", {"x"}, {{"dtype", "float64"}})});
 }
 
 TEST_CASE("grad: float32 gradients keep float32") {

@@ -128,6 +128,7 @@ const std::map<std::string, Example>& examples() {
       {"random_uniform", {{}, {{"shape", {2}}, {"dtype", "float64"}, {"low", -1}, {"high", 1}, {"seed", 3}}}},
       {"random_normal", {{}, {{"shape", {2}}, {"dtype", "float64"}, {"mean", 0}, {"std", 2}, {"seed", 3}}}},
       {"clip", {{m}, {{"min", 0}, {"max", 1}}}},
+      {"cast", {{m}, {{"dtype", "float64"}}}},
       {"softmax", {{m}, {{"axis", 0}}}},
       {"log_softmax", {{m}, {{"axis", 0}}}},
       {"sum", {{m}, axis_keepdims}},

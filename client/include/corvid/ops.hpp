@@ -167,4 +167,8 @@ Value set_value(const Value& a, const std::vector<int64_t>& index, double value)
 Value softmax(const Value& a, int64_t axis = -1);
 Value log_softmax(const Value& a, int64_t axis = -1);
 
+// ---- conversion ----
+// NumPy's astype: float to int32 truncates (NaN, infinities and out-of-range values give INT32_MIN).
+Value cast(const Value& a, DType dtype);
+
 }  // namespace corvid
