@@ -589,23 +589,15 @@ void slice_rule(Backward& b, const OpSpec& op, const std::string& g, const std::
   }
   gr[0] = padded;
 }
-// gather's adjoint as a product with one-hot rows: x's gradient (O, dim, I) = one_hot(idx)^T (dim, n)
-// times g seen as (O, n, I). Exact, but it costs O dim n I multiplications (a scatter op would cost O n I).
 void gather_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&,
                  std::vector<std::string>& gr) {
   const Shape& x = b.shape(in(op, 0));
-  const std::string& idx = in(op, 1);
   const int64_t axis = ops::normalize_axis(ops::int_param(op.params, "axis", 0), static_cast<int64_t>(x.size()));
-  const int64_t dim = x[axis];
-  const int64_t n = num_elements(b.shape(idx));
-  const int64_t outer = num_elements(Shape(x.begin(), x.begin() + axis));
-  const int64_t inner = num_elements(Shape(x.begin() + axis + 1, x.end()));
-  const std::string zero = b.constant(0, DType::i32);
-  const std::string wrapped =
-      b.op("where", {b.op("less", {idx, zero}), b.add(idx, b.constant(static_cast<double>(dim), DType::i32)), idx});
-  const std::string hot = b.op("one_hot", {b.reshape(wrapped, {n})}, {{"depth", dim}});
-  const std::string product = b.op("matmul", {b.transpose_last2(hot), b.reshape(g, {outer, n, inner})});
-  gr[0] = b.reshape(product, x);
+  gr[0] = b.op("scatter_add", {in(op, 1), g}, {{"axis", axis}, {"size", x[axis]}});
+}
+void scatter_add_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&,
+                      std::vector<std::string>& gr) {
+  gr[1] = b.op("gather", {g, in(op, 0)}, {{"axis", ops::int_param(op.params, "axis", 0)}});
 }
 // tile: the sum of g over the copies, seen as (r0, d0, r1, d1, ...).
 void tile_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&, std::vector<std::string>& gr) {
@@ -679,6 +671,7 @@ const std::map<std::string_view, RuleEntry>& rules() {
       {"split", {split_rule, {}}},
       {"slice", {slice_rule, {}}},
       {"gather", {gather_rule, {1}}},
+      {"scatter_add", {scatter_add_rule, {0}}},
       {"reverse", {reverse_rule, {}}},
       {"tile", {tile_rule, {}}},
       {"set_value", {set_value_rule, {}}},

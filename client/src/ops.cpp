@@ -187,6 +187,9 @@ Value slice(const Value& a, const std::vector<int64_t>& begin, const std::vector
   return unary("slice", a, {{"begin", begin}, {"size", size}});
 }
 Value gather(const Value& a, const Value& indices, int64_t axis) { return op("gather", {a, indices}, {{"axis", axis}}); }
+Value scatter_add(const Value& indices, const Value& updates, int64_t size, int64_t axis) {
+  return op("scatter_add", {indices, updates}, {{"axis", axis}, {"size", size}});
+}
 Value reverse(const Value& a, Axes axis) {
   Params p = Params::object();
   axis.write(p);

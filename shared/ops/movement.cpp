@@ -1,5 +1,5 @@
 // Movement ops: reshape, flatten, expand_dims, squeeze, concat, stack, split, slice, gather,
-// reverse, tile, sort, unique, one_hot, find_indices, bincount, shape, set_value.
+// scatter_add, reverse, tile, sort, unique, one_hot, find_indices, bincount, shape, set_value.
 // Data moves copy contiguous runs with memcpy; only the innermost strided run (reverse of the
 // last axis, a gather of single elements) is copied element by element, with a fixed-size copy.
 // Inference accepts inputs with data-dependent (-1) dimensions and checks what it can; run_op
@@ -505,6 +505,78 @@ Tensor gather_kernel(const Tensors& in, const Params& p) {
   return out;
 }
 
+// ---- scatter_add: the adjoint of gather ----
+
+// The output shape of scatter_add(indices, updates): updates' axes [axis, axis + indices' rank)
+// are indices' shape, and become one axis of length `size`.
+struct Scatter {
+  int64_t axis = 0;
+  int64_t size = 0;
+  Shape out;
+};
+
+Scatter scatter_shape(const TensorSpec& indices, const TensorSpec& updates, const Params& p) {
+  require_int32(indices, "indices");
+  if (updates.dtype == DType::boolean) throw std::invalid_argument("updates must be numeric, got bool");
+  Scatter s;
+  s.size = required_int_param(p, "size");
+  if (s.size < 0) throw std::invalid_argument("size must be >= 0, got " + std::to_string(s.size));
+  const auto index_ndim = static_cast<int64_t>(indices.shape.size());
+  const int64_t out_ndim = static_cast<int64_t>(updates.shape.size()) - index_ndim + 1;
+  if (out_ndim < 1)
+    throw std::invalid_argument("updates of shape " + shape_string(updates.shape) + " have fewer axes than indices of shape " +
+                                shape_string(indices.shape));
+  s.axis = normalize_axis(int_param(p, "axis", 0), out_ndim);
+  bool ok = true;
+  for (int64_t d = 0; d < index_ndim; ++d) merge_dim(indices.shape[d], updates.shape[s.axis + d], &ok);
+  if (!ok)
+    throw std::invalid_argument("updates of shape " + shape_string(updates.shape) + " do not hold indices of shape " +
+                                shape_string(indices.shape) + " at axis " + std::to_string(s.axis) +
+                                " (they must have gather's output shape)");
+  s.out.assign(updates.shape.begin(), updates.shape.begin() + s.axis);
+  s.out.push_back(s.size);
+  s.out.insert(s.out.end(), updates.shape.begin() + s.axis + index_ndim, updates.shape.end());
+  check_size_fits(s.out);
+  return s;
+}
+
+TensorSpec scatter_add_infer(const Specs& in, const Params& p) { return {in[1].dtype, scatter_shape(in[0], in[1], p).out}; }
+
+Tensor scatter_add_kernel(const Tensors& in, const Params& p) {
+  const Tensor& indices = *in[0];
+  const Tensor& updates = *in[1];
+  const Scatter s = scatter_shape(spec_of(indices), spec_of(updates), p);
+  Tensor out(updates.dtype(), s.out);
+  const int32_t* idx = indices.data<int32_t>();
+  const int64_t count = indices.size();
+  for (int64_t j = 0; j < count; ++j)
+    if (idx[j] < -s.size || idx[j] >= s.size)
+      throw std::invalid_argument("index " + std::to_string(idx[j]) + " is out of range for " +
+                                  axis_size_text(s.axis, s.size));
+  const int64_t outer = product(s.out, 0, s.axis);
+  const int64_t inner = product(s.out, s.axis + 1, s.out.size());
+  visit_dtype(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (!std::is_same_v<T, uint8_t>) {
+      using U = std::conditional_t<std::is_same_v<T, int32_t>, uint32_t, T>;  // int32 wraps, as add does
+      const T* src = updates.data<T>();
+      T* dst = out.data<T>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < count; ++j) {
+          const int64_t i = idx[j] < 0 ? idx[j] + s.size : idx[j];
+          T* row = dst + (o * s.size + i) * inner;
+          const T* from = src + (o * count + j) * inner;
+          for (int64_t k = 0; k < inner; ++k) row[k] = static_cast<T>(static_cast<U>(row[k]) + static_cast<U>(from[k]));
+        }
+    }
+  });
+  return out;
+}
+
+Cost scatter_add_cost(const Specs& inputs, const TensorSpec& output, const Params&) {
+  return {static_cast<double>(spec_elements(inputs[1])), input_bytes(inputs) + spec_bytes(output)};
+}
+
 // ---- reverse, tile ----
 
 TensorSpec reverse_infer(const Specs& in, const Params& p) {
@@ -881,6 +953,8 @@ std::vector<OpDef> movement_rows() {
       row("split", {}, 1, 1, {axis, {"sections", T::integer}, {"index", T::integer}}, split_infer, split_kernel),
       row("slice", {}, 1, 1, {{"begin", T::int_list}, {"size", T::int_list}}, slice_infer, slice_kernel),
       row("gather", {}, 2, 2, {axis}, gather_infer, gather_kernel),
+      row("scatter_add", {}, 2, 2, {axis, {"size", T::integer}}, scatter_add_infer, scatter_add_kernel,
+          scatter_add_cost),
       row("reverse", {}, 1, 1, {axes}, reverse_infer, reverse_kernel),
       row("tile", {}, 1, 1, {{"reps", T::int_list}}, tile_infer, tile_kernel),
       row("sort", {}, 1, 1, {axis}, sort_infer, sort_kernel, sort_cost),

@@ -274,6 +274,7 @@ TEST_CASE("grad: movement ops match central differences") {
   const Input idx{"i", {2, 2}, 0, 0, false, DType::i32, {0, -1, 2, 0}};
   check_gradients({{"x", {2, 3}}, idx}, {op("gather", {"x", "i"}, {{"axis", 1}})});
   check_gradients({{"x", {3, 2, 2}}, idx}, {op("gather", {"x", "i"})});
+  check_gradients({idx, {"u", {3, 2, 2}}}, {op("scatter_add", {"i", "u"}, {{"axis", -1}, {"size", 4}})});
   check_gradients({{"x", {3, 4}}}, {op("reverse", {"x"}, {{"axis", {0, -1}}})});
   check_gradients({x23()}, {op("tile", {"x"}, {{"reps", {2, 1, 3}}})});
   check_gradients({x23()}, {op("tile", {"x"}, {{"reps", {2}}})});

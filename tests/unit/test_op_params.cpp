@@ -156,6 +156,7 @@ const std::map<std::string, Example>& examples() {
       {"split", {{m}, {{"axis", 1}, {"sections", 3}, {"index", 0}}}},
       {"slice", {{m}, {{"begin", {0, 1}}, {"size", {2, 2}}}}},
       {"gather", {{m, ints}, {{"axis", 1}}}},
+      {"scatter_add", {{ints, {DType::f32, {2, 5}}}, {{"axis", 1}, {"size", 3}}}},
       {"reverse", {{m}, {{"axis", {0, 1}}}}},
       {"tile", {{m}, {{"reps", {2, 1}}}}},
       {"sort", {{m}, {{"axis", 0}}}},

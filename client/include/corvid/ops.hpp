@@ -151,6 +151,8 @@ Value split(const Value& a, int64_t sections, int64_t index, int64_t axis = 0);
 // size -1 runs to the end of the axis.
 Value slice(const Value& a, const std::vector<int64_t>& begin, const std::vector<int64_t>& size);
 Value gather(const Value& a, const Value& indices, int64_t axis = 0);
+// gather's adjoint: zeros with `size` along `axis`, updates (of gather's output shape) added at the indices.
+Value scatter_add(const Value& indices, const Value& updates, int64_t size, int64_t axis = 0);
 Value reverse(const Value& a, Axes axis = {});
 Value tile(const Value& a, const std::vector<int64_t>& reps);
 Value sort(const Value& a, int64_t axis = -1);
