@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <unordered_set>
 
@@ -86,6 +87,16 @@ class Backward {
     return add(std::move(s), std::move(out));
   }
 
+  // A constant (a `tensor` op, computed at submission).
+  std::string tensor(Tensor t) {
+    OpSpec s;
+    s.id = next_id();
+    s.def = find_op("tensor");
+    const TensorSpec spec = spec_of(t);
+    s.value = std::move(t);
+    return add(std::move(s), spec);
+  }
+
   // A constant of `shape` filled with `value` (a `tensor` op, computed at submission).
   std::string constant(double value, DType dtype, const Shape& shape = {}) {
     char text[32];
@@ -98,11 +109,7 @@ class Backward {
       using T = decltype(zero);
       std::fill(t.data<T>(), t.data<T>() + t.size(), static_cast<T>(value));
     });
-    OpSpec s;
-    s.id = next_id();
-    s.def = find_op("tensor");
-    s.value = t;
-    const std::string id = add(std::move(s), spec_of(t));
+    const std::string id = tensor(std::move(t));
     constants_.emplace(key, id);
     return id;
   }
@@ -599,6 +606,28 @@ void scatter_add_rule(Backward& b, const OpSpec& op, const std::string& g, const
                       std::vector<std::string>& gr) {
   gr[1] = b.op("gather", {g, in(op, 0)}, {{"axis", ops::int_param(op.params, "axis", 0)}});
 }
+// sort: each element's gradient goes back to where argsort took it from. Seen as (outer, len,
+// inner), the sorted element (o, k, j) came from flat position (o len + argsort) inner + j, and a
+// scatter_add over the flattened input puts g there.
+void sort_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&, std::vector<std::string>& gr) {
+  const std::string& x = in(op, 0);
+  const Shape& xs = b.shape(x);
+  const int64_t axis = ops::normalize_axis(ops::int_param(op.params, "axis", -1), static_cast<int64_t>(xs.size()));
+  const int64_t len = xs[axis];
+  const int64_t outer = num_elements(Shape(xs.begin(), xs.begin() + axis));
+  const int64_t inner = num_elements(Shape(xs.begin() + axis + 1, xs.end()));
+  const int64_t n = num_elements(xs);
+  if (n > std::numeric_limits<int32_t>::max())
+    throw std::invalid_argument("an input of more than 2^31 - 1 elements is too large for int32 positions");
+  std::vector<int32_t> starts;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < inner; ++j) starts.push_back(static_cast<int32_t>(o * len * inner + j));
+  std::string from = b.reshape(b.op("argsort", {x}, {{"axis", axis}}), {outer, len, inner});
+  if (inner != 1) from = b.mul(from, b.constant(static_cast<double>(inner), DType::i32));
+  from = b.add(from, b.tensor(Tensor::from_vector<int32_t>({outer, 1, inner}, starts)));
+  const std::string flat = b.op("scatter_add", {b.reshape(from, {n}), b.reshape(g, {n})}, {{"axis", 0}, {"size", n}});
+  gr[0] = b.reshape(flat, xs);
+}
 // tile: the sum of g over the copies, seen as (r0, d0, r1, d1, ...).
 void tile_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&, std::vector<std::string>& gr) {
   const Shape& x = b.shape(in(op, 0));
@@ -674,6 +703,7 @@ const std::map<std::string_view, RuleEntry>& rules() {
       {"scatter_add", {scatter_add_rule, {0}}},
       {"reverse", {reverse_rule, {}}},
       {"tile", {tile_rule, {}}},
+      {"sort", {sort_rule, {}}},
       {"set_value", {set_value_rule, {}}},
       // Inputs that are never differentiated: indices, and a tensor read only for its shape.
       {"one_hot", {zero_rule, {0}}},

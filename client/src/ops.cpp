@@ -197,6 +197,7 @@ Value reverse(const Value& a, Axes axis) {
 }
 Value tile(const Value& a, const std::vector<int64_t>& reps) { return unary("tile", a, {{"reps", reps}}); }
 Value sort(const Value& a, int64_t axis) { return unary("sort", a, {{"axis", axis}}); }
+Value argsort(const Value& a, int64_t axis) { return unary("argsort", a, {{"axis", axis}}); }
 Value unique(const Value& a) { return unary("unique", a); }
 Value one_hot(const Value& a, int64_t depth) { return unary("one_hot", a, {{"depth", depth}}); }
 Value one_hot_encoding(const Value& a, int64_t depth) { return one_hot(a, depth); }

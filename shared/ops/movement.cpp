@@ -1,5 +1,5 @@
 // Movement ops: reshape, flatten, expand_dims, squeeze, concat, stack, split, slice, gather,
-// scatter_add, reverse, tile, sort, unique, one_hot, find_indices, bincount, shape, set_value.
+// scatter_add, reverse, tile, sort, argsort, unique, one_hot, find_indices, bincount, shape, set_value.
 // Data moves copy contiguous runs with memcpy; only the innermost strided run (reverse of the
 // last axis, a gather of single elements) is copied element by element, with a fixed-size copy.
 // Inference accepts inputs with data-dependent (-1) dimensions and checks what it can; run_op
@@ -714,6 +714,46 @@ Tensor sort_kernel(const Tensors& in, const Params& p) {
   return out;
 }
 
+// argsort: the int32 positions that sort each line, stable (equal values keep their order, as
+// np.argsort(kind="stable")), NaN last.
+TensorSpec argsort_infer(const Specs& in, const Params& p) {
+  const int64_t axis = normalize_axis(int_param(p, "axis", -1), static_cast<int64_t>(in[0].shape.size()));
+  if (in[0].shape[axis] > std::numeric_limits<int32_t>::max())
+    throw std::invalid_argument(axis_size_text(axis, in[0].shape[axis]) + " is longer than int32 positions can address");
+  return {DType::i32, in[0].shape};
+}
+
+Tensor argsort_kernel(const Tensors& in, const Params& p) {
+  const Tensor& x = *in[0];
+  Tensor out(DType::i32, argsort_infer({spec_of(x)}, p).shape);
+  const int64_t axis = normalize_axis(int_param(p, "axis", -1), x.ndim());
+  const int64_t len = x.shape()[axis];
+  const int64_t outer = product(x.shape(), 0, axis);
+  const int64_t inner = product(x.shape(), axis + 1, x.shape().size());
+  visit_dtype(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    auto before = [](T a, T b) {
+      if constexpr (std::is_floating_point_v<T>) return a < b || (!std::isnan(a) && std::isnan(b));
+      else return a < b;
+    };
+    const T* src = x.data<T>();
+    int32_t* dst = out.data<int32_t>();
+    std::vector<T> line(static_cast<std::size_t>(len));
+    std::vector<int32_t> order(static_cast<std::size_t>(len));
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < inner; ++j) {
+        const int64_t base = o * len * inner + j;
+        for (int64_t k = 0; k < len; ++k) {
+          line[k] = src[base + k * inner];
+          order[k] = static_cast<int32_t>(k);
+        }
+        std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return before(line[a], line[b]); });
+        for (int64_t k = 0; k < len; ++k) dst[base + k * inner] = order[k];
+      }
+  });
+  return out;
+}
+
 // The output is never longer than the input, so it fits wherever the input did.
 TensorSpec unique_infer(const Specs& in, const Params&) { return {in[0].dtype, {kUnknown}}; }
 
@@ -958,6 +998,7 @@ std::vector<OpDef> movement_rows() {
       row("reverse", {}, 1, 1, {axes}, reverse_infer, reverse_kernel),
       row("tile", {}, 1, 1, {{"reps", T::int_list}}, tile_infer, tile_kernel),
       row("sort", {}, 1, 1, {axis}, sort_infer, sort_kernel, sort_cost),
+      row("argsort", {}, 1, 1, {axis}, argsort_infer, argsort_kernel, sort_cost),
       row("unique", {}, 1, 1, {}, unique_infer, unique_kernel, unique_cost),
       row("one_hot", {"one_hot_encoding"}, 1, 1, {{"depth", T::integer}}, one_hot_infer, one_hot_kernel),
       row("find_indices", {}, 1, 1, {{"values", T::number_list}}, find_indices_infer, find_indices_kernel, scan_cost),

@@ -160,6 +160,7 @@ const std::map<std::string, Example>& examples() {
       {"reverse", {{m}, {{"axis", {0, 1}}}}},
       {"tile", {{m}, {{"reps", {2, 1}}}}},
       {"sort", {{m}, {{"axis", 0}}}},
+      {"argsort", {{m}, {{"axis", 0}}}},
       {"one_hot", {{ints}, {{"depth", 4}}}},
       {"find_indices", {{m}, {{"values", {1, 2.5}}}}},
       {"bincount", {{ints, {DType::f32, {5}}}, {{"minlength", 3}}}},

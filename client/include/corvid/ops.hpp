@@ -156,6 +156,8 @@ Value scatter_add(const Value& indices, const Value& updates, int64_t size, int6
 Value reverse(const Value& a, Axes axis = {});
 Value tile(const Value& a, const std::vector<int64_t>& reps);
 Value sort(const Value& a, int64_t axis = -1);
+// int32 positions that sort each line along `axis`, stable (ties keep their order), NaN last.
+Value argsort(const Value& a, int64_t axis = -1);
 Value unique(const Value& a);
 Value one_hot(const Value& a, int64_t depth);
 Value one_hot_encoding(const Value& a, int64_t depth);

@@ -261,6 +261,22 @@ def cases():
     x = f64(3000, 17)
     add("sort/large_columns", "sort", [x], {"axis": 0}, np.sort(x, 0))
     add("sort/0d", "sort", [np.array(1.0, dtype=np.float32)], {}, error="axis -1 is out of range for 0-d input")
+    # argsort is stable (np.argsort(kind="stable")): ties and NaNs keep their order.
+    x = f32(4, 6)
+    x[1, 2] = x[2, 0] = np.nan
+    x[0, 1] = x[0, 4]
+    for axis in (-1, 0):
+        add(f"argsort/nan_and_ties_axis{axis}", "argsort", [x], {"axis": axis},
+            np.argsort(x, axis, kind="stable").astype(np.int32))
+    x = i32(3, 5, 4, low=0, high=4)
+    add("argsort/3d_middle_axis_ties", "argsort", [x], {"axis": 1}, np.argsort(x, 1, kind="stable").astype(np.int32))
+    x = bools(9)
+    add("argsort/bool", "argsort", [x], {}, np.argsort(x, kind="stable").astype(np.int32))
+    x = np.zeros((0, 4), dtype=np.float64)
+    add("argsort/empty", "argsort", [x], {"axis": 0}, np.argsort(x, 0, kind="stable").astype(np.int32))
+    x = f64(300, 17)
+    add("argsort/large_columns", "argsort", [x], {"axis": 0}, np.argsort(x, 0, kind="stable").astype(np.int32))
+    add("argsort/0d", "argsort", [np.array(1.0, dtype=np.float32)], {}, error="axis -1 is out of range for 0-d input")
 
     x = i32(4, 5, low=0, high=6)
     add("unique/int_2d", "unique", [x], {}, np.unique(x))
@@ -390,6 +406,8 @@ def cases():
             for label, x in (("rows", specials(dtype, 6, 48)), ("long", specials(dtype, 3, 5000))):
                 add(f"sort/special_{label}_{suffix}", "sort", [x], {}, np.sort(x, -1))
                 add(f"sort/special_{label}_axis0_{suffix}", "sort", [x], {"axis": 0}, np.sort(x, 0))
+                add(f"argsort/special_{label}_{suffix}", "argsort", [x], {},
+                    np.argsort(x, -1, kind="stable").astype(np.int32))
                 add(f"unique/special_{label}_{suffix}", "unique", [x], {}, np.unique(x))
                 add(f"find_indices/special_{label}_{suffix}", "find_indices", [x], {"values": [0, 1, -3, 80]},
                     find(x, [0.0, 1.0, -3.0, 80.0]))
