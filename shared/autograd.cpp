@@ -158,6 +158,13 @@ class Backward {
     return reshape(g, kept);
   }
 
+  // x with its axes permuted (transpose), or x itself for the identity.
+  std::string permute(const std::string& x, const std::vector<int64_t>& perm) {
+    for (std::size_t i = 0; i < perm.size(); ++i)
+      if (perm[i] != static_cast<int64_t>(i)) return op("transpose", {x}, {{"axes", perm}});
+    return x;
+  }
+
   // Swaps the last two axes.
   std::string transpose_last2(const std::string& x) {
     const auto n = static_cast<int64_t>(shape(x).size());
@@ -606,27 +613,37 @@ void scatter_add_rule(Backward& b, const OpSpec& op, const std::string& g, const
                       std::vector<std::string>& gr) {
   gr[1] = b.op("gather", {g, in(op, 0)}, {{"axis", ops::int_param(op.params, "axis", 0)}});
 }
-// sort: each element's gradient goes back to where argsort took it from. Seen as (outer, len,
-// inner), the sorted element (o, k, j) came from flat position (o len + argsort) inner + j, and a
-// scatter_add over the flattened input puts g there.
+// sort: each element's gradient goes back to where argsort took it from. With the sorted axis
+// moved last and the rest flattened to m rows, the element (r, k) came from flat position
+// r len + argsort (in that layout), and a scatter_add puts g there. The row starts r len come
+// from iota = argsort(zeros(m)) (stable), so that no constant as large as the input is made.
 void sort_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&, std::vector<std::string>& gr) {
   const std::string& x = in(op, 0);
   const Shape& xs = b.shape(x);
-  const int64_t axis = ops::normalize_axis(ops::int_param(op.params, "axis", -1), static_cast<int64_t>(xs.size()));
+  const auto nd = static_cast<int64_t>(xs.size());
+  const int64_t axis = ops::normalize_axis(ops::int_param(op.params, "axis", -1), nd);
   const int64_t len = xs[axis];
-  const int64_t outer = num_elements(Shape(xs.begin(), xs.begin() + axis));
-  const int64_t inner = num_elements(Shape(xs.begin() + axis + 1, xs.end()));
   const int64_t n = num_elements(xs);
+  if (len <= 1) {  // nothing moves
+    gr[0] = g;
+    return;
+  }
   if (n > std::numeric_limits<int32_t>::max())
     throw std::invalid_argument("an input of more than 2^31 - 1 elements is too large for int32 positions");
-  std::vector<int32_t> starts;
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t j = 0; j < inner; ++j) starts.push_back(static_cast<int32_t>(o * len * inner + j));
-  std::string from = b.reshape(b.op("argsort", {x}, {{"axis", axis}}), {outer, len, inner});
-  if (inner != 1) from = b.mul(from, b.constant(static_cast<double>(inner), DType::i32));
-  from = b.add(from, b.tensor(Tensor::from_vector<int32_t>({outer, 1, inner}, starts)));
-  const std::string flat = b.op("scatter_add", {b.reshape(from, {n}), b.reshape(g, {n})}, {{"axis", 0}, {"size", n}});
-  gr[0] = b.reshape(flat, xs);
+  const int64_t rows = n / len;
+  std::vector<int64_t> last, back(static_cast<std::size_t>(nd));
+  for (int64_t i = 0; i < nd; ++i)
+    if (i != axis) last.push_back(i);
+  last.push_back(axis);
+  for (int64_t i = 0; i < nd; ++i) back[last[i]] = i;
+  const std::string order = b.reshape(b.permute(b.op("argsort", {x}, {{"axis", axis}}), last), {rows, len});
+  const std::string iota = b.op("argsort", {b.zeros({rows}, DType::i32)}, {{"axis", 0}});
+  const std::string starts = b.mul(b.reshape(iota, {rows, 1}), b.constant(static_cast<double>(len), DType::i32));
+  const std::string from = b.reshape(b.add(order, starts), {n});
+  const std::string moved = b.permute(g, last);
+  const Shape moved_shape = b.shape(moved);
+  const std::string flat = b.op("scatter_add", {from, b.reshape(moved, {n})}, {{"axis", 0}, {"size", n}});
+  gr[0] = b.permute(b.reshape(flat, moved_shape), back);
 }
 // tile: the sum of g over the copies, seen as (r0, d0, r1, d1, ...).
 void tile_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&, std::vector<std::string>& gr) {

@@ -282,6 +282,9 @@ TEST_CASE("grad: movement ops match central differences") {
   for (int axis : {-1, 0})
     check_gradients({{"x", {3, 4}}}, {op("sort", {"x"}, {{"axis", axis}})});
   check_gradients({{"x", {2, 3, 2}}}, {op("sort", {"x"}, {{"axis", 1}})});
+  check_gradients({{"x", {3, 2, 2}}}, {op("sort", {"x"}, {{"axis", 0}})});
+  check_gradients({{"x", {3, 1}}}, {op("sort", {"x"})});
+  check_gradients({{"x", {0, 3}}}, {op("sort", {"x"})});
 }
 
 TEST_CASE("grad: random DAGs with fan-out match central differences") {
