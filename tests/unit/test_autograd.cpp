@@ -481,6 +481,28 @@ TEST_CASE("grad: several grads of one loss share one backward pass") {
     CHECK(values.at("dh").shape() == Shape{2, 2});
     CHECK(values.at("dx").shape() == Shape{2, 2});
   }
+  SUBCASE("two losses have a pass each, named after their first grad") {
+    GraphSpec spec = parse(R"({"ops": [
+        {"id": "x", "op": "tensor", "value": [1.0, -2.0], "dtype": "float64"},
+        {"id": "sq", "op": "square", "inputs": ["x"]},
+        {"id": "l1", "op": "sum", "inputs": ["sq"]},
+        {"id": "l2", "op": "mean", "inputs": ["x"]},
+        {"id": "a", "op": "grad", "inputs": ["l1", "x"]},
+        {"id": "b", "op": "grad", "inputs": ["l2", "x"]}]})");
+    const auto values = run_graph(spec);
+    CHECK(std::vector<double>(values.at("a").data<double>(), values.at("a").data<double>() + 2) ==
+          std::vector<double>{2.0, -4.0});
+    CHECK(std::vector<double>(values.at("b").data<double>(), values.at("b").data<double>() + 2) ==
+          std::vector<double>{0.5, 0.5});
+    validate_graph(spec);
+    int from_a = 0, from_b = 0;
+    for (const auto& o : spec.ops) {
+      from_a += o.id.rfind("a#", 0) == 0;
+      from_b += o.id.rfind("b#", 0) == 0;
+    }
+    CHECK(from_a > 0);
+    CHECK(from_b > 0);
+  }
   SUBCASE("w submitted earlier: the gradient flows through this batch's ops") {
     GraphSpec spec = parse(R"({"ops": [
         {"id": "y", "op": "mul", "inputs": ["w", "w"]},
