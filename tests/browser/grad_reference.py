@@ -20,8 +20,58 @@ def log_softmax(x, axis):
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
+def axes(p):
+    return None if p.get("axis") is None else tuple(np.atleast_1d(p["axis"]))
+
+
+def set_value(p, x):
+    out = x[0].copy()
+    out[tuple(p["index"])] = p["value"]
+    return out
+
+
 OPS = {
     "add": lambda p, x: x[0] + x[1],
+    "sub": lambda p, x: x[0] - x[1],
+    "div": lambda p, x: x[0] / x[1],
+    "pow": lambda p, x: np.power(x[0], x[1]),
+    "maximum": lambda p, x: np.maximum(x[0], x[1]),
+    "minimum": lambda p, x: np.minimum(x[0], x[1]),
+    "greater": lambda p, x: x[0] > x[1],
+    "where": lambda p, x: np.where(x[0], x[1], x[2]),
+    "clip": lambda p, x: np.clip(x[0], p.get("min"), p.get("max")),
+    "abs": lambda p, x: np.abs(x[0]),
+    "relu": lambda p, x: np.maximum(x[0], 0),
+    "exp": lambda p, x: np.exp(x[0]),
+    "log": lambda p, x: np.log(x[0]),
+    "sqrt": lambda p, x: np.sqrt(x[0]),
+    "cbrt": lambda p, x: np.cbrt(x[0]),
+    "cube": lambda p, x: x[0] ** 3,
+    "reciprocal": lambda p, x: 1 / x[0],
+    "sin": lambda p, x: np.sin(x[0]),
+    "cos": lambda p, x: np.cos(x[0]),
+    "sigmoid": lambda p, x: 1 / (1 + np.exp(-x[0])),
+    "softmax": lambda p, x: np.exp(log_softmax(x[0], p.get("axis", -1))),
+    "prod": lambda p, x: np.prod(x[0], axis=axes(p), keepdims=p.get("keepdims", False)),
+    "max": lambda p, x: np.max(x[0], axis=axes(p), keepdims=p.get("keepdims", False)),
+    "min": lambda p, x: np.min(x[0], axis=axes(p), keepdims=p.get("keepdims", False)),
+    "var": lambda p, x: np.var(x[0], axis=axes(p), ddof=p.get("ddof", 0)),
+    "std": lambda p, x: np.std(x[0], axis=axes(p), ddof=p.get("ddof", 0)),
+    "average": lambda p, x: np.average(x[0], axis=axes(p), weights=x[1] if len(x) > 1 else None),
+    "dot": lambda p, x: np.dot(x[0], x[1]),
+    "inv": lambda p, x: np.linalg.inv(x[0]),
+    "transpose": lambda p, x: np.transpose(x[0], p.get("axes")),
+    "concat": lambda p, x: np.concatenate(x, axis=p.get("axis", 0)),
+    "stack": lambda p, x: np.stack(x, axis=p.get("axis", 0)),
+    "split": lambda p, x: np.split(x[0], p["sections"], axis=p.get("axis", 0))[p["index"]],
+    "slice": lambda p, x: x[0][tuple(slice(b, None if s == -1 else b + s) for b, s in zip(p["begin"], p["size"]))],
+    "tile": lambda p, x: np.tile(x[0], p["reps"]),
+    "reverse": lambda p, x: np.flip(x[0], axes(p)),
+    "reshape": lambda p, x: np.reshape(x[0], p["shape"]),
+    "flatten": lambda p, x: np.ravel(x[0]),
+    "expand_dims": lambda p, x: np.expand_dims(x[0], p["axis"]),
+    "squeeze": lambda p, x: np.squeeze(x[0], axes(p)),
+    "set_value": set_value,
     "mul": lambda p, x: x[0] * x[1],
     "neg": lambda p, x: -x[0],
     "square": lambda p, x: x[0] * x[0],
@@ -31,8 +81,8 @@ OPS = {
     "sort": lambda p, x: np.sort(x[0], axis=p.get("axis", -1)),
     "one_hot": lambda p, x: np.eye(p["depth"], dtype=np.float32)[x[0]],
     "log_softmax": lambda p, x: log_softmax(x[0], p.get("axis", -1)),
-    "sum": lambda p, x: np.sum(x[0], axis=None if p.get("axis") is None else tuple(np.atleast_1d(p["axis"]))),
-    "mean": lambda p, x: np.mean(x[0], axis=None if p.get("axis") is None else tuple(np.atleast_1d(p["axis"]))),
+    "sum": lambda p, x: np.sum(x[0], axis=axes(p), keepdims=p.get("keepdims", False)),
+    "mean": lambda p, x: np.mean(x[0], axis=axes(p), keepdims=p.get("keepdims", False)),
 }
 
 
