@@ -179,6 +179,12 @@ def graph_files():
         op("m", "matmul", ["f", "f"]), op("p", "percentile", ["m"], {"q": 50}),
         op("s", "softmax", ["m"], {"axis": -1}), op("c", "clip", ["f"], {"min": 0, "max": 2})],
         "outputs": ["m", "p", "s", "w", "c"]}).encode()
+    yield "gradients", json.dumps({"name": "grads", "ops": [
+        tensor_op("x", [[0.5, -1], [2, 0.25]]), tensor_op("w", [[1, 2], [3, 4]], "float64"),
+        tensor_op("i", [1, 0, 1]), op("m", "matmul", ["x", "w"]), op("g", "gather", ["m", "i"], {"axis": 0}),
+        op("s", "sort", ["g"], {"axis": -1}), op("t", "tanh", ["s"]), op("l", "mean", ["t"]),
+        op("dx", "grad", ["l", "x"]), op("dw", "grad", ["l", "w"]), op("u", "sub", ["w", "dw"])],
+        "outputs": ["dx", "u"]}).encode()
 
 
 def http_inputs():

@@ -1,5 +1,7 @@
 #include "graph_spec.hpp"
 
+#include "autograd.hpp"
+
 #include <algorithm>
 #include <set>
 #include <unordered_set>
@@ -72,7 +74,7 @@ OpSpec parse_op_spec(const nlohmann::json& o, const Frame* attached) {
   if (op.id.empty()) throw GraphError("", "op with an empty 'id'");
   if (!o.contains("op") || !o["op"].is_string()) throw GraphError(op.id, "missing string field 'op'");
   const std::string name = o["op"].get<std::string>();
-  op.def = find_op(name);
+  op.def = name == "grad" ? &grad_op_def() : find_op(name);  // grad is expanded by validate_graph
   if (!op.def) throw GraphError(op.id, "unknown op '" + name + "'");
   if (o.contains("inputs") && !o["inputs"].is_null()) {
     try {
@@ -257,6 +259,10 @@ std::unordered_map<std::string, TensorSpec> validate_graph(GraphSpec& spec, cons
   sorted.reserve(n);
   for (auto i : order) sorted.push_back(std::move(spec.ops[i]));
   spec.ops = std::move(sorted);
+  if (std::any_of(spec.ops.begin(), spec.ops.end(), is_grad_op)) {
+    expand_grads(spec, specs, known);
+    return validate_graph(spec, known);  // the expanded batch, sorted again
+  }
   return specs;
 }
 

@@ -59,7 +59,7 @@ struct GraphSpec {
 // "invalid JSON: <where and why>" or naming the limit ("JSON nested deeper than 64 levels").
 nlohmann::json parse_json_text(const std::string& text);
 
-// Parses one op object. A "tensor" op's value is the tensor of `attached` named by its id if
+// Parses one op object; the name "grad" resolves to grad_op_def() (shared/autograd.hpp). A "tensor" op's value is the tensor of `attached` named by its id if
 // there is one (converted to "dtype" when given), else its JSON "value" (or params.value). Throws
 // GraphError for a malformed op (missing id, unknown op name, bad params of a tensor, bad value).
 OpSpec parse_op_spec(const nlohmann::json& op, const Frame* attached = nullptr);
@@ -81,8 +81,9 @@ using KnownSpecs = std::function<const TensorSpec*(const std::string& id)>;
 // the spec or of `known` (ops submitted earlier), no cycle ("op 'b': is part of a cycle: b -> c
 // -> b", in data-flow order from the op first in the spec), the right arity, valid params and
 // compatible shapes; outputs must name ops. Reorders spec.ops topologically (stable: among ready
-// ops the earliest first) and returns the inferred spec of every op of the batch. Throws
-// GraphError naming the op.
+// ops the earliest first) and returns the inferred spec of every op of the batch. `grad` ops are
+// then replaced by the ops of their backward passes (shared/autograd.hpp) and the batch is
+// validated and sorted again, so no grad op leaves validate_graph. Throws GraphError naming the op.
 std::unordered_map<std::string, TensorSpec> validate_graph(GraphSpec& spec, const KnownSpecs& known);
 std::unordered_map<std::string, TensorSpec> validate_graph(
     GraphSpec& spec, const std::unordered_map<std::string, TensorSpec>& known = {});

@@ -194,6 +194,9 @@ Value slice(const Value& a, const std::vector<int64_t>& begin, const std::vector
   return unary("slice", a, {{"begin", begin}, {"size", size}});
 }
 Value gather(const Value& a, const Value& indices, int64_t axis) { return op("gather", {a, indices}, {{"axis", axis}}); }
+Value scatter_add(const Value& indices, const Value& updates, int64_t size, int64_t axis) {
+  return op("scatter_add", {indices, updates}, {{"axis", axis}, {"size", size}});
+}
 Value reverse(const Value& a, Axes axis) {
   Params p = Params::object();
   axis.write(p);
@@ -201,6 +204,7 @@ Value reverse(const Value& a, Axes axis) {
 }
 Value tile(const Value& a, const std::vector<int64_t>& reps) { return unary("tile", a, {{"reps", reps}}); }
 Value sort(const Value& a, int64_t axis) { return unary("sort", a, {{"axis", axis}}); }
+Value argsort(const Value& a, int64_t axis) { return unary("argsort", a, {{"axis", axis}}); }
 Value unique(const Value& a) { return unary("unique", a); }
 Value one_hot(const Value& a, int64_t depth) { return unary("one_hot", a, {{"depth", depth}}); }
 Value one_hot_encoding(const Value& a, int64_t depth) { return one_hot(a, depth); }
@@ -219,5 +223,8 @@ Value set_value(const Value& a, const std::vector<int64_t>& index, double value)
 // ---- activations ----
 Value softmax(const Value& a, int64_t axis) { return unary("softmax", a, {{"axis", axis}}); }
 Value log_softmax(const Value& a, int64_t axis) { return unary("log_softmax", a, {{"axis", axis}}); }
+
+// ---- conversion ----
+Value cast(const Value& a, DType dtype) { return unary("cast", a, {{"dtype", std::string(dtype_name(dtype))}}); }
 
 }  // namespace corvid

@@ -124,6 +124,7 @@ TEST_CASE("every op of the table has a function") {
   unique(i); one_hot(i, 3); find_indices(i, {1}); bincount(i); bincount(i, t({1.0, 2.0, 3.0})); shape(m);
   set_value(m, {0, 1}, 9);
   softmax(m); log_softmax(m, 0);
+  cast(m, DType::f64); scatter_add(i, gather(m, i, 1), 2, 1); argsort(m, 0);
 
   const auto used = op_names(graph);
   std::vector<std::string> missing;

@@ -1,4 +1,4 @@
-// Elementwise ops: unary functions, binary ops with NumPy broadcasting, where, clip, and the
+// Elementwise ops: unary functions, binary ops with NumPy broadcasting, where, clip, cast, and the
 // softmax activations. As in ggml, each family has one kernel template and each op is a small
 // functor; a functor's `kind` fixes its dtypes (see the kinds below and README "Dtype promotion").
 // Inner loops are plain loops over contiguous rows (or a broadcast scalar) so that compilers
@@ -487,6 +487,20 @@ Tensor clip_kernel(const std::vector<const Tensor*>& inputs, const Params& param
 }
 
 // ---------------------------------------------------------------------------------------------
+// cast(x, dtype): NumPy's astype, through Tensor::astype (float to int32 truncates; NaN,
+// infinities and values outside int32 give INT32_MIN on every build, README "Ops").
+
+TensorSpec cast_infer(const std::vector<TensorSpec>& inputs, const Params& params) {
+  const std::optional<DType> dtype = dtype_param(params);
+  if (!dtype) throw std::invalid_argument("param 'dtype' is required (float32, float64, int32 or bool)");
+  return {*dtype, inputs[0].shape};
+}
+
+Tensor cast_kernel(const std::vector<const Tensor*>& inputs, const Params& params) {
+  return inputs[0]->astype(*dtype_param(params));
+}
+
+// ---------------------------------------------------------------------------------------------
 // softmax and log_softmax along one axis, computed as exp(x - max) / sum(exp(x - max)) and
 // (x - max) - log(sum(exp(x - max))) so that large inputs do not overflow. Any dtype; int32 and
 // bool compute in float32.
@@ -655,6 +669,7 @@ std::vector<OpDef> elementwise_rows() {
       {"where", {}, 3, 3, OpFamily::ternary, where_infer, elementwise_cost, where_kernel, {}},
       {"clip", {}, 1, 1, OpFamily::unary, clip_infer, per_element_cost<2>, clip_kernel,
        {{"min", ParamType::number}, {"max", ParamType::number}}},
+      {"cast", {}, 1, 1, OpFamily::unary, cast_infer, elementwise_cost, cast_kernel, {{"dtype", ParamType::dtype}}},
       {"softmax", {}, 1, 1, OpFamily::activation, softmax_infer, per_element_cost<kTranscendental + 4>,
        softmax_kernel<false>, {{"axis", ParamType::integer}}},
       {"log_softmax", {}, 1, 1, OpFamily::activation, softmax_infer, per_element_cost<kTranscendental + 4>,

@@ -9,7 +9,7 @@
 namespace corvid::ops {
 
 std::vector<OpDef> source_rows();       // source.cpp: tensor, zeros, ones, random_*
-std::vector<OpDef> elementwise_rows();  // elementwise.cpp: unary, binary, where, clip, softmax
+std::vector<OpDef> elementwise_rows();  // elementwise.cpp: unary, binary, where, clip, cast, softmax
 std::vector<OpDef> reduce_rows();       // reduce.cpp: sum ... average
 std::vector<OpDef> linalg_rows();       // linalg.cpp: matmul, dot, transpose, inv
 std::vector<OpDef> movement_rows();     // movement.cpp: reshape ... set_value

@@ -1,5 +1,5 @@
 // Movement ops: reshape, flatten, expand_dims, squeeze, concat, stack, split, slice, gather,
-// reverse, tile, sort, unique, one_hot, find_indices, bincount, shape, set_value.
+// scatter_add, reverse, tile, sort, argsort, unique, one_hot, find_indices, bincount, shape, set_value.
 // Data moves copy contiguous runs with memcpy; only the innermost strided run (reverse of the
 // last axis, a gather of single elements) is copied element by element, with a fixed-size copy.
 // Inference accepts inputs with data-dependent (-1) dimensions and checks what it can; run_op
@@ -505,6 +505,78 @@ Tensor gather_kernel(const Tensors& in, const Params& p) {
   return out;
 }
 
+// ---- scatter_add: the adjoint of gather ----
+
+// The output shape of scatter_add(indices, updates): updates' axes [axis, axis + indices' rank)
+// are indices' shape, and become one axis of length `size`.
+struct Scatter {
+  int64_t axis = 0;
+  int64_t size = 0;
+  Shape out;
+};
+
+Scatter scatter_shape(const TensorSpec& indices, const TensorSpec& updates, const Params& p) {
+  require_int32(indices, "indices");
+  if (updates.dtype == DType::boolean) throw std::invalid_argument("updates must be numeric, got bool");
+  Scatter s;
+  s.size = required_int_param(p, "size");
+  if (s.size < 0) throw std::invalid_argument("size must be >= 0, got " + std::to_string(s.size));
+  const auto index_ndim = static_cast<int64_t>(indices.shape.size());
+  const int64_t out_ndim = static_cast<int64_t>(updates.shape.size()) - index_ndim + 1;
+  if (out_ndim < 1)
+    throw std::invalid_argument("updates of shape " + shape_string(updates.shape) + " have fewer axes than indices of shape " +
+                                shape_string(indices.shape));
+  s.axis = normalize_axis(int_param(p, "axis", 0), out_ndim);
+  bool ok = true;
+  for (int64_t d = 0; d < index_ndim; ++d) merge_dim(indices.shape[d], updates.shape[s.axis + d], &ok);
+  if (!ok)
+    throw std::invalid_argument("updates of shape " + shape_string(updates.shape) + " do not hold indices of shape " +
+                                shape_string(indices.shape) + " at axis " + std::to_string(s.axis) +
+                                " (they must have gather's output shape)");
+  s.out.assign(updates.shape.begin(), updates.shape.begin() + s.axis);
+  s.out.push_back(s.size);
+  s.out.insert(s.out.end(), updates.shape.begin() + s.axis + index_ndim, updates.shape.end());
+  check_size_fits(s.out);
+  return s;
+}
+
+TensorSpec scatter_add_infer(const Specs& in, const Params& p) { return {in[1].dtype, scatter_shape(in[0], in[1], p).out}; }
+
+Tensor scatter_add_kernel(const Tensors& in, const Params& p) {
+  const Tensor& indices = *in[0];
+  const Tensor& updates = *in[1];
+  const Scatter s = scatter_shape(spec_of(indices), spec_of(updates), p);
+  Tensor out(updates.dtype(), s.out);
+  const int32_t* idx = indices.data<int32_t>();
+  const int64_t count = indices.size();
+  for (int64_t j = 0; j < count; ++j)
+    if (idx[j] < -s.size || idx[j] >= s.size)
+      throw std::invalid_argument("index " + std::to_string(idx[j]) + " is out of range for " +
+                                  axis_size_text(s.axis, s.size));
+  const int64_t outer = product(s.out, 0, s.axis);
+  const int64_t inner = product(s.out, s.axis + 1, s.out.size());
+  visit_dtype(out.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (!std::is_same_v<T, uint8_t>) {
+      using U = std::conditional_t<std::is_same_v<T, int32_t>, uint32_t, T>;  // int32 wraps, as add does
+      const T* src = updates.data<T>();
+      T* dst = out.data<T>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t j = 0; j < count; ++j) {
+          const int64_t i = idx[j] < 0 ? idx[j] + s.size : idx[j];
+          T* row = dst + (o * s.size + i) * inner;
+          const T* from = src + (o * count + j) * inner;
+          for (int64_t k = 0; k < inner; ++k) row[k] = static_cast<T>(static_cast<U>(row[k]) + static_cast<U>(from[k]));
+        }
+    }
+  });
+  return out;
+}
+
+Cost scatter_add_cost(const Specs& inputs, const TensorSpec& output, const Params&) {
+  return {static_cast<double>(spec_elements(inputs[1])), input_bytes(inputs) + spec_bytes(output)};
+}
+
 // ---- reverse, tile ----
 
 TensorSpec reverse_infer(const Specs& in, const Params& p) {
@@ -638,6 +710,46 @@ Tensor sort_kernel(const Tensors& in, const Params& p) {
       for (int64_t i = 0; i < inner; ++i) sort_nan_last(rows.data() + i * len, rows.data() + (i + 1) * len);
       transpose_into(rows.data(), inner, len, slab);
     }
+  });
+  return out;
+}
+
+// argsort: the int32 positions that sort each line, stable (equal values keep their order, as
+// np.argsort(kind="stable")), NaN last.
+TensorSpec argsort_infer(const Specs& in, const Params& p) {
+  const int64_t axis = normalize_axis(int_param(p, "axis", -1), static_cast<int64_t>(in[0].shape.size()));
+  if (in[0].shape[axis] > std::numeric_limits<int32_t>::max())
+    throw std::invalid_argument(axis_size_text(axis, in[0].shape[axis]) + " is longer than int32 positions can address");
+  return {DType::i32, in[0].shape};
+}
+
+Tensor argsort_kernel(const Tensors& in, const Params& p) {
+  const Tensor& x = *in[0];
+  Tensor out(DType::i32, argsort_infer({spec_of(x)}, p).shape);
+  const int64_t axis = normalize_axis(int_param(p, "axis", -1), x.ndim());
+  const int64_t len = x.shape()[axis];
+  const int64_t outer = product(x.shape(), 0, axis);
+  const int64_t inner = product(x.shape(), axis + 1, x.shape().size());
+  visit_dtype(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    auto before = [](T a, T b) {
+      if constexpr (std::is_floating_point_v<T>) return a < b || (!std::isnan(a) && std::isnan(b));
+      else return a < b;
+    };
+    const T* src = x.data<T>();
+    int32_t* dst = out.data<int32_t>();
+    std::vector<T> line(static_cast<std::size_t>(len));
+    std::vector<int32_t> order(static_cast<std::size_t>(len));
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < inner; ++j) {
+        const int64_t base = o * len * inner + j;
+        for (int64_t k = 0; k < len; ++k) {
+          line[k] = src[base + k * inner];
+          order[k] = static_cast<int32_t>(k);
+        }
+        std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return before(line[a], line[b]); });
+        for (int64_t k = 0; k < len; ++k) dst[base + k * inner] = order[k];
+      }
   });
   return out;
 }
@@ -881,9 +993,12 @@ std::vector<OpDef> movement_rows() {
       row("split", {}, 1, 1, {axis, {"sections", T::integer}, {"index", T::integer}}, split_infer, split_kernel),
       row("slice", {}, 1, 1, {{"begin", T::int_list}, {"size", T::int_list}}, slice_infer, slice_kernel),
       row("gather", {}, 2, 2, {axis}, gather_infer, gather_kernel),
+      row("scatter_add", {}, 2, 2, {axis, {"size", T::integer}}, scatter_add_infer, scatter_add_kernel,
+          scatter_add_cost),
       row("reverse", {}, 1, 1, {axes}, reverse_infer, reverse_kernel),
       row("tile", {}, 1, 1, {{"reps", T::int_list}}, tile_infer, tile_kernel),
       row("sort", {}, 1, 1, {axis}, sort_infer, sort_kernel, sort_cost),
+      row("argsort", {}, 1, 1, {axis}, argsort_infer, argsort_kernel, sort_cost),
       row("unique", {}, 1, 1, {}, unique_infer, unique_kernel, unique_cost),
       row("one_hot", {"one_hot_encoding"}, 1, 1, {{"depth", T::integer}}, one_hot_infer, one_hot_kernel),
       row("find_indices", {}, 1, 1, {{"values", T::number_list}}, find_indices_infer, find_indices_kernel, scan_cost),

@@ -508,6 +508,88 @@ def case_worker_rate_limited(c):
         check(delay >= 1000, f"a worker retried {delay} ms after a 429 that asked for 1 s: {line.strip()}")
 
 
+def grad_graph(rng, name, n_ops=10, size=4):
+    """A random float64 graph with fan-out, its loss, and a grad op for each of its three inputs."""
+    ops, shapes = [], {}
+    for i in range(3):
+        value = [[rng.uniform(-1, 1) for _ in range(size)] for _ in range(size)]
+        ops.append({"id": f"x{i}", "op": "tensor", "value": value, "dtype": "float64"})
+        shapes[f"x{i}"] = (size, size)
+    for k in range(n_ops):
+        oid = f"v{k}"
+        square = [i for i, s in shapes.items() if s == (size, size)]
+        kind = rng.choice(["add", "sub", "mul", "maximum", "tanh", "sigmoid", "neg", "matmul", "transpose", "mean"])
+        if kind in ("add", "sub", "mul", "maximum"):
+            a, b = rng.choice(list(shapes)), rng.choice(list(shapes))
+            ops.append({"id": oid, "op": kind, "inputs": [a, b]})
+            shapes[oid] = np.broadcast_shapes(shapes[a], shapes[b])
+        elif kind == "matmul":
+            ops.append({"id": oid, "op": kind, "inputs": [rng.choice(square), rng.choice(square)]})
+            shapes[oid] = (size, size)
+        elif kind == "mean":
+            a = rng.choice(list(shapes))
+            ops.append({"id": oid, "op": "mean", "inputs": [a], "params": {"axis": -1, "keepdims": True}})
+            shapes[oid] = shapes[a][:-1] + (1,)
+        else:
+            a = rng.choice(square if kind == "transpose" else list(shapes))
+            ops.append({"id": oid, "op": kind, "inputs": [a]})
+            shapes[oid] = shapes[a]
+    ops.append({"id": "s", "op": "add", "inputs": [f"v{n_ops - 1}", f"v{n_ops - 3}"]})
+    ops.append({"id": "loss", "op": "sum", "inputs": ["s"]})
+    ops += [{"id": f"d{i}", "op": "grad", "inputs": ["loss", f"x{i}"]} for i in range(3)]
+    return {"name": name, "ops": ops, "outputs": ["loss", "d0", "d1", "d2"]}
+
+
+def numpy_loss(doc, values):
+    """The loss of a grad_graph document in float64, with the inputs' values from `values`."""
+    fns = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "maximum": np.maximum, "tanh": np.tanh,
+           "sigmoid": lambda a: 1 / (1 + np.exp(-a)), "neg": np.negative, "matmul": np.matmul,
+           "transpose": np.transpose, "sum": np.sum, "mean": lambda a: np.mean(a, axis=-1, keepdims=True)}
+    vals = dict(values)
+    for op in doc["ops"]:
+        if op["op"] not in ("tensor", "grad"):
+            vals[op["id"]] = fns[op["op"]](*[vals[i] for i in op["inputs"]])
+    return float(vals["loss"])
+
+
+def case_grad(c):
+    """grad ops through the CLI, the server and two workers: the gradients of random DAGs with fan-out
+    match NumPy's central differences, and a gradient through argmax is refused naming the op."""
+    c.start_server()
+    c.start_worker("w1")
+    c.start_worker("w2")
+    c.wait_workers_ready(["w1", "w2"])
+    rng = random.Random(12)
+    for g in range(4):
+        doc = grad_graph(rng, f"grad{g}")
+        code, result, err = submit_json(c, c.graph_file(f"grad{g}.json", doc))
+        check(code == 0 and result["status"] == "computed", f"{doc['name']}: exit {code}, {result}, {err}")
+        inputs = {op["id"]: np.array(op["value"], dtype=np.float64) for op in doc["ops"] if op["op"] == "tensor"}
+        for i in range(3):
+            got = result["outputs"][f"d{i}"]
+            check(got["dtype"] == "float64", f"{doc['name']}: d{i} dtype {got['dtype']}")
+            data = np.array(got["data"], dtype=np.float64).reshape(got["shape"])
+            numeric = np.zeros_like(inputs[f"x{i}"])
+            for index in np.ndindex(*numeric.shape):
+                plus, minus = dict(inputs), dict(inputs)
+                plus[f"x{i}"] = inputs[f"x{i}"].copy()
+                minus[f"x{i}"] = inputs[f"x{i}"].copy()
+                plus[f"x{i}"][index] += 1e-6
+                minus[f"x{i}"][index] -= 1e-6
+                numeric[index] = (numpy_loss(doc, plus) - numpy_loss(doc, minus)) / 2e-6
+            check(np.allclose(data, numeric, rtol=1e-3, atol=1e-5),
+                  f"{doc['name']}: d{i} = {data.ravel()[:6]} but central differences say {numeric.ravel()[:6]}")
+        print(f"{doc['name']}: {len(doc['ops'])} ops, 3 gradients match central differences")
+    refused = {"ops": [{"id": "x", "op": "tensor", "value": [1.0, 2.0]},
+                       {"id": "am", "op": "argmax", "inputs": ["x"]},
+                       {"id": "y", "op": "add", "inputs": ["am", "x"]},
+                       {"id": "loss", "op": "sum", "inputs": ["y"]},
+                       {"id": "dx", "op": "grad", "inputs": ["loss", "x"]}]}
+    code, out, err = c.corvid("submit", c.graph_file("refused.json", refused), "--wait")
+    check(code != 0 and "op 'am': argmax has no gradient (needed for grad 'dx')" in err,
+          f"argmax path: exit {code}, stderr {err!r}")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

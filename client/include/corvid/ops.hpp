@@ -152,9 +152,13 @@ Value split(const Value& a, int64_t sections, int64_t index, int64_t axis = 0);
 // size -1 runs to the end of the axis.
 Value slice(const Value& a, const std::vector<int64_t>& begin, const std::vector<int64_t>& size);
 Value gather(const Value& a, const Value& indices, int64_t axis = 0);
+// gather's adjoint: zeros with `size` along `axis`, updates (of gather's output shape) added at the indices.
+Value scatter_add(const Value& indices, const Value& updates, int64_t size, int64_t axis = 0);
 Value reverse(const Value& a, Axes axis = {});
 Value tile(const Value& a, const std::vector<int64_t>& reps);
 Value sort(const Value& a, int64_t axis = -1);
+// int32 positions that sort each line along `axis`, stable (ties keep their order), NaN last.
+Value argsort(const Value& a, int64_t axis = -1);
 Value unique(const Value& a);
 Value one_hot(const Value& a, int64_t depth);
 Value one_hot_encoding(const Value& a, int64_t depth);
@@ -167,5 +171,9 @@ Value set_value(const Value& a, const std::vector<int64_t>& index, double value)
 // ---- activations ----
 Value softmax(const Value& a, int64_t axis = -1);
 Value log_softmax(const Value& a, int64_t axis = -1);
+
+// ---- conversion ----
+// NumPy's astype: float to int32 truncates (NaN, infinities and out-of-range values give INT32_MIN).
+Value cast(const Value& a, DType dtype);
 
 }  // namespace corvid

@@ -241,6 +241,27 @@ def cases():
         error="param 'max' must be an integer for an int32 input")
     add("clip/non_number_bound", "clip", [np.array([1.0], F32)], {"min": "low"}, error="param 'min' must be a number")
 
+    # ---- cast: NumPy's astype; float to int32 truncates, and NaN, infinities and values outside
+    # int32 give INT32_MIN on every build (NumPy's result on x86) ----
+    for src in (F32, F64, I32, BOOL):
+        for dst in (F32, F64, I32, BOOL):
+            for shape_name in ("0d", "empty", "3x5"):
+                x = data(src, shapes[shape_name])
+                add(f"cast/{np.dtype(src).name}_to_{np.dtype(dst).name}_{shape_name}", "cast", [x],
+                    {"dtype": np.dtype(dst).name}, expected=as_(x, dst))
+    for src in FLOATS:
+        x = np.concatenate([case_list.specials(src, 24), np.array([3e9, -3e9, 2147483647.5, -2147483648.5], src)])
+        with np.errstate(invalid="ignore"):
+            fits = np.isfinite(x) & (x > -2147483649.0) & (x < 2147483648.0)
+            expected = np.where(fits, np.trunc(np.where(fits, x, 0)), np.iinfo(np.int32).min).astype(I32)
+        add(f"cast/special_{np.dtype(src).name}_to_int32", "cast", [x], {"dtype": "int32"}, expected=expected)
+        add(f"cast/special_{np.dtype(src).name}_to_bool", "cast", [x], {"dtype": "bool"}, expected=x != 0)
+        other = F64 if src is F32 else F32
+        with np.errstate(over="ignore"):
+            add(f"cast/special_{np.dtype(src).name}_to_{np.dtype(other).name}", "cast", [x],
+                {"dtype": np.dtype(other).name}, expected=x.astype(other))
+    add("cast/no_dtype", "cast", [np.array([1.0], F32)], error="param 'dtype' is required")
+
     # ---- softmax, log_softmax ----
     def softmax_ref(x, axis, log):
         x64 = x.astype(F64)

@@ -178,6 +178,40 @@ def cases():
     add("gather/axis_out_of_range", "gather", [f32(3, 2), np.array([0], dtype=np.int32)], {"axis": 2},
         error="axis 2 is out of range for 2-d input")
 
+    # ---- scatter_add: np.add.at into zeros along one axis, the adjoint of gather ----
+    def scatter_ref(idx, updates, axis, size):
+        out_shape = updates.shape[:axis] + (size,) + updates.shape[axis + idx.ndim:]
+        out = np.zeros(out_shape, dtype=updates.dtype)
+        flat = updates.reshape(updates.shape[:axis] + (idx.size,) + updates.shape[axis + idx.ndim:])
+        for j, i in enumerate(idx.ravel()):
+            out[(slice(None),) * axis + (i,)] += flat[(slice(None),) * axis + (j,)]
+        return out
+
+    idx = np.array([4, 0, -1, 2, 0], dtype=np.int32)
+    x = f32(5, 4)
+    add("scatter_add/axis0_repeated", "scatter_add", [idx, x], {"size": 5}, scatter_ref(idx, x, 0, 5))
+    idx = np.array([[3, 1], [0, -4]], dtype=np.int32)
+    x = f64(5, 2, 2, 3)
+    add("scatter_add/axis1_2d_indices", "scatter_add", [idx, x], {"axis": 1, "size": 4}, scatter_ref(idx, x, 1, 4))
+    add("scatter_add/negative_axis", "scatter_add", [idx, x], {"axis": -2, "size": 4}, scatter_ref(idx, x, 1, 4))
+    idx = np.array(2, dtype=np.int32)
+    x = i32(3, 4)
+    add("scatter_add/0d_index_int32", "scatter_add", [idx, x], {"axis": 2, "size": 3}, scatter_ref(idx, x, 2, 3))
+    idx = np.zeros(0, dtype=np.int32)
+    x = f32(3, 0)
+    add("scatter_add/empty_indices", "scatter_add", [idx, x], {"axis": 1, "size": 6}, scatter_ref(idx, x, 1, 6))
+    idx = rng.integers(-1000, 1000, size=500, dtype=np.int32)
+    x = f64(500, 64)
+    add("scatter_add/large_rows", "scatter_add", [idx, x], {"size": 1000}, scatter_ref(idx, x, 0, 1000))
+    add("scatter_add/index_out_of_range", "scatter_add", [np.array([0, 3], dtype=np.int32), f32(2, 2)], {"size": 3},
+        error="index 3 is out of range for axis 0 of size 3")
+    add("scatter_add/shape_mismatch", "scatter_add", [np.array([0, 1], dtype=np.int32), f32(3, 2)], {"size": 3},
+        error="do not hold indices of shape (2,)")
+    add("scatter_add/bool_updates", "scatter_add", [np.array([0], dtype=np.int32), bools(1)], {"size": 1},
+        error="updates must be numeric, got bool")
+    add("scatter_add/no_size", "scatter_add", [np.array([0], dtype=np.int32), f32(1)], {},
+        error="param 'size' is required")
+
     # ---- reverse, tile ----
     x = f32(3, 4, 5)
     add("reverse/all_axes", "reverse", [x], {}, np.flip(x))
@@ -227,6 +261,22 @@ def cases():
     x = f64(3000, 17)
     add("sort/large_columns", "sort", [x], {"axis": 0}, np.sort(x, 0))
     add("sort/0d", "sort", [np.array(1.0, dtype=np.float32)], {}, error="axis -1 is out of range for 0-d input")
+    # argsort is stable (np.argsort(kind="stable")): ties and NaNs keep their order.
+    x = f32(4, 6)
+    x[1, 2] = x[2, 0] = np.nan
+    x[0, 1] = x[0, 4]
+    for axis in (-1, 0):
+        add(f"argsort/nan_and_ties_axis{axis}", "argsort", [x], {"axis": axis},
+            np.argsort(x, axis, kind="stable").astype(np.int32))
+    x = i32(3, 5, 4, low=0, high=4)
+    add("argsort/3d_middle_axis_ties", "argsort", [x], {"axis": 1}, np.argsort(x, 1, kind="stable").astype(np.int32))
+    x = bools(9)
+    add("argsort/bool", "argsort", [x], {}, np.argsort(x, kind="stable").astype(np.int32))
+    x = np.zeros((0, 4), dtype=np.float64)
+    add("argsort/empty", "argsort", [x], {"axis": 0}, np.argsort(x, 0, kind="stable").astype(np.int32))
+    x = f64(300, 17)
+    add("argsort/large_columns", "argsort", [x], {"axis": 0}, np.argsort(x, 0, kind="stable").astype(np.int32))
+    add("argsort/0d", "argsort", [np.array(1.0, dtype=np.float32)], {}, error="axis -1 is out of range for 0-d input")
 
     x = i32(4, 5, low=0, high=6)
     add("unique/int_2d", "unique", [x], {}, np.unique(x))
@@ -356,6 +406,8 @@ def cases():
             for label, x in (("rows", specials(dtype, 6, 48)), ("long", specials(dtype, 3, 5000))):
                 add(f"sort/special_{label}_{suffix}", "sort", [x], {}, np.sort(x, -1))
                 add(f"sort/special_{label}_axis0_{suffix}", "sort", [x], {"axis": 0}, np.sort(x, 0))
+                add(f"argsort/special_{label}_{suffix}", "argsort", [x], {},
+                    np.argsort(x, -1, kind="stable").astype(np.int32))
                 add(f"unique/special_{label}_{suffix}", "unique", [x], {}, np.unique(x))
                 add(f"find_indices/special_{label}_{suffix}", "find_indices", [x], {"values": [0, 1, -3, 80]},
                     find(x, [0.0, 1.0, -3.0, 80.0]))
