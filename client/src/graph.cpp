@@ -5,6 +5,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "shared/autograd.hpp"
+
 namespace corvid {
 
 namespace {
@@ -79,7 +81,8 @@ Value Graph::add(Node node) {
 
 Value Graph::op(std::string_view name, const std::vector<Value>& inputs, const Params& params) {
   const std::string next_id = "o" + std::to_string(nodes_.size() + 1);
-  const OpDef* def = find_op(name);
+  // `grad` is no row of the op table: the server expands it into the ops of a backward pass.
+  const OpDef* def = name == "grad" ? &grad_op_def() : find_op(name);
   if (!def) throw GraphError(next_id, "unknown op '" + std::string(name) + "'");
   Node node;
   node.def = def;

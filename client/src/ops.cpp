@@ -224,6 +224,15 @@ Value set_value(const Value& a, const std::vector<int64_t>& index, double value)
 Value softmax(const Value& a, int64_t axis) { return unary("softmax", a, {{"axis", axis}}); }
 Value log_softmax(const Value& a, int64_t axis) { return unary("log_softmax", a, {{"axis", axis}}); }
 
+// ---- gradients ----
+Value grad(const Value& loss, const Value& w) { return loss.graph().op("grad", {loss, w}); }
+
+std::vector<Value> grad(const Value& loss, const std::vector<Value>& ws) {
+  std::vector<Value> out;
+  for (const auto& w : ws) out.push_back(grad(loss, w));
+  return out;
+}
+
 // ---- conversion ----
 Value cast(const Value& a, DType dtype) { return unary("cast", a, {{"dtype", std::string(dtype_name(dtype))}}); }
 

@@ -231,3 +231,23 @@ TEST_CASE("a Graph talks through its Session and graph.t records on that graph" 
   CHECK(report.count("computed") == 5);
   CHECK(progress_calls >= 0);
 }
+
+TEST_CASE("corvid::grad: a gradient built with the library is expanded by the server and computed" *
+          doctest::timeout(120)) {
+  TestSite site;
+  ServerProcess server(site);
+  WorkerProcess worker(server.port());
+  GraphOptions options;
+  options.server = "ws://127.0.0.1:" + std::to_string(server.port());
+  options.token = site.token();
+  Graph graph{"grad", options};
+  auto w = graph.t({1.0, -2.0, 3.0});
+  auto b = graph.t({0.5});
+  auto loss = sum(w * w + b * w);                 // d/dw = 2w + b, d/db = sum(w)
+  const std::vector<Value> grads = grad(loss, {w, b});
+  CHECK(grads[0].shape() == w.shape());
+  CHECK(flat(grads[0]()) == std::vector<double>{2.5, -3.5, 6.5});
+  CHECK(flat(grads[1]()) == std::vector<double>{2.0});
+  CHECK_THROWS_AS(grad(w, b), GraphError);  // the loss must be a scalar
+  CHECK(graph.end().ok());
+}

@@ -172,6 +172,17 @@ Value set_value(const Value& a, const std::vector<int64_t>& index, double value)
 Value softmax(const Value& a, int64_t axis = -1);
 Value log_softmax(const Value& a, int64_t axis = -1);
 
+// ---- gradients ----
+// The gradient of `loss` (a float scalar, one element) with respect to `w` (a float tensor):
+// the shape and dtype of w. The server expands it into ordinary ops of a backward pass (README,
+// "Gradients"), computed by workers like any other op. The loss must be sent in the same batch
+// as its gradients: ask for no value between building the loss and its grads. Throws GraphError
+// at once for a loss that is not a float scalar; a path through an op without a gradient
+// (argmax, comparisons, ...) is refused when the batch is sent, naming the op.
+Value grad(const Value& loss, const Value& w);
+// The gradients of `loss` with respect to each of `ws`, from one backward pass.
+std::vector<Value> grad(const Value& loss, const std::vector<Value>& ws);
+
 // ---- conversion ----
 // NumPy's astype: float to int32 truncates (NaN, infinities and out-of-range values give INT32_MIN).
 Value cast(const Value& a, DType dtype);
