@@ -75,7 +75,7 @@ OpSpec parse_op_spec(const nlohmann::json& o, const Frame* attached) {
   if (!o.contains("op") || !o["op"].is_string()) throw GraphError(op.id, "missing string field 'op'");
   const std::string name = o["op"].get<std::string>();
   op.def = name == "grad" ? &grad_op_def() : find_op(name);  // grad is expanded by validate_graph
-  if (!op.def) throw GraphError(op.id, "unknown op '" + name + "'");
+  if (!op.def) throw GraphError(op.id, "unknown op '" + name + "'" + op_name_hint(name));
   if (o.contains("inputs") && !o["inputs"].is_null()) {
     try {
       op.inputs = parse_op_ids(o["inputs"], "inputs");

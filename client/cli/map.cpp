@@ -34,8 +34,9 @@ std::size_t draw_bar(const MapStatus& s) {
 int run_map(const MapArgs& args) {
   MapFile file;
   ConnectionOptions connection;
+  const Output out{args.json, false};
   const int setup = prepare(
-      "map", args.file, args.server,
+      "map", args.file, args.server, out,
       [&](const std::string& text) {
         file = parse_map_file(text);
         validate_map_file(file);
@@ -160,14 +161,11 @@ int run_map(const MapArgs& args) {
     }
     return outcome.ok() ? kExitOk : kExitFailed;
   } catch (const ServerUnreachable& e) {
-    std::cerr << "corvid map: " << e.what() << "\n";
-    return kExitUnreachable;
+    return fail("map", out, e.what(), kExitUnreachable);
   } catch (const ServerError& e) {
-    std::cerr << "corvid map: " << args.file << ": the server refused it: " << e.what() << "\n";
-    return kExitFailed;
+    return fail("map", out, args.file + ": the server refused it: " + e.what(), kExitFailed);
   } catch (const GraphError& e) {
-    std::cerr << "corvid map: " << args.file << ": " << e.what() << "\n";
-    return kExitFailed;
+    return fail("map", out, args.file + ": " + e.what(), kExitFailed);
   }
 }
 

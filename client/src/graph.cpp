@@ -1,6 +1,7 @@
 #include "corvid/graph.hpp"
 
 #include <cmath>
+#include <limits>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -83,7 +84,7 @@ Value Graph::op(std::string_view name, const std::vector<Value>& inputs, const P
   const std::string next_id = "o" + std::to_string(nodes_.size() + 1);
   // `grad` is no row of the op table: the server expands it into the ops of a backward pass.
   const OpDef* def = name == "grad" ? &grad_op_def() : find_op(name);
-  if (!def) throw GraphError(next_id, "unknown op '" + std::string(name) + "'");
+  if (!def) throw GraphError(next_id, "unknown op '" + std::string(name) + "'" + op_name_hint(name));
   Node node;
   node.def = def;
   node.params = params.is_null() ? Params::object() : params;
@@ -293,25 +294,34 @@ void print_element(std::ostream& out, const Tensor& t, int64_t i) {
   });
 }
 
-void print_axis(std::ostream& out, const Tensor& t, std::size_t axis, int64_t& flat) {
+// Prints the sub-tensor of `axis` and beyond that starts at flat index `offset`; with edge > 0, an
+// axis longer than 2 × edge shows its first and last `edge` entries with "..." between.
+void print_axis(std::ostream& out, const Tensor& t, std::size_t axis, int64_t offset, int64_t edge) {
   const Shape& shape = t.shape();
+  int64_t stride = 1;
+  for (std::size_t a = axis + 1; a < shape.size(); ++a) stride *= shape[a];
+  const bool cut = edge > 0 && shape[axis] > 2 * edge;
   out << "[";
   for (int64_t i = 0; i < shape[axis]; ++i) {
+    if (cut && i == edge) {
+      out << ", ...";
+      i = shape[axis] - edge;
+    }
     if (i) out << ", ";
-    if (axis + 1 == shape.size()) print_element(out, t, flat++);
-    else print_axis(out, t, axis + 1, flat);
+    if (axis + 1 == shape.size()) print_element(out, t, offset + i);
+    else print_axis(out, t, axis + 1, offset + i * stride, edge);
   }
   out << "]";
 }
 }  // namespace
 
+void print_tensor(std::ostream& out, const Tensor& value, int64_t threshold, int64_t edge) {
+  if (value.ndim() == 0) return print_element(out, value, 0);
+  print_axis(out, value, 0, 0, value.size() > threshold ? edge : 0);
+}
+
 std::ostream& operator<<(std::ostream& out, const Tensor& value) {
-  if (value.ndim() == 0) {
-    print_element(out, value, 0);
-    return out;
-  }
-  int64_t flat = 0;
-  print_axis(out, value, 0, flat);
+  print_tensor(out, value, std::numeric_limits<int64_t>::max());
   return out;
 }
 

@@ -67,7 +67,9 @@ Submitted Session::submit(const GraphSpec& batch) {
 
 WaitResult Session::wait(const std::vector<std::string>& ids, bool any, const ProgressHandler& on_progress) {
   WaitResult result;
-  connection_->request(protocol::encode(protocol::Wait{nullptr, graph_id_, ids, false, any, std::nullopt}),
+  protocol::Wait request{nullptr, graph_id_, std::nullopt, false, any, std::nullopt};
+  if (!ids.empty()) request.ids = ids;
+  connection_->request(protocol::encode(std::move(request)),
                        [&](Frame& reply) {
                          const std::string type = protocol::type_of(reply);
                          if (type == protocol::Progress::kType) {

@@ -92,6 +92,11 @@ struct OpDef {
 const std::vector<OpDef>& op_table();
 // The op with this name or alias, or nullptr.
 const OpDef* find_op(std::string_view name_or_alias);
+// The candidate nearest to `name` by edit distance when it is near enough to be a typo (at most
+// one edit per three characters, and at least one), else "". For "did you mean" hints.
+std::string closest_name(std::string_view name, const std::vector<std::string>& candidates);
+// " (did you mean 'add'?)" for a name close to an op's name or alias, else "".
+std::string op_name_hint(std::string_view name);
 
 // The largest output an op may have, on every build: a browser worker's wasm32 memory (2 GiB)
 // must hold it together with its inputs, and a volunteer's device must not be made to swap.

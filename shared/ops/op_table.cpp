@@ -106,6 +106,37 @@ const OpDef* find_op(std::string_view name) {
   return it == by_name.end() ? nullptr : it->second;
 }
 
+std::string closest_name(std::string_view name, const std::vector<std::string>& candidates) {
+  const std::size_t limit = std::max<std::size_t>(1, name.size() / 3);
+  std::string best;
+  std::size_t best_distance = limit + 1;
+  std::vector<std::size_t> row, next;
+  for (const auto& c : candidates) {
+    // Levenshtein distance, one row at a time.
+    row.resize(c.size() + 1);
+    for (std::size_t j = 0; j <= c.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= name.size(); ++i) {
+      next.assign(c.size() + 1, 0);
+      next[0] = i;
+      for (std::size_t j = 1; j <= c.size(); ++j)
+        next[j] = std::min({row[j] + 1, next[j - 1] + 1, row[j - 1] + (name[i - 1] == c[j - 1] ? 0 : 1)});
+      row.swap(next);
+    }
+    if (row[c.size()] < best_distance) best_distance = row[c.size()], best = c;
+  }
+  return best;
+}
+
+std::string op_name_hint(std::string_view name) {
+  std::vector<std::string> names;
+  for (const auto& op : op_table()) {
+    names.emplace_back(op.name);
+    for (const auto& alias : op.aliases) names.emplace_back(alias);
+  }
+  const std::string near = closest_name(name, names);
+  return near.empty() ? "" : " (did you mean '" + near + "'?)";
+}
+
 TensorSpec spec_of(const Tensor& t) { return {t.dtype(), t.shape()}; }
 
 bool spec_matches(const TensorSpec& inferred, const TensorSpec& actual) {

@@ -590,6 +590,75 @@ def case_grad(c):
           f"argmax path: exit {code}, stderr {err!r}")
 
 
+def case_cli_verbs(c):
+    """A graph's life through the CLI: submit without waiting, status, result before and after,
+    wait (and Ctrl-C in a wait), cancel, workers, --npy, summarised values, JSON errors."""
+    c.start_server()
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((40, 50)).astype(np.float32).round(3)
+    doc = {"name": "verbs", "ops": [{"id": "a", "op": "tensor", "value": a.tolist(), "dtype": "float32"},
+                                    {"id": "b", "op": "neg", "inputs": ["a"]},
+                                    {"id": "s", "op": "sum", "inputs": ["b"], "params": {"axis": 0}}],
+           "outputs": ["b", "s"]}
+    code, out, err = c.corvid("submit", c.graph_file("verbs.json", doc))
+    check(code == 0, f"submit: exit {code}: {err}")
+    graph_id = int(re.search(r"submitted graph (\d+)", out).group(1))
+    check(f"corvid wait {graph_id}" in out, f"submit without --wait does not say how to wait: {out!r}")
+
+    # No worker yet: the graph is running, result says so, status lists it.
+    code, out, err = c.corvid("result", str(graph_id))
+    check(code == 1 and "still running" in err and f"corvid wait {graph_id}" in err, f"result too early: {code} {err!r}")
+    code, out, err = c.corvid("status")
+    check(code == 0 and f"graph {graph_id} 'verbs'" in out and "running" in out, f"status: {code} {out!r} {err!r}")
+    code, out, err = c.corvid("workers")
+    check(code == 0 and "no worker is connected" in out and f"http://127.0.0.1:{c.port}/" in out, f"workers: {out!r}")
+
+    # Ctrl-C in a wait says how to reattach.
+    p = c.corvid_background("wait", str(graph_id))
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    code, out, err = finish(p, 20, "corvid wait after Ctrl-C")
+    check(code == 130 and f"corvid wait {graph_id}" in err and "keeps running" in err, f"interrupted wait: {code} {err!r}")
+
+    # A second graph, cancelled before any worker took it.
+    code, out, err = c.corvid("submit", c.graph_file("other.json", dict(doc, name="other")))
+    other = int(re.search(r"submitted graph (\d+)", out).group(1))
+    code, out, err = c.corvid("cancel", str(other))
+    check(code == 0 and re.search(rf"graph {other}: [1-9]\d* op\(s\) cancelled", out), f"cancel: {code} {out!r} {err!r}")
+
+    c.start_worker("w1")
+    c.wait_workers_ready(["w1"])
+    code, out, err = c.corvid("wait", str(graph_id), "--json")
+    check(code == 0, f"wait: exit {code}: {err}")
+    result = json.loads(out)
+    check(result["status"] == "computed", f"wait: {result}")
+    s = np.array(result["outputs"]["s"]["data"], dtype=np.float32)
+    check(np.allclose(s, -a.sum(axis=0), rtol=1e-4, atol=1e-4), "wait: s differs from NumPy")
+
+    npy = os.path.join(c.dir, "npy")
+    code, out, err = c.corvid("result", str(graph_id), "--npy", npy)
+    check(code == 0, f"result: exit {code}: {err}")
+    check(np.array_equal(np.load(os.path.join(npy, "b.npy")), -a), "result --npy: b.npy differs")
+    check(np.allclose(np.load(os.path.join(npy, "s.npy")), -a.sum(axis=0), rtol=1e-4, atol=1e-4), "s.npy differs")
+    # 2,000 values print summarised as NumPy does, unless --full.
+    check("..." in out and len(out) < 3000, f"result of a 40x50 value is not summarised ({len(out)} characters)")
+    code, full, err = c.corvid("result", str(graph_id), "--full")
+    check(code == 0 and "..." not in full and len(full) > 10000, "result --full is not in full")
+
+    code, out, err = c.corvid("status", str(other))
+    check(code == 0 and "cancelled" in out, f"status of the cancelled graph: {out!r}")
+    code, out, err = c.corvid("workers")
+    check(code == 0 and "'w1'" in out, f"workers: {out!r}")
+    code, out, err = c.corvid("wait", "999", "--json")
+    err_json = json.loads(out)
+    check(code == 1 and err_json["exit_code"] == 1 and "unknown graph_id 999" in err_json["error"],
+          f"wait --json of an unknown graph: {code} {out!r}")
+    p = subprocess.run([c.bins.corvid, "sumbit", "x.json"], capture_output=True, text=True)
+    check(p.returncode == 2 and "did you mean 'submit'" in p.stderr, f"mistyped command: {p.returncode} {p.stderr!r}")
+    p = subprocess.run([c.bins.corvid, "--version"], capture_output=True, text=True)
+    check(p.returncode == 0 and re.match(r"corvid \d+\.\d+ \(wire protocol 1\)", p.stdout), f"--version: {p.stdout!r}")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

@@ -267,8 +267,11 @@ Value t(const std::vector<T>& values, Shape shape, std::optional<DType> dtype = 
 Value op(std::string_view name, const std::vector<Value>& inputs, const Params& params = Params::object());
 
 std::ostream& operator<<(std::ostream& out, const Value& value);  // "<o3 float32 (2, 2)>"
-// NumPy-like printing: "[[1, 2], [3, 4]]" (floats with up to 6 significant digits).
+// NumPy-like printing: "[[1, 2], [3, 4]]" (floats with up to 6 significant digits), in full.
 std::ostream& operator<<(std::ostream& out, const Tensor& value);
+// The same, summarised as NumPy does for a tensor of more than `threshold` elements: along each
+// axis longer than 2 × edge only the first and last `edge` entries, with "..." between.
+void print_tensor(std::ostream& out, const Tensor& value, int64_t threshold = 1000, int64_t edge = 3);
 
 namespace detail {
 Tensor tensor_from_nested(const nlohmann::json& nested, DType dtype);

@@ -92,8 +92,9 @@ class Session {
   // server refuses it, ServerUnreachable if the server cannot be reached.
   Submitted submit(const GraphSpec& batch);
 
-  // One `wait` for `ids`: returns when every one is final (`any`: as soon as one is), with the
-  // values of those that computed and the failed ones. Throws ServerError, ServerUnreachable.
+  // One `wait` for `ids` (empty: the graph's outputs, or its sinks when it names none): returns
+  // when every one is final (`any`: as soon as one is), with the values of those that computed
+  // and the failed ones. Throws ServerError, ServerUnreachable.
   WaitResult wait(const std::vector<std::string>& ids, bool any = false, const ProgressHandler& on_progress = {});
 
   // Waits for `ids` with the server streaming each one as soon as it is final:
