@@ -70,8 +70,8 @@ int run_workers(const GraphArgs& args);
 // kExitOk when the graph computed, else kExitFailed.
 int print_outcome(uint64_t graph_id, const std::vector<std::string>& order, const std::map<std::string, Tensor>& values,
                   const Report& report, const Output& out);
-// Prints `message` as the command's error, on stderr ("corvid <command>: message") or as JSON on
-// stdout ({"error": message, "exit_code": code}); returns `code`.
+// Prints `message` as the command's error on stderr ("corvid <command>: message") and, with
+// --json, also as JSON on stdout ({"error": message, "exit_code": code}); returns `code`.
 int fail(const char* command, const Output& out, const std::string& message, int code);
 // While a command waits for graph `graph_id`: Ctrl-C prints how to reattach and exits 130.
 void explain_interrupt(uint64_t graph_id);

@@ -25,10 +25,8 @@ std::string read_file(const std::string& path) {
 }
 
 int fail(const char* command, const Output& out, const std::string& message, int code) {
-  if (out.json)
-    std::cout << nlohmann::json{{"error", message}, {"exit_code", code}}.dump() << "\n";
-  else
-    std::cerr << "corvid " << command << ": " << message << "\n";
+  std::cerr << "corvid " << command << ": " << message << "\n";
+  if (out.json) std::cout << nlohmann::json{{"error", message}, {"exit_code", code}}.dump() << "\n";
   return code;
 }
 
