@@ -134,8 +134,16 @@ int main(int argc, char** argv) {
 
     auto bound = listener->local_endpoint();
     std::cout << "corvid-server: listening on http://" << bound.address().to_string() << ":" << bound.port() << "/";
-    if (address.is_unspecified())
-      std::cout << " (here: http://localhost:" << bound.port() << "/, other devices: this machine's LAN address)";
+    if (address.is_unspecified()) {
+      std::cout << " (here: http://localhost:" << bound.port() << "/)";
+      const auto lan = lan_addresses();
+      for (const auto& a : lan) {
+        const auto space = a.find(' ');
+        std::cout << "\ncorvid-server: other devices: http://" << a.substr(0, space) << ":" << bound.port() << "/"
+                  << a.substr(space);
+      }
+      if (lan.empty()) std::cout << "\ncorvid-server: other devices: no network address found besides loopback";
+    }
     std::cout << "\ncorvid-server: data directory " << config.data_dir.string()
               << "\ncorvid-server: developer token in " << config.token_file.string()
               << "\ncorvid-server: pages from " << config.web_dir.string() << ", kernel from "

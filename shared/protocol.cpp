@@ -309,6 +309,7 @@ Frame encode(Progress m) {
   Frame f = frame_of(Progress::kType, {{"graph_id", m.graph_id}, {"counts", counts_json(m.counts)}, {"total", m.total}},
                      m.request_id);
   if (m.has_tracked) f.header["tracked"] = {{"running", m.tracked_running}, {"final", m.tracked_final}};
+  if (m.no_workers_s > 0) f.header["no_workers_s"] = m.no_workers_s;
   return f;
 }
 
@@ -554,6 +555,7 @@ Progress decode<Progress>(Frame frame) {
     m.tracked_running = i64_or(*t, "progress", "running", 0);
     m.tracked_final = i64_or(*t, "progress", "final", 0);
   }
+  m.no_workers_s = number_or(h, "progress", "no_workers_s", 0);
   return m;
 }
 

@@ -212,6 +212,7 @@ struct Progress {
   int64_t total = 0;
   bool has_tracked = false;  // the wait gave `track`
   int64_t tracked_running = 0, tracked_final = 0;
+  double no_workers_s = 0;  // how long no worker has been connected to the server (0: one is)
 };
 
 // "value" (stream mode): one op became final.

@@ -1,5 +1,6 @@
 #include "corvid/session.hpp"
 
+#include <iostream>
 #include <ostream>
 #include <set>
 #include <thread>
@@ -30,6 +31,19 @@ void Session::progress(Frame& frame, const ProgressHandler& extra) {
   p.total = static_cast<int>(message.total);
   p.tracked_running = static_cast<int>(message.tracked_running);
   p.tracked_final = static_cast<int>(message.tracked_final);
+  p.no_workers_s = message.no_workers_s;
+  if (p.no_workers_s >= kNoWorkersNoticeS && !told_no_workers_) {
+    told_no_workers_ = true;
+    const std::string host = connection_->options().server.authority();
+    const std::string notice = "no worker has been connected to the Corvid server for " +
+                               std::to_string(static_cast<int>(p.no_workers_s)) +
+                               " s, so nothing is computed: volunteers open http://" + host +
+                               "/ and click Participate, or run corvid-worker --server ws://" + host;
+    if (on_notice_)
+      on_notice_(notice);
+    else
+      std::cerr << "\ncorvid: " << notice << std::endl;
+  }
   if (on_progress_) on_progress_(p);
   if (extra) extra(p);
 }

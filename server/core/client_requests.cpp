@@ -252,7 +252,8 @@ std::vector<protocol::FailedOp> CoordinatorImpl::failed_list(const Graph& graph,
 }
 
 void CoordinatorImpl::send_progress(Waiter& waiter, const Graph& graph) {
-  protocol::Progress progress{waiter.request_id, graph.id, counts_of(graph), graph.total(), false, 0, 0};
+  protocol::Progress progress{waiter.request_id, graph.id, counts_of(graph), graph.total(), false, 0, 0, 0};
+  if (!fleet_.size()) progress.no_workers_s = (now() - last_worker_ms_) / 1000;
   if (!waiter.track.empty()) {
     progress.has_tracked = true;
     for (OpIndex op : waiter.track) {

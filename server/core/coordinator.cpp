@@ -43,6 +43,7 @@ CoordinatorImpl::CoordinatorImpl(const std::string& data_dir, const Clock& clock
       // Group ids differ across restarts, so a result for a group of an earlier run is never
       // taken for one of this run.
       groups_(static_cast<GroupId>(unix_at_start_ * 1000) * 1000) {
+  last_worker_ms_ = clock_at_start_;
   load_from_store();
   // Ids continue after the mark even if corvid.db lost graphs; a mark behind the store (or none,
   // from an older server) catches up at once.
@@ -245,9 +246,14 @@ void CoordinatorImpl::tick() {
     outbox_.close_worker(id, "no message for " + std::to_string(static_cast<int>(3 * options_.heartbeat_ms)) + " ms");
   }
   for (GroupRecord* group : groups_.past_deadline(t)) expire_group(*group);
+  if (fleet_.size()) last_worker_ms_ = t;
   for (auto& waiter : waiters_) {
     auto g = graphs_.find(waiter.graph);
-    if (g != graphs_.end() && g->second.version != waiter.progress_version && t - waiter.progress_sent_ms >= 200)
+    if (g == graphs_.end()) continue;
+    // Progress when something changed, and every second while no worker is connected (the
+    // developer is told that nobody computes).
+    const bool changed = g->second.version != waiter.progress_version;
+    if ((changed && t - waiter.progress_sent_ms >= 200) || (!fleet_.size() && t - waiter.progress_sent_ms >= 1000))
       send_progress(waiter, g->second);
   }
   stats_.tick(t, unix_now(), queue_depth());

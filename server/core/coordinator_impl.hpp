@@ -210,6 +210,7 @@ class CoordinatorImpl final : public Coordinator {
   std::set<GraphId> holding_values_;  // graphs with values in memory (finished ones release them)
   bool settling_ = false;
   double last_removal_ms_ = 0;
+  double last_worker_ms_ = 0;  // when a worker was last connected (or the start): progress says how long none is
 };
 
 }  // namespace corvid::server

@@ -97,6 +97,7 @@ void CoordinatorImpl::drop_worker(WorkerId worker, const std::string& reason) {
                       (in_flight.empty() ? "" : ", " + std::to_string(in_flight.size()) + " group(s) handed to others"));
   for (GroupId g : in_flight) requeue_group(g, reason, true);
   fleet_.remove(worker);
+  if (!fleet_.size()) last_worker_ms_ = now();
 }
 
 GroupRecord* CoordinatorImpl::group_of(WorkerState& w, GroupId group, bool& cancelled) {

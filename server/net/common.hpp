@@ -6,6 +6,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <string>
+#include <vector>
+
 namespace corvid::server {
 
 namespace asio = boost::asio;
@@ -18,5 +21,9 @@ using tcp = boost::asio::ip::tcp;
 // connection is over" (operation_aborted, a closed WebSocket, end of stream, a peer that
 // went away or went silent past its timeout).
 void fail(beast::error_code ec, const char* what);
+
+// This machine's IPv4 addresses on interfaces that are up, other than loopback, as
+// "192.168.1.20 (eth0)": where other devices on the network reach the server.
+std::vector<std::string> lan_addresses();
 
 }  // namespace corvid::server

@@ -659,6 +659,22 @@ def case_cli_verbs(c):
     check(p.returncode == 0 and re.match(r"corvid \d+\.\d+ \(wire protocol 1\)", p.stdout), f"--version: {p.stdout!r}")
 
 
+def case_no_worker_notice(c):
+    """A developer who waits while no worker is connected is told so once, with the page to open;
+    the graph computes once a worker comes."""
+    c.start_server()
+    doc = json.load(open(os.path.join(GRAPHS, "readme_example.json")))
+    p = c.corvid_background("submit", c.graph_file("g.json", doc), "--wait", "--json")
+    time.sleep(5)
+    check(p.poll() is None, "corvid submit --wait finished without a worker")
+    c.start_worker("w1")
+    code, out, err = finish(p, 60, "corvid submit --wait once a worker came")
+    check(code == 0, f"exit {code}: {err}")
+    check(err.count("no worker has been connected") == 1, f"the notice is not said exactly once: {err!r}")
+    check(f"http://127.0.0.1:{c.port}/" in err and "Participate" in err, f"the notice names no page: {err!r}")
+    check_outputs(json.loads(out), doc, "graph after the notice")
+
+
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

@@ -149,6 +149,8 @@ TEST_CASE("protocol: developer messages round-trip") {
   Progress progress = round_trip(Progress{2, 4, {1, 2, 3, 4, 5}, 15, true, 2, 7});
   CHECK((progress.counts.pending == 1 && progress.counts.cancelled == 5 && progress.total == 15));
   CHECK((progress.has_tracked && progress.tracked_running == 2 && progress.tracked_final == 7));
+  CHECK(progress.no_workers_s == 0);
+  CHECK(round_trip(Progress{2, 4, {}, 0, false, 0, 0, 4.5}).no_workers_s == 4.5);
 
   ValueUpdate value = round_trip(ValueUpdate{2, 4, "n", "computed", "", f32({1}, {5})});
   REQUIRE(value.value);

@@ -52,6 +52,7 @@ struct Progress {
   int total = 0;
   int tracked_running = 0;  // of the ops a stream() tracks: on a worker right now
   int tracked_final = 0;    // of the ops a stream() tracks: computed, failed or cancelled
+  double no_workers_s = 0;  // how long no worker has been connected to the server (0: one is)
   int count(const std::string& status) const { return count_in(counts, status); }
 };
 using ProgressHandler = std::function<void(const Progress&)>;
@@ -85,6 +86,10 @@ class Session {
 
   // Called with every progress frame of every request, before the handler of the call.
   void set_progress_handler(ProgressHandler handler) { on_progress_ = std::move(handler); }
+  // Where the session says, once, that no worker has been connected to the server for
+  // kNoWorkersNoticeS while it waits (default: a line on stderr naming the page volunteers open).
+  static constexpr double kNoWorkersNoticeS = 3;
+  void set_notice_handler(std::function<void(const std::string&)> handler) { on_notice_ = std::move(handler); }
 
   // Sends `batch` (ops in an order where inputs come first, tensor values attached, outputs as
   // given) in one `submit`: it creates the graph on the first call and adds to it afterwards
@@ -127,6 +132,8 @@ class Session {
   std::unique_ptr<Connection> connection_;
   uint64_t graph_id_ = 0;
   ProgressHandler on_progress_;
+  std::function<void(const std::string&)> on_notice_;
+  bool told_no_workers_ = false;
 };
 
 }  // namespace corvid
