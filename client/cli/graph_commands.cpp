@@ -8,6 +8,7 @@
 
 #include "commands.hpp"
 #include "corvid/graph.hpp"
+#include "shared/npy.hpp"
 
 namespace corvid::cli {
 
@@ -33,24 +34,10 @@ std::vector<std::string> keys_of(const std::map<std::string, Tensor>& values) {
   return keys;
 }
 
-// A tensor as a NumPy .npy file (format 1.0): little-endian data in C order.
+// A tensor as a NumPy .npy file.
 void write_npy(const std::filesystem::path& path, const Tensor& t) {
-  const char* descr = t.dtype() == DType::f32 ? "<f4" : t.dtype() == DType::f64 ? "<f8" : t.dtype() == DType::i32 ? "<i4" : "|b1";
-  const Shape& dims = t.shape();
-  std::string shape = "(";  // Python's tuple: (), (3,), (2, 3)
-  for (std::size_t i = 0; i < dims.size(); ++i)
-    shape += std::to_string(dims[i]) + (dims.size() == 1 ? "," : i + 1 < dims.size() ? ", " : "");
-  shape += ")";
-  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
   std::ofstream file(path, std::ios::binary);
-  if (!file) throw std::runtime_error("cannot write " + path.string());
-  const uint16_t length = static_cast<uint16_t>(header.size());
-  file.write("\x93NUMPY\x01\x00", 8);
-  file.put(static_cast<char>(length & 0xff)).put(static_cast<char>(length >> 8));
-  file << header;
-  file.write(reinterpret_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
+  file << encode_npy(t);
   if (!file) throw std::runtime_error("cannot write " + path.string());
 }
 

@@ -92,6 +92,9 @@ class Coordinator {
   virtual nlohmann::json status_json() const = 0;
   virtual nlohmann::json graph_json(uint64_t graph_id) const = 0;
   virtual std::string metrics_text() const = 0;
+  // Developers over HTTP (GET /api/graphs/<id>/values/<op id>): the value of a computed op, or
+  // nullptr with `why` ("no graph 7", "no op 'x' in graph 7", "op 'x' is running", ...).
+  virtual std::shared_ptr<const Tensor> value(uint64_t graph_id, const std::string& op_id, std::string& why) = 0;
 };
 
 // The coordinator with its SQLite store in `data_dir` (created if missing; file corvid.db, WAL)

@@ -85,6 +85,28 @@ nlohmann::json CoordinatorImpl::status_json() const {
           {"policy", options_.policy == SchedulingPolicy::round_robin ? "round-robin" : "earliest-finish"}};
 }
 
+std::shared_ptr<const Tensor> CoordinatorImpl::value(uint64_t graph_id, const std::string& op_id, std::string& why) {
+  auto g = graphs_.find(graph_id);
+  if (g == graphs_.end()) {
+    why = "no graph " + std::to_string(graph_id);
+    return nullptr;
+  }
+  Graph& graph = g->second;
+  auto op = graph.index.find(op_id);
+  if (op == graph.index.end()) {
+    why = "no op '" + op_id + "' in graph " + std::to_string(graph_id);
+    return nullptr;
+  }
+  const OpNode& node = graph.ops[op->second];
+  if (node.status != OpStatus::computed) {
+    why = "op '" + op_id + "' is " + status_name(node.status) + (node.error.empty() ? "" : ": " + node.error);
+    return nullptr;
+  }
+  auto v = value_of(graph, op->second);
+  if (!v) why = "op '" + op_id + "' was computed but its value stayed on a worker; wait for it (corvid wait) to have it computed again";
+  return v;
+}
+
 nlohmann::json CoordinatorImpl::graph_json(uint64_t graph_id) const {
   auto it = graphs_.find(graph_id);
   if (it == graphs_.end()) return nullptr;

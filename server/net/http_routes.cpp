@@ -4,10 +4,13 @@
 #include <cctype>
 #include <charconv>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "server/net/server_state.hpp"
+#include "server/net/token.hpp"
+#include "shared/npy.hpp"
 
 namespace corvid::server {
 namespace {
@@ -37,15 +40,63 @@ http::response<http::string_body> json_response(const HttpRequest& request, http
   return text_response(request, status, "application/json", body.dump() + "\n");
 }
 
+// %XX escapes of a path segment decoded; nullopt for a bad escape or an escaped NUL.
+std::optional<std::string> percent_decoded(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    unsigned value = 0;
+    if (i + 2 >= s.size()) return std::nullopt;
+    auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
+    if (ec != std::errc() || end != s.data() + i + 3 || value == 0) return std::nullopt;
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+// GET /api/graphs/<id>/values/<op id>: the developer's token (Authorization: Bearer) is required;
+// the value as .npy when the request accepts application/x-npy, else as JSON (tensor_to_json).
+HttpResponse value_response(const ServerState& state, const HttpRequest& request, uint64_t graph_id,
+                            std::string_view escaped_op) {
+  const std::string_view auth = request[http::field::authorization];
+  const std::string_view bearer = "Bearer ";
+  if (auth.substr(0, bearer.size()) != bearer ||
+      !token_matches(std::string(auth.substr(bearer.size())), state.config().token))
+    return json_response(request, http::status::unauthorized,
+                         {{"error", "values need the developer token: send 'Authorization: Bearer <token>' (the file "
+                                    "'token' in the server's data directory)"}});
+  const auto op_id = percent_decoded(escaped_op);
+  if (!op_id || op_id->empty())
+    return json_response(request, http::status::bad_request, {{"error", "bad op id in the path"}});
+  std::string why;
+  const auto value = state.value(graph_id, *op_id, why);
+  if (!value) return json_response(request, http::status::not_found, {{"error", why}});
+  if (request[http::field::accept].find("application/x-npy") != std::string_view::npos)
+    return text_response(request, http::status::ok, "application/x-npy", encode_npy(*value));
+  return json_response(request, http::status::ok, tensor_to_json(*value));
+}
+
 HttpResponse api_response(const ServerState& state, const HttpRequest& request, std::string_view path) {
   if (path == "/api/status") return json_response(request, http::status::ok, state.status_json());
   if (path.substr(0, kGraphsPrefix.size()) == kGraphsPrefix) {
-    std::string_view digits = path.substr(kGraphsPrefix.size());
+    std::string_view rest = path.substr(kGraphsPrefix.size());
+    const std::string_view digits = rest.substr(0, rest.find('/'));
     uint64_t id = 0;
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
     if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
       return json_response(request, http::status::bad_request,
                            {{"error", "graph id must be a decimal number, not '" + std::string(digits) + "'"}});
+    rest = rest.substr(digits.size());
+    constexpr std::string_view kValues = "/values/";
+    if (rest.substr(0, kValues.size()) == kValues) return value_response(state, request, id, rest.substr(kValues.size()));
+    if (!rest.empty())
+      return json_response(request, http::status::not_found,
+                           {{"error", "no such API endpoint: " + std::string(path) +
+                                          " (there are /api/graphs/<id> and /api/graphs/<id>/values/<op id>)"}});
     nlohmann::json graph = state.graph_json(id);
     if (graph.is_null())
       return json_response(request, http::status::not_found, {{"error", "no graph " + std::to_string(id)}});
@@ -53,7 +104,7 @@ HttpResponse api_response(const ServerState& state, const HttpRequest& request, 
   }
   return json_response(request, http::status::not_found,
                        {{"error", "no such API endpoint: " + std::string(path) +
-                                      " (there are /api/status and /api/graphs/<id>)"}});
+                                      " (there are /api/status, /api/graphs/<id> and /api/graphs/<id>/values/<op id>)"}});
 }
 
 std::string lower_case(std::string_view s) {

@@ -123,6 +123,11 @@ nlohmann::json ServerState::status_json() const { return coordinator_or_throw().
 
 nlohmann::json ServerState::graph_json(uint64_t graph_id) const { return coordinator_or_throw().graph_json(graph_id); }
 
+std::shared_ptr<const Tensor> ServerState::value(uint64_t graph_id, const std::string& op_id, std::string& why) const {
+  if (!coordinator_) throw std::runtime_error("the server is shutting down");
+  return coordinator_->value(graph_id, op_id, why);
+}
+
 std::string ServerState::metrics_text() const { return coordinator_or_throw().metrics_text(); }
 
 void ServerState::send_to_worker(WorkerId worker, Frame frame) {

@@ -645,6 +645,28 @@ def case_cli_verbs(c):
     code, full, err = c.corvid("result", str(graph_id), "--full")
     check(code == 0 and "..." not in full and len(full) > 10000, "result --full is not in full")
 
+    # The same value over HTTP: JSON, or .npy with Accept: application/x-npy; the token is required.
+    import io
+    import urllib.error
+    import urllib.request
+    url = f"http://127.0.0.1:{c.port}/api/graphs/{graph_id}/values/s"
+    auth = {"Authorization": f"Bearer {c.token()}"}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=auth), timeout=10) as r:
+        got = json.loads(r.read())
+    check(np.allclose(np.array(got["data"]), -a.sum(axis=0), rtol=1e-4, atol=1e-4), "GET .../values/s (JSON) differs")
+    with urllib.request.urlopen(urllib.request.Request(url, headers={**auth, "Accept": "application/x-npy"}), timeout=10) as r:
+        check(np.allclose(np.load(io.BytesIO(r.read())), -a.sum(axis=0), rtol=1e-4, atol=1e-4), "GET .../values/s (.npy) differs")
+    try:
+        urllib.request.urlopen(url, timeout=10)
+        check(False, "a value was served without the token")
+    except urllib.error.HTTPError as e:
+        check(e.code == 401 and b"token" in e.read(), f"without the token: HTTP {e.code}")
+    try:
+        urllib.request.urlopen(urllib.request.Request(url[:-1] + "nope", headers=auth), timeout=10)
+        check(False, "an unknown op id was served")
+    except urllib.error.HTTPError as e:
+        check(e.code == 404 and b"no op 'nope'" in e.read(), f"unknown op: HTTP {e.code}")
+
     code, out, err = c.corvid("status", str(other))
     check(code == 0 and "cancelled" in out, f"status of the cancelled graph: {out!r}")
     code, out, err = c.corvid("workers")
