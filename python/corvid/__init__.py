@@ -24,7 +24,7 @@ from . import _corvid
 from ._corvid import (CorvidError, GraphError, NoToken, OpFailed, RequestStopped, ServerError,
                       ServerUnreachable, Value)
 
-__all__ = ["Graph", "Value", "Report", "t", "lin", "grad", "op", "op_table", "CorvidError", "GraphError",
+__all__ = ["Graph", "Value", "Report", "MapJob", "MapOutcome", "t", "lin", "grad", "op", "op_table", "CorvidError", "GraphError",
            "NoToken", "OpFailed", "RequestStopped", "ServerError", "ServerUnreachable"]
 
 DTYPES = tuple(_corvid.dtype_names())  # ('float32', 'float64', 'int32', 'bool')
@@ -281,3 +281,85 @@ class Graph(_corvid.Graph):
 
     def __repr__(self):
         return f"<corvid.Graph '{self.name}' id {self.id}, {len(self)} ops>"
+
+
+# ---- map jobs ----
+
+class MapOutcome:
+    """What MapJob.run() returns: results by slice (None for slices without one), failed
+    [(slice, error)], computed, timed_out, cancelled."""
+
+    def __init__(self, d):
+        self.results, self.failed, self.computed = d["results"], d["failed"], d["computed"]
+        self.timed_out, self.cancelled = d["timed_out"], d["cancelled"]
+
+    @property
+    def ok(self):
+        return self.computed == len(self.results)
+
+    def __repr__(self):
+        return (f"<MapOutcome {self.computed} of {len(self.results)} slices computed, {len(self.failed)} failed"
+                f"{', timed out' if self.timed_out else ''}{', cancelled' if self.cancelled else ''}>")
+
+
+class _TqdmSlices:
+    """A tqdm bar of the slices computed while a map job runs (on stderr)."""
+
+    def __init__(self, name):
+        self.name, self.bar = name, None
+
+    def __call__(self, status):
+        from tqdm import tqdm
+        if self.bar is None:
+            self.bar = tqdm(total=status["slices"], desc=self.name, unit="slice", file=sys.stderr)
+        self.bar.n = status["computed"] + status["failed"]
+        self.bar.set_postfix(distributed=status["distributed"], refresh=False)
+        self.bar.refresh()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class MapJob(_corvid.MapJob):
+    """DCP's compute.for: `fn(inputs, slice)` builds one slice's subgraph from that slice's input
+    Values and returns its output Value; Values made outside fn (model weights) are shared by
+    every slice and sent once.
+
+        job = R.MapJob(graph, lambda inputs, i: R.argmax(R.matmul(inputs[0], w), 1))
+        for batch in batches:
+            job.add_slice(batch)
+        outcome = job.run(on_result=lambda i, v: print(i, v), max_time=60)
+    """
+
+    def __init__(self, graph, fn):
+        super().__init__(graph, fn)
+        self.graph = graph
+
+    def add_slice(self, *inputs):
+        """Adds a slice with these input arrays (records its ops now); returns its index."""
+        return super().add_slice([_array(x) for x in inputs])
+
+    def run(self, on_result=None, on_status=None, on_error=None, on_posted=None, max_time=None, progress=None):
+        """Posts the slices and calls on_result(slice, ndarray) as each result arrives,
+        on_status(dict of slices, distributed, computed, failed, ops_running, ops_pending,
+        ops_total), on_error(slice, error), on_posted(slices, graph_id), all on this thread, until
+        every slice is computed or failed, cancel() is called, max_time seconds pass, or a
+        callback raises (the job is cancelled and the exception raised here; Ctrl-C too).
+        progress: None draws a tqdm bar when stderr is a terminal, False none. Returns a
+        MapOutcome."""
+        bar = None
+        if progress is None and sys.stderr is not None and sys.stderr.isatty():
+            bar = _TqdmSlices(self.graph.name)
+
+        def status(s):
+            if bar is not None:
+                bar(s)
+            if on_status is not None:
+                on_status(s)
+
+        try:
+            return MapOutcome(super().run(on_posted, status, on_result, on_error, float(max_time or 0)))
+        finally:
+            if bar is not None:
+                bar.close()

@@ -81,12 +81,6 @@ py::array array_from_tensor(Tensor t) {
   return py::array(numpy_dtype(owned->dtype()), shape, strides, owned->raw(), base);
 }
 
-DType dtype_from_name(const std::string& name) {
-  auto d = parse_dtype(name);
-  if (!d) throw py::value_error("corvid: unknown dtype '" + name + "' (float32, float64, int32 or bool)");
-  return *d;
-}
-
 std::vector<Value> values_of(const std::vector<PyValue>& values) {
   std::vector<Value> out;
   for (const auto& v : values) out.push_back(v.value);
@@ -142,6 +136,43 @@ void raise_with(const py::object& cls, const char* message, const py::dict& attr
   py::object e = cls(message);
   for (auto item : attrs) py::setattr(e, item.first, item.second);
   PyErr_SetObject(cls.ptr(), e.ptr());
+}
+
+// A MapJob with its Python Graph and template kept alive, and the first Python exception a
+// callback raised (the job is cancelled then, and run() raises it once the job has stopped).
+struct PyMapJob {
+  py::object graph;
+  py::object fn;
+  std::unique_ptr<MapJob> job;
+  std::optional<py::error_already_set> error;
+
+  // Calls a Python callback from run() (the GIL released around it); an exception, or Ctrl-C,
+  // stops the job.
+  template <class... Args>
+  void call(const py::object& callback, Args&&... args) {
+    py::gil_scoped_acquire gil;
+    if (error) return;
+    try {
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      if (!callback.is_none()) callback(std::forward<Args>(args)...);
+      return;
+    } catch (py::error_already_set& e) {
+      error = std::move(e);
+    }
+    job->cancel();
+  }
+};
+
+py::dict status_dict(const MapStatus& s) {
+  py::dict d;
+  d["slices"] = s.slices;
+  d["distributed"] = s.distributed;
+  d["computed"] = s.computed;
+  d["failed"] = s.failed;
+  d["ops_running"] = s.ops_running;
+  d["ops_pending"] = s.ops_pending;
+  d["ops_total"] = s.ops_total;
+  return d;
 }
 
 }  // namespace
@@ -276,6 +307,72 @@ PYBIND11_MODULE(_corvid, m) {
         out << v.value;
         return out.str();
       });
+
+
+  py::class_<PyMapJob>(m, "MapJob")
+      .def(py::init([](py::object graph, py::object fn) {
+             auto job = std::make_unique<PyMapJob>();
+             job->graph = graph;
+             job->fn = fn;
+             PyMapJob* self = job.get();
+             // The template runs in add_slice, on the calling thread with the GIL held.
+             job->job = std::make_unique<MapJob>(graph.cast<Graph&>(), [self](const std::vector<Value>& in, std::size_t i) {
+               py::list inputs;
+               for (const auto& v : in) inputs.append(wrap(v));
+               return self->fn(inputs, i).cast<PyValue>().value;
+             });
+             return job;
+           }),
+           py::arg("graph"), py::arg("fn"))
+      .def("add_slice",
+           [](PyMapJob& j, const std::vector<py::buffer>& inputs) {
+             std::vector<Tensor> tensors;
+             for (const auto& b : inputs) tensors.push_back(tensor_from_buffer(b));
+             return j.job->add_slice(tensors);
+           })
+      .def_property_readonly("slices", [](const PyMapJob& j) { return j.job->slices(); })
+      .def("run",
+           [](PyMapJob& j, py::object on_posted, py::object on_status, py::object on_result, py::object on_error,
+              double max_time) {
+             MapEvents events;
+             events.on_posted = [&](std::size_t n, uint64_t id) { j.call(on_posted, n, id); };
+             events.on_status = [&](const MapStatus& s) {
+               py::gil_scoped_acquire gil;
+               j.call(on_status, status_dict(s));
+             };
+             events.on_result = [&](std::size_t i, const Tensor& v) {
+               py::gil_scoped_acquire gil;
+               j.call(on_result, i, array_from_tensor(v));
+             };
+             events.on_error = [&](std::size_t i, const std::string& e) { j.call(on_error, i, e); };
+             MapOptions options;
+             options.max_time = std::chrono::milliseconds(static_cast<int64_t>(max_time * 1000));
+             j.error.reset();
+             MapOutcome outcome;
+             {
+               py::gil_scoped_release release;
+               outcome = j.job->run(events, options);
+             }
+             if (j.error) {
+               py::error_already_set e = std::move(*j.error);
+               j.error.reset();
+               throw e;
+             }
+             py::dict d;
+             py::list results;
+             for (auto& r : outcome.results) results.append(r ? py::object(array_from_tensor(std::move(*r))) : py::none());
+             d["results"] = results;
+             py::list failed;
+             for (const auto& f : outcome.failed) failed.append(py::make_tuple(f.slice, f.error));
+             d["failed"] = failed;
+             d["computed"] = outcome.computed;
+             d["timed_out"] = outcome.timed_out;
+             d["cancelled"] = outcome.cancelled;
+             return d;
+           },
+           py::arg("on_posted") = py::none(), py::arg("on_status") = py::none(), py::arg("on_result") = py::none(),
+           py::arg("on_error") = py::none(), py::arg("max_time") = 0.0)
+      .def("cancel", [](PyMapJob& j) { j.job->cancel(); }, "Stops run(); callable from a callback or another thread.");
 
   m.def("current_graph", [] { return graph_object(Graph::current()); });
   m.def("grad", [](const PyValue& loss, const PyValue& w) { return wrap(grad(loss.value, w.value)); });

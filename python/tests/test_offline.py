@@ -50,7 +50,7 @@ def test_python_values_follow_the_graph_file_rules():
 
 
 def test_scalars_take_the_dtype_of_the_value_next_to_them():
-    R.Graph("offline", progress=False)
+    g = R.Graph("offline", progress=False)  # noqa: F841 (the current graph while referenced)
     f, i = R.t([1.0, 2.0]), R.t([1, 2])
     assert (f + 2).dtype == "float32"
     assert (i + 2).dtype == "int32"
@@ -61,7 +61,7 @@ def test_scalars_take_the_dtype_of_the_value_next_to_them():
 
 
 def test_a_bad_op_raises_graph_error_naming_the_op_at_once():
-    R.Graph("offline", progress=False)
+    g = R.Graph("offline", progress=False)  # noqa: F841 (the current graph while referenced)
     a, b = R.t([[1.0, 2.0], [3.0, 4.0]]), R.t([1.0, 2.0, 3.0])
     with pytest.raises(R.GraphError, match=r"op 'o\d+': add: shapes \(2, 2\) and \(3,\) cannot be broadcast") as e:
         a + b
@@ -73,7 +73,7 @@ def test_a_bad_op_raises_graph_error_naming_the_op_at_once():
 
 
 def test_params_positionally_or_by_name():
-    R.Graph("offline", progress=False)
+    g = R.Graph("offline", progress=False)  # noqa: F841 (the current graph while referenced)
     a = R.t(np.ones((2, 3, 4), dtype=np.float32))
     assert R.sum(a, 1).shape == (2, 4)
     assert R.sum(a, axis=[0, 2], keepdims=True).shape == (1, 3, 1)
@@ -85,7 +85,7 @@ def test_params_positionally_or_by_name():
 
 
 def test_values_are_handles_comparable_and_hashable():
-    R.Graph("offline", progress=False)
+    g = R.Graph("offline", progress=False)  # noqa: F841 (the current graph while referenced)
     a = R.t([1])
     b = a + 1
     assert a == a and a != b and len({a, b, a}) == 2
