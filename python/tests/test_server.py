@@ -5,11 +5,13 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 import corvid as R
+import harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 rng = np.random.default_rng(7)
@@ -105,30 +107,42 @@ def test_grad_of_a_loss(graph):
 
 
 def test_no_server_raises_server_unreachable(cluster):
-    R.Graph("nowhere", server="ws://127.0.0.1:9", progress=False, reconnect_window=0.5)
-    a = R.t([1]) + 1
+    g = R.Graph("nowhere", server="ws://127.0.0.1:9", progress=False, reconnect_window=0.5)
+    a = g.t([1]) + 1
     with pytest.raises(R.ServerUnreachable, match="cannot reach"):
         a()
 
 
-def test_the_gil_is_released_while_waiting(graph):
-    v = R.matmul(R.t(np.ones((300, 300), np.float32)), R.t(np.ones((300, 300), np.float32)))
-    graph.flush()
-    done, ticks = threading.Event(), []
-    result = {}
+def test_the_gil_is_released_while_waiting_and_interrupt_stops_the_wait(cluster):
+    # A server without workers: the wait lasts until this thread interrupts it, which it can only
+    # do if the waiting thread let go of the GIL.
+    idle = harness.Cluster(cluster.bins, "python-idle")
+    try:
+        idle.start_server()
+        g = R.Graph("idle", server=idle.url, token=idle.token(), progress=False)
+        v = g.t([1.0]) * 2
+        g.flush()
+        outcome = {}
 
-    def wait():
-        result["v"] = v()
-        done.set()
+        def wait():
+            try:
+                v()
+            except R.RequestStopped as e:
+                outcome["stopped"] = e
 
-    t = threading.Thread(target=wait)
-    t.start()
-    while not done.is_set():  # runs only if the waiting thread let go of the GIL
-        ticks.append(1)
-        done.wait(0.001)
-    t.join()
-    assert result["v"][0, 0] == 300
-    assert len(ticks) > 1
+        t = threading.Thread(target=wait)
+        t.start()
+        ticks = 0
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:
+            ticks += 1
+        assert t.is_alive()
+        g.interrupt()
+        t.join(30)
+        assert not t.is_alive() and "stopped" in outcome
+        assert ticks > 1000
+    finally:
+        idle.stop()
 
 
 def test_progress_callback_sees_ops_computed(cluster):
