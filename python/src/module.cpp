@@ -91,24 +91,12 @@ std::vector<Value> values_of(const std::vector<PyValue>& values) {
 Params parse_params(const std::string& json) { return json.empty() ? Params::object() : Params::parse(json); }
 
 py::dict report_dict(const Report& r) {
-  py::dict d;
-  d["graph_id"] = r.graph_id;
-  d["status"] = r.status;
-  d["counts"] = r.counts;
-  d["total"] = r.total;
   py::list failed;
-  for (const auto& f : r.failed) {
-    py::dict e;
-    e["id"] = f.id;
-    e["op"] = f.op;
-    e["error"] = f.error;
-    failed.append(e);
-  }
-  d["failed"] = failed;
+  for (const auto& f : r.failed) failed.append(py::dict(py::arg("id") = f.id, py::arg("op") = f.op, py::arg("error") = f.error));
   std::ostringstream text;
   text << r;
-  d["text"] = text.str();
-  return d;
+  return py::dict(py::arg("graph_id") = r.graph_id, py::arg("status") = r.status, py::arg("counts") = r.counts,
+                  py::arg("total") = r.total, py::arg("failed") = failed, py::arg("text") = text.str());
 }
 
 py::list op_table_list() {
@@ -164,15 +152,9 @@ struct PyMapJob {
 };
 
 py::dict status_dict(const MapStatus& s) {
-  py::dict d;
-  d["slices"] = s.slices;
-  d["distributed"] = s.distributed;
-  d["computed"] = s.computed;
-  d["failed"] = s.failed;
-  d["ops_running"] = s.ops_running;
-  d["ops_pending"] = s.ops_pending;
-  d["ops_total"] = s.ops_total;
-  return d;
+  return py::dict(py::arg("slices") = s.slices, py::arg("distributed") = s.distributed, py::arg("computed") = s.computed,
+                  py::arg("failed") = s.failed, py::arg("ops_running") = s.ops_running,
+                  py::arg("ops_pending") = s.ops_pending, py::arg("ops_total") = s.ops_total);
 }
 
 }  // namespace
