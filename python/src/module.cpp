@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstring>
+#include <future>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -157,6 +158,35 @@ py::dict status_dict(const MapStatus& s) {
                   py::arg("ops_pending") = s.ops_pending, py::arg("ops_total") = s.ops_total);
 }
 
+// Runs `work` (a call of `graph` that waits for the server) on a helper thread with the GIL
+// released, while this thread checks for Python signals every 100 ms: on Ctrl-C it interrupts
+// the graph's wait and raises KeyboardInterrupt. Exceptions of `work` are rethrown here.
+template <class Work>
+auto blocking(Graph& graph, Work work) -> decltype(work()) {
+  struct Clear {  // an interrupt that came after the wait ended must not stop the next one
+    Graph& g;
+    ~Clear() { g.clear_interrupt(); }
+  } clear{graph};
+  std::optional<py::error_already_set> signal;
+  auto done = std::async(std::launch::async, std::move(work));
+  {
+    py::gil_scoped_release release;
+    while (done.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+      if (!signal) {
+        py::gil_scoped_acquire gil;
+        if (PyErr_CheckSignals() != 0) signal.emplace();
+      }
+      if (signal) graph.interrupt();  // again until the wait sees it (the session may be new)
+    }
+  }
+  if (!signal) return done.get();
+  try {
+    done.get();
+  } catch (const std::exception&) {  // RequestStopped, as asked
+  }
+  throw std::move(*signal);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_corvid, m) {
@@ -231,35 +261,18 @@ PYBIND11_MODULE(_corvid, m) {
              return wrap(g.op(name, values_of(inputs), parse_params(params)));
            },
            py::arg("name"), py::arg("inputs"), py::arg("params") = "")
-      .def("flush", &Graph::flush, py::call_guard<py::gil_scoped_release>())
+      .def("flush", [](Graph& g) { blocking(g, [&] { g.flush(); }); })
       .def("values",
            [](Graph& g, const std::vector<PyValue>& ops) {
-             std::vector<Tensor> got;
-             {
-               py::gil_scoped_release release;
-               got = g.values(values_of(ops));
-             }
+             std::vector<Tensor> got = blocking(g, [&] { return g.values(values_of(ops)); });
              py::list out;
              for (auto& t : got) out.append(array_from_tensor(std::move(t)));
              return out;
            })
       .def("wait_any",
-           [](Graph& g, const std::vector<PyValue>& ops) {
-             py::gil_scoped_release release;
-             return g.wait_any(values_of(ops));
-           })
-      .def("end", [](Graph& g) {
-             Report r;
-             {
-               py::gil_scoped_release release;
-               r = g.end();
-             }
-             return report_dict(r);
-           })
-      .def("cancel", [](Graph& g) {
-             py::gil_scoped_release release;
-             return g.cancel(std::vector<std::string>{});
-           })
+           [](Graph& g, const std::vector<PyValue>& ops) { return blocking(g, [&] { return g.wait_any(values_of(ops)); }); })
+      .def("end", [](Graph& g) { return report_dict(blocking(g, [&] { return g.end(); })); })
+      .def("cancel", [](Graph& g) { return blocking(g, [&] { return g.cancel(std::vector<std::string>{}); }); })
       .def("interrupt", &Graph::interrupt, "Stops a wait blocked in another thread (RequestStopped).")
       .def("dump", [](const Graph& g) {
              std::ostringstream out;
@@ -274,12 +287,7 @@ PYBIND11_MODULE(_corvid, m) {
       .def_property_readonly("graph", [](const PyValue& v) { return v.graph; })
       .def("value",
            [](const PyValue& v) {
-             Tensor t;
-             {
-               py::gil_scoped_release release;
-               t = v.value();
-             }
-             return array_from_tensor(std::move(t));
+             return array_from_tensor(blocking(v.value.graph(), [&] { return v.value(); }));
            },
            "The computed value as an ndarray (waits for the workers).")
       .def("same", [](const PyValue& a, const PyValue& b) { return a.value == b.value; })
@@ -331,7 +339,7 @@ PYBIND11_MODULE(_corvid, m) {
              options.max_time = std::chrono::milliseconds(static_cast<int64_t>(max_time * 1000));
              j.error.reset();
              MapOutcome outcome;
-             {
+             {  // on this thread, so that callbacks see Ctrl-C and this thread's current graph
                py::gil_scoped_release release;
                outcome = j.job->run(events, options);
              }

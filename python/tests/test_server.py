@@ -2,6 +2,7 @@
 family, dtypes round-trip, RDF's example as written, an op failing on a worker, grad."""
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -113,36 +114,56 @@ def test_no_server_raises_server_unreachable(cluster):
         a()
 
 
-def test_the_gil_is_released_while_waiting_and_interrupt_stops_the_wait(cluster):
-    # A server without workers: the wait lasts until this thread interrupts it, which it can only
-    # do if the waiting thread let go of the GIL.
-    idle = harness.Cluster(cluster.bins, "python-idle")
+@pytest.fixture(scope="module")
+def idle(cluster):
+    """A second server without workers: waits on it last until they are stopped."""
+    c = harness.Cluster(cluster.bins, "python-idle")
     try:
-        idle.start_server()
-        g = R.Graph("idle", server=idle.url, token=idle.token(), progress=False)
-        v = g.t([1.0]) * 2
-        g.flush()
-        outcome = {}
-
-        def wait():
-            try:
-                v()
-            except R.RequestStopped as e:
-                outcome["stopped"] = e
-
-        t = threading.Thread(target=wait)
-        t.start()
-        ticks = 0
-        deadline = time.monotonic() + 0.3
-        while time.monotonic() < deadline:
-            ticks += 1
-        assert t.is_alive()
-        g.interrupt()
-        t.join(30)
-        assert not t.is_alive() and "stopped" in outcome
-        assert ticks > 1000
+        yield c.start_server()
     finally:
-        idle.stop()
+        c.stop()
+
+
+def test_the_gil_is_released_while_waiting_and_interrupt_stops_the_wait(idle):
+    # This thread can interrupt the wait only if the waiting thread let go of the GIL.
+    g = R.Graph("idle", server=idle.url, token=idle.token(), progress=False)
+    v = g.t([1.0]) * 2
+    g.flush()
+    outcome = {}
+
+    def wait():
+        try:
+            v()
+        except R.RequestStopped as e:
+            outcome["stopped"] = e
+
+    t = threading.Thread(target=wait)
+    t.start()
+    ticks = 0
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:
+        ticks += 1
+    assert t.is_alive()
+    g.interrupt()
+    t.join(30)
+    assert not t.is_alive() and "stopped" in outcome
+    assert ticks > 1000
+
+
+def test_ctrl_c_stops_a_wait_with_keyboard_interrupt(idle):
+    program = ("import corvid as R, sys\n"
+               "g = R.Graph('ctrl-c', progress=False)\n"
+               "v = R.t([1.0]) * 2\n"
+               "g.flush(); print('waiting', flush=True)\n"
+               "try:\n    v()\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), CORVID_SERVER=idle.url, CORVID_TOKEN=idle.token())
+    p = subprocess.Popen([sys.executable, "-c", program], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline().strip() == "waiting"
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0 and out.strip() == "interrupted", err
 
 
 def test_progress_callback_sees_ops_computed(cluster):
