@@ -156,7 +156,8 @@ def _make_op_function(row):
         return op(name, inputs, {k: v for k, v in params.items() if v is not None}, graph)
 
     params_doc = ", ".join(f"{p[0]}: {p[1]}" for p in row["params"]) or "none"
-    inputs_doc = "a list of inputs" if hi == -1 else (f"{lo}" if lo == hi else f"{lo} to {hi}") + " inputs"
+    inputs_doc = ("a list of inputs" if hi == -1 else "1 input" if lo == hi == 1 else
+                  f"{lo} inputs" if lo == hi else f"{lo} to {hi} inputs")
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = (f"The op '{name}' ({row['family']}): {inputs_doc}, then params in this order or by "
                   f"name ({params_doc}). Inputs that are not Values become tensors.")

@@ -95,3 +95,19 @@ def test_values_are_handles_comparable_and_hashable():
 def test_only_the_distributed_approach():
     with pytest.raises(ValueError, match="approach"):
         R.Graph(name="x", approach="federated")
+
+
+def test_tqdm_progress_bars_draw_and_close(capsys):
+    bar = R._TqdmProgress("g")
+    bar(1, 4)
+    bar(4, 4)
+    assert bar.bar is None  # closed once every op is final
+    slices = R._TqdmSlices("job")
+    slices({"slices": 3, "computed": 2, "failed": 0, "distributed": 3})
+    slices.close()
+    assert "job" in capsys.readouterr().err
+
+
+def test_generated_functions_say_their_inputs_and_params():
+    assert R.sum.__name__ == "sum" and "1 input," in R.sum.__doc__ and "keepdims: bool" in R.sum.__doc__
+    assert "a list of inputs" in R.concat.__doc__
