@@ -7,6 +7,7 @@ programs (and the package) compute a + b against a real
 corvid-server and corvid-worker. Usage: run.py --build-dir B --source-dir S --server-bin B --worker-bin B"""
 
 import argparse
+import glob
 import os
 import shutil
 import subprocess
@@ -56,15 +57,13 @@ def main():
                      "include/corvid/shared/tensor.hpp", "lib/libcorvid.a"):
             check(os.path.exists(os.path.join(prefix, path)), f"cmake --install did not install {path}")
 
-        # The Python package, when the build has it: in the system python3's site-packages dir,
-        # relative to the prefix.
-        site = subprocess.run(["/usr/bin/python3", "-c", "import sysconfig; print(sysconfig.get_path("
-                               "'platlib', vars={'platbase': '.', 'base': '.'})[2:])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-        python_dir = os.path.join(prefix, site) if os.path.isdir(os.path.join(args.build_dir, "python", "corvid")) else None
-        if python_dir:
-            check(os.path.exists(os.path.join(python_dir, "corvid", "__init__.py")),
-                  f"cmake --install did not install the Python package in {python_dir}")
+        # The Python package, when the build has it: under the prefix, where the system python3
+        # looks (lib/python3.X/dist-packages for /usr/local).
+        python_dir = None
+        if os.path.isdir(os.path.join(args.build_dir, "python", "corvid")):
+            found = glob.glob(os.path.join(prefix, "lib", "python3*", "*-packages", "corvid", "__init__.py"))
+            check(found, f"cmake --install did not install the Python package under {prefix}/lib")
+            python_dir = os.path.dirname(os.path.dirname(found[0]))
 
         project_build = os.path.join(cluster.dir, "project-build")
         run(["cmake", "-S", os.path.join(HERE, "project"), "-B", project_build, f"-DCMAKE_PREFIX_PATH={prefix}"],
