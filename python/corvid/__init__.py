@@ -244,8 +244,7 @@ class _TqdmProgress:
         if self.bar is None:
             self.bar = tqdm(total=total, desc=self.name, unit="op", leave=False, file=sys.stderr)
         self.bar.total = total
-        self.bar.n = computed
-        self.bar.refresh()
+        self.bar.update(computed - self.bar.n)
         if computed >= total:
             self.bar.close()
             self.bar = None
@@ -313,9 +312,8 @@ class _TqdmSlices:
         from tqdm import tqdm
         if self.bar is None:
             self.bar = tqdm(total=status["slices"], desc=self.name, unit="slice", file=sys.stderr)
-        self.bar.n = status["computed"] + status["failed"]
         self.bar.set_postfix(distributed=status["distributed"], refresh=False)
-        self.bar.refresh()
+        self.bar.update(status["computed"] + status["failed"] - self.bar.n)
 
     def close(self):
         if self.bar is not None:

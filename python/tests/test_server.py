@@ -2,6 +2,7 @@
 family, dtypes round-trip, RDF's example as written, an op failing on a worker, grad."""
 
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -175,3 +176,30 @@ def test_progress_callback_sees_ops_computed(cluster):
     x()
     g.end()
     assert seen and seen[-1][0] <= seen[-1][1]
+
+
+def test_a_terminal_shows_a_tqdm_bar_while_waiting(cluster):
+    program = ("import corvid as R, numpy as np\n"
+               "g = R.Graph(name='bar')\n"
+               "x = R.t(np.ones((60, 60), np.float32))\n"
+               "for _ in range(20):\n    x = x @ x / 60\n"
+               "print('value', x()[0, 0])\n"
+               "print(g.end())\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: stdout and stderr are the terminal
+        os.execve(sys.executable, [sys.executable, "-c", program], env)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "value 1.0" in text and "61 of 61 ops computed" in text
+    assert "bar:" in text and "/61" in text and "op/s" in text  # tqdm's bar: "bar:  34% 21/61 [...op/s]"
