@@ -203,3 +203,24 @@ def test_a_terminal_shows_a_tqdm_bar_while_waiting(cluster):
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert "value 1.0" in text and "61 of 61 ops computed" in text
     assert "bar:" in text and "/61" in text and "op/s" in text  # tqdm's bar: "bar:  34% 21/61 [...op/s]"
+
+
+def test_a_batch_the_server_refuses_raises_server_error_naming_the_op(cluster):
+    graph = R.Graph("refused", progress=False)  # its batch stays refused: no end()
+    w = R.t([1.0, 2.0, 3.0])
+    above = R.greater(w, 1.5)
+    R.grad(R.sum(R.cast(above, np.float32)), w)
+    with pytest.raises(R.ServerError, match=r"op 'o\d+': greater has no gradient") as e:
+        graph.flush()
+    assert e.value.op_id == above.id
+
+
+def test_no_token_raises_no_token(cluster, monkeypatch, tmp_path):
+    for name in ("CORVID_TOKEN", "CORVID_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    g = R.Graph("no-token", progress=False)
+    a = g.t([1]) + 1
+    with pytest.raises(R.NoToken, match="token") as e:
+        a()
+    assert isinstance(e.value, R.ServerError)
