@@ -15,6 +15,7 @@ int32, bool) through the buffer protocol. Errors are exceptions naming the op: G
 op, at once), OpFailed (an op failed on the workers), ServerError, ServerUnreachable, NoToken.
 """
 
+import builtins  # the module's own abs, max, min, pow, slice and sum are ops
 import json
 import sys
 
@@ -210,6 +211,39 @@ Value.__call__ = lambda self: self.value()
 Value.__array__ = lambda self, dtype=None: np.asarray(self.value(), dtype=dtype)
 Value.__array_ufunc__ = None  # ndarray + Value calls Value.__radd__ instead of looping
 Value.ndim = property(lambda self: len(self.shape))
+
+
+def _getitem(self, key):
+    """v[i], v[a:b], v[i, a:b]: integers and slices without a step, as NumPy's basic indexing;
+    a slice op, then a reshape dropping the axes given by an integer."""
+    key = key if isinstance(key, tuple) else (key,)
+    if len(key) > len(self.shape):
+        raise IndexError(f"too many indices: {len(key)} for a value with {len(self.shape)} dimensions")
+    begin, size, shape = [], [], []
+    for axis, dim in enumerate(self.shape):
+        k = key[axis] if axis < len(key) else builtins.slice(None)
+        if dim < 0:
+            raise IndexError(f"corvid: axis {axis} has a size known only once computed")
+        if isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
+            i = int(k) + (dim if k < 0 else 0)
+            if not 0 <= i < dim:
+                raise IndexError(f"index {int(k)} is out of bounds for axis {axis} with size {dim}")
+            begin.append(i)
+            size.append(1)
+        elif isinstance(k, builtins.slice):
+            start, stop, step = k.indices(dim)
+            if step != 1:
+                raise IndexError("corvid: slices with a step are not supported")
+            begin.append(start)
+            size.append(builtins.max(0, stop - start))
+            shape.append(size[-1])
+        else:
+            raise IndexError(f"corvid: index {k!r} is not supported (integers and slices without a step)")
+    v = op("slice", [self], {"begin": begin, "size": size})
+    return v if len(shape) == len(self.shape) else op("reshape", [v], {"shape": shape})
+
+
+Value.__getitem__ = _getitem
 
 
 # ---- Graph and its report ----

@@ -224,3 +224,16 @@ def test_no_token_raises_no_token(cluster, monkeypatch, tmp_path):
     with pytest.raises(R.NoToken, match="token") as e:
         a()
     assert isinstance(e.value, R.ServerError)
+
+
+def test_indexing_with_integers_and_slices_matches_numpy(graph):
+    x = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    X = R.t(x)
+    keys = [1, -1, (0, 2), (slice(1, 3),), (slice(None), 1, slice(2, None)), (2, slice(-3, -1), 4), (slice(5, 9),)]
+    got = graph.values([X[k] for k in keys])
+    for k, g in zip(keys, got):
+        np.testing.assert_array_equal(g, x[k], err_msg=str(k))
+    with pytest.raises(IndexError):
+        X[3]
+    with pytest.raises(IndexError):
+        X[::2]
