@@ -7,15 +7,6 @@ namespace corvid {
 
 namespace {
 
-// A 0-d tensor for a C++ number next to `like`: the other operand's dtype when the number fits
-// it, so `a + 2.0` keeps a float32 a float32 and `i + 2` keeps an int32 an int32.
-Value scalar_like(const Value& like, double x) {
-  const DType d = like.dtype();
-  const bool integral = std::floor(x) == x && std::abs(x) < 2147483648.0;
-  DType dtype = is_float(d) ? d : (integral ? DType::i32 : DType::f32);
-  return like.graph().tensor(Tensor::scalar<double>(x).astype(dtype));
-}
-
 Value unary(const char* name, const Value& a, Params params = Params::object()) { return op(name, {a}, params); }
 
 Params reduce_params(const Axes& axis, bool keepdims) {
@@ -30,6 +21,13 @@ Value reduce(const char* name, const Value& a, const Axes& axis, bool keepdims) 
 }
 
 }  // namespace
+
+Value scalar_like(const Value& like, double x) {
+  const DType d = like.dtype();
+  const bool integral = std::floor(x) == x && std::abs(x) < 2147483648.0;
+  DType dtype = is_float(d) ? d : (integral ? DType::i32 : DType::f32);
+  return like.graph().tensor(Tensor::scalar<double>(x).astype(dtype));
+}
 
 void Axes::write(Params& params) const {
   if (!axes_) return;

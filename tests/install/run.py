@@ -2,10 +2,12 @@
 """libcorvid in a developer's own project, as README says to use it: `cmake --install` into a
 temporary prefix; the project in project/ configured with find_package(corvid) and built; the same
 program built with `pkg-config --cflags --libs corvid`; the project in subdirectory/ configured
-with add_subdirectory of this checkout. The built programs compute a + b against a real
+with add_subdirectory of this checkout; the installed Python package imported from its prefix. The built
+programs (and the package) compute a + b against a real
 corvid-server and corvid-worker. Usage: run.py --build-dir B --source-dir S --server-bin B --worker-bin B"""
 
 import argparse
+import glob
 import os
 import shutil
 import subprocess
@@ -55,6 +57,14 @@ def main():
                      "include/corvid/shared/tensor.hpp", "lib/libcorvid.a"):
             check(os.path.exists(os.path.join(prefix, path)), f"cmake --install did not install {path}")
 
+        # The Python package, when the build has it: under the prefix, where the system python3
+        # looks (lib/python3.X/dist-packages for /usr/local).
+        python_dir = None
+        if os.path.isdir(os.path.join(args.build_dir, "python", "corvid")):
+            found = glob.glob(os.path.join(prefix, "lib", "python3*", "*-packages", "corvid", "__init__.py"))
+            check(found, f"cmake --install did not install the Python package under {prefix}/lib")
+            python_dir = os.path.dirname(os.path.dirname(found[0]))
+
         project_build = os.path.join(cluster.dir, "project-build")
         run(["cmake", "-S", os.path.join(HERE, "project"), "-B", project_build, f"-DCMAKE_PREFIX_PATH={prefix}"],
             "configuring a project with find_package(corvid)")
@@ -77,6 +87,12 @@ def main():
         cluster.wait_workers_ready(["w1"])
         check_hello(cluster, os.path.join(project_build, "hello"), "the find_package program")
         check_hello(cluster, pc_program, "the pkg-config program")
+        if python_dir:
+            env = dict(cluster.env(), CORVID_SERVER=cluster.url, PYTHONPATH=python_dir)
+            out = run(["/usr/bin/python3", "-c", "import corvid as R; g = R.Graph(name='test'); "
+                       "print('c:', (R.t([1, 2, 3]) + R.t([5, 22, 7]))()); print(g.end())"],
+                      "the installed Python package", env=env, timeout=60)
+            check("c: [ 6 24 10]" in out, f"the installed Python package printed {out!r}")
     except TestFailure as e:
         print(f"FAILED: {e}")
         cluster.dump_logs()

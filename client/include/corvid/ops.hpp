@@ -33,6 +33,9 @@ Value ones(const Shape& shape, DType dtype = DType::f32);
 Value random_uniform(const Shape& shape, double low = 0, double high = 1, int64_t seed = 0, DType dtype = DType::f32);
 Value random_normal(const Shape& shape, double mean = 0, double stddev = 1, int64_t seed = 0, DType dtype = DType::f32);
 Value lin(double scalar);  // RavOp's name for a scalar tensor
+// A 0-d tensor for a number next to `like`, on like's graph: like's dtype when the number fits
+// it (2.0 next to float32 is float32, 2 next to int32 int32, 2.5 next to int32 float32).
+Value scalar_like(const Value& like, double x);
 
 // ---- unary ----
 Value neg(const Value& a);
