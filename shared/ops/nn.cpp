@@ -1,0 +1,546 @@
+// Neural-network rows of the op table: conv2d (im2col on the packed GEMM of linalg.cpp),
+// max_pool2d, avg_pool2d, cross_entropy, and the helper ops their gradients are made of
+// (conv2d_backward_input, conv2d_backward_weight, max_pool2d_backward, avg_pool2d_backward).
+// Images are NCHW, conv weights OIHW, as in PyTorch. Float32 and float64 only.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "families.hpp"
+#include "linalg_kernels.hpp"
+
+namespace corvid::ops {
+
+namespace {
+
+using Specs = std::vector<TensorSpec>;
+using Tensors = std::vector<const Tensor*>;
+
+// ---------------------------------------------------------------- params and geometry
+
+// A two-element param (height, width): a list of two integers, or one integer (or a list of one)
+// for both. Each value must be at least `min`.
+struct Pair {
+  int64_t h = 0, w = 0;
+};
+
+Pair pair_param(const Params& params, const char* name, Pair fallback, int64_t min) {
+  if (!has_param(params, name)) return fallback;
+  const auto v = int_list_param(params, name);
+  if (v.size() != 1 && v.size() != 2)
+    throw std::invalid_argument("param '" + std::string(name) + "' must have two elements (height, width), got " +
+                                params.at(name).dump());
+  const Pair p{v[0], v.size() == 2 ? v[1] : v[0]};
+  if (p.h < min || p.w < min)
+    throw std::invalid_argument("param '" + std::string(name) + "' must be at least " + std::to_string(min) +
+                                ", got " + params.at(name).dump());
+  return p;
+}
+
+Pair required_pair(const Params& params, const char* name, int64_t min) {
+  if (!has_param(params, name)) throw std::invalid_argument("param '" + std::string(name) + "' is required");
+  return pair_param(params, name, {}, min);
+}
+
+// The geometry of a sliding window over an image: kernel (k), stride (s), padding (p), dilation (d).
+struct Window {
+  Pair k, s{1, 1}, p{0, 0}, d{1, 1};
+  // Output length of one axis, or throws when the dilated kernel exceeds the padded input.
+  static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, const char* axis) {
+    const int64_t span = d * (k - 1) + 1;
+    if (in + 2 * p < span)
+      throw std::invalid_argument("the " + std::string(axis) + " of the kernel (" + std::to_string(span) +
+                                  (d > 1 ? ", dilated" : "") + ") exceeds the padded input's (" +
+                                  std::to_string(in + 2 * p) + ")");
+    return (in + 2 * p - span) / s + 1;
+  }
+  Pair out(int64_t h, int64_t w) const {
+    return {out_len(h, k.h, s.h, p.h, d.h, "height"), out_len(w, k.w, s.w, p.w, d.w, "width")};
+  }
+};
+
+Window conv_window(const Params& params, Pair kernel) {
+  Window win;
+  win.k = kernel;
+  win.s = pair_param(params, "stride", {1, 1}, 1);
+  win.p = pair_param(params, "padding", {0, 0}, 0);
+  win.d = pair_param(params, "dilation", {1, 1}, 1);
+  return win;
+}
+
+// Pooling: stride defaults to the kernel (PyTorch), padding at most half the kernel so that every
+// window holds at least one element of the input.
+Window pool_window(const Params& params) {
+  Window win;
+  win.k = required_pair(params, "kernel", 1);
+  win.s = pair_param(params, "stride", win.k, 1);
+  win.p = pair_param(params, "padding", {0, 0}, 0);
+  if (win.p.h * 2 > win.k.h || win.p.w * 2 > win.k.w)
+    throw std::invalid_argument("param 'padding' " + params.at("padding").dump() +
+                                " must be at most half the kernel (" + std::to_string(win.k.h) + "x" +
+                                std::to_string(win.k.w) + ")");
+  return win;
+}
+
+void check_float(const TensorSpec& s, const char* what) {
+  if (!is_float(s.dtype))
+    throw std::invalid_argument(std::string(what) + " must be float32 or float64, got " +
+                                std::string(dtype_name(s.dtype)));
+}
+
+// Checks a 4-d NCHW (or OIHW) input; unknown (-1) dimensions are refused.
+void check_4d(const TensorSpec& s, const char* what, const char* layout) {
+  if (s.shape.size() != 4)
+    throw std::invalid_argument(std::string(what) + " must be 4-d " + layout + ", got shape " + shape_string(s.shape));
+  for (int64_t d : s.shape)
+    if (d < 0) throw std::invalid_argument(std::string(what) + " has a data-dependent shape " + shape_string(s.shape));
+  check_float(s, what);
+}
+
+Pair required_size(const Params& params, const char* name) { return required_pair(params, name, 1); }
+
+// The im2col buffer of one image (C kh kw rows of Ho Wo columns) must fit like any tensor.
+void check_col_bytes(DType dtype, int64_t c, const Window& win, Pair out) {
+  check_tensor_bytes(static_cast<double>(dtype_size(dtype)) * static_cast<double>(c) * static_cast<double>(win.k.h) *
+                         static_cast<double>(win.k.w) * static_cast<double>(out.h) * static_cast<double>(out.w),
+                     "the im2col buffer of one image");
+}
+
+// ---------------------------------------------------------------- im2col / col2im
+
+// col (C kh kw rows, Ho Wo columns; or transposed: Ho Wo rows, C kh kw columns) from one image
+// x (C, H, W); padding reads as zero.
+template <class T, bool kTransposed>
+void im2col(const T* x, int64_t c, int64_t h, int64_t w, const Window& win, Pair out, T* col) {
+  const int64_t cols = out.h * out.w, rows = c * win.k.h * win.k.w;
+  for (int64_t ci = 0; ci < c; ++ci)
+    for (int64_t ki = 0; ki < win.k.h; ++ki)
+      for (int64_t kj = 0; kj < win.k.w; ++kj) {
+        const int64_t row = (ci * win.k.h + ki) * win.k.w + kj;
+        for (int64_t oh = 0; oh < out.h; ++oh) {
+          const int64_t ih = oh * win.s.h - win.p.h + ki * win.d.h;
+          const bool row_in = ih >= 0 && ih < h;
+          const T* src = x + (ci * h + (row_in ? ih : 0)) * w;
+          for (int64_t ow = 0; ow < out.w; ++ow) {
+            const int64_t iw = ow * win.s.w - win.p.w + kj * win.d.w;
+            const T v = row_in && iw >= 0 && iw < w ? src[iw] : T(0);
+            const int64_t j = oh * out.w + ow;
+            if constexpr (kTransposed) col[j * rows + row] = v;
+            else col[row * cols + j] = v;
+          }
+        }
+      }
+}
+
+// The adjoint of im2col: adds each column entry to the pixel it was read from (x zeroed by the caller).
+template <class T>
+void col2im(const T* col, int64_t c, int64_t h, int64_t w, const Window& win, Pair out, T* x) {
+  const int64_t cols = out.h * out.w;
+  for (int64_t ci = 0; ci < c; ++ci)
+    for (int64_t ki = 0; ki < win.k.h; ++ki)
+      for (int64_t kj = 0; kj < win.k.w; ++kj) {
+        const T* src = col + ((ci * win.k.h + ki) * win.k.w + kj) * cols;
+        for (int64_t oh = 0; oh < out.h; ++oh) {
+          const int64_t ih = oh * win.s.h - win.p.h + ki * win.d.h;
+          if (ih < 0 || ih >= h) continue;
+          T* dst = x + (ci * h + ih) * w;
+          for (int64_t ow = 0; ow < out.w; ++ow) {
+            const int64_t iw = ow * win.s.w - win.p.w + kj * win.d.w;
+            if (iw >= 0 && iw < w) dst[iw] += src[oh * out.w + ow];
+          }
+        }
+      }
+}
+
+// Calls fn(T{}) for float32 or float64.
+template <class Fn>
+void visit_float(DType dtype, Fn&& fn) {
+  if (dtype == DType::f64) fn(double{});
+  else fn(float{});
+}
+
+Cost conv_like_cost(const Specs& in, const TensorSpec& out, double macs) {
+  Cost c;
+  c.flops = 2.0 * macs;
+  for (const auto& s : in) c.bytes += spec_bytes(s);
+  c.bytes += spec_bytes(out);
+  return c;
+}
+
+double dims(const Shape& s, std::size_t from, std::size_t to) {
+  double n = 1;
+  for (std::size_t i = from; i < to && i < s.size(); ++i) n *= static_cast<double>(std::max<int64_t>(s[i], 1));
+  return n;
+}
+
+// ---------------------------------------------------------------- conv2d
+
+TensorSpec conv2d_infer(const Specs& in, const Params& params) {
+  const TensorSpec &x = in[0], &w = in[1];
+  check_4d(x, "input 0 (x)", "NCHW");
+  check_4d(w, "input 1 (w)", "OIHW");
+  if (x.shape[1] != w.shape[1])
+    throw std::invalid_argument("x has " + std::to_string(x.shape[1]) + " channels " + shape_string(x.shape) +
+                                " but w expects " + std::to_string(w.shape[1]) + " " + shape_string(w.shape));
+  DType dtype = promote(x.dtype, w.dtype);
+  if (in.size() == 3) {
+    const TensorSpec& b = in[2];
+    check_float(b, "input 2 (bias)");
+    if (b.shape != Shape{w.shape[0]})
+      throw std::invalid_argument("bias must have shape " + shape_string({w.shape[0]}) + " (one per output channel), got " +
+                                  shape_string(b.shape));
+    dtype = promote(dtype, b.dtype);
+  }
+  const Window win = conv_window(params, {w.shape[2], w.shape[3]});
+  const Pair o = win.out(x.shape[2], x.shape[3]);
+  check_col_bytes(dtype, x.shape[1], win, o);
+  return {dtype, {x.shape[0], w.shape[0], o.h, o.w}};
+}
+
+Cost conv2d_cost(const Specs& in, const TensorSpec& out, const Params&) {
+  return conv_like_cost(in, out, dims(out.shape, 0, 4) * dims(in[1].shape, 1, 4));
+}
+
+Tensor conv2d_kernel(const Tensors& in, const Params& params) {
+  const TensorSpec spec = conv2d_infer({spec_of(*in[0]), spec_of(*in[1])}, params);
+  const DType dtype = in.size() == 3 ? promote(spec.dtype, in[2]->dtype()) : spec.dtype;
+  const Tensor x = in[0]->astype(dtype), w = in[1]->astype(dtype);
+  const Shape& xs = x.shape();
+  const Shape& ws = w.shape();
+  const int64_t n = xs[0], c = xs[1], h = xs[2], wd = xs[3], o = ws[0];
+  const Window win = conv_window(params, {ws[2], ws[3]});
+  const Pair out = win.out(h, wd);
+  const int64_t ckk = c * win.k.h * win.k.w, cols = out.h * out.w;
+  Tensor y(dtype, {n, o, out.h, out.w});
+  visit_float(dtype, [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<T> col(static_cast<std::size_t>(ckk * cols));
+    const Tensor b = in.size() == 3 ? in[2]->astype(dtype) : Tensor();
+    for (int64_t i = 0; i < n; ++i) {
+      T* yi = y.data<T>() + i * o * cols;
+      im2col<T, false>(x.data<T>() + i * c * h * wd, c, h, wd, win, out, col.data());
+      gemm<T>(o, cols, ckk, w.data<T>(), ckk, col.data(), cols, yi, cols);
+      if (in.size() == 3) {
+        for (int64_t oc = 0; oc < o; ++oc) {
+          const T bias = b.data<T>()[oc];
+          for (int64_t j = 0; j < cols; ++j) yi[oc * cols + j] += bias;
+        }
+      }
+    }
+  });
+  return y;
+}
+
+// conv2d_backward_input(g, w): the gradient of conv2d with respect to x (N, C, input_size).
+TensorSpec conv2d_backward_input_infer(const Specs& in, const Params& params) {
+  const TensorSpec &g = in[0], &w = in[1];
+  check_4d(g, "input 0 (g)", "NCHW");
+  check_4d(w, "input 1 (w)", "OIHW");
+  if (g.shape[1] != w.shape[0])
+    throw std::invalid_argument("g has " + std::to_string(g.shape[1]) + " channels " + shape_string(g.shape) +
+                                " but w has " + std::to_string(w.shape[0]) + " output channels " + shape_string(w.shape));
+  const Pair size = required_size(params, "input_size");
+  const Window win = conv_window(params, {w.shape[2], w.shape[3]});
+  const Pair o = win.out(size.h, size.w);
+  if (o.h != g.shape[2] || o.w != g.shape[3])
+    throw std::invalid_argument("an input of " + std::to_string(size.h) + "x" + std::to_string(size.w) +
+                                " gives a " + std::to_string(o.h) + "x" + std::to_string(o.w) + " output, but g is " +
+                                shape_string(g.shape));
+  const DType dtype = promote(g.dtype, w.dtype);
+  check_col_bytes(dtype, w.shape[1], win, o);
+  return {dtype, {g.shape[0], w.shape[1], size.h, size.w}};
+}
+
+Cost conv2d_backward_input_cost(const Specs& in, const TensorSpec& out, const Params&) {
+  return conv_like_cost(in, out, dims(in[0].shape, 0, 4) * dims(in[1].shape, 1, 4));
+}
+
+Tensor conv2d_backward_input_kernel(const Tensors& in, const Params& params) {
+  const TensorSpec spec = conv2d_backward_input_infer({spec_of(*in[0]), spec_of(*in[1])}, params);
+  const Tensor g = in[0]->astype(spec.dtype), w = in[1]->astype(spec.dtype);
+  const int64_t n = spec.shape[0], c = spec.shape[1], h = spec.shape[2], wd = spec.shape[3], o = w.shape()[0];
+  const Window win = conv_window(params, {w.shape()[2], w.shape()[3]});
+  const Pair out = win.out(h, wd);
+  const int64_t ckk = c * win.k.h * win.k.w, cols = out.h * out.w;
+  Tensor dx(spec.dtype, spec.shape);
+  visit_float(spec.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const Tensor wt = permute_axes(w.reshaped({o, ckk}), {1, 0});  // (C kh kw, O)
+    std::vector<T> col(static_cast<std::size_t>(ckk * cols));
+    std::fill(dx.data<T>(), dx.data<T>() + dx.size(), T(0));
+    for (int64_t i = 0; i < n; ++i) {
+      gemm<T>(ckk, cols, o, wt.data<T>(), o, g.data<T>() + i * o * cols, cols, col.data(), cols);
+      col2im<T>(col.data(), c, h, wd, win, out, dx.data<T>() + i * c * h * wd);
+    }
+  });
+  return dx;
+}
+
+// conv2d_backward_weight(x, g): the gradient of conv2d with respect to w (O, C, kernel_size).
+TensorSpec conv2d_backward_weight_infer(const Specs& in, const Params& params) {
+  const TensorSpec &x = in[0], &g = in[1];
+  check_4d(x, "input 0 (x)", "NCHW");
+  check_4d(g, "input 1 (g)", "NCHW");
+  if (x.shape[0] != g.shape[0])
+    throw std::invalid_argument("x " + shape_string(x.shape) + " and g " + shape_string(g.shape) +
+                                " have different batch sizes");
+  const Pair k = required_size(params, "kernel_size");
+  const Window win = conv_window(params, k);
+  const Pair o = win.out(x.shape[2], x.shape[3]);
+  if (o.h != g.shape[2] || o.w != g.shape[3])
+    throw std::invalid_argument("x " + shape_string(x.shape) + " gives a " + std::to_string(o.h) + "x" +
+                                std::to_string(o.w) + " output, but g is " + shape_string(g.shape));
+  const DType dtype = promote(x.dtype, g.dtype);
+  check_col_bytes(dtype, x.shape[1], win, o);
+  return {dtype, {g.shape[1], x.shape[1], k.h, k.w}};
+}
+
+Cost conv2d_backward_weight_cost(const Specs& in, const TensorSpec& out, const Params&) {
+  return conv_like_cost(in, out, dims(in[1].shape, 0, 4) * dims(out.shape, 1, 4));
+}
+
+Tensor conv2d_backward_weight_kernel(const Tensors& in, const Params& params) {
+  const TensorSpec spec = conv2d_backward_weight_infer({spec_of(*in[0]), spec_of(*in[1])}, params);
+  const Tensor x = in[0]->astype(spec.dtype), g = in[1]->astype(spec.dtype);
+  const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], wd = x.shape()[3], o = spec.shape[0];
+  const Window win = conv_window(params, {spec.shape[2], spec.shape[3]});
+  const Pair out = win.out(h, wd);
+  const int64_t ckk = c * win.k.h * win.k.w, cols = out.h * out.w;
+  Tensor dw(spec.dtype, spec.shape);
+  visit_float(spec.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<T> col_t(static_cast<std::size_t>(cols * ckk)), part(static_cast<std::size_t>(o * ckk));
+    T* acc = dw.data<T>();
+    std::fill(acc, acc + dw.size(), T(0));
+    for (int64_t i = 0; i < n; ++i) {
+      im2col<T, true>(x.data<T>() + i * c * h * wd, c, h, wd, win, out, col_t.data());
+      gemm<T>(o, ckk, cols, g.data<T>() + i * o * cols, cols, col_t.data(), ckk, i == 0 ? acc : part.data(), ckk);
+      if (i > 0)
+        for (int64_t j = 0; j < o * ckk; ++j) acc[j] += part[j];
+    }
+  });
+  return dw;
+}
+
+// ---------------------------------------------------------------- pooling
+
+TensorSpec pool_infer(const Specs& in, const Params& params) {
+  check_4d(in[0], "input", "NCHW");
+  const Shape& s = in[0].shape;
+  const Pair o = pool_window(params).out(s[2], s[3]);
+  return {in[0].dtype, {s[0], s[1], o.h, o.w}};
+}
+
+Cost pool_cost(const Specs& in, const TensorSpec& out, const Params& params) {
+  const Window win = pool_window(params);
+  Cost c;
+  c.flops = dims(out.shape, 0, 4) * static_cast<double>(win.k.h * win.k.w);
+  for (const auto& s : in) c.bytes += spec_bytes(s);
+  c.bytes += spec_bytes(out);
+  return c;
+}
+
+// Calls visit(plane, oh, ow, ih, iw) for every element of every window, plane = n C + c, in the
+// window's row-major order; elements in the padding are skipped.
+template <class Visit>
+void for_each_window(const Shape& xs, const Window& win, Pair out, Visit&& visit) {
+  const int64_t planes = xs[0] * xs[1], h = xs[2], w = xs[3];
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t oh = 0; oh < out.h; ++oh)
+      for (int64_t ow = 0; ow < out.w; ++ow)
+        for (int64_t ki = 0; ki < win.k.h; ++ki) {
+          const int64_t ih = oh * win.s.h - win.p.h + ki;
+          if (ih < 0 || ih >= h) continue;
+          for (int64_t kj = 0; kj < win.k.w; ++kj) {
+            const int64_t iw = ow * win.s.w - win.p.w + kj;
+            if (iw >= 0 && iw < w) visit(p, oh, ow, ih, iw);
+          }
+        }
+}
+
+// Index (into the plane) of the max of each window: the first largest, a NaN wins (PyTorch).
+template <class T>
+std::vector<int64_t> argmax_windows(const Tensor& x, const Window& win, Pair out) {
+  const Shape& xs = x.shape();
+  const int64_t hw = xs[2] * xs[3], ohw = out.h * out.w;
+  std::vector<int64_t> arg(static_cast<std::size_t>(xs[0] * xs[1] * ohw), -1);
+  const T* px = x.data<T>();
+  for_each_window(xs, win, out, [&](int64_t p, int64_t oh, int64_t ow, int64_t ih, int64_t iw) {
+    int64_t& a = arg[p * ohw + oh * out.w + ow];
+    const int64_t at = ih * xs[3] + iw;
+    const T v = px[p * hw + at];
+    if (a < 0 || v > px[p * hw + a] || std::isnan(v)) a = at;
+  });
+  return arg;
+}
+
+Tensor max_pool2d_kernel(const Tensors& in, const Params& params) {
+  const Tensor& x = *in[0];
+  const Window win = pool_window(params);
+  const Pair out = win.out(x.shape()[2], x.shape()[3]);
+  Tensor y(x.dtype(), {x.shape()[0], x.shape()[1], out.h, out.w});
+  visit_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const auto arg = argmax_windows<T>(x, win, out);
+    const int64_t hw = x.shape()[2] * x.shape()[3], ohw = out.h * out.w;
+    for (std::size_t i = 0; i < arg.size(); ++i)
+      y.data<T>()[i] = x.data<T>()[static_cast<int64_t>(i) / ohw * hw + arg[i]];
+  });
+  return y;
+}
+
+// avg_pool2d divides by the kernel's area, padding included (PyTorch's count_include_pad).
+Tensor avg_pool2d_kernel(const Tensors& in, const Params& params) {
+  const Tensor& x = *in[0];
+  const Window win = pool_window(params);
+  const Pair out = win.out(x.shape()[2], x.shape()[3]);
+  Tensor y(x.dtype(), {x.shape()[0], x.shape()[1], out.h, out.w});
+  visit_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<double> sums(static_cast<std::size_t>(y.size()), 0.0);
+    const int64_t hw = x.shape()[2] * x.shape()[3], ohw = out.h * out.w;
+    const T* px = x.data<T>();
+    for_each_window(x.shape(), win, out, [&](int64_t p, int64_t oh, int64_t ow, int64_t ih, int64_t iw) {
+      sums[p * ohw + oh * out.w + ow] += px[p * hw + ih * x.shape()[3] + iw];
+    });
+    const double area = static_cast<double>(win.k.h * win.k.w);
+    for (int64_t i = 0; i < y.size(); ++i) y.data<T>()[i] = static_cast<T>(sums[i] / area);
+  });
+  return y;
+}
+
+// max_pool2d_backward(x, g): g routed to the max of each window (summed where windows overlap).
+TensorSpec max_pool2d_backward_infer(const Specs& in, const Params& params) {
+  const TensorSpec y = pool_infer({in[0]}, params);
+  check_4d(in[1], "input 1 (g)", "NCHW");
+  if (in[1].shape != y.shape)
+    throw std::invalid_argument("g must have max_pool2d's output shape " + shape_string(y.shape) + ", got " +
+                                shape_string(in[1].shape));
+  return {promote(in[0].dtype, in[1].dtype), in[0].shape};
+}
+
+Tensor max_pool2d_backward_kernel(const Tensors& in, const Params& params) {
+  const TensorSpec spec = max_pool2d_backward_infer({spec_of(*in[0]), spec_of(*in[1])}, params);
+  const Tensor g = in[1]->astype(spec.dtype);
+  const Window win = pool_window(params);
+  const Pair out = win.out(spec.shape[2], spec.shape[3]);
+  Tensor dx(spec.dtype, spec.shape);
+  visit_float(in[0]->dtype(), [&](auto zero) {
+    const auto arg = argmax_windows<decltype(zero)>(*in[0], win, out);
+    visit_float(spec.dtype, [&](auto z) {
+      using T = decltype(z);
+      T* pdx = dx.data<T>();
+      std::fill(pdx, pdx + dx.size(), T(0));
+      const int64_t hw = spec.shape[2] * spec.shape[3], ohw = out.h * out.w;
+      for (std::size_t i = 0; i < arg.size(); ++i)
+        pdx[static_cast<int64_t>(i) / ohw * hw + arg[i]] += g.data<T>()[i];
+    });
+  });
+  return dx;
+}
+
+// avg_pool2d_backward(g): g / area spread over each window, for an input of input_size.
+TensorSpec avg_pool2d_backward_infer(const Specs& in, const Params& params) {
+  check_4d(in[0], "input (g)", "NCHW");
+  const Pair size = required_size(params, "input_size");
+  const Shape& gs = in[0].shape;
+  const Pair o = pool_window(params).out(size.h, size.w);
+  if (o.h != gs[2] || o.w != gs[3])
+    throw std::invalid_argument("an input of " + std::to_string(size.h) + "x" + std::to_string(size.w) + " gives a " +
+                                std::to_string(o.h) + "x" + std::to_string(o.w) + " output, but g is " +
+                                shape_string(gs));
+  return {in[0].dtype, {gs[0], gs[1], size.h, size.w}};
+}
+
+Tensor avg_pool2d_backward_kernel(const Tensors& in, const Params& params) {
+  const Tensor& g = *in[0];
+  const TensorSpec spec = avg_pool2d_backward_infer({spec_of(g)}, params);
+  const Window win = pool_window(params);
+  const Pair out = win.out(spec.shape[2], spec.shape[3]);
+  Tensor dx(spec.dtype, spec.shape);
+  visit_float(spec.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    T* pdx = dx.data<T>();
+    std::fill(pdx, pdx + dx.size(), T(0));
+    const T inv_area = T(1) / static_cast<T>(win.k.h * win.k.w);
+    const int64_t hw = spec.shape[2] * spec.shape[3], ohw = out.h * out.w;
+    for_each_window(spec.shape, win, out, [&](int64_t p, int64_t oh, int64_t ow, int64_t ih, int64_t iw) {
+      pdx[p * hw + ih * spec.shape[3] + iw] += g.data<T>()[p * ohw + oh * out.w + ow] * inv_area;
+    });
+  });
+  return dx;
+}
+
+// ---------------------------------------------------------------- cross_entropy
+
+// cross_entropy(logits (N, C), labels (N) int32): mean over the batch of logsumexp(row) - row[label].
+TensorSpec cross_entropy_infer(const Specs& in, const Params&) {
+  const TensorSpec &logits = in[0], &labels = in[1];
+  check_float(logits, "input 0 (logits)");
+  if (logits.shape.size() != 2)
+    throw std::invalid_argument("logits must be 2-d (batch, classes), got shape " + shape_string(logits.shape));
+  if (labels.dtype != DType::i32)
+    throw std::invalid_argument("labels must be int32, got " + std::string(dtype_name(labels.dtype)));
+  if (labels.shape.size() != 1 || (labels.shape[0] != logits.shape[0] && labels.shape[0] >= 0 && logits.shape[0] >= 0))
+    throw std::invalid_argument("labels must have shape (" + std::to_string(logits.shape[0]) +
+                                ",), one per row of the logits, got " + shape_string(labels.shape));
+  if (logits.shape[1] == 0) throw std::invalid_argument("logits have no classes (shape " + shape_string(logits.shape) + ")");
+  return {logits.dtype, {}};
+}
+
+Cost cross_entropy_cost(const Specs& in, const TensorSpec& out, const Params&) {
+  Cost c;
+  c.flops = 4.0 * static_cast<double>(spec_elements(in[0]));
+  c.bytes = spec_bytes(in[0]) + spec_bytes(in[1]) + spec_bytes(out);
+  return c;
+}
+
+Tensor cross_entropy_kernel(const Tensors& in, const Params&) {
+  const Tensor& logits = *in[0];
+  const int32_t* labels = in[1]->data<int32_t>();
+  const int64_t n = logits.shape()[0], classes = logits.shape()[1];
+  for (int64_t i = 0; i < n; ++i)
+    if (labels[i] < 0 || labels[i] >= classes)
+      throw std::invalid_argument("label " + std::to_string(labels[i]) + " at index " + std::to_string(i) +
+                                  " is out of range for " + std::to_string(classes) + " classes");
+  Tensor out(logits.dtype(), {});
+  visit_float(logits.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* row = logits.data<T>() + i * classes;
+      double m = -std::numeric_limits<double>::infinity();
+      for (int64_t j = 0; j < classes; ++j) m = std::max<double>(m, row[j]);
+      if (std::isinf(m)) m = 0;  // all -inf, or an inf: let the arithmetic give inf or NaN
+      double s = 0;
+      for (int64_t j = 0; j < classes; ++j) s += std::exp(static_cast<double>(row[j]) - m);
+      total += m + std::log(s) - static_cast<double>(row[labels[i]]);
+    }
+    out.data<T>()[0] = static_cast<T>(n == 0 ? std::numeric_limits<double>::quiet_NaN() : total / static_cast<double>(n));
+  });
+  return out;
+}
+
+}  // namespace
+
+std::vector<OpDef> nn_rows() {
+  const ParamSpec stride{"stride", ParamType::int_list}, padding{"padding", ParamType::int_list},
+      dilation{"dilation", ParamType::int_list};
+  const ParamSpec kernel{"kernel", ParamType::int_list};
+  return {
+      {"conv2d", {}, 2, 3, OpFamily::nn, conv2d_infer, conv2d_cost, conv2d_kernel, {stride, padding, dilation}},
+      {"conv2d_backward_input", {}, 2, 2, OpFamily::nn, conv2d_backward_input_infer, conv2d_backward_input_cost,
+       conv2d_backward_input_kernel, {stride, padding, dilation, {"input_size", ParamType::int_list}}},
+      {"conv2d_backward_weight", {}, 2, 2, OpFamily::nn, conv2d_backward_weight_infer, conv2d_backward_weight_cost,
+       conv2d_backward_weight_kernel, {stride, padding, dilation, {"kernel_size", ParamType::int_list}}},
+      {"max_pool2d", {}, 1, 1, OpFamily::nn, pool_infer, pool_cost, max_pool2d_kernel, {kernel, stride, padding}},
+      {"max_pool2d_backward", {}, 2, 2, OpFamily::nn, max_pool2d_backward_infer, pool_cost, max_pool2d_backward_kernel,
+       {kernel, stride, padding}},
+      {"avg_pool2d", {}, 1, 1, OpFamily::nn, pool_infer, pool_cost, avg_pool2d_kernel, {kernel, stride, padding}},
+      {"avg_pool2d_backward", {}, 1, 1, OpFamily::nn, avg_pool2d_backward_infer, pool_cost, avg_pool2d_backward_kernel,
+       {kernel, stride, padding, {"input_size", ParamType::int_list}}},
+      {"cross_entropy", {}, 2, 2, OpFamily::nn, cross_entropy_infer, cross_entropy_cost, cross_entropy_kernel, {}},
+  };
+}
+
+}  // namespace corvid::ops
