@@ -326,8 +326,8 @@ TEST_CASE("grad: conv2d, pooling and cross_entropy match central differences") {
                      {"b1", {2}, -0.5, 0.5},
                      {"w2", {8, 4}, -1, 1},
                      {"y", {3}, 0, 0, false, DType::i32, {1, 3, 0}}},
-                    {op("conv2d", {"x", "w1", "b1"}, {{"padding", {1, 1}}}, "c"), op("relu", {"c"}, {}, "r"),
-                     op("max_pool2d", {"r"}, {{"kernel", 3}}, "p"), op("reshape", {"p"}, {{"shape", {3, 8}}}, "f"),
+                    {op("conv2d", {"x", "w1", "b1"}, {{"padding", {1, 1}}}, "c"), op("relu", {"c"}, {}, "a"),
+                     op("max_pool2d", {"a"}, {{"kernel", 3}}, "p"), op("reshape", {"p"}, {{"shape", {3, 8}}}, "f"),
                      op("matmul", {"f", "w2"}, {}, "logits"), op("cross_entropy", {"logits", "y"})});
   }
   SUBCASE("float32 inputs get float32 gradients") {
