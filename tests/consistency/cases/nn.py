@@ -176,7 +176,7 @@ def cases():
     value("conv2d/f64", "conv2d", [x, w, b], params, conv2d_ref(x, w, b, params), 1)
     value("conv2d/f32_f64_promotes", "conv2d", [x.astype(np.float32), w], params,
           conv2d_ref(x.astype(np.float32), w, None, params), 1)
-    g = f64(2, 4, 4, 4)
+    g = f64(*conv2d_ref(x, w, None, params).shape)
     value("conv2d_backward_input/f64", "conv2d_backward_input", [g, w], {**params, "input_size": [7, 6]},
           conv2d_backward_input_ref(g, w, {**params, "input_size": (7, 6)}), 1)
     value("conv2d_backward_weight/f64", "conv2d_backward_weight", [x, g], {**params, "kernel_size": [3, 2]},
