@@ -21,7 +21,7 @@ std::set<std::string> op_names(const Graph& graph) {
   graph.dump(dot);
   std::set<std::string> names;
   const std::string text = dot.str();
-  const std::regex label(R"(label="o\d+: ([a-z_]+))");
+  const std::regex label(R"(label="o\d+: ([a-z0-9_]+))");
   for (std::sregex_iterator it(text.begin(), text.end(), label), end; it != end; ++it) names.insert((*it)[1]);
   return names;
 }

@@ -68,6 +68,31 @@ Window conv_window(const Params& params, Pair kernel) {
   return win;
 }
 
+// One convolution's sizes: x is (n, c, h, w); each image's im2col buffer has ckk rows, cols columns.
+struct ConvShape {
+  int64_t n, c, h, w;
+  Window win;
+  Pair out;
+  int64_t ckk, cols;
+};
+
+ConvShape conv_shape(const Params& params, const Shape& x, Pair kernel) {
+  ConvShape cs{x[0], x[1], x[2], x[3], conv_window(params, kernel), {}, 0, 0};
+  cs.out = cs.win.out(cs.h, cs.w);
+  cs.ckk = cs.c * kernel.h * kernel.w;
+  cs.cols = cs.out.h * cs.out.w;
+  return cs;
+}
+
+// Throws unless an input of `size` through `win` gives g's height and width.
+void check_g_matches(const Window& win, Pair size, const Shape& g) {
+  const Pair o = win.out(size.h, size.w);
+  if (o.h != g[2] || o.w != g[3])
+    throw std::invalid_argument("an input of " + std::to_string(size.h) + "x" + std::to_string(size.w) + " gives a " +
+                                std::to_string(o.h) + "x" + std::to_string(o.w) + " output, but g is " +
+                                shape_string(g));
+}
+
 // Pooling: stride defaults to the kernel (PyTorch), padding at most half the kernel so that every
 // window holds at least one element of the input.
 Window pool_window(const Params& params) {
@@ -173,15 +198,23 @@ double dims(const Shape& s, std::size_t from, std::size_t to) {
   return n;
 }
 
+// Checks that inputs 0 and 1 are 4-d floats and that dim da of input 0 (named a) equals dim db of
+// input 1 (named b): "the channels do not match: x (1, 3, 8, 8) has 3, w (4, 2, 3, 3) expects 2".
+void check_two_4d(const Specs& in, const char* a, const char* b, const char* b_layout, int da, int db,
+                  const char* what) {
+  check_4d(in[0], (std::string("input 0 (") + a + ")").c_str(), "NCHW");
+  check_4d(in[1], (std::string("input 1 (") + b + ")").c_str(), b_layout);
+  if (in[0].shape[da] != in[1].shape[db])
+    throw std::invalid_argument(std::string("the ") + what + " do not match: " + a + " " + shape_string(in[0].shape) +
+                                " has " + std::to_string(in[0].shape[da]) + ", " + b + " " +
+                                shape_string(in[1].shape) + " expects " + std::to_string(in[1].shape[db]));
+}
+
 // ---------------------------------------------------------------- conv2d
 
 TensorSpec conv2d_infer(const Specs& in, const Params& params) {
   const TensorSpec &x = in[0], &w = in[1];
-  check_4d(x, "input 0 (x)", "NCHW");
-  check_4d(w, "input 1 (w)", "OIHW");
-  if (x.shape[1] != w.shape[1])
-    throw std::invalid_argument("x has " + std::to_string(x.shape[1]) + " channels " + shape_string(x.shape) +
-                                " but w expects " + std::to_string(w.shape[1]) + " " + shape_string(w.shape));
+  check_two_4d(in, "x", "w", "OIHW", 1, 1, "channels");
   DType dtype = promote(x.dtype, w.dtype);
   if (in.size() == 3) {
     const TensorSpec& b = in[2];
@@ -205,25 +238,22 @@ Tensor conv2d_kernel(const Tensors& in, const Params& params) {
   const TensorSpec spec = conv2d_infer({spec_of(*in[0]), spec_of(*in[1])}, params);
   const DType dtype = in.size() == 3 ? promote(spec.dtype, in[2]->dtype()) : spec.dtype;
   const Tensor x = in[0]->astype(dtype), w = in[1]->astype(dtype);
-  const Shape& xs = x.shape();
   const Shape& ws = w.shape();
-  const int64_t n = xs[0], c = xs[1], h = xs[2], wd = xs[3], o = ws[0];
-  const Window win = conv_window(params, {ws[2], ws[3]});
-  const Pair out = win.out(h, wd);
-  const int64_t ckk = c * win.k.h * win.k.w, cols = out.h * out.w;
-  Tensor y(dtype, {n, o, out.h, out.w});
+  const ConvShape cs = conv_shape(params, x.shape(), {ws[2], ws[3]});
+  const int64_t o = ws[0];
+  Tensor y(dtype, {cs.n, o, cs.out.h, cs.out.w});
   visit_float(dtype, [&](auto zero) {
     using T = decltype(zero);
-    std::vector<T> col(static_cast<std::size_t>(ckk * cols));
+    std::vector<T> col(static_cast<std::size_t>(cs.ckk * cs.cols));
     const Tensor b = in.size() == 3 ? in[2]->astype(dtype) : Tensor();
-    for (int64_t i = 0; i < n; ++i) {
-      T* yi = y.data<T>() + i * o * cols;
-      im2col<T, false>(x.data<T>() + i * c * h * wd, c, h, wd, win, out, col.data());
-      gemm<T>(o, cols, ckk, w.data<T>(), ckk, col.data(), cols, yi, cols);
+    for (int64_t i = 0; i < cs.n; ++i) {
+      T* yi = y.data<T>() + i * o * cs.cols;
+      im2col<T, false>(x.data<T>() + i * cs.c * cs.h * cs.w, cs.c, cs.h, cs.w, cs.win, cs.out, col.data());
+      gemm<T>(o, cs.cols, cs.ckk, w.data<T>(), cs.ckk, col.data(), cs.cols, yi, cs.cols);
       if (in.size() == 3) {
         for (int64_t oc = 0; oc < o; ++oc) {
           const T bias = b.data<T>()[oc];
-          for (int64_t j = 0; j < cols; ++j) yi[oc * cols + j] += bias;
+          for (int64_t j = 0; j < cs.cols; ++j) yi[oc * cs.cols + j] += bias;
         }
       }
     }
@@ -234,20 +264,12 @@ Tensor conv2d_kernel(const Tensors& in, const Params& params) {
 // conv2d_backward_input(g, w): the gradient of conv2d with respect to x (N, C, input_size).
 TensorSpec conv2d_backward_input_infer(const Specs& in, const Params& params) {
   const TensorSpec &g = in[0], &w = in[1];
-  check_4d(g, "input 0 (g)", "NCHW");
-  check_4d(w, "input 1 (w)", "OIHW");
-  if (g.shape[1] != w.shape[0])
-    throw std::invalid_argument("g has " + std::to_string(g.shape[1]) + " channels " + shape_string(g.shape) +
-                                " but w has " + std::to_string(w.shape[0]) + " output channels " + shape_string(w.shape));
+  check_two_4d(in, "g", "w", "OIHW", 1, 0, "channels");
   const Pair size = required_size(params, "input_size");
   const Window win = conv_window(params, {w.shape[2], w.shape[3]});
-  const Pair o = win.out(size.h, size.w);
-  if (o.h != g.shape[2] || o.w != g.shape[3])
-    throw std::invalid_argument("an input of " + std::to_string(size.h) + "x" + std::to_string(size.w) +
-                                " gives a " + std::to_string(o.h) + "x" + std::to_string(o.w) + " output, but g is " +
-                                shape_string(g.shape));
+  check_g_matches(win, size, g.shape);
   const DType dtype = promote(g.dtype, w.dtype);
-  check_col_bytes(dtype, w.shape[1], win, o);
+  check_col_bytes(dtype, w.shape[1], win, {g.shape[2], g.shape[3]});
   return {dtype, {g.shape[0], w.shape[1], size.h, size.w}};
 }
 
@@ -258,19 +280,17 @@ Cost conv2d_backward_input_cost(const Specs& in, const TensorSpec& out, const Pa
 Tensor conv2d_backward_input_kernel(const Tensors& in, const Params& params) {
   const TensorSpec spec = conv2d_backward_input_infer({spec_of(*in[0]), spec_of(*in[1])}, params);
   const Tensor g = in[0]->astype(spec.dtype), w = in[1]->astype(spec.dtype);
-  const int64_t n = spec.shape[0], c = spec.shape[1], h = spec.shape[2], wd = spec.shape[3], o = w.shape()[0];
-  const Window win = conv_window(params, {w.shape()[2], w.shape()[3]});
-  const Pair out = win.out(h, wd);
-  const int64_t ckk = c * win.k.h * win.k.w, cols = out.h * out.w;
+  const ConvShape cs = conv_shape(params, spec.shape, {w.shape()[2], w.shape()[3]});
+  const int64_t o = w.shape()[0];
   Tensor dx(spec.dtype, spec.shape);
   visit_float(spec.dtype, [&](auto zero) {
     using T = decltype(zero);
-    const Tensor wt = permute_axes(w.reshaped({o, ckk}), {1, 0});  // (C kh kw, O)
-    std::vector<T> col(static_cast<std::size_t>(ckk * cols));
+    const Tensor wt = permute_axes(w.reshaped({o, cs.ckk}), {1, 0});  // (C kh kw, O)
+    std::vector<T> col(static_cast<std::size_t>(cs.ckk * cs.cols));
     std::fill(dx.data<T>(), dx.data<T>() + dx.size(), T(0));
-    for (int64_t i = 0; i < n; ++i) {
-      gemm<T>(ckk, cols, o, wt.data<T>(), o, g.data<T>() + i * o * cols, cols, col.data(), cols);
-      col2im<T>(col.data(), c, h, wd, win, out, dx.data<T>() + i * c * h * wd);
+    for (int64_t i = 0; i < cs.n; ++i) {
+      gemm<T>(cs.ckk, cs.cols, o, wt.data<T>(), o, g.data<T>() + i * o * cs.cols, cs.cols, col.data(), cs.cols);
+      col2im<T>(col.data(), cs.c, cs.h, cs.w, cs.win, cs.out, dx.data<T>() + i * cs.c * cs.h * cs.w);
     }
   });
   return dx;
@@ -279,19 +299,12 @@ Tensor conv2d_backward_input_kernel(const Tensors& in, const Params& params) {
 // conv2d_backward_weight(x, g): the gradient of conv2d with respect to w (O, C, kernel_size).
 TensorSpec conv2d_backward_weight_infer(const Specs& in, const Params& params) {
   const TensorSpec &x = in[0], &g = in[1];
-  check_4d(x, "input 0 (x)", "NCHW");
-  check_4d(g, "input 1 (g)", "NCHW");
-  if (x.shape[0] != g.shape[0])
-    throw std::invalid_argument("x " + shape_string(x.shape) + " and g " + shape_string(g.shape) +
-                                " have different batch sizes");
+  check_two_4d(in, "x", "g", "NCHW", 0, 0, "batch sizes");
   const Pair k = required_size(params, "kernel_size");
   const Window win = conv_window(params, k);
-  const Pair o = win.out(x.shape[2], x.shape[3]);
-  if (o.h != g.shape[2] || o.w != g.shape[3])
-    throw std::invalid_argument("x " + shape_string(x.shape) + " gives a " + std::to_string(o.h) + "x" +
-                                std::to_string(o.w) + " output, but g is " + shape_string(g.shape));
+  check_g_matches(win, {x.shape[2], x.shape[3]}, g.shape);
   const DType dtype = promote(x.dtype, g.dtype);
-  check_col_bytes(dtype, x.shape[1], win, o);
+  check_col_bytes(dtype, x.shape[1], win, {g.shape[2], g.shape[3]});
   return {dtype, {g.shape[1], x.shape[1], k.h, k.w}};
 }
 
@@ -302,21 +315,20 @@ Cost conv2d_backward_weight_cost(const Specs& in, const TensorSpec& out, const P
 Tensor conv2d_backward_weight_kernel(const Tensors& in, const Params& params) {
   const TensorSpec spec = conv2d_backward_weight_infer({spec_of(*in[0]), spec_of(*in[1])}, params);
   const Tensor x = in[0]->astype(spec.dtype), g = in[1]->astype(spec.dtype);
-  const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], wd = x.shape()[3], o = spec.shape[0];
-  const Window win = conv_window(params, {spec.shape[2], spec.shape[3]});
-  const Pair out = win.out(h, wd);
-  const int64_t ckk = c * win.k.h * win.k.w, cols = out.h * out.w;
+  const ConvShape cs = conv_shape(params, x.shape(), {spec.shape[2], spec.shape[3]});
+  const int64_t o = spec.shape[0];
   Tensor dw(spec.dtype, spec.shape);
   visit_float(spec.dtype, [&](auto zero) {
     using T = decltype(zero);
-    std::vector<T> col_t(static_cast<std::size_t>(cols * ckk)), part(static_cast<std::size_t>(o * ckk));
+    std::vector<T> col_t(static_cast<std::size_t>(cs.cols * cs.ckk)), part(static_cast<std::size_t>(o * cs.ckk));
     T* acc = dw.data<T>();
     std::fill(acc, acc + dw.size(), T(0));
-    for (int64_t i = 0; i < n; ++i) {
-      im2col<T, true>(x.data<T>() + i * c * h * wd, c, h, wd, win, out, col_t.data());
-      gemm<T>(o, ckk, cols, g.data<T>() + i * o * cols, cols, col_t.data(), ckk, i == 0 ? acc : part.data(), ckk);
+    for (int64_t i = 0; i < cs.n; ++i) {
+      im2col<T, true>(x.data<T>() + i * cs.c * cs.h * cs.w, cs.c, cs.h, cs.w, cs.win, cs.out, col_t.data());
+      T* dst = i == 0 ? acc : part.data();
+      gemm<T>(o, cs.ckk, cs.cols, g.data<T>() + i * o * cs.cols, cs.cols, col_t.data(), cs.ckk, dst, cs.ckk);
       if (i > 0)
-        for (int64_t j = 0; j < o * ckk; ++j) acc[j] += part[j];
+        for (int64_t j = 0; j < o * cs.ckk; ++j) acc[j] += part[j];
     }
   });
   return dw;
@@ -374,28 +386,31 @@ std::vector<int64_t> argmax_windows(const Tensor& x, const Window& win, Pair out
   return arg;
 }
 
-Tensor max_pool2d_kernel(const Tensors& in, const Params& params) {
-  const Tensor& x = *in[0];
+// A pool's output for x: fill(T{}, win, out, y) computes it in x's float type.
+template <class Fill>
+Tensor pool_output(const Tensor& x, const Params& params, Fill&& fill) {
   const Window win = pool_window(params);
   const Pair out = win.out(x.shape()[2], x.shape()[3]);
   Tensor y(x.dtype(), {x.shape()[0], x.shape()[1], out.h, out.w});
-  visit_float(x.dtype(), [&](auto zero) {
+  visit_float(x.dtype(), [&](auto zero) { fill(zero, win, out, y); });
+  return y;
+}
+
+Tensor max_pool2d_kernel(const Tensors& in, const Params& params) {
+  const Tensor& x = *in[0];
+  return pool_output(x, params, [&](auto zero, const Window& win, Pair out, Tensor& y) {
     using T = decltype(zero);
     const auto arg = argmax_windows<T>(x, win, out);
     const int64_t hw = x.shape()[2] * x.shape()[3], ohw = out.h * out.w;
     for (std::size_t i = 0; i < arg.size(); ++i)
       y.data<T>()[i] = x.data<T>()[static_cast<int64_t>(i) / ohw * hw + arg[i]];
   });
-  return y;
 }
 
 // avg_pool2d divides by the kernel's area, padding included (PyTorch's count_include_pad).
 Tensor avg_pool2d_kernel(const Tensors& in, const Params& params) {
   const Tensor& x = *in[0];
-  const Window win = pool_window(params);
-  const Pair out = win.out(x.shape()[2], x.shape()[3]);
-  Tensor y(x.dtype(), {x.shape()[0], x.shape()[1], out.h, out.w});
-  visit_float(x.dtype(), [&](auto zero) {
+  return pool_output(x, params, [&](auto zero, const Window& win, Pair out, Tensor& y) {
     using T = decltype(zero);
     std::vector<double> sums(static_cast<std::size_t>(y.size()), 0.0);
     const int64_t hw = x.shape()[2] * x.shape()[3], ohw = out.h * out.w;
@@ -406,7 +421,6 @@ Tensor avg_pool2d_kernel(const Tensors& in, const Params& params) {
     const double area = static_cast<double>(win.k.h * win.k.w);
     for (int64_t i = 0; i < y.size(); ++i) y.data<T>()[i] = static_cast<T>(sums[i] / area);
   });
-  return y;
 }
 
 // max_pool2d_backward(x, g): g routed to the max of each window (summed where windows overlap).
@@ -444,11 +458,7 @@ TensorSpec avg_pool2d_backward_infer(const Specs& in, const Params& params) {
   check_4d(in[0], "input (g)", "NCHW");
   const Pair size = required_size(params, "input_size");
   const Shape& gs = in[0].shape;
-  const Pair o = pool_window(params).out(size.h, size.w);
-  if (o.h != gs[2] || o.w != gs[3])
-    throw std::invalid_argument("an input of " + std::to_string(size.h) + "x" + std::to_string(size.w) + " gives a " +
-                                std::to_string(o.h) + "x" + std::to_string(o.w) + " output, but g is " +
-                                shape_string(gs));
+  check_g_matches(pool_window(params), size, gs);
   return {in[0].dtype, {gs[0], gs[1], size.h, size.w}};
 }
 

@@ -184,7 +184,7 @@ def cases():
     # Errors.
     add("conv2d/x_not_4d", "conv2d", [f32(3, 8, 8), f32(4, 3, 3, 3)], error="input 0 (x) must be 4-d NCHW")
     add("conv2d/channels", "conv2d", [f32(1, 3, 8, 8), f32(4, 2, 3, 3)],
-        error="x has 3 channels (1, 3, 8, 8) but w expects 2")
+        error="the channels do not match: x (1, 3, 8, 8) has 3, w (4, 2, 3, 3) expects 2")
     add("conv2d/int32", "conv2d", [case_list.i32(1, 1, 3, 3), f32(1, 1, 2, 2)],
         error="input 0 (x) must be float32 or float64, got int32")
     add("conv2d/bias_shape", "conv2d", [f32(1, 3, 8, 8), f32(4, 3, 3, 3), f32(3)],
