@@ -68,20 +68,41 @@ Window conv_window(const Params& params, Pair kernel) {
   return win;
 }
 
-// One convolution's sizes: x is (n, c, h, w); each image's im2col buffer has ckk rows, cols columns.
+// One convolution's sizes: x is (n, c, h, w); each image's im2col buffer has ckk rows, cols
+// columns. Small images are computed `batch` at a time, their columns side by side, so that one
+// GEMM is wide enough for the packed kernel; large ones one at a time.
 struct ConvShape {
   int64_t n, c, h, w;
   Window win;
   Pair out;
-  int64_t ckk, cols;
+  int64_t ckk, cols, batch;
+  // Images [i, i + batch) clipped to n.
+  int64_t images_from(int64_t i) const { return std::min(batch, n - i); }
 };
 
 ConvShape conv_shape(const Params& params, const Shape& x, Pair kernel) {
-  ConvShape cs{x[0], x[1], x[2], x[3], conv_window(params, kernel), {}, 0, 0};
+  ConvShape cs{x[0], x[1], x[2], x[3], conv_window(params, kernel), {}, 0, 0, 1};
   cs.out = cs.win.out(cs.h, cs.w);
   cs.ckk = cs.c * kernel.h * kernel.w;
   cs.cols = cs.out.h * cs.out.w;
+  constexpr int64_t kTargetColumns = 1024, kMaxBatchElements = int64_t{1} << 21;
+  if (cs.cols > 0 && cs.ckk > 0)
+    cs.batch = std::max<int64_t>(1, std::min({std::max<int64_t>(cs.n, 1), kTargetColumns / cs.cols,
+                                              kMaxBatchElements / (cs.ckk * cs.cols)}));
   return cs;
+}
+
+// Copies `images` of (O, cols) values between the (images, O, cols) layout of a tensor and the
+// (O, width) layout of one GEMM, image j in columns [j cols, (j + 1) cols): from the tensor's
+// layout when from_images, else to it.
+template <class T>
+void regroup(const T* src, T* dst, int64_t images, int64_t o, int64_t cols, int64_t width, bool from_images) {
+  for (int64_t j = 0; j < images; ++j)
+    for (int64_t oc = 0; oc < o; ++oc) {
+      const int64_t image_at = (j * o + oc) * cols, wide_at = oc * width + j * cols;
+      const T* from = src + (from_images ? image_at : wide_at);
+      std::copy(from, from + cols, dst + (from_images ? wide_at : image_at));
+    }
 }
 
 // Throws unless an input of `size` through `win` gives g's height and width.
@@ -133,11 +154,11 @@ void check_col_bytes(DType dtype, int64_t c, const Window& win, Pair out) {
 
 // ---------------------------------------------------------------- im2col / col2im
 
-// col (C kh kw rows, Ho Wo columns; or transposed: Ho Wo rows, C kh kw columns) from one image
-// x (C, H, W); padding reads as zero.
+// col (C kh kw rows, Ho Wo columns, row stride ld; or transposed: Ho Wo rows, C kh kw columns)
+// from one image x (C, H, W); padding reads as zero.
 template <class T, bool kTransposed>
-void im2col(const T* x, int64_t c, int64_t h, int64_t w, const Window& win, Pair out, T* col) {
-  const int64_t cols = out.h * out.w, rows = c * win.k.h * win.k.w;
+void im2col(const T* x, int64_t c, int64_t h, int64_t w, const Window& win, Pair out, T* col, int64_t ld) {
+  const int64_t rows = c * win.k.h * win.k.w;
   for (int64_t ci = 0; ci < c; ++ci)
     for (int64_t ki = 0; ki < win.k.h; ++ki)
       for (int64_t kj = 0; kj < win.k.w; ++kj) {
@@ -151,20 +172,20 @@ void im2col(const T* x, int64_t c, int64_t h, int64_t w, const Window& win, Pair
             const T v = row_in && iw >= 0 && iw < w ? src[iw] : T(0);
             const int64_t j = oh * out.w + ow;
             if constexpr (kTransposed) col[j * rows + row] = v;
-            else col[row * cols + j] = v;
+            else col[row * ld + j] = v;
           }
         }
       }
 }
 
-// The adjoint of im2col: adds each column entry to the pixel it was read from (x zeroed by the caller).
+// The adjoint of im2col (row stride ld): adds each column entry to the pixel it was read from (x
+// zeroed by the caller).
 template <class T>
-void col2im(const T* col, int64_t c, int64_t h, int64_t w, const Window& win, Pair out, T* x) {
-  const int64_t cols = out.h * out.w;
+void col2im(const T* col, int64_t ld, int64_t c, int64_t h, int64_t w, const Window& win, Pair out, T* x) {
   for (int64_t ci = 0; ci < c; ++ci)
     for (int64_t ki = 0; ki < win.k.h; ++ki)
       for (int64_t kj = 0; kj < win.k.w; ++kj) {
-        const T* src = col + ((ci * win.k.h + ki) * win.k.w + kj) * cols;
+        const T* src = col + ((ci * win.k.h + ki) * win.k.w + kj) * ld;
         for (int64_t oh = 0; oh < out.h; ++oh) {
           const int64_t ih = oh * win.s.h - win.p.h + ki * win.d.h;
           if (ih < 0 || ih >= h) continue;
@@ -244,18 +265,23 @@ Tensor conv2d_kernel(const Tensors& in, const Params& params) {
   Tensor y(dtype, {cs.n, o, cs.out.h, cs.out.w});
   visit_float(dtype, [&](auto zero) {
     using T = decltype(zero);
-    std::vector<T> col(static_cast<std::size_t>(cs.ckk * cs.cols));
+    const int64_t width = cs.batch * cs.cols;
+    std::vector<T> col(static_cast<std::size_t>(cs.ckk * width));
+    std::vector<T> wide(static_cast<std::size_t>(cs.batch > 1 ? o * width : 0));
     const Tensor b = in.size() == 3 ? in[2]->astype(dtype) : Tensor();
-    for (int64_t i = 0; i < cs.n; ++i) {
+    for (int64_t i = 0; i < cs.n; i += cs.batch) {
+      const int64_t m = cs.images_from(i);
+      for (int64_t j = 0; j < m; ++j)
+        im2col<T, false>(x.data<T>() + (i + j) * cs.c * cs.h * cs.w, cs.c, cs.h, cs.w, cs.win, cs.out,
+                         col.data() + j * cs.cols, width);
       T* yi = y.data<T>() + i * o * cs.cols;
-      im2col<T, false>(x.data<T>() + i * cs.c * cs.h * cs.w, cs.c, cs.h, cs.w, cs.win, cs.out, col.data());
-      gemm<T>(o, cs.cols, cs.ckk, w.data<T>(), cs.ckk, col.data(), cs.cols, yi, cs.cols);
-      if (in.size() == 3) {
-        for (int64_t oc = 0; oc < o; ++oc) {
-          const T bias = b.data<T>()[oc];
-          for (int64_t j = 0; j < cs.cols; ++j) yi[oc * cs.cols + j] += bias;
+      gemm<T>(o, m * cs.cols, cs.ckk, w.data<T>(), cs.ckk, col.data(), width, cs.batch > 1 ? wide.data() : yi, width);
+      if (cs.batch > 1) regroup<T>(wide.data(), yi, m, o, cs.cols, width, false);
+      if (in.size() == 3)
+        for (int64_t j = 0; j < m * o; ++j) {
+          const T bias = b.data<T>()[j % o];
+          for (int64_t t = 0; t < cs.cols; ++t) yi[j * cs.cols + t] += bias;
         }
-      }
     }
   });
   return y;
@@ -286,11 +312,16 @@ Tensor conv2d_backward_input_kernel(const Tensors& in, const Params& params) {
   visit_float(spec.dtype, [&](auto zero) {
     using T = decltype(zero);
     const Tensor wt = permute_axes(w.reshaped({o, cs.ckk}), {1, 0});  // (C kh kw, O)
-    std::vector<T> col(static_cast<std::size_t>(cs.ckk * cs.cols));
+    const int64_t width = cs.batch * cs.cols;
+    std::vector<T> col(static_cast<std::size_t>(cs.ckk * width)), wide(static_cast<std::size_t>(o * width), T(0));
     std::fill(dx.data<T>(), dx.data<T>() + dx.size(), T(0));
-    for (int64_t i = 0; i < cs.n; ++i) {
-      gemm<T>(cs.ckk, cs.cols, o, wt.data<T>(), o, g.data<T>() + i * o * cs.cols, cs.cols, col.data(), cs.cols);
-      col2im<T>(col.data(), cs.c, cs.h, cs.w, cs.win, cs.out, dx.data<T>() + i * cs.c * cs.h * cs.w);
+    for (int64_t i = 0; i < cs.n; i += cs.batch) {
+      const int64_t m = cs.images_from(i);
+      regroup<T>(g.data<T>() + i * o * cs.cols, wide.data(), m, o, cs.cols, width, true);
+      gemm<T>(cs.ckk, m * cs.cols, o, wt.data<T>(), o, wide.data(), width, col.data(), width);
+      for (int64_t j = 0; j < m; ++j)
+        col2im<T>(col.data() + j * cs.cols, width, cs.c, cs.h, cs.w, cs.win, cs.out,
+                  dx.data<T>() + (i + j) * cs.c * cs.h * cs.w);
     }
   });
   return dx;
@@ -320,13 +351,20 @@ Tensor conv2d_backward_weight_kernel(const Tensors& in, const Params& params) {
   Tensor dw(spec.dtype, spec.shape);
   visit_float(spec.dtype, [&](auto zero) {
     using T = decltype(zero);
-    std::vector<T> col_t(static_cast<std::size_t>(cs.cols * cs.ckk)), part(static_cast<std::size_t>(o * cs.ckk));
+    const int64_t width = cs.batch * cs.cols;
+    std::vector<T> col_t(static_cast<std::size_t>(width * cs.ckk), T(0)), part(static_cast<std::size_t>(o * cs.ckk));
+    std::vector<T> wide(static_cast<std::size_t>(o * width), T(0));
     T* acc = dw.data<T>();
     std::fill(acc, acc + dw.size(), T(0));
-    for (int64_t i = 0; i < cs.n; ++i) {
-      im2col<T, true>(x.data<T>() + i * cs.c * cs.h * cs.w, cs.c, cs.h, cs.w, cs.win, cs.out, col_t.data());
+    for (int64_t i = 0; i < cs.n; i += cs.batch) {
+      const int64_t m = cs.images_from(i);
+      for (int64_t j = 0; j < m; ++j)
+        im2col<T, true>(x.data<T>() + (i + j) * cs.c * cs.h * cs.w, cs.c, cs.h, cs.w, cs.win, cs.out,
+                        col_t.data() + j * cs.cols * cs.ckk, 0);
+      regroup<T>(g.data<T>() + i * o * cs.cols, wide.data(), m, o, cs.cols, width, true);
+      // Only the first m images' columns: the GEMM's depth is m cols.
       T* dst = i == 0 ? acc : part.data();
-      gemm<T>(o, cs.ckk, cs.cols, g.data<T>() + i * o * cs.cols, cs.cols, col_t.data(), cs.ckk, dst, cs.ckk);
+      gemm<T>(o, cs.ckk, m * cs.cols, wide.data(), width, col_t.data(), cs.ckk, dst, cs.ckk);
       if (i > 0)
         for (int64_t j = 0; j < o * cs.ckk; ++j) acc[j] += part[j];
     }

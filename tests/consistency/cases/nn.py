@@ -8,7 +8,9 @@ kernel position at a time over a padded copy of the input:
   first largest element of each window (row-major in the window), summed where windows overlap;
 - avg_pool2d: the window's sum over the kernel's area, padding counted (count_include_pad);
 - cross_entropy: mean over rows of logsumexp(row) - row[label], logsumexp shifted by the row max.
-float32 results accumulate in a different order: cases get an atol scaled to sqrt(terms).
+float32 results accumulate in a different order: cases get an atol scaled to sqrt(terms). Small
+images are convolved several per GEMM (their columns side by side): batches_partial covers a
+last batch that is not full.
 """
 import numpy as np
 
@@ -157,6 +159,8 @@ def cases():
         ("kernel_eq_input", (2, 3, 5, 5), (6, 3, 5, 5), {}),
         ("wide", (2, 16, 20, 20), (32, 16, 3, 3), {"padding": [1, 1]}),
         ("empty_batch", (0, 2, 4, 4), (3, 2, 3, 3), {}),
+        # 4x4 outputs: 64 images per GEMM, so 70 images make a full batch and a partial one.
+        ("batches_partial", (70, 2, 4, 4), (3, 2, 3, 3), {"padding": [1, 1]}),
     ]
     for name, xs, ws, params in conv_shapes:
         x, w, b = f32(*xs), f32(*ws), f32(ws[0])
