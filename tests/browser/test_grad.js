@@ -11,9 +11,11 @@ const { execFileSync } = require('child_process');
 const h = require('./harness');
 const graphs = require('./graphs');
 
+// A float64 matrix tensor op, and an op of the table.
+const t = (id, rows, cols, seed) => ({ id, op: 'tensor', value: graphs.matrix(rows, cols, seed), dtype: 'float64' });
+const op = (id, name, inputs, params = {}) => ({ id, op: name, inputs, params });
+
 function classifier() {
-  const t = (id, rows, cols, seed) => ({ id, op: 'tensor', value: graphs.matrix(rows, cols, seed), dtype: 'float64' });
-  const op = (id, name, inputs, params = {}) => ({ id, op: name, inputs, params });
   const ops = [
     t('E', 7, 4, 1), t('W1', 4, 5, 2), t('W2', 5, 3, 3),
     { id: 'b1', op: 'tensor', value: graphs.values(5, 4), dtype: 'float64' },
@@ -87,8 +89,6 @@ function everyRule() {
 
 // A small CNN: conv2d (bias, padding), tanh, max_pool2d, avg_pool2d (padding), matmul, cross_entropy.
 function cnn() {
-  const t = (id, rows, cols, seed) => ({ id, op: 'tensor', value: graphs.matrix(rows, cols, seed), dtype: 'float64' });
-  const op = (id, name, inputs, params = {}) => ({ id, op: name, inputs, params });
   const ops = [
     t('X', 2, 36, 31), t('K', 3, 9, 32), t('W', 48, 4, 33),
     { id: 'b', op: 'tensor', value: graphs.values(3, 34), dtype: 'float64' },
