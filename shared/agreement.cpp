@@ -11,7 +11,7 @@ Tolerance agreement_tolerance(const OpDef& op, DType dtype) {
   if (op.family == OpFamily::source || op.family == OpFamily::movement || op.name == "transpose") return {};
   const bool f32 = dtype == DType::f32;
   Tolerance t{f32 ? 1e-5 : 1e-12, f32 ? 1e-6 : 1e-12, 0};
-  if (op.family == OpFamily::reduce || op.family == OpFamily::linalg) t.scale_rtol = f32 ? 1e-4 : 1e-10;
+  if (op.family == OpFamily::reduce || op.family == OpFamily::linalg || op.family == OpFamily::nn) t.scale_rtol = f32 ? 1e-4 : 1e-10;
   return t;
 }
 

@@ -662,6 +662,46 @@ void tile_rule(Backward& b, const OpSpec& op, const std::string& g, const std::v
   gr[0] = b.reshape(copies.empty() ? g : b.op("sum", {b.reshape(g, split)}, {{"axis", copies}}), x);
 }
 
+// ---- neural-network ops ----
+
+// conv2d's params with the size of the other operand, for its backward helper ops.
+Params conv_params(const OpSpec& op, const char* size_name, int64_t h, int64_t w) {
+  Params p = Params::object();
+  for (const char* name : {"stride", "padding", "dilation"})
+    if (has_param(op.params, name)) p[name] = op.params.at(name);
+  p[size_name] = {h, w};
+  return p;
+}
+void conv2d_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>& need,
+                 std::vector<std::string>& gr) {
+  const Shape& x = b.shape(in(op, 0));
+  const Shape& w = b.shape(in(op, 1));
+  if (need[0]) gr[0] = b.op("conv2d_backward_input", {g, in(op, 1)}, conv_params(op, "input_size", x[2], x[3]));
+  if (need[1]) gr[1] = b.op("conv2d_backward_weight", {in(op, 0), g}, conv_params(op, "kernel_size", w[2], w[3]));
+  if (op.inputs.size() == 3 && need[2]) gr[2] = b.op("sum", {g}, {{"axis", {0, 2, 3}}});
+}
+// PyTorch's: each window's gradient goes to its (first) largest element.
+void max_pool2d_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&,
+                     std::vector<std::string>& gr) {
+  gr[0] = b.op("max_pool2d_backward", {in(op, 0), g}, op.params);
+}
+void avg_pool2d_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&,
+                     std::vector<std::string>& gr) {
+  const Shape& x = b.shape(in(op, 0));
+  Params p = op.params.is_object() ? op.params : Params::object();
+  p["input_size"] = {x[2], x[3]};
+  gr[0] = b.op("avg_pool2d_backward", {g}, p);
+}
+// (softmax(logits) - one_hot(labels)) g / N.
+void cross_entropy_rule(Backward& b, const OpSpec& op, const std::string& g, const std::vector<bool>&,
+                        std::vector<std::string>& gr) {
+  const std::string& logits = in(op, 0);
+  const Shape& s = b.shape(logits);
+  const std::string hot = b.cast(b.op("one_hot", {in(op, 1)}, {{"depth", s[1]}}), b.dtype(logits));
+  const std::string diff = b.sub(b.op("softmax", {logits}, {{"axis", -1}}), hot);
+  gr[0] = b.mul(diff, b.mul(g, b.scalar(1.0 / static_cast<double>(std::max<int64_t>(s[0], 1)), g)));
+}
+
 // Ops whose result does not change with their float input almost everywhere: a zero gradient
 // (PyTorch's for sign), so the rule adds nothing.
 void zero_rule(Backward&, const OpSpec&, const std::string&, const std::vector<bool>&, std::vector<std::string>&) {}
@@ -722,6 +762,10 @@ const std::map<std::string_view, RuleEntry>& rules() {
       {"tile", {tile_rule, {}}},
       {"sort", {sort_rule, {}}},
       {"set_value", {set_value_rule, {}}},
+      {"conv2d", {conv2d_rule, {}}},
+      {"max_pool2d", {max_pool2d_rule, {}}},
+      {"avg_pool2d", {avg_pool2d_rule, {}}},
+      {"cross_entropy", {cross_entropy_rule, {1}}},
       // Inputs that are never differentiated: indices, and a tensor read only for its shape.
       {"one_hot", {zero_rule, {0}}},
       {"shape", {zero_rule, {0}}},

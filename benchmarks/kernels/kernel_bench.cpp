@@ -151,6 +151,36 @@ Figure softmax_figure(const BenchSizes& sizes) {
   return f;
 }
 
+// conv2d 3x3, padding 1, f32: GFLOPS of its 2 N O H W C 9 multiply-adds (im2col and GEMM included).
+Figure conv2d_figure(const BenchSizes& sizes) {
+  const int64_t n = sizes.conv_batch, c = sizes.conv_channels, o = sizes.conv_out_channels, hw = sizes.conv_size;
+  Figure f{"conv2d " + std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(hw) + "x" +
+               std::to_string(hw) + " 3x3x" + std::to_string(o) + " f32",
+           "GFLOPS", kUnavailable};
+  const OpDef* op = find_op("conv2d");
+  if (!op) return f;
+  const Tensor x = benchmark_pattern({n, c, hw, hw}, 8), w = benchmark_pattern({o, c, 3, 3}, 9);
+  const Params params = {{"padding", {1, 1}}};
+  Tensor y = run_op(*op, {&x, &w}, params);
+  const float* px = x.data<float>();
+  const float* pw = w.data<float>();
+  for (int64_t at : {int64_t(0), (n * o * hw * hw) / 2 + hw / 2, n * o * hw * hw - 1}) {  // a corner, a middle, a corner
+    const int64_t j = at % hw, i = at / hw % hw, oc = at / (hw * hw) % o, b = at / (o * hw * hw);
+    double want = 0;
+    for (int64_t ci = 0; ci < c; ++ci)
+      for (int64_t ki = 0; ki < 3; ++ki)
+        for (int64_t kj = 0; kj < 3; ++kj) {
+          const int64_t ih = i - 1 + ki, iw = j - 1 + kj;
+          if (ih >= 0 && ih < hw && iw >= 0 && iw < hw)
+            want += double(px[((b * c + ci) * hw + ih) * hw + iw]) * pw[((oc * c + ci) * 3 + ki) * 3 + kj];
+        }
+    require(close(y.data<float>()[at], want, 1e-4), "conv2d", "element " + std::to_string(at));
+  }
+  const double s = seconds_per_call(sizes, [&] { y = run_op(*op, {&x, &w}, params); });
+  f.value = 2.0 * double(n * o * hw * hw) * double(c * 9) / s / 1e9;
+  return f;
+}
+
 }  // namespace
 
 BenchSizes full_sizes() { return {}; }
@@ -162,6 +192,10 @@ BenchSizes smoke_sizes() {
   s.vector_length = 1000;
   s.softmax_rows = 7;
   s.softmax_cols = 13;
+  s.conv_batch = 2;
+  s.conv_channels = 3;
+  s.conv_out_channels = 5;
+  s.conv_size = 7;
   s.repetitions = 2;
   s.min_rep_ms = 1;
   return s;
@@ -175,7 +209,7 @@ double median(std::vector<double> samples) {
 
 std::vector<Figure> run_kernel_figures(const BenchSizes& sizes) {
   return {matmul_figure(sizes, sizes.matmul_small), matmul_figure(sizes, sizes.matmul_large), add_figure(sizes),
-          exp_figure(sizes), sum_figure(sizes), softmax_figure(sizes)};
+          exp_figure(sizes), sum_figure(sizes), softmax_figure(sizes), conv2d_figure(sizes)};
 }
 
 }  // namespace corvid::bench

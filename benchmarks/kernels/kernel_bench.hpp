@@ -19,6 +19,8 @@ struct BenchSizes {
   int matmul_small = 256, matmul_large = 512;
   int vector_length = 1 << 20;          // add, exp, sum
   int softmax_rows = 1000, softmax_cols = 1000;
+  // conv2d: x (batch, channels, size, size) with out_channels 3x3 kernels, padding 1 (a CNN layer).
+  int conv_batch = 8, conv_channels = 32, conv_out_channels = 64, conv_size = 32;
   int repetitions = 7;
   double min_rep_ms = 20;               // each repetition loops the op for at least this long
   // Time with the process's CPU time instead of the wall clock: on a machine shared with other
@@ -28,7 +30,7 @@ struct BenchSizes {
 BenchSizes full_sizes();
 BenchSizes smoke_sizes();
 
-// Runs every figure of the table with the op kernels (matmul, add, exp, sum, softmax).
+// Runs every figure of the table with the op kernels (matmul, add, exp, sum, softmax, conv2d).
 // Checks each result against a simple reference computation and throws std::runtime_error
 // naming the op if it is wrong, so a fast but broken kernel cannot produce a figure.
 std::vector<Figure> run_kernel_figures(const BenchSizes& sizes);

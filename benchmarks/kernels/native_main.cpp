@@ -124,12 +124,12 @@ int main(int argc, char** argv) {
     for (int n : {sizes.matmul_small, sizes.matmul_large})
       blas[native[n == sizes.matmul_small ? 0 : 1].name] = openblas_gflops(sizes, n);
 
-    std::printf("%-24s %-7s %9s %9s %13s %9s %16s\n", "kernel", "unit", "native", "wasm", "wasm/native", "OpenBLAS",
+    std::printf("%-30s %-7s %9s %9s %13s %9s %16s\n", "kernel", "unit", "native", "wasm", "wasm/native", "OpenBLAS",
                 "native/OpenBLAS");
     for (const auto& f : native) {
       const double w = wasm.count(f.name) ? wasm[f.name] : std::nan("");
       const double b = blas.count(f.name) ? blas[f.name] : std::nan("");
-      std::printf("%-24s %-7s %9s %9s %13s %9s %16s\n", f.name.c_str(), f.unit.c_str(), cell(f.value).c_str(),
+      std::printf("%-30s %-7s %9s %9s %13s %9s %16s\n", f.name.c_str(), f.unit.c_str(), cell(f.value).c_str(),
                   cell(w).c_str(), cell(f.value / w).c_str(), cell(b).c_str(), cell(b / f.value).c_str());
     }
     std::printf("ratios are time ratios (how many times slower): wasm/native = native / wasm throughput, "

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full kernel benchmark: matmul, add, exp, sum and softmax natively and in wasm under Node,
+# The full kernel benchmark: matmul, add, exp, sum, softmax and conv2d natively and in wasm under Node,
 # with OpenBLAS as the native matmul reference, printed as one table.
 # Usage: benchmarks/kernels/run.sh [--cpu-time] [native build dir] [wasm build dir]
 #   (defaults build/native build/wasm; --cpu-time times with process CPU time, for a busy machine)

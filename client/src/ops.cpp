@@ -219,6 +219,47 @@ Value set_value(const Value& a, const std::vector<int64_t>& index, double value)
 }
 
 // ---- activations ----
+namespace {
+Params hw_params(std::initializer_list<std::pair<const char*, Hw>> pairs) {
+  Params p = Params::object();
+  for (const auto& [name, v] : pairs) p[name] = {v.h, v.w};
+  return p;
+}
+Params pool_params(Hw kernel, std::optional<Hw> stride, Hw padding) {
+  return hw_params({{"kernel", kernel}, {"stride", stride.value_or(kernel)}, {"padding", padding}});
+}
+}  // namespace
+
+Value conv2d(const Value& x, const Value& w, Hw stride, Hw padding, Hw dilation) {
+  return op("conv2d", {x, w}, hw_params({{"stride", stride}, {"padding", padding}, {"dilation", dilation}}));
+}
+Value conv2d(const Value& x, const Value& w, const Value& bias, Hw stride, Hw padding, Hw dilation) {
+  return op("conv2d", {x, w, bias}, hw_params({{"stride", stride}, {"padding", padding}, {"dilation", dilation}}));
+}
+Value max_pool2d(const Value& x, Hw kernel, std::optional<Hw> stride, Hw padding) {
+  return op("max_pool2d", {x}, pool_params(kernel, stride, padding));
+}
+Value avg_pool2d(const Value& x, Hw kernel, std::optional<Hw> stride, Hw padding) {
+  return op("avg_pool2d", {x}, pool_params(kernel, stride, padding));
+}
+Value conv2d_backward_input(const Value& g, const Value& w, Hw input_size, Hw stride, Hw padding, Hw dilation) {
+  return op("conv2d_backward_input", {g, w},
+            hw_params({{"input_size", input_size}, {"stride", stride}, {"padding", padding}, {"dilation", dilation}}));
+}
+Value conv2d_backward_weight(const Value& x, const Value& g, Hw kernel_size, Hw stride, Hw padding, Hw dilation) {
+  return op("conv2d_backward_weight", {x, g},
+            hw_params({{"kernel_size", kernel_size}, {"stride", stride}, {"padding", padding}, {"dilation", dilation}}));
+}
+Value max_pool2d_backward(const Value& x, const Value& g, Hw kernel, std::optional<Hw> stride, Hw padding) {
+  return op("max_pool2d_backward", {x, g}, pool_params(kernel, stride, padding));
+}
+Value avg_pool2d_backward(const Value& g, Hw input_size, Hw kernel, std::optional<Hw> stride, Hw padding) {
+  Params p = pool_params(kernel, stride, padding);
+  p["input_size"] = {input_size.h, input_size.w};
+  return op("avg_pool2d_backward", {g}, p);
+}
+Value cross_entropy(const Value& logits, const Value& labels) { return op("cross_entropy", {logits, labels}); }
+
 Value softmax(const Value& a, int64_t axis) { return unary("softmax", a, {{"axis", axis}}); }
 Value log_softmax(const Value& a, int64_t axis) { return unary("log_softmax", a, {{"axis", axis}}); }
 

@@ -21,7 +21,7 @@ std::set<std::string> op_names(const Graph& graph) {
   graph.dump(dot);
   std::set<std::string> names;
   const std::string text = dot.str();
-  const std::regex label(R"(label="o\d+: ([a-z_]+))");
+  const std::regex label(R"(label="o\d+: ([a-z0-9_]+))");
   for (std::sregex_iterator it(text.begin(), text.end(), label), end; it != end; ++it) names.insert((*it)[1]);
   return names;
 }
@@ -125,6 +125,15 @@ TEST_CASE("every op of the table has a function") {
   set_value(m, {0, 1}, 9);
   softmax(m); log_softmax(m, 0);
   cast(m, DType::f64); scatter_add(i, gather(m, i, 1), 2, 1); argsort(m, 0);
+  // neural networks
+  auto img = reshape(t({1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0}), {1, 1, 3, 3});
+  auto k = reshape(t({1.0, 0.0, 0.0, -1.0}), {1, 1, 2, 2});
+  auto c = conv2d(img, k, t({0.5}), 1, 0);
+  conv2d(img, k, Hw{1, 1}, 1);
+  conv2d_backward_input(c, k, 3); conv2d_backward_weight(img, c, 2);
+  max_pool2d(img, 2, 1); avg_pool2d(img, {3, 3}, std::nullopt, 1);
+  max_pool2d_backward(img, c, 2, 1); avg_pool2d_backward(c, 3, 2, 1);
+  cross_entropy(m, t({0, 1}));
 
   const auto used = op_names(graph);
   std::vector<std::string> missing;

@@ -13,6 +13,7 @@ std::vector<OpDef> elementwise_rows();  // elementwise.cpp: unary, binary, where
 std::vector<OpDef> reduce_rows();       // reduce.cpp: sum ... average
 std::vector<OpDef> linalg_rows();       // linalg.cpp: matmul, dot, transpose, inv
 std::vector<OpDef> movement_rows();     // movement.cpp: reshape ... set_value
+std::vector<OpDef> nn_rows();           // nn.cpp: conv2d, pooling, cross_entropy and their gradients' helpers
 
 // ---- dtype promotion (documented in README "Dtype promotion") ----
 // Kind order bool < int32 < float; the result has the highest kind among the operands, and

@@ -24,6 +24,7 @@ std::string_view family_name(OpFamily family) {
     case OpFamily::linalg: return "linalg";
     case OpFamily::movement: return "movement";
     case OpFamily::activation: return "activation";
+    case OpFamily::nn: return "nn";
   }
   return "invalid";
 }
@@ -47,7 +48,7 @@ namespace {
 std::vector<OpDef> build_table() {
   std::vector<OpDef> table;
   for (auto rows : {ops::source_rows(), ops::elementwise_rows(), ops::reduce_rows(), ops::linalg_rows(),
-                    ops::movement_rows()})
+                    ops::movement_rows(), ops::nn_rows()})
     for (auto& row : rows) table.push_back(std::move(row));
   return table;
 }

@@ -8,9 +8,14 @@ by central differences of the loss in w, as torch.autograd.gradcheck does; print
 other op is an error naming it.
 """
 import json
+import os
 import sys
 
 import numpy as np
+
+# The nn ops' references of the consistency suite.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "consistency", "cases"))
+import nn  # noqa: E402
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "bool": np.bool_}
 
@@ -83,6 +88,10 @@ OPS = {
     "log_softmax": lambda p, x: log_softmax(x[0], p.get("axis", -1)),
     "sum": lambda p, x: np.sum(x[0], axis=axes(p), keepdims=p.get("keepdims", False)),
     "mean": lambda p, x: np.mean(x[0], axis=axes(p), keepdims=p.get("keepdims", False)),
+    "conv2d": lambda p, x: nn.conv2d_ref(x[0], x[1], x[2] if len(x) > 2 else None, p),
+    "max_pool2d": lambda p, x: nn.max_pool2d_ref(x[0], p),
+    "avg_pool2d": lambda p, x: nn.avg_pool2d_ref(x[0], p),
+    "cross_entropy": lambda p, x: nn.cross_entropy_ref(x[0], x[1]),
 }
 
 

@@ -1,6 +1,6 @@
 // One Chromium tab presses Participate; `corvid submit` sends two float64 graphs with grad ops:
 // a small classifier (an embedding gather, tanh layer, log_softmax cross-entropy, a sort term,
-// an L2 term) and a sum of one term per differentiable op. The server expands the grads into
+// an L2 term), a sum of one term per differentiable op, and a small CNN. The server expands the grads into
 // ordinary ops and the tab's wasm kernel computes the backward passes; every gradient matches
 // central differences of a NumPy forward pass (tests/browser/grad_reference.py).
 //   node test_grad.js --server-bin PATH --corvid-bin PATH --wasm-dir DIR --artifacts DIR
@@ -11,9 +11,11 @@ const { execFileSync } = require('child_process');
 const h = require('./harness');
 const graphs = require('./graphs');
 
+// A float64 matrix tensor op, and an op of the table.
+const t = (id, rows, cols, seed) => ({ id, op: 'tensor', value: graphs.matrix(rows, cols, seed), dtype: 'float64' });
+const op = (id, name, inputs, params = {}) => ({ id, op: name, inputs, params });
+
 function classifier() {
-  const t = (id, rows, cols, seed) => ({ id, op: 'tensor', value: graphs.matrix(rows, cols, seed), dtype: 'float64' });
-  const op = (id, name, inputs, params = {}) => ({ id, op: name, inputs, params });
   const ops = [
     t('E', 7, 4, 1), t('W1', 4, 5, 2), t('W2', 5, 3, 3),
     { id: 'b1', op: 'tensor', value: graphs.values(5, 4), dtype: 'float64' },
@@ -85,11 +87,31 @@ function everyRule() {
   return { name: 'browser-grad-every-rule', ops, outputs: ['loss', 'dA', 'dB', 'dC', 'dN'] };
 }
 
+// A small CNN: conv2d (bias, padding), tanh, max_pool2d, avg_pool2d (padding), matmul, cross_entropy.
+function cnn() {
+  const ops = [
+    t('X', 2, 36, 31), t('K', 3, 9, 32), t('W', 48, 4, 33),
+    { id: 'b', op: 'tensor', value: graphs.values(3, 34), dtype: 'float64' },
+    { id: 'labels', op: 'tensor', value: [3, 1], dtype: 'int32' },
+    op('x', 'reshape', ['X'], { shape: [2, 1, 6, 6] }),
+    op('k', 'reshape', ['K'], { shape: [3, 1, 3, 3] }),
+    op('c', 'conv2d', ['x', 'k', 'b'], { stride: [1, 1], padding: [1, 1] }),
+    op('a', 'tanh', ['c']),
+    op('p', 'max_pool2d', ['a'], { kernel: [2, 2] }),
+    op('q', 'avg_pool2d', ['p'], { kernel: 2, stride: 1, padding: 1 }),
+    op('f', 'reshape', ['q'], { shape: [2, 48] }),
+    op('logits', 'matmul', ['f', 'W']),
+    op('loss', 'cross_entropy', ['logits', 'labels']),
+  ];
+  for (const w of ['X', 'K', 'b', 'W']) ops.push({ id: `d${w}`, op: 'grad', inputs: ['loss', w] });
+  return { name: 'browser-grad-cnn', ops, outputs: ['loss', 'dX', 'dK', 'db', 'dW'] };
+}
+
 h.runTest('a tab computes the backward pass of grad ops; gradients match central differences', async (t) => {
   const context = await h.startServerAndBrowser(t);
   const tab = await h.openParticipatingTab(context, t.server.url, 'tab');
   let opsSubmitted = 0;
-  for (const [name, graph] of [['classifier', classifier()], ['every_rule', everyRule()]]) {
+  for (const [name, graph] of [['classifier', classifier()], ['every_rule', everyRule()], ['cnn', cnn()]]) {
     const file = path.join(t.dataDir, `${name}.json`);
     graphs.writeGraph(file, graph);
     const result = await h.submitGraph({ corvidBin: h.requireArg(t.args, 'corvid-bin'), server: t.server, file });

@@ -287,6 +287,66 @@ TEST_CASE("grad: movement ops match central differences") {
   check_gradients({{"x", {0, 3}}}, {op("sort", {"x"})});
 }
 
+TEST_CASE("grad: conv2d, pooling and cross_entropy match central differences") {
+  SUBCASE("conv2d: stride, padding, dilation, bias, batch") {
+    const std::vector<json> params = {
+        json::object(),
+        {{"stride", {2, 2}}, {"padding", {1, 1}}},
+        {{"stride", {1, 2}}, {"padding", {2, 0}}, {"dilation", {2, 1}}},
+        {{"stride", 2}, {"padding", 1}},
+    };
+    for (const auto& p : params) {
+      CAPTURE(p.dump());
+      check_gradients({{"x", {2, 3, 5, 6}}, {"w", {4, 3, 3, 2}}}, {op("conv2d", {"x", "w"}, p)});
+      check_gradients({{"x", {1, 2, 5, 5}}, {"w", {3, 2, 2, 3}}, {"b", {3}}}, {op("conv2d", {"x", "w", "b"}, p)});
+    }
+    check_gradients({{"x", {2, 1, 3, 3}}, {"w", {2, 1, 3, 3}}}, {op("conv2d", {"x", "w"})});  // 1x1 output
+  }
+  SUBCASE("max_pool2d routes to the max, avg_pool2d spreads evenly") {
+    const std::vector<json> params = {
+        {{"kernel", {2, 2}}},
+        {{"kernel", {3, 3}}, {"stride", {1, 1}}},  // overlapping windows
+        {{"kernel", {3, 2}}, {"stride", {2, 1}}, {"padding", {1, 1}}},
+    };
+    for (const auto& p : params) {
+      CAPTURE(p.dump());
+      check_gradients({{"x", {2, 2, 5, 6}}}, {op("max_pool2d", {"x"}, p)});
+      check_gradients({{"x", {2, 2, 5, 6}}}, {op("avg_pool2d", {"x"}, p)});
+    }
+  }
+  SUBCASE("cross_entropy: softmax minus one_hot over the batch") {
+    const Input labels{"y", {4}, 0, 0, false, DType::i32, {2, 0, 2, 1}};
+    check_gradients({{"logits", {4, 3}}, labels}, {op("cross_entropy", {"logits", "y"})});
+    check_gradients({{"logits", {1, 1}}, {"y", {1}, 0, 0, false, DType::i32, {0}}},
+                    {op("cross_entropy", {"logits", "y"})});
+  }
+  SUBCASE("a small CNN end to end: conv2d, relu, max_pool2d, matmul, cross_entropy") {
+    check_gradients({{"x", {3, 1, 6, 6}, -1, 1},
+                     {"w1", {2, 1, 3, 3}, -1, 1},
+                     {"b1", {2}, -0.5, 0.5},
+                     {"w2", {8, 4}, -1, 1},
+                     {"y", {3}, 0, 0, false, DType::i32, {1, 3, 0}}},
+                    {op("conv2d", {"x", "w1", "b1"}, {{"padding", {1, 1}}}, "c"), op("relu", {"c"}, {}, "a"),
+                     op("max_pool2d", {"a"}, {{"kernel", 3}}, "p"), op("reshape", {"p"}, {{"shape", {3, 8}}}, "f"),
+                     op("matmul", {"f", "w2"}, {}, "logits"), op("cross_entropy", {"logits", "y"})});
+  }
+  SUBCASE("float32 inputs get float32 gradients") {
+    const Tensor x = make_tensor(DType::f32, {1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+    const Tensor w = make_tensor(DType::f64, {1, 1, 2, 2}, {1, 0, 0, -1});
+    GraphSpec spec;
+    spec.ops.push_back(tensor_op("x", x));
+    spec.ops.push_back(tensor_op("w", w));
+    spec.ops.push_back(parse_op_spec(op("conv2d", {"x", "w"}, json::object(), "c")));
+    spec.ops.push_back(parse_op_spec(op("sum", {"c"}, json::object(), "loss")));
+    spec.ops.push_back(parse_op_spec({{"id", "dx"}, {"op", "grad"}, {"inputs", {"loss", "x"}}}));
+    const auto values = run_graph(spec);
+    const Tensor& dx = values.at("dx");
+    REQUIRE(dx.dtype() == DType::f32);
+    const std::vector<float> want = {1, 1, 0, 1, 0, -1, 0, -1, -1};
+    for (int i = 0; i < 9; ++i) CHECK(dx.data<float>()[i] == want[i]);
+  }
+}
+
 TEST_CASE("grad: random DAGs with fan-out match central differences") {
   std::mt19937_64 rng(7);
   const std::vector<const char*> unary = {"tanh", "sigmoid", "sin", "square", "neg"};

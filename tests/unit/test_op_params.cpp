@@ -120,6 +120,7 @@ struct Example {
 // min_inputs (2, 3) float32 matrices and no params.
 const std::map<std::string, Example>& examples() {
   const TensorSpec m = kMatrix, ints{DType::i32, {5}}, square{DType::f32, {3, 3}};
+  const TensorSpec img{DType::f32, {2, 3, 6, 5}}, kern{DType::f32, {4, 3, 3, 3}};
   const Params axis_keepdims{{"axis", {0}}, {"keepdims", true}};
   static const std::map<std::string, Example> table = {
       {"tensor", {{}, {{"value", {1, 2}}, {"dtype", "float32"}}}},
@@ -165,6 +166,17 @@ const std::map<std::string, Example>& examples() {
       {"find_indices", {{m}, {{"values", {1, 2.5}}}}},
       {"bincount", {{ints, {DType::f32, {5}}}, {{"minlength", 3}}}},
       {"set_value", {{m}, {{"index", {1, 2}}, {"value", 7}}}},
+      {"conv2d", {{img, kern, {DType::f32, {4}}}, {{"stride", {1, 2}}, {"padding", 1}, {"dilation", {1, 1}}}}},
+      {"conv2d_backward_input",
+       {{{DType::f32, {2, 4, 6, 3}}, kern}, {{"stride", {1, 2}}, {"padding", 1}, {"dilation", 1}, {"input_size", {6, 5}}}}},
+      {"conv2d_backward_weight",
+       {{img, {DType::f32, {2, 4, 6, 3}}}, {{"stride", {1, 2}}, {"padding", 1}, {"dilation", 1}, {"kernel_size", {3, 3}}}}},
+      {"max_pool2d", {{img}, {{"kernel", 2}, {"stride", {2, 1}}, {"padding", {1, 0}}}}},
+      {"max_pool2d_backward", {{img, {DType::f32, {2, 3, 4, 4}}}, {{"kernel", 2}, {"stride", {2, 1}}, {"padding", {1, 0}}}}},
+      {"avg_pool2d", {{img}, {{"kernel", 2}, {"stride", {2, 1}}, {"padding", {1, 0}}}}},
+      {"avg_pool2d_backward",
+       {{{DType::f32, {2, 3, 4, 4}}}, {{"kernel", 2}, {"stride", {2, 1}}, {"padding", {1, 0}}, {"input_size", {6, 5}}}}},
+      {"cross_entropy", {{m, {DType::i32, {2}}}, {}}},
   };
   return table;
 }

@@ -175,6 +175,32 @@ Value set_value(const Value& a, const std::vector<int64_t>& index, double value)
 Value softmax(const Value& a, int64_t axis = -1);
 Value log_softmax(const Value& a, int64_t axis = -1);
 
+// ---- neural networks (NCHW images, OIHW weights; README, "Ops") ----
+// (height, width) of a window param, or one value for both.
+struct Hw {
+  Hw(int64_t both) : h(both), w(both) {}  // NOLINT: Hw{1} and 1 read the same
+  Hw(int64_t h, int64_t w) : h(h), w(w) {}
+  int64_t h, w;
+};
+// x (N, C, H, W) convolved with w (O, C, kh, kw): (N, O, Ho, Wo), as torch.nn.functional.conv2d.
+Value conv2d(const Value& x, const Value& w, Hw stride = 1, Hw padding = 0, Hw dilation = 1);
+Value conv2d(const Value& x, const Value& w, const Value& bias, Hw stride = 1, Hw padding = 0, Hw dilation = 1);
+// The max (or the mean, padding counted) of each kernel window; stride defaults to the kernel.
+Value max_pool2d(const Value& x, Hw kernel, std::optional<Hw> stride = std::nullopt, Hw padding = 0);
+Value avg_pool2d(const Value& x, Hw kernel, std::optional<Hw> stride = std::nullopt, Hw padding = 0);
+// The mean over the batch of -log softmax(logits)[label]: logits (N, C) float, labels (N) int32.
+Value cross_entropy(const Value& logits, const Value& labels);
+
+// What the gradients of conv2d and the pools expand to (README, "Ops"); rarely called directly.
+Value conv2d_backward_input(const Value& g, const Value& w, Hw input_size, Hw stride = 1, Hw padding = 0,
+                            Hw dilation = 1);
+Value conv2d_backward_weight(const Value& x, const Value& g, Hw kernel_size, Hw stride = 1, Hw padding = 0,
+                             Hw dilation = 1);
+Value max_pool2d_backward(const Value& x, const Value& g, Hw kernel, std::optional<Hw> stride = std::nullopt,
+                          Hw padding = 0);
+Value avg_pool2d_backward(const Value& g, Hw input_size, Hw kernel, std::optional<Hw> stride = std::nullopt,
+                          Hw padding = 0);
+
 // ---- gradients ----
 // The gradient of `loss` (a float scalar, one element) with respect to `w` (a float tensor):
 // the shape and dtype of w. The server expands it into ordinary ops of a backward pass (README,
