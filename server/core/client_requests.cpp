@@ -124,6 +124,7 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
     if (!graph->submit_key.empty()) graph_by_key_[{graph->owner, graph->submit_key}] = graph->id;
   }
   graph->outputs = outputs;
+  if (request.verify == "replicate") graph->replicate = true;  // tightens, from these ops on
   const std::size_t added = submit.ops.size();
   for (auto& node : submit.ops) {
     if (node.value) holding_values_.insert(graph->id);

@@ -156,6 +156,32 @@ def case_many_graphs(c):
     print("groups per worker:", done)
 
 
+def case_verify_replicate(c):
+    """--verify replicate with a liar (--lie 1 --lie-mode perturb) and two honest workers: every value
+    of many random graphs is right, and the liar's wrong results are counted against it."""
+    c.start_server("--verify", "replicate")
+    c.start_worker("liar", 1, "--lie", "1", "--lie-mode", "perturb")
+    c.start_worker("h1")
+    c.start_worker("h2")
+    c.wait_workers_ready(["liar", "h1", "h2"])
+    rng = random.Random(4321)
+    docs = [random_graph(rng, f"v{i}", n_ops=rng.randint(8, 30)) for i in range(10)]
+    procs = [(doc, c.corvid_background("submit", c.graph_file(f"v{i}.json", doc), "--wait", "--json"))
+             for i, doc in enumerate(docs)]
+    for doc, p in procs:
+        code, out, err = finish(p, 180, f"graph {doc['name']}")
+        check(code == 0, f"{doc['name']}: exit {code}, stderr {err}")
+        check_outputs(json.loads(out), doc, doc["name"])
+    status = c.status()
+    liar = c.worker_status("liar")
+    check(liar is not None and liar.get("groups_done", 0) > 0, f"the liar computed nothing: {liar}")
+    check(liar["failures"] > 0, f"the liar's wrong results were not counted: {liar}")
+    wrong = [e for e in status["events"] if e["kind"] == "wrong"]
+    check(wrong, "no 'wrong' event on /status")
+    check(all(c.worker_status(n)["failures"] == 0 for n in ("h1", "h2")), "an honest worker was blamed")
+    print("liar:", liar["groups_done"], "groups,", liar["failures"], "failures;", len(wrong), "wrong events")
+
+
 def held_groups(c, name):
     w = c.worker_status(name)
     return w and w.get("in_flight", 0) > 0
