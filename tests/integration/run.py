@@ -115,6 +115,15 @@ def submit_json(cluster, path, timeout=120):
     check(out.strip(), f"corvid submit printed nothing (exit {code}); stderr: {err}")
     return code, json.loads(out), err
 
+def submit_all_and_check(c, docs, timeout=120):
+    """Submits every graph at once with `corvid submit --wait --json`; each must compute NumPy's values."""
+    procs = [(doc, c.corvid_background("submit", c.graph_file(f"{doc['name']}.json", doc), "--wait", "--json"))
+             for doc in docs]
+    for doc, p in procs:
+        code, out, err = finish(p, timeout, f"graph {doc['name']}")
+        check(code == 0, f"{doc['name']}: exit {code}, stderr {err}")
+        check_outputs(json.loads(out), doc, doc["name"])
+
 # ---- cases ----
 
 
@@ -145,12 +154,7 @@ def case_many_graphs(c):
     c.wait_workers_ready(["w0", "w1", "w2"])
     rng = random.Random(1234)
     docs = [random_graph(rng, f"g{i}", n_ops=rng.randint(8, 30)) for i in range(12)]
-    procs = [(doc, c.corvid_background("submit", c.graph_file(f"g{i}.json", doc), "--wait", "--json"))
-             for i, doc in enumerate(docs)]
-    for doc, p in procs:
-        code, out, err = finish(p, 120, f"graph {doc['name']}")
-        check(code == 0, f"{doc['name']}: exit {code}, stderr {err}")
-        check_outputs(json.loads(out), doc, doc["name"])
+    submit_all_and_check(c, docs)
     done = {w["name"]: w.get("groups_done", 0) for w in c.status()["workers"]}
     check(sum(1 for n in done.values() if n > 0) >= 2, f"work was not spread over the workers: {done}")
     print("groups per worker:", done)
@@ -166,12 +170,7 @@ def case_verify_replicate(c):
     c.wait_workers_ready(["liar", "h1", "h2"])
     rng = random.Random(4321)
     docs = [random_graph(rng, f"v{i}", n_ops=rng.randint(8, 30)) for i in range(10)]
-    procs = [(doc, c.corvid_background("submit", c.graph_file(f"v{i}.json", doc), "--wait", "--json"))
-             for i, doc in enumerate(docs)]
-    for doc, p in procs:
-        code, out, err = finish(p, 180, f"graph {doc['name']}")
-        check(code == 0, f"{doc['name']}: exit {code}, stderr {err}")
-        check_outputs(json.loads(out), doc, doc["name"])
+    submit_all_and_check(c, docs, 180)
     status = c.status()
     liar = c.worker_status("liar")
     check(liar is not None and liar.get("groups_done", 0) > 0, f"the liar computed nothing: {liar}")

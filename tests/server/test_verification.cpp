@@ -11,13 +11,6 @@ using namespace corvid::server::testing;
 
 namespace {
 
-// x = [1, 2, 3, 4], n = -x: one op for the workers.
-nlohmann::json negation() {
-  return {{"ops", {{{"id", "x"}, {"op", "tensor"}, {"value", {1.0, 2.0, 3.0, 4.0}}},
-                   {{"id", "n"}, {"op", "neg"}, {"inputs", {"x"}}}}},
-          {"outputs", {"n"}}};
-}
-
 CoordinatorOptions replicate() {
   CoordinatorOptions options;
   options.verify = VerifyPolicy::replicate;
@@ -45,12 +38,16 @@ WorkerId answer_next(Harness& h, const std::vector<WorkerId>& workers,
   return 0;
 }
 
-nlohmann::json worker_status(Harness& h, WorkerId w) {
-  const nlohmann::json all = h.core->status_json();
-  for (const auto& worker : all["workers"])
-    if (worker["id"] == w) return worker;
-  FAIL("no such worker in the status");
-  return {};
+// Connects `workers` and developer 10, who submits the negation graph (with `extra` fields) and,
+// unless told otherwise, waits for it. Returns the graph id.
+uint64_t start(Harness& h, const std::vector<WorkerId>& workers, bool wait = true, nlohmann::json extra = {}) {
+  for (WorkerId w : workers) h.connect_worker(w);
+  h.connect_client(10);
+  nlohmann::json graph = negation();
+  if (extra.is_object()) graph.update(extra);
+  const uint64_t g = h.submit_ok(10, graph);
+  if (wait) h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  return g;
 }
 
 std::vector<double> delivered(Harness& h, ClientId c) {
@@ -82,11 +79,7 @@ const std::vector<double> kRight{-1, -2, -3, -4};
 
 TEST_CASE("replicate: the values are delivered once two honest workers agree") {
   Harness h(replicate());
-  h.connect_worker(1);
-  h.connect_worker(2);
-  h.connect_client(10);
-  const uint64_t g = h.submit_ok(10, negation());
-  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  start(h, {1, 2});
   const WorkerId first = answer_next(h, {1, 2});
   REQUIRE(first != 0);
   // One result is only a candidate: nothing delivered, the op still running.
@@ -108,11 +101,7 @@ TEST_CASE("replicate: a liar against an honest worker is outvoted by the server'
   for (WorkerId liar : {WorkerId{1}, WorkerId{2}}) {
     CAPTURE(liar);
     Harness h(replicate());
-    h.connect_worker(1);
-    h.connect_worker(2);
-    h.connect_client(10);
-    const uint64_t g = h.submit_ok(10, negation());
-    h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+    const uint64_t g = start(h, {1, 2});
     auto edit_of = [&](WorkerId w) { return w == liar ? lie(1) : std::function<void(Frame&)>{}; };
     REQUIRE(answer_next(h, {1, 2}, edit_of) != 0);
     REQUIRE(answer_next(h, {1, 2}, edit_of) != 0);
@@ -130,10 +119,7 @@ TEST_CASE("replicate: a liar against an honest worker is outvoted by the server'
 
 TEST_CASE("replicate: a fleet of one gets its second opinion from the server's kernel") {
   Harness h(replicate());
-  h.connect_worker(1);
-  h.connect_client(10);
-  uint64_t g = h.submit_ok(10, negation());
-  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  uint64_t g = start(h, {1});
   REQUIRE(answer_next(h, {1}) == 1);
   CHECK(delivered(h, 10) == kRight);
   CHECK(worker_status(h, 1)["failures"] == 0);
@@ -148,10 +134,7 @@ TEST_CASE("replicate: a fleet of one gets its second opinion from the server's k
 
 TEST_CASE("replicate: workers leaving mid-verification lose neither the candidate nor the ops") {
   Harness h(replicate());
-  for (WorkerId w : {1, 2, 3}) h.connect_worker(w);
-  h.connect_client(10);
-  const uint64_t g = h.submit_ok(10, negation());
-  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  start(h, {1, 2, 3});
   const WorkerId first = answer_next(h, {1, 2, 3});
   REQUIRE(first != 0);
   // The worker whose result is the candidate leaves: the candidate stays.
@@ -174,11 +157,7 @@ TEST_CASE("replicate: workers leaving mid-verification lose neither the candidat
 
 TEST_CASE("replicate: a replica that misses its deadline goes to the server's kernel") {
   Harness h(replicate());
-  h.connect_worker(1);
-  h.connect_worker(2);
-  h.connect_client(10);
-  const uint64_t g = h.submit_ok(10, negation());
-  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  start(h, {1, 2});
   const WorkerId first = answer_next(h, {1, 2});
   REQUIRE(first != 0);
   REQUIRE(h.outbox.count(3 - first, "assign") == 1);
@@ -192,11 +171,7 @@ TEST_CASE("replicate: a replica that misses its deadline goes to the server's ke
 
 TEST_CASE("replicate: a worker releasing its replica hands it on") {
   Harness h(replicate());
-  h.connect_worker(1);
-  h.connect_worker(2);
-  h.connect_client(10);
-  const uint64_t g = h.submit_ok(10, negation());
-  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  start(h, {1, 2});
   const WorkerId first = answer_next(h, {1, 2});
   auto replica = h.outbox.worker_frames(3 - first, "assign");
   REQUIRE(replica.size() == 1);
@@ -209,9 +184,7 @@ TEST_CASE("replicate: a worker releasing its replica hands it on") {
 
 TEST_CASE("replicate: results that never agree fail the ops, naming the disagreement") {
   Harness h(replicate());
-  for (WorkerId w : {1, 2, 3, 4}) h.connect_worker(w);
-  h.connect_client(10);
-  const uint64_t g = h.submit_ok(10, negation());
+  const uint64_t g = start(h, {1, 2, 3, 4}, false);
   h.client_send(10, {{"type", "end"}, {"graph_id", g}});
   // Every worker lies differently: four results, no two alike.
   auto edit_of = [](WorkerId w) { return lie(static_cast<double>(w)); };
@@ -231,10 +204,7 @@ TEST_CASE("replicate: results that never agree fail the ops, naming the disagree
 
 TEST_CASE("replicate: a developer's cancel ends a verification") {
   Harness h(replicate());
-  h.connect_worker(1);
-  h.connect_worker(2);
-  h.connect_client(10);
-  const uint64_t g = h.submit_ok(10, negation());
+  const uint64_t g = start(h, {1, 2}, false);
   const WorkerId first = answer_next(h, {1, 2});
   REQUIRE(h.outbox.count(3 - first, "assign") == 1);
   h.client_send(10, {{"type", "cancel"}, {"graph_id", g}});
@@ -267,10 +237,7 @@ TEST_CASE("replicate: dependents wait for verified inputs and get the verified v
 
 TEST_CASE("verify off: one worker's result is taken as it is (the behaviour replicate fixes)") {
   Harness h;
-  h.connect_worker(1);
-  h.connect_client(10);
-  const uint64_t g = h.submit_ok(10, negation());
-  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  start(h, {1});
   REQUIRE(answer_next(h, {1}, [](WorkerId) { return lie(1); }) == 1);
   CHECK(delivered(h, 10) == std::vector<double>{0, -1, -2, -3});
   CHECK(metric(h, "corvid_server_replicas_total") == "0");
@@ -278,12 +245,7 @@ TEST_CASE("verify off: one worker's result is taken as it is (the behaviour repl
 
 TEST_CASE("a developer tightens verification per graph, and cannot loosen the server's") {
   Harness h;  // the server's policy is off
-  h.connect_worker(1);
-  h.connect_client(10);
-  nlohmann::json tight = negation();
-  tight["verify"] = "replicate";
-  const uint64_t g = h.submit_ok(10, tight);
-  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  start(h, {1}, true, {{"verify", "replicate"}});
   REQUIRE(answer_next(h, {1}, [](WorkerId) { return lie(1); }) == 1);
   CHECK(delivered(h, 10) == kRight);
   CHECK(worker_status(h, 1)["failures"] == 1);
@@ -294,12 +256,7 @@ TEST_CASE("a developer tightens verification per graph, and cannot loosen the se
   CHECK(reply.header["error"].get<std::string>().find("'verify'") != std::string::npos);
 
   Harness strict(replicate());
-  strict.connect_worker(1);
-  strict.connect_client(10);
-  nlohmann::json loose = negation();
-  loose["verify"] = "off";
-  const uint64_t g2 = strict.submit_ok(10, loose);
-  strict.client_send(10, {{"type", "wait"}, {"graph_id", g2}});
+  start(strict, {1}, true, {{"verify", "off"}});
   REQUIRE(answer_next(strict, {1}, [](WorkerId) { return lie(1); }) == 1);
   CHECK(delivered(strict, 10) == kRight);
 }
@@ -352,4 +309,17 @@ TEST_CASE("results compare per output with the op family's tolerance") {
   CHECK_FALSE(c.agree);
   CHECK(c.op_id == "x");
   CHECK(c.describe() == "op 'x': 1 value differs; largest difference 1 at flat index 1 (2 vs 3)");
+}
+
+TEST_CASE("a graph's own verify: replicate survives a restart of the server") {
+  Harness h;  // the server's policy is off
+  const uint64_t g = start(h, {1}, false, {{"verify", "replicate"}});
+  h.reopen();
+  h.outbox.workers.clear();
+  h.connect_worker(1);
+  h.connect_client(10);
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  REQUIRE(answer_next(h, {1}, [](WorkerId) { return lie(1); }) == 1);
+  CHECK(delivered(h, 10) == kRight);
+  CHECK(worker_status(h, 1)["failures"] == 1);
 }
