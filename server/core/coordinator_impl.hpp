@@ -170,6 +170,11 @@ class CoordinatorImpl final : public Coordinator {
   // A valid result of `done` under replication: a first result opens a check (its ops stay
   // running), a replica's joins its check; the majority rule then decides.
   void verify_result(WorkerState& w, Graph& graph, const GroupRecord& done, std::vector<NamedTensor> outputs);
+  // Ops of a group that will not be verified go back to pending (unless final, held by a check
+  // or in another group) and are computed again.
+  void release_ops(Graph& graph, const std::vector<OpIndex>& ops);
+  // Closes a check without a verdict: its ops are computed again.
+  void abandon(Check& check, Graph& graph);
   // Accepts, fails or asks for another replica, by the majority rule.
   void decide(Check& check);
   // The replica `group` of a check will not answer (dropped, expired, released, rejected).

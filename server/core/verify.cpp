@@ -31,10 +31,12 @@ void CoordinatorImpl::verify_result(WorkerState& w, Graph& graph, const GroupRec
   }
   // A first result: its ops that are not final yet stay running, held by a new check.
   const std::vector<OpIndex>& ops = done.ops;
-  const auto open = [&](OpIndex op) { return !is_final(graph.ops[op].status); };
+  const auto final = [&](OpIndex op) { return is_final(graph.ops[op].status); };
   const auto held = [&](OpIndex op) { return checks_.holds(graph.id, op); };
-  // Nothing left to verify (cancelled), or another result of these ops is being verified.
-  if (std::none_of(ops.begin(), ops.end(), open) || std::any_of(ops.begin(), ops.end(), held)) return;
+  // Some ops were finished (cancelled, settled) or are being verified from another result: the
+  // replicas could not compute the same group; the other ops are computed again.
+  if (std::any_of(ops.begin(), ops.end(), final) || std::any_of(ops.begin(), ops.end(), held))
+    return release_ops(graph, ops);
   std::set<OpIndex> in_group(ops.begin(), ops.end());
   std::vector<OpIndex> external;
   Cost cost;
@@ -55,6 +57,22 @@ void CoordinatorImpl::verify_result(WorkerState& w, Graph& graph, const GroupRec
   }
   // Other groups computing these ops (after a deadline) are redundant: replicas are the check's.
   for (GroupId other : others) cancel_group(other);
+}
+
+void CoordinatorImpl::release_ops(Graph& graph, const std::vector<OpIndex>& ops) {
+  for (OpIndex op : ops) {
+    const OpNode& node = graph.ops[op];
+    if (node.status == OpStatus::running && node.groups.empty() && !checks_.holds(graph.id, op))
+      apply_changes(graph, graph.set_status(op, OpStatus::pending));
+  }
+  for (OpIndex op : ops) graph.refresh_ready(op);
+  touched(graph.id);
+}
+
+void CoordinatorImpl::abandon(Check& check, Graph& graph) {
+  const std::vector<OpIndex> ops = check.ops;
+  checks_.close(check.id);
+  release_ops(graph, ops);
 }
 
 void CoordinatorImpl::decide(Check& check) {
@@ -131,14 +149,17 @@ void CoordinatorImpl::replica_lost(const GroupRecord& group) {
 void CoordinatorImpl::dispatch_replicas() {
   for (Check* check : checks_.waiting()) {
     auto g = graphs_.find(check->graph);
-    const bool done = g == graphs_.end() || std::all_of(check->ops.begin(), check->ops.end(), [&](OpIndex op) {
-                        return is_final(g->second.ops[op].status);
-                      });
-    if (done) {  // cancelled by the developer (or failed meanwhile)
+    if (g == graphs_.end()) {
       checks_.close(check->id);
       continue;
     }
     Graph& graph = g->second;
+    if (std::any_of(check->ops.begin(), check->ops.end(), [&](OpIndex op) { return is_final(graph.ops[op].status); })) {
+      // Some ops were cancelled by the developer, or settled by the server's kernel after a
+      // replica's kernel error: a replica can no longer compute the group as it was.
+      abandon(*check, graph);
+      continue;
+    }
     std::vector<WorkerLoad> loads;
     WorkerState* best = nullptr;
     for (WorkerState* w : fleet_.eligible(options_.max_in_flight_per_worker, loads)) {
@@ -170,15 +191,9 @@ void CoordinatorImpl::start_server_replica(Check& check, Graph& graph) {
   for (OpIndex in : check.external) {
     auto value = value_of(graph, in);
     if (!value) {
-      // An input's value is lost: the check starts over once it is computed again.
-      const std::vector<OpIndex> ops = check.ops;
-      checks_.close(check.id);
-      for (OpIndex op : ops)
-        if (graph.ops[op].status == OpStatus::running && graph.ops[op].groups.empty())
-          apply_changes(graph, graph.set_status(op, OpStatus::pending));
-      ensure_value(graph, in);
-      for (OpIndex op : ops) graph.refresh_ready(op);
-      return;
+      // An input's value is lost: the group starts over once it is computed again.
+      abandon(check, graph);
+      return ensure_value(graph, in);
     }
     assign.inputs.push_back({graph.wire_name(in), *value});
   }

@@ -323,3 +323,19 @@ TEST_CASE("a graph's own verify: replicate survives a restart of the server") {
   CHECK(delivered(h, 10) == kRight);
   CHECK(worker_status(h, 1)["failures"] == 1);
 }
+
+TEST_CASE("replicate: a replica's false kernel error is refuted by the server's kernel") {
+  Harness h(replicate());
+  start(h, {1, 2});
+  const WorkerId first = answer_next(h, {1, 2});
+  auto replica = h.outbox.worker_frames(3 - first, "assign");
+  REQUIRE(replica.size() == 1);
+  Frame error;
+  error.header = {{"type", "error"}, {"group_id", replica[0].header["group_id"]},
+                  {"op_id", replica[0].header["ops"].back()["id"]}, {"kind", "kernel"}, {"error", "neg: forged"}};
+  h.core->worker_message(3 - first, over_the_wire(error));
+  CHECK(delivered(h, 10) == kRight);
+  CHECK(worker_status(h, first)["failures"] == 0);
+  CHECK(worker_status(h, 3 - first)["failures"] == 1);
+  CHECK(metric(h, "corvid_server_replicas_total") == "1");
+}
