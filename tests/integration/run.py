@@ -181,6 +181,28 @@ def case_verify_replicate(c):
     print("liar:", liar["groups_done"], "groups,", liar["failures"], "failures;", len(wrong), "wrong events")
 
 
+def case_verify_per_graph(c):
+    """A server under --verify off and one lying worker: a graph file with "verify": "replicate" gets
+    right values (the server's own kernel gives the second opinion), the same graph without it the
+    liar's values."""
+    c.start_server()
+    c.start_worker("liar", 1, "--lie", "1", "--lie-mode", "sign")
+    c.wait_workers_ready(["liar"])
+    doc = random_graph(random.Random(77), "tight", n_ops=10)
+    doc["verify"] = "replicate"
+    code, result, err = submit_json(c, c.graph_file("tight.json", doc))
+    check(code == 0, f"exit {code}: {err}")
+    check_outputs(result, doc, "verify: replicate on a server under off")
+    check(c.worker_status("liar")["failures"] > 0, "the liar was not caught")
+    del doc["verify"]
+    code, result, err = submit_json(c, c.graph_file("loose.json", doc))
+    try:
+        check_outputs(result, doc, "")
+    except TestFailure:
+        return  # under off the liar's values are believed: the reason for --verify
+    raise TestFailure("the liar's values were right: the test proves nothing")
+
+
 def held_groups(c, name):
     w = c.worker_status(name)
     return w and w.get("in_flight", 0) > 0
