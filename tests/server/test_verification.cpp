@@ -75,6 +75,14 @@ std::string metric(Harness& h, const std::string& name) {
 
 const std::vector<double> kRight{-1, -2, -3, -4};
 
+// Worker w, alone, lies (adds `by`) about the graph developer 10 waits for; the server's kernel
+// catches it: the right values are delivered and w has `failures` failures.
+void lone_liar_caught(Harness& h, WorkerId w, double by, int failures) {
+  REQUIRE(answer_next(h, {w}, [by](WorkerId) { return lie(by); }) == w);
+  CHECK(delivered(h, 10) == kRight);
+  CHECK(worker_status(h, w)["failures"] == failures);
+}
+
 }  // namespace
 
 TEST_CASE("replicate: the values are delivered once two honest workers agree") {
@@ -127,9 +135,7 @@ TEST_CASE("replicate: a fleet of one gets its second opinion from the server's k
   // A lone liar is caught the same way.
   g = h.submit_ok(10, negation());
   h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
-  REQUIRE(answer_next(h, {1}, [](WorkerId) { return lie(5); }) == 1);
-  CHECK(delivered(h, 10) == kRight);
-  CHECK(worker_status(h, 1)["failures"] == 1);
+  lone_liar_caught(h, 1, 5, 1);
 }
 
 TEST_CASE("replicate: workers leaving mid-verification lose neither the candidate nor the ops") {
@@ -246,9 +252,7 @@ TEST_CASE("verify off: one worker's result is taken as it is (the behaviour repl
 TEST_CASE("a developer tightens verification per graph, and cannot loosen the server's") {
   Harness h;  // the server's policy is off
   start(h, {1}, true, {{"verify", "replicate"}});
-  REQUIRE(answer_next(h, {1}, [](WorkerId) { return lie(1); }) == 1);
-  CHECK(delivered(h, 10) == kRight);
-  CHECK(worker_status(h, 1)["failures"] == 1);
+  lone_liar_caught(h, 1, 1, 1);
   nlohmann::json bad = negation();
   bad["verify"] = "sometimes";
   Frame reply = h.submit(10, bad);
@@ -257,8 +261,7 @@ TEST_CASE("a developer tightens verification per graph, and cannot loosen the se
 
   Harness strict(replicate());
   start(strict, {1}, true, {{"verify", "off"}});
-  REQUIRE(answer_next(strict, {1}, [](WorkerId) { return lie(1); }) == 1);
-  CHECK(delivered(strict, 10) == kRight);
+  lone_liar_caught(strict, 1, 1, 1);
 }
 
 TEST_CASE("the majority rule: the server's result, else two that agree, else more up to the cap") {
@@ -319,9 +322,7 @@ TEST_CASE("a graph's own verify: replicate survives a restart of the server") {
   h.connect_worker(1);
   h.connect_client(10);
   h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
-  REQUIRE(answer_next(h, {1}, [](WorkerId) { return lie(1); }) == 1);
-  CHECK(delivered(h, 10) == kRight);
-  CHECK(worker_status(h, 1)["failures"] == 1);
+  lone_liar_caught(h, 1, 1, 1);
 }
 
 TEST_CASE("replicate: a replica's false kernel error is refuted by the server's kernel") {
