@@ -50,6 +50,16 @@ uint64_t start(Harness& h, const std::vector<WorkerId>& workers, bool wait = tru
   return g;
 }
 
+// Workers 1 and 2 and the negation graph: the first result comes from `first`, and the replica
+// assign taken from the other worker (which has not answered it) is returned.
+Frame first_result_then_replica(Harness& h, WorkerId& first) {
+  start(h, {1, 2});
+  first = answer_next(h, {1, 2});
+  auto replica = h.outbox.worker_frames(3 - first, "assign");
+  REQUIRE(replica.size() == 1);
+  return replica[0];
+}
+
 std::vector<double> delivered(Harness& h, ClientId c) {
   auto values = h.values(c);
   REQUIRE(values.size() == 1);
@@ -177,12 +187,10 @@ TEST_CASE("replicate: a replica that misses its deadline goes to the server's ke
 
 TEST_CASE("replicate: a worker releasing its replica hands it on") {
   Harness h(replicate());
-  start(h, {1, 2});
-  const WorkerId first = answer_next(h, {1, 2});
-  auto replica = h.outbox.worker_frames(3 - first, "assign");
-  REQUIRE(replica.size() == 1);
+  WorkerId first = 0;
+  const Frame replica = first_result_then_replica(h, first);
   Frame release;
-  release.header = {{"type", "release"}, {"group_ids", {replica[0].header["group_id"]}}};
+  release.header = {{"type", "release"}, {"group_ids", {replica.header["group_id"]}}};
   h.core->worker_message(3 - first, over_the_wire(release));
   h.work_all({1, 2});
   CHECK(delivered(h, 10) == kRight);
@@ -327,13 +335,11 @@ TEST_CASE("a graph's own verify: replicate survives a restart of the server") {
 
 TEST_CASE("replicate: a replica's false kernel error is refuted by the server's kernel") {
   Harness h(replicate());
-  start(h, {1, 2});
-  const WorkerId first = answer_next(h, {1, 2});
-  auto replica = h.outbox.worker_frames(3 - first, "assign");
-  REQUIRE(replica.size() == 1);
+  WorkerId first = 0;
+  const Frame replica = first_result_then_replica(h, first);
   Frame error;
-  error.header = {{"type", "error"}, {"group_id", replica[0].header["group_id"]},
-                  {"op_id", replica[0].header["ops"].back()["id"]}, {"kind", "kernel"}, {"error", "neg: forged"}};
+  error.header = {{"type", "error"}, {"group_id", replica.header["group_id"]},
+                  {"op_id", replica.header["ops"].back()["id"]}, {"kind", "kernel"}, {"error", "neg: forged"}};
   h.core->worker_message(3 - first, over_the_wire(error));
   CHECK(delivered(h, 10) == kRight);
   CHECK(worker_status(h, first)["failures"] == 0);
