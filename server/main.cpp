@@ -75,6 +75,13 @@ int main(int argc, char** argv) {
   app.add_option("--policy", policy_name, "scheduling policy: eft (earliest finish time) or round-robin (baseline)")
       ->check(CLI::IsMember({"eft", "round-robin"}))
       ->capture_default_str();
+  std::string verify_name = "off";
+  app.add_option("--verify", verify_name,
+                 "verification of volunteers' results: off (one worker's result is taken) or replicate (a group's "
+                 "result is taken once two distinct workers agree, or the server's own kernel settles it); a "
+                 "developer's submit may tighten it. adaptive replication and its default are still to come")
+      ->check(CLI::IsMember({"off", "replicate"}))
+      ->capture_default_str();
   app.add_option("--max-frame-mb", max_frame_mb, "largest WebSocket message accepted, in MiB")
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
@@ -102,6 +109,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.keep_finished_s = keep_finished_hours * 3600;
+  options.verify = verify_name == "replicate" ? corvid::server::VerifyPolicy::replicate : corvid::server::VerifyPolicy::off;
   options.policy = policy_name == "round-robin" ? SchedulingPolicy::round_robin : SchedulingPolicy::earliest_finish;
 
   try {

@@ -20,7 +20,7 @@ std::string Disagreement::describe() const {
   if (count == 0) return "the values agree";
   std::ostringstream out;
   out.precision(9);
-  out << count << " value" << (count == 1 ? "" : "s") << " differ; largest difference " << difference
+  out << count << (count == 1 ? " value differs" : " values differ") << "; largest difference " << difference
       << " at flat index " << index << " (" << a << " vs " << b << ")";
   return out.str();
 }

@@ -128,6 +128,12 @@ GraphSpec parse_graph_json(const nlohmann::json& doc) {
     if (!doc["name"].is_string()) throw GraphError("", "'name' must be a string");
     spec.name = doc["name"].get<std::string>();
   }
+  if (doc.contains("verify")) {
+    const auto& v = doc["verify"];
+    if (!v.is_string() || (v != "off" && v != "replicate"))
+      throw GraphError("", "'verify' must be \"off\" or \"replicate\"");
+    spec.verify = v.get<std::string>();
+  }
   if (!doc.contains("ops") || !doc["ops"].is_array()) throw GraphError("", "a graph file needs an 'ops' list");
   if (doc["ops"].empty()) throw GraphError("", "'ops' is empty");
   spec.ops = parse_op_specs(doc["ops"]);

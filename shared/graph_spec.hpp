@@ -53,6 +53,9 @@ struct GraphSpec {
   std::string name;
   std::vector<OpSpec> ops;
   std::vector<std::string> outputs;
+  // "replicate": the server verifies the graph's results by replication even under
+  // `--verify off` (a graph may tighten the server's policy, never loosen it). "" or "off": the server's.
+  std::string verify;
 };
 
 // Parses JSON text within the default JsonLimits (shared/json_limits.hpp); throws GraphError

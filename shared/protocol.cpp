@@ -280,6 +280,7 @@ Frame encode(Submit m) {
   if (m.outputs) f.header["outputs"] = std::move(*m.outputs);
   if (m.graph_id) f.header["graph_id"] = *m.graph_id;
   if (!m.submit_key.empty()) f.header["submit_key"] = std::move(m.submit_key);
+  if (!m.verify.empty()) f.header["verify"] = std::move(m.verify);
   return f;
 }
 
@@ -494,6 +495,9 @@ Submit decode<Submit>(Frame frame) {
   m.name = loose_string(h, "name");
   m.submit_key = loose_string(h, "submit_key");
   if (m.submit_key.size() > 128) throw ProtocolError("'submit_key' is longer than 128 characters");
+  m.verify = loose_string(h, "verify");
+  if (!m.verify.empty() && m.verify != "off" && m.verify != "replicate")
+    throw ProtocolError("submit: 'verify' must be \"off\" or \"replicate\"");
   const json* ops = field(h, "ops");
   if (ops && !ops->is_array()) throw ProtocolError("submit: \"ops\" must be a list");
   if (ops) m.ops = parse_op_specs(*ops, &frame);

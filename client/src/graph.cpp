@@ -137,6 +137,7 @@ void Graph::flush() {
 void Graph::submit_batch(std::size_t begin, std::size_t end) {
   GraphSpec batch;
   batch.name = name_;
+  batch.verify = options_.verify;
   for (std::size_t i = begin; i < end; ++i) {
     const Node& n = nodes_[i];
     OpSpec op;

@@ -19,6 +19,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 1000.0));
   app.add_option("--benchmark-ms", benchmark_ms, "time budget of the device benchmark")->check(CLI::Range(10.0, 60000.0));
   app.add_option("--cache-mb", cache_mb, "memory for tensors the server asks to keep");
+  double lie = 0;
+  std::string lie_mode = "perturb";
+  app.add_option("--lie", lie,
+                 "FOR TESTS AND BENCHMARKS ONLY: return wrong values (right dtype and shape) with this probability "
+                 "per result, to test the server's --verify")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--lie-mode", lie_mode, "FOR TESTS ONLY: how --lie lies: zeros, perturb (+1) or sign (negated)")
+      ->check(CLI::IsMember({"zeros", "perturb", "sign"}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -36,6 +45,8 @@ int main(int argc, char** argv) {
   options.slowdown = slowdown;
   options.benchmark_ms = benchmark_ms;
   options.cache_bytes = cache_mb << 20;
+  options.lie = lie;
+  corvid::parse_lie_mode(lie_mode, options.lie_mode);
   boost::asio::io_context io;
   corvid::NativeWorker worker(io, options);
   return worker.run();

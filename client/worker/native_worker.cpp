@@ -37,7 +37,8 @@ double now_ms() {
 
 NativeWorker::NativeWorker(net::io_context& io, WorkerOptions options)
     : io_(io), options_(std::move(options)), reconnect_timer_(io), signals_(io, SIGINT, SIGTERM),
-      executor_(options_.cache_bytes) {}
+      executor_(options_.cache_bytes),
+      liar_(options_.lie, options_.lie_mode) {}
 
 NativeWorker::~NativeWorker() {
   {
@@ -288,6 +289,7 @@ void NativeWorker::compute_loop() {
     }
     const auto start = std::chrono::steady_clock::now();
     Frame reply = executor_.execute(std::move(job.assign));
+    liar_.maybe_lie(reply);  // --lie, for tests only: off (p = 0) by default
     const double compute_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     const double f = options_.slowdown;
     if (f > 1) {

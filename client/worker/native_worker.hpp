@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "corvid/server_url.hpp"
+#include "lie.hpp"
 #include "shared/device_benchmark.hpp"
 #include "shared/group_executor.hpp"
 #include "shared/protocol.hpp"
@@ -29,6 +30,9 @@ struct WorkerOptions {
   double benchmark_ms = 600;      // budget of the device benchmark
   std::size_t cache_bytes = 256u << 20;
   std::size_t max_frame_bytes = 512u << 20;
+  // Tests and benchmarks only (lie.hpp): wrong values with this probability per result.
+  double lie = 0;
+  LieMode lie_mode = LieMode::perturb;
 };
 
 // One worker process. Networking runs on the io_context's thread (async Beast, single writer
@@ -90,6 +94,7 @@ class NativeWorker {
   bool quit_ = false;
   std::vector<std::string> cached_names_;  // snapshot of the executor's cache after each group
   GroupExecutor executor_;                  // used only on the compute thread
+  Liar liar_;                               // used only on the compute thread
   std::thread compute_;
 };
 

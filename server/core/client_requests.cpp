@@ -111,10 +111,14 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
     else
       existing_requested.push_back(op);
   }
+  // `verify: replicate` tightens the graph's policy from these ops on (stored with them).
+  const bool replicated_before = graph->replicate;
+  if (request.verify == "replicate") graph->replicate = true;
   try {
     if (create) graph_ids_.raise(graph->id);  // before the id can reach anyone
     store_.add_ops(*graph, create, base, submit.ops, outputs, now());
   } catch (const std::exception& e) {
+    graph->replicate = replicated_before;
     send_client_error(client, request_id, "", std::string("the server could not store the graph: ") + e.what());
     return;
   }

@@ -134,9 +134,11 @@ void CoordinatorImpl::requeue_group(GroupId gid, const std::string& reason, bool
   auto g = graphs_.find(group.graph);
   if (g == graphs_.end()) return;
   Graph& graph = g->second;
+  if (group.check) return replica_lost(group);
   if (group.expired) return;  // its ops were already handed on at the deadline
   for (OpIndex op : group.ops) {
-    if (graph.ops[op].status != OpStatus::running) continue;
+    // Ops a verification check holds keep their candidate result: they stay running.
+    if (graph.ops[op].status != OpStatus::running || checks_.holds(graph.id, op)) continue;
     if (transient) retry_op(graph, op, group.worker, reason);
     else apply_changes(graph, graph.set_status(op, OpStatus::pending));
   }
@@ -169,8 +171,10 @@ void CoordinatorImpl::expire_group(GroupRecord& group) {
   event("deadline", "group " + std::to_string(group.id) + " of graph " + std::to_string(graph.id) + " missed its deadline on worker " +
                         std::to_string(group.worker) + "; handing its " + std::to_string(group.ops.size()) +
                         " op(s) to another worker");
+  if (group.check) return replica_lost(group);  // another replica; a late answer still counts
   for (OpIndex op : group.ops)
-    if (graph.ops[op].status == OpStatus::running) retry_op(graph, op, group.worker, "missed its deadline");
+    if (graph.ops[op].status == OpStatus::running && !checks_.holds(graph.id, op))
+      retry_op(graph, op, group.worker, "missed its deadline");
   for (OpIndex op : group.ops) graph.refresh_ready(op);
   touched(graph.id);
 }

@@ -48,6 +48,11 @@ class ServerKernel {
 
 enum class SchedulingPolicy { earliest_finish, round_robin };
 
+// How results of untrusted workers are verified (docs/design.md, "Threat model"): `off` takes
+// one worker's result; `replicate` takes a group's result only once two results from distinct
+// workers agree, or the server's own kernel settles it (verification.hpp).
+enum class VerifyPolicy { off, replicate };
+
 struct CoordinatorOptions {
   SchedulingPolicy policy = SchedulingPolicy::earliest_finish;
   int max_in_flight_per_worker = 2;
@@ -57,6 +62,8 @@ struct CoordinatorOptions {
   int max_attempts = 3;              // transient failures before an op fails
   double heartbeat_ms = 5000;        // a worker silent for 3 × this is dropped
   double keep_finished_s = 24 * 3600;  // finished graphs are removed this long after (0: never)
+  VerifyPolicy verify = VerifyPolicy::off;  // a graph's submit may tighten it, never loosen it
+  int verify_cap = 4;  // results of a group that never agree before its ops fail
 };
 
 // Everything the server does, minus the sockets. Not thread-safe: the network layer calls it

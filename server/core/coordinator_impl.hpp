@@ -27,6 +27,7 @@
 #include "server/core/scheduler.hpp"
 #include "server/core/server_kernel.hpp"
 #include "server/core/statistics.hpp"
+#include "server/core/verification.hpp"
 
 namespace corvid::server {
 
@@ -104,8 +105,9 @@ class CoordinatorImpl final : public Coordinator {
   // Graphs with ready ops in the order they are offered work: developers take turns, and each
   // developer's graphs take turns, so a developer with many graphs gets no more than the others.
   std::vector<Graph*> graphs_in_fair_order();
-  // Sends the group; false (and nothing sent) if an input value turned out to be lost.
-  bool assign(WorkerState& w, Graph& graph, const GroupPlan& plan);
+  // Sends the group (a replica for `check` when not 0); false (and nothing sent) if an input
+  // value turned out to be lost.
+  bool assign(WorkerState& w, Graph& graph, const GroupPlan& plan, uint64_t check = 0);
   double input_bytes_on(const WorkerState& w, const GroupPlan& plan) const;
 
   // ---- coordinator.cpp: group outcomes ----
@@ -164,6 +166,28 @@ class CoordinatorImpl final : public Coordinator {
   void settle();
   void flush_store() { store_.flush(now()); }
 
+  // ---- verify.cpp: `--verify replicate` (verification.hpp) ----
+  bool replicated(const Graph& graph) const { return graph.replicate || options_.verify == VerifyPolicy::replicate; }
+  // A valid result of `done` under replication: a first result opens a check (its ops stay
+  // running), a replica's joins its check; the majority rule then decides.
+  void verify_result(WorkerState& w, Graph& graph, const GroupRecord& done, std::vector<NamedTensor> outputs);
+  // Ops of a group that will not be verified go back to pending (unless final, held by a check
+  // or in another group) and are computed again.
+  void release_ops(Graph& graph, const std::vector<OpIndex>& ops);
+  // Closes a check without a verdict: its ops are computed again.
+  void abandon(Check& check, Graph& graph);
+  // Accepts, fails or asks for another replica, by the majority rule.
+  void decide(Check& check);
+  // The replica `group` of a check will not answer (dropped, expired, released, rejected).
+  void replica_lost(const GroupRecord& group);
+  // Hands the checks that need a replica to a free worker that has not answered them, or to
+  // the server's own kernel when no such worker is connected.
+  void dispatch_replicas();
+  void start_server_replica(Check& check, Graph& graph);
+  void server_replica_done(const GroupRecord& job, Frame reply);
+  // Counts a result proven wrong against its worker, with the evidence in the events.
+  void blame(const Check& check, const Candidate& wrong, const Candidate& right, const Comparison& how);
+
   // ---- client_requests.cpp ----
   void handle_submit(ClientId client, protocol::Submit request);
   // A `wait`, or with `end` an `end` (its request_id and graph_id in `request`).
@@ -199,6 +223,7 @@ class CoordinatorImpl final : public Coordinator {
   Fleet fleet_;
   LinkModel link_;
   DisputeTable disputes_;
+  VerificationTable checks_;
 
   std::map<GraphId, Graph> graphs_;
   std::map<std::pair<std::string, std::string>, GraphId> graph_by_key_;  // (owner, submit_key) -> graph

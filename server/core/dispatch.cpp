@@ -18,6 +18,7 @@ double CoordinatorImpl::input_bytes_on(const WorkerState& w, const GroupPlan& pl
 }
 
 void CoordinatorImpl::dispatch() {
+  if (!checks_.empty()) dispatch_replicas();  // replicas before new work
   for (;;) {
     std::vector<WorkerLoad> loads;
     const std::vector<WorkerState*> eligible = fleet_.eligible(options_.max_in_flight_per_worker, loads);
@@ -123,7 +124,7 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& 
   return false;
 }
 
-bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan) {
+bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan, uint64_t check) {
   // Gather the input values first: one missing from the store means computing it again.
   std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> inputs;
   for (OpIndex in : plan.external) {
@@ -140,6 +141,7 @@ bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan
   rec.id = gid;
   rec.worker = w.id;
   rec.graph = graph.id;
+  rec.check = check;
   rec.ops = plan.ops;
   rec.outputs = plan.outputs;
   rec.raw_ms = plan.raw_ms;

@@ -68,6 +68,7 @@ struct Graph {
   double created_at = 0;  // unix seconds
   double created_ms = 0;  // on the coordinator's clock
   double finished_at = 0;  // unix seconds when its last op became final (0: never finished)
+  bool replicate = false;  // the developer asked for `verify: replicate` (the server's policy may too)
   std::string submit_key;  // the client's key of the submit that created it: a resent submit finds it
   std::vector<OpNode> ops;
   std::unordered_map<std::string, OpIndex> index;  // op id -> position

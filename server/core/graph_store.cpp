@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS graphs (
   outputs TEXT NOT NULL DEFAULT '[]',
   finished_at REAL NOT NULL DEFAULT 0,
   removed_at REAL NOT NULL DEFAULT 0,
-  submit_key TEXT NOT NULL DEFAULT '');
+  submit_key TEXT NOT NULL DEFAULT '',
+  verify TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS ops (
   graph_id INTEGER NOT NULL,
   seq INTEGER NOT NULL,
@@ -127,9 +128,11 @@ class SqliteGraphStore final : public GraphStore {
       add_column_if_missing("graphs", "finished_at", "REAL NOT NULL DEFAULT 0");
       add_column_if_missing("graphs", "removed_at", "REAL NOT NULL DEFAULT 0");
       add_column_if_missing("graphs", "submit_key", "TEXT NOT NULL DEFAULT ''");
+      add_column_if_missing("graphs", "verify", "TEXT NOT NULL DEFAULT ''");
       insert_graph_ = std::make_unique<Statement>(
-          db_, "INSERT INTO graphs (id, name, owner, created_at, outputs, submit_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-      update_outputs_ = std::make_unique<Statement>(db_, "UPDATE graphs SET outputs = ?2 WHERE id = ?1");
+          db_, "INSERT INTO graphs (id, name, owner, created_at, outputs, submit_key, verify) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+      update_outputs_ = std::make_unique<Statement>(db_, "UPDATE graphs SET outputs = ?2, verify = ?3 WHERE id = ?1");
       update_finished_ = std::make_unique<Statement>(db_, "UPDATE graphs SET finished_at = ?2 WHERE id = ?1");
       insert_op_ = std::make_unique<Statement>(
           db_,
@@ -162,7 +165,8 @@ class SqliteGraphStore final : public GraphStore {
     std::map<GraphId, std::size_t> by_id;
     {
       Statement q(db_,
-                  "SELECT id, name, owner, created_at, outputs, finished_at, submit_key FROM graphs WHERE removed_at = 0 "
+                  "SELECT id, name, owner, created_at, outputs, finished_at, submit_key, verify FROM graphs "
+                  "WHERE removed_at = 0 "
                   "ORDER BY id");
       while (q.step()) {
         StoredGraph g;
@@ -173,6 +177,7 @@ class SqliteGraphStore final : public GraphStore {
         g.outputs = nlohmann::json::parse(q.text_at(4)).get<std::vector<OpIndex>>();
         g.finished_at = q.real_at(5);
         g.submit_key = q.text_at(6);
+        g.replicate = q.text_at(7) == "replicate";
         by_id[g.id] = graphs.size();
         graphs.push_back(std::move(g));
       }
@@ -222,11 +227,12 @@ class SqliteGraphStore final : public GraphStore {
     Transaction tx(*this);
     write_queued();
     const std::string outputs = nlohmann::json(graph.outputs).dump();
+    const std::string verify = graph.replicate ? "replicate" : "";
     if (create) {
       insert_graph_->bind(1, static_cast<int64_t>(graph.id)).bind(2, graph.name).bind(3, graph.owner);
-      insert_graph_->bind(4, graph.created_at).bind(5, outputs).bind(6, graph.submit_key).run();
+      insert_graph_->bind(4, graph.created_at).bind(5, outputs).bind(6, graph.submit_key).bind(7, verify).run();
     } else {
-      update_outputs_->bind(1, static_cast<int64_t>(graph.id)).bind(2, outputs).run();
+      update_outputs_->bind(1, static_cast<int64_t>(graph.id)).bind(2, outputs).bind(3, verify).run();
     }
     for (const auto& op : ops) write_op(graph.id, op);
     for (const auto& [seq, value] : values) write_value(graph.id, seq, *value);

@@ -29,6 +29,7 @@ struct GroupRecord {
   double deadline_ms = 0;
   double sent_ms = 0;            // when the assign was sent, on the server's clock
   double input_bytes = 0;        // of the tensors attached to the assign
+  uint64_t check = 0;   // a replica for this verification check (verification.hpp); 0: a first result
   bool expired = false;  // missed its deadline: its ops were handed to others, a late result still counts
 };
 

@@ -99,6 +99,7 @@ void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {
   const std::optional<GroupRecord> taken = groups_.take_server_job(job);
   if (!taken) return;
   const GroupRecord& rec = *taken;
+  if (rec.check) return server_replica_done(rec, std::move(reply));
   disputes_.job_done(job);
   auto g = graphs_.find(rec.graph);
   if (g == graphs_.end()) return;

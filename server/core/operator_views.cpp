@@ -158,6 +158,21 @@ std::string CoordinatorImpl::metrics_text() const {
   out << "corvid_results_rejected_total " << stats_.totals.results_rejected << "\n";
   metric("corvid_duplicate_results_total", "counter", "Groups made redundant because another worker finished first.");
   out << "corvid_duplicate_results_total " << stats_.totals.duplicates_ignored << "\n";
+  const std::pair<const char*, std::pair<const char*, uint64_t>> verification[] = {
+      {"corvid_groups_verified_total", {"Replicated groups whose result was accepted (--verify replicate).",
+                                        stats_.totals.groups_verified}},
+      {"corvid_verification_disagreements_total", {"Replicas that disagreed with an earlier result.",
+                                                   stats_.totals.disagreements}},
+      {"corvid_results_wrong_total", {"Results proven wrong by a majority or the server's own kernel.",
+                                      stats_.totals.results_wrong}},
+      {"corvid_server_replicas_total", {"Replicas computed by the server's own kernel (no other worker).",
+                                        stats_.totals.server_replicas}},
+      {"corvid_verification_failed_total", {"Groups whose results never agreed: their ops failed.",
+                                            stats_.totals.verification_failed}}};
+  for (const auto& [name, help] : verification) {
+    metric(name, "counter", help.first);
+    out << name << " " << help.second << "\n";
+  }
   metric("corvid_worker_ops_done", "counter", "Ops computed per connected worker.");
   for (const auto& [id, w] : fleet_.all()) out << "corvid_worker_ops_done{worker=\"" << id << "\"} " << w.ops_done << "\n";
   metric("corvid_worker_speed_gflops", "gauge", "Matmul speed the scheduler assumes per worker.");

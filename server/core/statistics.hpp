@@ -41,6 +41,11 @@ class Statistics {
     uint64_t deadlines_missed = 0;
     uint64_t results_rejected = 0;
     uint64_t duplicates_ignored = 0;
+    uint64_t groups_verified = 0;     // replicated groups whose result was accepted
+    uint64_t disagreements = 0;       // replicas that disagreed with an earlier result
+    uint64_t results_wrong = 0;       // results proven wrong (minority, or against the server)
+    uint64_t server_replicas = 0;     // replicas computed by the server's own kernel
+    uint64_t verification_failed = 0;  // groups whose results never agreed (their ops failed)
   };
 
   explicit Statistics(double start_ms) : start_ms_(start_ms), last_history_ms_(start_ms) {}

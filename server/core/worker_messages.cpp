@@ -155,9 +155,11 @@ void CoordinatorImpl::on_result(WorkerState& w, protocol::Result result) {
   ++w.groups_done;
   ++stats_.totals.groups_done;
   remove_group(*group);
+  if (done.expired) event("late", "worker " + std::to_string(w.id) + " finished a group after its deadline; its result is used");
+  // Under replication the result is a candidate until a second opinion agrees (verify.cpp).
+  if (done.check || replicated(graph)) return verify_result(w, graph, done, std::move(result.outputs));
   // Persist the values, mark the ops computed, cancel groups made redundant, wake dependents.
   w.ops_done += apply_result(graph, done.ops, result.outputs, done.kept_outputs, &w.kept);
-  if (done.expired) event("late", "worker " + std::to_string(w.id) + " finished a group after its deadline; its result is used");
   // Answer waiters: the graph is touched, and settle() after this message serves its waiters
   // and dispatches the ops that became ready.
 }

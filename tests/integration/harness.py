@@ -86,11 +86,11 @@ class Cluster:
             return f.read().strip()
 
     # ---- workers ----
-    def start_worker(self, name, slowdown=1):
+    def start_worker(self, name, slowdown=1, *extra):
         log = open(os.path.join(self.dir, f"worker-{name}.log"), "w")
         self.workers[name] = subprocess.Popen(
             [self.bins.worker, "--server", self.url, "--name", name, "--slowdown", str(slowdown),
-             "--benchmark-ms", "100"],
+             "--benchmark-ms", "100", *extra],
             stdout=log, stderr=subprocess.STDOUT)
         return self.workers[name]
 

@@ -212,6 +212,22 @@ struct Harness {
   int next_request = 1;
 };
 
+// x = [1, 2, 3, 4], n = -x: one op for the workers.
+inline nlohmann::json negation() {
+  return {{"ops", {{{"id", "x"}, {"op", "tensor"}, {"value", {1.0, 2.0, 3.0, 4.0}}},
+                   {{"id", "n"}, {"op", "neg"}, {"inputs", {"x"}}}}},
+          {"outputs", {"n"}}};
+}
+
+// Worker w as /api/status shows it.
+inline nlohmann::json worker_status(Harness& h, WorkerId w) {
+  const nlohmann::json status = h.core->status_json();
+  for (const auto& worker : status["workers"])
+    if (worker["id"] == w) return worker;
+  FAIL("no such worker in the status");
+  return {};
+}
+
 // The values of a float tensor as doubles.
 inline std::vector<double> values_of(const Tensor& t) {
   std::vector<double> v;

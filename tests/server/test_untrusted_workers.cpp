@@ -9,13 +9,6 @@ using namespace corvid::server::testing;
 
 namespace {
 
-// x = [1, 2, 3, 4], n = -x: one op for the workers.
-nlohmann::json negation() {
-  return {{"ops", {{{"id", "x"}, {"op", "tensor"}, {"value", {1.0, 2.0, 3.0, 4.0}}},
-                   {{"id", "n"}, {"op", "neg"}, {"inputs", {"x"}}}}},
-          {"outputs", {"n"}}};
-}
-
 // Worker w answers every assign it holds with a kernel error for the group's last op.
 // Returns how many it answered.
 int report_kernel_error(Harness& h, WorkerId w, const std::string& message) {
@@ -38,14 +31,6 @@ uint64_t dispute_from_worker_1(Harness& h, const std::string& message) {
   h.connect_worker(2);
   REQUIRE(report_kernel_error(h, 1, message) == 1);
   return g;
-}
-
-nlohmann::json worker_status(Harness& h, WorkerId w) {
-  const nlohmann::json status = h.core->status_json();
-  for (const auto& worker : status["workers"])
-    if (worker["id"] == w) return worker;
-  FAIL("no such worker in the status");
-  return {};
 }
 
 // The status and the error of op `id` from an `end` report.
