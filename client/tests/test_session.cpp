@@ -200,13 +200,27 @@ TEST_CASE("a Session cancels ops that no worker took, and the server's refusal n
   }
 }
 
-TEST_CASE("a Graph talks through its Session and graph.t records on that graph" * doctest::timeout(120)) {
+namespace {
+
+// A server with one worker, and the options of a Graph that talks to them.
+struct GraphFixture {
   TestSite site;
-  ServerProcess server(site);
-  WorkerProcess worker(server.port());
-  GraphOptions options;
-  options.server = "ws://127.0.0.1:" + std::to_string(server.port());
-  options.token = site.token();
+  ServerProcess server{site};
+  WorkerProcess worker{server.port()};
+
+  GraphOptions options() const {
+    GraphOptions o;
+    o.server = "ws://127.0.0.1:" + std::to_string(server.port());
+    o.token = site.token();
+    return o;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a Graph talks through its Session and graph.t records on that graph" * doctest::timeout(120)) {
+  GraphFixture fixture;
+  GraphOptions options = fixture.options();
   int progress_calls = 0;
   options.on_progress = [&](int computed, int total) {
     ++progress_calls;
@@ -234,13 +248,8 @@ TEST_CASE("a Graph talks through its Session and graph.t records on that graph" 
 
 TEST_CASE("corvid::grad: a gradient built with the library is expanded by the server and computed" *
           doctest::timeout(120)) {
-  TestSite site;
-  ServerProcess server(site);
-  WorkerProcess worker(server.port());
-  GraphOptions options;
-  options.server = "ws://127.0.0.1:" + std::to_string(server.port());
-  options.token = site.token();
-  Graph graph{"grad", options};
+  GraphFixture fixture;
+  Graph graph{"grad", fixture.options()};
   auto w = graph.t({1.0, -2.0, 3.0});
   auto b = graph.t({0.5});
   auto loss = sum(w * w + b * w);                 // d/dw = 2w + b, d/db = sum(w)
