@@ -75,8 +75,10 @@ int print_outcome(uint64_t graph_id, const std::vector<std::string>& order, cons
 int fail(const char* command, const Output& out, const std::string& message, int code);
 // While a command waits for graph `graph_id`: Ctrl-C prints how to reattach and exits 130.
 void explain_interrupt(uint64_t graph_id);
-// The server's address and the developer token, into `connection`; kExitOk, or the error printed.
-int connect_options(const char* command, const std::string& server, const Output& out, ConnectionOptions& connection);
+// The server's address and (unless `token` is false: the HTTP views need none) the developer
+// token, into `connection`; kExitOk, or the error printed.
+int connect_options(const char* command, const std::string& server, const Output& out, ConnectionOptions& connection,
+                    bool token = true);
 // GET `target` from the server's HTTP side; the body. Throws ServerUnreachable when it cannot
 // connect, std::runtime_error for a status other than 200.
 std::string http_get(const ServerUrl& server, const std::string& target);

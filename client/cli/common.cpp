@@ -30,10 +30,11 @@ int fail(const char* command, const Output& out, const std::string& message, int
   return code;
 }
 
-int connect_options(const char* command, const std::string& server, const Output& out, ConnectionOptions& connection) {
+int connect_options(const char* command, const std::string& server, const Output& out, ConnectionOptions& connection,
+                    bool token) {
   try {
     connection.server = parse_server_url(server);
-    connection.token = require_token();
+    if (token) connection.token = require_token();
   } catch (const std::exception& e) {  // std::invalid_argument or NoToken
     return fail(command, out, e.what(), kExitUsage);
   }

@@ -106,11 +106,7 @@ int run_cancel(const GraphArgs& args) {
 
 int run_status(const GraphArgs& args) {
   ConnectionOptions options;
-  try {
-    options.server = parse_server_url(args.server);
-  } catch (const std::exception& e) {
-    return fail("status", args.out, e.what(), kExitUsage);
-  }
+  if (int code = connect_options("status", args.server, args.out, options, false); code != kExitOk) return code;
   return guarded("status", args.out, [&] {
     if (args.graph_id) {
       const nlohmann::json graph = get_json(options, "/api/graphs/" + std::to_string(args.graph_id));
@@ -151,11 +147,7 @@ int run_status(const GraphArgs& args) {
 
 int run_workers(const GraphArgs& args) {
   ConnectionOptions options;
-  try {
-    options.server = parse_server_url(args.server);
-  } catch (const std::exception& e) {
-    return fail("workers", args.out, e.what(), kExitUsage);
-  }
+  if (int code = connect_options("workers", args.server, args.out, options, false); code != kExitOk) return code;
   return guarded("workers", args.out, [&] {
     const nlohmann::json status = get_json(options, "/api/status");
     if (args.out.json) {

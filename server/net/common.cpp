@@ -16,6 +16,40 @@ void fail(beast::error_code ec, const char* what) {
   std::cerr << "corvid-server: " << what << ": " << ec.message() << "\n";
 }
 
+namespace {
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view s, std::string_view refused, const char* refused_error,
+                                          std::string& error) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    int hi = i + 2 < s.size() ? hex_value(s[i + 1]) : -1, lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+    if (hi < 0 || lo < 0) {
+      error = "bad %-escape";
+      return std::nullopt;
+    }
+    const char c = static_cast<char>(hi * 16 + lo);
+    if (refused.find(c) != std::string_view::npos) {
+      error = refused_error;
+      return std::nullopt;
+    }
+    out += c;
+    i += 2;
+  }
+  return out;
+}
+
 std::vector<std::string> lan_addresses() {
   std::vector<std::string> out;
   ifaddrs* list = nullptr;

@@ -6,7 +6,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace corvid::server {
@@ -21,6 +23,12 @@ using tcp = boost::asio::ip::tcp;
 // connection is over" (operation_aborted, a closed WebSocket, end of stream, a peer that
 // went away or went silent past its timeout).
 void fail(beast::error_code ec, const char* what);
+
+// Decodes the %XX escapes of a request path. Refuses (nullopt, with `error` set) a truncated or
+// non-hex escape ("bad %-escape") and an escape that decodes to a byte of `refused`
+// (`refused_error`).
+std::optional<std::string> percent_decode(std::string_view s, std::string_view refused, const char* refused_error,
+                                          std::string& error);
 
 // This machine's IPv4 addresses on interfaces that are up, other than loopback, as
 // "192.168.1.20 (eth0)": where other devices on the network reach the server.

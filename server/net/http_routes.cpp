@@ -40,24 +40,6 @@ http::response<http::string_body> json_response(const HttpRequest& request, http
   return text_response(request, status, "application/json", body.dump() + "\n");
 }
 
-// %XX escapes of a path segment decoded; nullopt for a bad escape or an escaped NUL.
-std::optional<std::string> percent_decoded(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    unsigned value = 0;
-    if (i + 2 >= s.size()) return std::nullopt;
-    auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, value, 16);
-    if (ec != std::errc() || end != s.data() + i + 3 || value == 0) return std::nullopt;
-    out += static_cast<char>(value);
-    i += 2;
-  }
-  return out;
-}
-
 // GET /api/graphs/<id>/values/<op id>: the developer's token (Authorization: Bearer) is required;
 // the value as .npy when the request accepts application/x-npy, else as JSON (tensor_to_json).
 HttpResponse value_response(const ServerState& state, const HttpRequest& request, uint64_t graph_id,
@@ -69,9 +51,10 @@ HttpResponse value_response(const ServerState& state, const HttpRequest& request
     return json_response(request, http::status::unauthorized,
                          {{"error", "values need the developer token: send 'Authorization: Bearer <token>' (the file "
                                     "'token' in the server's data directory)"}});
-  const auto op_id = percent_decoded(escaped_op);
+  std::string error = "an empty op id";
+  const auto op_id = percent_decode(escaped_op, std::string_view("\0", 1), "an escaped NUL (%00)", error);
   if (!op_id || op_id->empty())
-    return json_response(request, http::status::bad_request, {{"error", "bad op id in the path"}});
+    return json_response(request, http::status::bad_request, {{"error", "bad op id in the path: " + error}});
   std::string why;
   const auto value = state.value(graph_id, *op_id, why);
   if (!value) return json_response(request, http::status::not_found, {{"error", why}});

@@ -1,5 +1,7 @@
 #include "server/net/static_files.hpp"
 
+#include "server/net/common.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -9,40 +11,6 @@
 
 namespace corvid::server {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes %XX escapes. Refuses (nullopt, with `error` set) a truncated or non-hex escape and an
-// escape of '/', '\' or NUL: a separator or a terminator may only appear as itself, so that
-// what the path rules below see is what the file system will see.
-std::optional<std::string> percent_decode(std::string_view s, std::string& error) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out += s[i];
-      continue;
-    }
-    int hi = i + 2 < s.size() ? hex_value(s[i + 1]) : -1, lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0) {
-      error = "bad %-escape";
-      return std::nullopt;
-    }
-    char c = static_cast<char>(hi * 16 + lo);
-    if (c == '/' || c == '\\' || c == '\0') {
-      error = "an escaped '/', '\\' or NUL (%2F, %5C, %00)";
-      return std::nullopt;
-    }
-    out += c;
-    i += 2;
-  }
-  return out;
-}
 
 // True for well-formed UTF-8 in its shortest form: no overlong encodings (such as C0 AE for
 // '.'), no surrogates, nothing above U+10FFFF.
@@ -109,7 +77,9 @@ StaticLookup StaticFiles::lookup(std::string_view target) const {
   std::string_view raw = target.substr(0, target.find('?'));
   if (raw.empty() || raw.front() != '/') return {400, {}, "request target must start with '/'"};
   std::string error;
-  auto decoded = percent_decode(raw, error);
+  // A separator or a terminator may only appear as itself, so that what the path rules below
+  // see is what the file system will see.
+  auto decoded = percent_decode(raw, std::string_view("/\\\0", 3), "an escaped '/', '\\' or NUL (%2F, %5C, %00)", error);
   if (decoded && !is_valid_utf8(*decoded)) error = "bytes that are not UTF-8 in its shortest form";
   else if (decoded) error = bad_segment(*decoded);
   if (!error.empty()) return {400, {}, "path " + std::string(raw) + " has " + error};

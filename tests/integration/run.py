@@ -713,6 +713,12 @@ def case_cli_verbs(c):
         check(False, "an unknown op id was served")
     except urllib.error.HTTPError as e:
         check(e.code == 404 and b"no op 'nope'" in e.read(), f"unknown op: HTTP {e.code}")
+    for bad in ("s%2", "s%zz", "s%00"):
+        try:
+            urllib.request.urlopen(urllib.request.Request(url[:-1] + bad, headers=auth), timeout=10)
+            check(False, f"op id {bad!r} was accepted")
+        except urllib.error.HTTPError as e:
+            check(e.code == 400 and b"bad op id" in e.read(), f"op id {bad!r}: HTTP {e.code}")
 
     code, out, err = c.corvid("status", str(other))
     check(code == 0 and "cancelled" in out, f"status of the cancelled graph: {out!r}")
