@@ -79,25 +79,31 @@ Submitted Session::submit(const GraphSpec& batch) {
   return submitted;
 }
 
+void Session::ask(Frame request, const ProgressHandler& on_progress, const std::function<bool(Frame&)>& on_answer,
+                  Connection::Deadline deadline) {
+  connection_->request(
+      std::move(request),
+      [&](Frame& reply) {
+        if (protocol::type_of(reply) != protocol::Progress::kType) return on_answer(reply);
+        progress(reply, on_progress);
+        return false;
+      },
+      {}, deadline);
+}
+
 WaitResult Session::wait(const std::vector<std::string>& ids, bool any, const ProgressHandler& on_progress) {
   WaitResult result;
   protocol::Wait request{nullptr, graph_id_, std::nullopt, false, any, std::nullopt};
   if (!ids.empty()) request.ids = ids;
-  connection_->request(protocol::encode(std::move(request)),
-                       [&](Frame& reply) {
-                         const std::string type = protocol::type_of(reply);
-                         if (type == protocol::Progress::kType) {
-                           progress(reply, on_progress);
-                           return false;
-                         }
-                         if (type != protocol::Values::kType) return false;
-                         auto values = protocol::decode<protocol::Values>(std::move(reply));
-                         for (auto& nt : values.values) result.values[nt.name] = std::move(nt.tensor);
-                         result.failed = std::move(values.failed);
-                         for (auto& f : result.failed)
-                           if (f.error.empty()) f.error = "failed";
-                         return true;
-                       });
+  ask(protocol::encode(std::move(request)), on_progress, [&](Frame& reply) {
+    if (protocol::type_of(reply) != protocol::Values::kType) return false;
+    auto values = protocol::decode<protocol::Values>(std::move(reply));
+    for (auto& nt : values.values) result.values[nt.name] = std::move(nt.tensor);
+    result.failed = std::move(values.failed);
+    for (auto& f : result.failed)
+      if (f.error.empty()) f.error = "failed";
+    return true;
+  });
   return result;
 }
 
@@ -107,14 +113,10 @@ void Session::stream(const std::vector<std::string>& ids, const ValueHandler& on
   std::set<std::string> done;
   protocol::Wait request{nullptr, graph_id_, ids, true, false, std::nullopt};
   if (!track.empty()) request.track = track;
-  connection_->request(
-      protocol::encode(std::move(request)),
+  ask(
+      protocol::encode(std::move(request)), on_progress,
       [&](Frame& reply) {
         const std::string type = protocol::type_of(reply);
-        if (type == protocol::Progress::kType) {
-          progress(reply, on_progress);
-          return false;
-        }
         if (type == protocol::ValueUpdate::kType) {
           auto value = protocol::decode<protocol::ValueUpdate>(std::move(reply));
           // After a reconnect the server streams the values again: deliver each once.
@@ -123,7 +125,7 @@ void Session::stream(const std::vector<std::string>& ids, const ValueHandler& on
         }
         return type == protocol::Values::kType;
       },
-      {}, deadline);
+      deadline);
 }
 
 Report Session::end(const ProgressHandler& on_progress) {
@@ -135,13 +137,8 @@ Report Session::end(const ProgressHandler& on_progress) {
   }
   // Wait for every op to be final (progress reaches zero pending and running), then end.
   for (;;) {
-    connection_->request(protocol::encode(protocol::End{nullptr, graph_id_}), [&](Frame& reply) {
-      const std::string type = protocol::type_of(reply);
-      if (type == protocol::Progress::kType) {
-        progress(reply, on_progress);
-        return false;
-      }
-      if (type != protocol::Report::kType) return false;
+    ask(protocol::encode(protocol::End{nullptr, graph_id_}), on_progress, [&](Frame& reply) {
+      if (protocol::type_of(reply) != protocol::Report::kType) return false;
       auto answer = protocol::decode<protocol::Report>(std::move(reply));
       report.status = answer.status;
       report.total = static_cast<int>(answer.total);

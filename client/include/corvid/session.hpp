@@ -128,6 +128,10 @@ class Session {
  private:
   // Hands a progress frame to the session's handler and then to `extra`.
   void progress(Frame& frame, const ProgressHandler& extra);
+  // Sends `request`: progress frames go to progress(), every other answer to `on_answer` until it
+  // returns true.
+  void ask(Frame request, const ProgressHandler& on_progress, const std::function<bool(Frame&)>& on_answer,
+           Connection::Deadline deadline = std::nullopt);
 
   std::unique_ptr<Connection> connection_;
   uint64_t graph_id_ = 0;
