@@ -41,6 +41,13 @@ void write_npy(const std::filesystem::path& path, const Tensor& t) {
   if (!file) throw std::runtime_error("cannot write " + path.string());
 }
 
+// A graph of GET /api/graphs/N: its ops by status.
+std::map<std::string, int> op_counts(const nlohmann::json& graph) {
+  std::map<std::string, int> counts;
+  for (const auto& op : graph["ops"]) ++counts[op.value("status", "")];
+  return counts;
+}
+
 nlohmann::json get_json(const ConnectionOptions& options, const std::string& target) {
   return nlohmann::json::parse(http_get(options.server, target));
 }
@@ -72,8 +79,8 @@ int run_result(const GraphArgs& args) {
   return guarded("result", args.out, [&] {
     const nlohmann::json graph = get_json(options, "/api/graphs/" + std::to_string(args.graph_id));
     if (graph.value("status", "") == "running") {
-      int final_ops = 0;
-      for (const auto& op : graph["ops"]) final_ops += op.value("status", "") != "pending" && op.value("status", "") != "running";
+      auto counts = op_counts(graph);
+      const int final_ops = static_cast<int>(graph["ops"].size()) - counts["pending"] - counts["running"];
       return fail("result", args.out,
                   "graph " + std::to_string(args.graph_id) + " is still running (" + std::to_string(final_ops) + " of " +
                       std::to_string(graph["ops"].size()) + " ops final); `corvid wait " +
@@ -114,8 +121,7 @@ int run_status(const GraphArgs& args) {
         std::cout << graph.dump() << "\n";
         return kExitOk;
       }
-      std::map<std::string, int> counts;
-      for (const auto& op : graph["ops"]) ++counts[op.value("status", "")];
+      auto counts = op_counts(graph);
       std::cout << "graph " << args.graph_id << " '" << graph.value("name", "") << "': " << graph.value("status", "")
                 << ", " << counts["computed"] << " of " << graph["ops"].size() << " ops computed";
       for (const char* s : {"running", "pending", "failed", "cancelled"})
