@@ -134,6 +134,9 @@ class CoordinatorImpl final : public Coordinator {
   void dispute_kernel_error(WorkerState& w, Graph& graph, OpIndex op, const std::string& message);
   // Starts the server's own kernel on the disputed op and the inputs it needs that have no value.
   void start_server_settlement(Graph& graph, OpIndex op, KernelDispute& dispute);
+  // Hands the group `rec` (graph, ops and outputs set; its id is assigned here) with every input
+  // value attached to the server's own kernel; returns the job id that names the reply.
+  uint64_t compute_on_server(GroupRecord rec, const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& inputs);
   // Disputes that no connected worker other than their reporters (and not suspect) could settle
   // go to the server's kernel.
   void settle_orphaned_disputes();

@@ -74,25 +74,28 @@ void CoordinatorImpl::start_server_settlement(Graph& graph, OpIndex op, KernelDi
   inputs.erase(std::remove_if(inputs.begin(), inputs.end(), [&](const auto& i) { return needed.count(i.first) != 0; }),
                inputs.end());
 
-  const uint64_t job = groups_.next_id();
   GroupRecord rec;
-  rec.id = job;
   rec.graph = graph.id;
   rec.ops.assign(needed.begin(), needed.end());
   rec.outputs = rec.ops;  // every value the server computes is worth keeping
-  protocol::Assign assign;
-  assign.group_id = job;
-  for (OpIndex o : rec.ops) {
-    assign.ops.push_back(graph.wire_op(o));
-    assign.outputs.push_back(graph.wire_name(o));
-  }
-  for (auto& [in, value] : inputs) assign.inputs.push_back({graph.wire_name(in), *value});
-  dispute.server_job = job;
-  groups_.add_server_job(std::move(rec));
+  dispute.server_job = compute_on_server(std::move(rec), inputs);
   event("settling", "the server's own kernel computes graph " + std::to_string(graph.id) + " op '" + graph.ops[op].id +
                         "' (" + std::to_string(needed.size()) + " op(s)) to settle the kernel error of " +
                         worker_list(dispute.reporters));
+}
+
+uint64_t CoordinatorImpl::compute_on_server(GroupRecord rec,
+                                            const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& inputs) {
+  const Graph& graph = graphs_.at(rec.graph);
+  protocol::Assign assign;
+  assign.group_id = rec.id = groups_.next_id();
+  for (OpIndex op : rec.ops) assign.ops.push_back(graph.wire_op(op));
+  for (OpIndex op : rec.outputs) assign.outputs.push_back(graph.wire_name(op));
+  for (const auto& [in, value] : inputs) assign.inputs.push_back({graph.wire_name(in), *value});
+  const uint64_t job = rec.id;
+  groups_.add_server_job(std::move(rec));
   kernel_.compute(job, std::move(assign));
+  return job;
 }
 
 void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {

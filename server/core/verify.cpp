@@ -187,7 +187,7 @@ void CoordinatorImpl::dispatch_replicas() {
 }
 
 void CoordinatorImpl::start_server_replica(Check& check, Graph& graph) {
-  protocol::Assign assign;
+  std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> inputs;
   for (OpIndex in : check.external) {
     auto value = value_of(graph, in);
     if (!value) {
@@ -195,25 +195,18 @@ void CoordinatorImpl::start_server_replica(Check& check, Graph& graph) {
       abandon(check, graph);
       return ensure_value(graph, in);
     }
-    assign.inputs.push_back({graph.wire_name(in), *value});
+    inputs.emplace_back(in, std::move(value));
   }
-  const uint64_t job = groups_.next_id();
-  assign.group_id = job;
-  for (OpIndex op : check.ops) assign.ops.push_back(graph.wire_op(op));
-  for (OpIndex op : check.outputs) assign.outputs.push_back(graph.wire_name(op));
   GroupRecord rec;
-  rec.id = job;
   rec.graph = graph.id;
   rec.ops = check.ops;
   rec.outputs = check.outputs;
   rec.check = check.id;
-  groups_.add_server_job(std::move(rec));
-  check.replica = job;
+  check.replica = compute_on_server(std::move(rec), inputs);
   check.server_replica = true;
   ++stats_.totals.server_replicas;
   event("verifying", "no other worker for graph " + std::to_string(graph.id) + " (" + std::to_string(check.ops.size()) +
                          " op(s)): the server's own kernel computes the second opinion");
-  kernel_.compute(job, std::move(assign));
 }
 
 void CoordinatorImpl::server_replica_done(const GroupRecord& job, Frame reply) {
