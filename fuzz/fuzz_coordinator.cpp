@@ -171,7 +171,7 @@ class Session {
       w.connected = true;
       w.executor = GroupExecutor(16u << 20);
       const auto hello = protocol::decode<protocol::WorkerHello>(std::move(*frame));  // as WorkerSession does
-      guarded([&](Coordinator& c) { c.worker_connected(w.id, hello); });
+      guarded([&](Coordinator& c) { c.worker_connected(w.id, hello, false); });
     } else if (!frame) {
       guarded([&](Coordinator& c) { c.worker_malformed(w.id, error); });
     } else {

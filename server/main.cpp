@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "server/core/verification.hpp"
 #include "server/net/http_routes.hpp"
 #include "server/net/listener.hpp"
 #include "server/net/server_state.hpp"
@@ -75,12 +76,26 @@ int main(int argc, char** argv) {
   app.add_option("--policy", policy_name, "scheduling policy: eft (earliest finish time) or round-robin (baseline)")
       ->check(CLI::IsMember({"eft", "round-robin"}))
       ->capture_default_str();
-  std::string verify_name = "off";
+  std::string verify_name = "adaptive";
   app.add_option("--verify", verify_name,
-                 "verification of volunteers' results: off (one worker's result is taken) or replicate (a group's "
-                 "result is taken once two distinct workers agree, or the server's own kernel settles it); a "
-                 "developer's submit may tighten it. adaptive replication and its default are still to come")
-      ->check(CLI::IsMember({"off", "replicate"}))
+                 "verification of volunteers' results: off (one worker's result is taken), replicate (a group's "
+                 "result is taken once two distinct workers agree, or the server's own kernel settles it) or "
+                 "adaptive (every group of an untrusted worker is replicated, a falling share of a trusted one's; "
+                 "workers earn trust by verified results); a developer's submit may tighten it")
+      ->check(CLI::IsMember({"off", "replicate", "adaptive"}))
+      ->capture_default_str();
+  app.add_option("--verify-floor", options.verify_floor,
+                 "adaptive: the smallest share of a trusted worker's groups that is still replicated")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--spot-check-budget", options.spot_check_budget,
+                 "share of one core the server's own kernel may spend recomputing accepted groups (spot checks, "
+                 "tie-breaks), measured on the server's clock; 0: none")
+      ->check(CLI::Range(0.0, 64.0))
+      ->capture_default_str();
+  app.add_option("--spot-check-rate", options.spot_check_rate,
+                 "share of accepted groups drawn for a spot check (run only within --spot-check-budget)")
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--max-frame-mb", max_frame_mb, "largest WebSocket message accepted, in MiB")
       ->check(CLI::Range(1u, 4096u))
@@ -109,7 +124,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.keep_finished_s = keep_finished_hours * 3600;
-  options.verify = verify_name == "replicate" ? corvid::server::VerifyPolicy::replicate : corvid::server::VerifyPolicy::off;
+  parse_verify_policy(verify_name, options.verify);
   options.policy = policy_name == "round-robin" ? SchedulingPolicy::round_robin : SchedulingPolicy::earliest_finish;
 
   try {
@@ -123,6 +138,8 @@ int main(int argc, char** argv) {
     config.wasm_dir = fs::absolute(wasm_dir);
     config.token_file = config.data_dir / "token";
     config.token = load_or_create_token(config.token_file);
+    const fs::path worker_token_file = config.data_dir / "worker-token";
+    config.worker_token = load_or_create_token(worker_token_file);
     config.max_frame_bytes = std::size_t{max_frame_mb} << 20;
     for (const auto& origin : allowed_origins) config.allowed_origins.push_back(normalize_origin(origin));
     config.loopback_only = address.is_loopback();
@@ -154,6 +171,8 @@ int main(int argc, char** argv) {
     }
     std::cout << "\ncorvid-server: data directory " << config.data_dir.string()
               << "\ncorvid-server: developer token in " << config.token_file.string()
+              << "\ncorvid-server: worker token (trusted workers) in " << worker_token_file.string()
+              << "\ncorvid-server: verification " << verify_policy_name(options.verify)
               << "\ncorvid-server: pages from " << config.web_dir.string() << ", kernel from "
               << config.wasm_dir.string() << "\ncorvid-server: open file limit " << open_file_limit
               << " (RLIMIT_NOFILE, raised to the hard limit; each connection takes one)" << std::endl;

@@ -217,6 +217,7 @@ Frame encode(WorkerHello m) {
                                           {"user_agent", std::move(m.user_agent)}});
   if (m.resume_id) f.header["resume_id"] = *m.resume_id;
   if (!m.cached.empty()) f.header["cached"] = std::move(m.cached);
+  if (!m.worker_token.empty()) f.header["worker_token"] = std::move(m.worker_token);
   return f;
 }
 
@@ -333,10 +334,17 @@ Frame encode(Values m) {
 }
 
 Frame encode(Report m) {
-  return frame_of(Report::kType, {{"graph_id", m.graph_id}, {"status", std::move(m.status)},
+  Frame f = frame_of(Report::kType, {{"graph_id", m.graph_id}, {"status", std::move(m.status)},
                                   {"counts", counts_json(m.counts)}, {"total", m.total},
                                   {"failed", failed_json(m.failed)}},
                   m.request_id);
+  if (m.verification) {
+    const VerificationSummary& v = *m.verification;
+    f.header["verification"] = {{"policy", v.policy},         {"replicated", v.replicated},
+                                {"spot_checked", v.spot_checked}, {"disagreements", v.disagreements},
+                                {"wrong", v.wrong},           {"quarantines", v.quarantines}};
+  }
+  return f;
 }
 
 Frame encode(Cancelled m) {
@@ -371,6 +379,10 @@ WorkerHello decode<WorkerHello>(Frame frame) {
   if (const json* c = field(h, "cached"); c && c->is_array())
     for (const auto& name : *c)
       if (name.is_string()) m.cached.push_back(name.get<std::string>());  // a stale guess costs one retry
+  if (const json* t = field(h, "worker_token")) {
+    if (!t->is_string()) throw ProtocolError("hello: 'worker_token' must be a string");
+    m.worker_token = t->get<std::string>();
+  }
   return m;
 }
 
@@ -603,6 +615,16 @@ Report decode<Report>(Frame frame) {
   m.counts = counts_of(h, "report");
   m.total = i64_or(h, "report", "total", 0);
   m.failed = failed_of(h, "report");
+  if (const json* v = field(h, "verification"); v && v->is_object()) {
+    VerificationSummary s;
+    s.policy = string_or(*v, "report verification", "policy");
+    s.replicated = i64_or(*v, "report verification", "replicated", 0);
+    s.spot_checked = i64_or(*v, "report verification", "spot_checked", 0);
+    s.disagreements = i64_or(*v, "report verification", "disagreements", 0);
+    s.wrong = i64_or(*v, "report verification", "wrong", 0);
+    s.quarantines = i64_or(*v, "report verification", "quarantines", 0);
+    m.verification = s;
+  }
   return m;
 }
 

@@ -67,6 +67,7 @@ struct WorkerHello {
   std::string user_agent;
   std::optional<uint64_t> resume_id;  // the worker id of this tab's or process's earlier connection
   std::vector<std::string> cached;    // tensor names it still keeps, most recently used first
+  std::string worker_token;  // the operator's worker token ("": none): a trusted worker (docs/protocol.md)
 };
 
 // "welcome", the server's answer to a worker's hello.
@@ -240,6 +241,16 @@ struct Values {
 };
 
 // "report": the answer to an end.
+// A graph's verification of volunteers' results so far (docs/design.md, "Verification").
+struct VerificationSummary {
+  std::string policy;          // off, replicate or adaptive: the graph's, after a developer's tightening
+  int64_t replicated = 0;      // groups whose result waited for a second result
+  int64_t spot_checked = 0;    // groups the server's own kernel recomputed (spot checks, tie-breaks)
+  int64_t disagreements = 0;   // results that disagreed with an earlier one
+  int64_t wrong = 0;           // results proven wrong (never delivered)
+  int64_t quarantines = 0;     // workers quarantined on evidence from this graph
+};
+
 struct Report {
   static constexpr const char* kType = "report";
   RequestId request_id;
@@ -248,6 +259,7 @@ struct Report {
   OpCounts counts;
   int64_t total = 0;
   std::vector<FailedOp> failed;
+  std::optional<VerificationSummary> verification;  // absent from servers before issue 10
 };
 
 // "cancelled": the answer to a developer's cancel.

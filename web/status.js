@@ -101,13 +101,13 @@
       return `<tr data-worker="${esc(w.id)}">
         <td class="mono">${esc(w.id)}</td>
         <td class="name" title="${esc(w.name)}">${esc(w.name || '–')}${ua}</td>
-        <td><span class="badge" data-status="${esc(w.state)}">${esc(w.state)}</span></td>
+        <td><span class="badge" data-status="${esc(w.quarantined ? 'quarantined' : w.state)}" title="${esc(w.evidence ? w.evidence.detail : '')}">${esc(w.quarantined ? 'quarantined' : w.state)}</span></td>
         <td class="r opt" title="${esc(benchTitle)}">${w.score_gflops ? fixed(w.score_gflops, 1) + ' GFLOPS' : '–'}</td>
         <td class="r opt">${w.measured_gflops ? fixed(w.measured_gflops, 1) + ' GFLOPS' : '–'}</td>
         <td class="r opt">${fmt(w.in_flight)}</td>
         <td class="r opt">${fmt(w.groups_done)}</td>
         <td class="r ops-done">${fmt(w.ops_done)}</td>
-        <td class="r opt">${fmt(w.failures)}</td>
+        <td class="r opt" title="trust ${esc(fixed(w.trust || 0, 2))}">${fmt(w.failures)}</td>
         <td class="opt">${since(w.connected_since)}</td></tr>`;
     }).join('');
   }

@@ -116,6 +116,7 @@ double simulate(const std::vector<double>& slowdowns, SchedulingPolicy policy, i
   SimOutbox outbox(clock, op_ms);
   CoordinatorOptions options;
   options.policy = policy;
+  options.verify = VerifyPolicy::off;  // scheduling alone (benchmarks/verification measures verification)
   double makespan = -1;
   {
     auto core = make_coordinator(dir.string(), clock, outbox, options);
@@ -124,7 +125,9 @@ double simulate(const std::vector<double>& slowdowns, SchedulingPolicy policy, i
     for (std::size_t i = 0; i < slowdowns.size(); ++i) {
       const WorkerId id = i + 1;
       outbox.workers[id].slowdown = slowdowns[i];
-      core->worker_connected(id, protocol::WorkerHello{kProtocolVersion, "sim", "", std::nullopt, {}});
+      protocol::WorkerHello hello;
+      hello.name = "sim";
+      core->worker_connected(id, hello, false);
       const double gbs = bytes_per_op / (op_ms * slowdowns[i]) / 1e6;
       core->worker_message(id, protocol::encode(protocol::Benchmark{{1000.0, gbs, gbs, 1}}));
     }

@@ -85,6 +85,10 @@ int print_outcome(uint64_t graph_id, const std::vector<std::string>& order, cons
     }
     result["failed"] = nlohmann::json::array();
     for (const auto& f : report.failed) result["failed"].push_back({{"id", f.id}, {"op", f.op}, {"error", f.error}});
+    if (const auto& v = report.verification)
+      result["verification"] = {{"policy", v->policy},         {"replicated", v->replicated},
+                                {"spot_checked", v->spot_checked}, {"disagreements", v->disagreements},
+                                {"wrong", v->wrong},           {"quarantines", v->quarantines}};
     std::cout << result.dump() << "\n";
   } else {
     std::cout << "graph " << graph_id << ": " << (ok ? "computed" : "failed") << ", " << report.count("computed")

@@ -144,6 +144,7 @@ Report Session::end(const ProgressHandler& on_progress) {
       report.total = static_cast<int>(answer.total);
       report.counts = counts_by_status(answer.counts);
       report.failed = std::move(answer.failed);
+      report.verification = answer.verification;
       return true;
     });
     if (report.status != "running" && report.count("pending") + report.count("running") == 0)
@@ -172,6 +173,11 @@ std::ostream& operator<<(std::ostream& out, const Report& report) {
   if (report.count("failed")) out << ", " << report.count("failed") << " failed";
   if (report.count("cancelled")) out << ", " << report.count("cancelled") << " cancelled";
   for (const auto& f : report.failed) out << "\n  op '" << f.id << "' (" << f.op << "): " << f.error;
+  if (const auto& v = report.verification) {
+    out << "\n  verification " << v->policy << ": " << v->replicated << " group(s) replicated, " << v->spot_checked
+        << " spot-checked by the server, " << v->disagreements << " disagreement(s), " << v->wrong
+        << " wrong result(s) rejected, " << v->quarantines << " worker(s) quarantined";
+  }
   return out;
 }
 

@@ -2,7 +2,10 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "native_worker.hpp"
 
@@ -19,6 +22,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1.0, 1000.0));
   app.add_option("--benchmark-ms", benchmark_ms, "time budget of the device benchmark")->check(CLI::Range(10.0, 60000.0));
   app.add_option("--cache-mb", cache_mb, "memory for tensors the server asks to keep");
+  std::string worker_token_file;
+  app.add_option("--worker-token", worker_token_file,
+                 "file holding the operator's worker token (<data-dir>/worker-token on the server; or set "
+                 "CORVID_WORKER_TOKEN): the server trusts this worker and lets it verify others");
   double lie = 0;
   std::string lie_mode = "perturb";
   app.add_option("--lie", lie,
@@ -41,6 +48,20 @@ int main(int argc, char** argv) {
     std::cerr << "corvid-worker: " << e.what() << "\n";
     return 2;
   }
+  if (!worker_token_file.empty()) {
+    std::ifstream file(worker_token_file);
+    std::stringstream text;
+    text << file.rdbuf();
+    if (!file) {
+      std::cerr << "corvid-worker: cannot read the worker token file " << worker_token_file << "\n";
+      return 2;
+    }
+    options.worker_token = text.str();
+  } else if (const char* env = std::getenv("CORVID_WORKER_TOKEN"); env && *env) {
+    options.worker_token = env;
+  }
+  const auto blank = options.worker_token.find_last_not_of(" \t\r\n");
+  options.worker_token.erase(blank == std::string::npos ? 0 : blank + 1);
   options.name = name;
   options.slowdown = slowdown;
   options.benchmark_ms = benchmark_ms;

@@ -143,7 +143,11 @@ void NativeWorker::connect() {
 }
 
 void NativeWorker::on_connected(std::shared_ptr<Link> link) {
-  protocol::WorkerHello hello{kProtocolVersion, options_.name, "corvid-worker/0.1 (native)", worker_id_, {}};
+  protocol::WorkerHello hello;
+  hello.name = options_.name;
+  hello.user_agent = "corvid-worker/0.1 (native)";
+  hello.resume_id = worker_id_;
+  hello.worker_token = options_.worker_token;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     hello.cached = cached_names_;

@@ -30,6 +30,7 @@ struct WorkerOptions {
   double benchmark_ms = 600;      // budget of the device benchmark
   std::size_t cache_bytes = 256u << 20;
   std::size_t max_frame_bytes = 512u << 20;
+  std::string worker_token;  // the operator's worker token ("": an untrusted volunteer)
   // Tests and benchmarks only (lie.hpp): wrong values with this probability per result.
   double lie = 0;
   LieMode lie_mode = LieMode::perturb;

@@ -250,11 +250,13 @@ Value.__getitem__ = _getitem
 
 class Report:
     """What Graph.end() returns: status, op counts by status, total, failed ops (dicts with id, op,
-    error)."""
+    error), and verification: how the server verified volunteers' results (a dict with policy,
+    replicated, spot_checked, disagreements, wrong, quarantines; None from older servers)."""
 
     def __init__(self, d):
         self.graph_id, self.status, self.counts = d["graph_id"], d["status"], d["counts"]
         self.total, self.failed, self._text = d["total"], d["failed"], d["text"]
+        self.verification = d.get("verification")
 
     @property
     def ok(self):

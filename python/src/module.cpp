@@ -96,8 +96,14 @@ py::dict report_dict(const Report& r) {
   for (const auto& f : r.failed) failed.append(py::dict(py::arg("id") = f.id, py::arg("op") = f.op, py::arg("error") = f.error));
   std::ostringstream text;
   text << r;
+  py::object verification = py::none();
+  if (const auto& v = r.verification)
+    verification = py::dict(py::arg("policy") = v->policy, py::arg("replicated") = v->replicated,
+                            py::arg("spot_checked") = v->spot_checked, py::arg("disagreements") = v->disagreements,
+                            py::arg("wrong") = v->wrong, py::arg("quarantines") = v->quarantines);
   return py::dict(py::arg("graph_id") = r.graph_id, py::arg("status") = r.status, py::arg("counts") = r.counts,
-                  py::arg("total") = r.total, py::arg("failed") = failed, py::arg("text") = text.str());
+                  py::arg("total") = r.total, py::arg("failed") = failed, py::arg("verification") = verification,
+                  py::arg("text") = text.str());
 }
 
 py::list op_table_list() {

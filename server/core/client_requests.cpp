@@ -301,7 +301,8 @@ bool CoordinatorImpl::serve_waiter(Waiter& waiter) {
   if (waiter.end) {
     outbox_.send_to_client(waiter.client,
                            protocol::encode(protocol::Report{waiter.request_id, graph.id, graph.status(), counts_of(graph),
-                                                             graph.total(), failed_list(graph, waiter.ids)}));
+                                                             graph.total(), failed_list(graph, waiter.ids),
+                                                             verification_of(graph)}));
     return true;
   }
   protocol::Values values{waiter.request_id, graph.id, "computed", failed_list(graph, waiter.ids), {}};

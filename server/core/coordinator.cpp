@@ -42,8 +42,13 @@ CoordinatorImpl::CoordinatorImpl(const std::string& data_dir, const Clock& clock
       stats_(clock_at_start_),
       // Group ids differ across restarts, so a result for a group of an earlier run is never
       // taken for one of this run.
-      groups_(static_cast<GroupId>(unix_at_start_ * 1000) * 1000) {
+      groups_(static_cast<GroupId>(unix_at_start_ * 1000) * 1000),
+      trust_(options.verify_floor),
+      budget_(options.spot_check_budget, clock_at_start_),
+      rng_(options.seed ? options.seed : std::random_device{}()) {
   last_worker_ms_ = clock_at_start_;
+  last_server_done_ms_ = clock_at_start_;
+  trust_.load(store_.load_trust());
   load_from_store();
   // Ids continue after the mark even if corvid.db lost graphs; a mark behind the store (or none,
   // from an older server) catches up at once.

@@ -50,8 +50,9 @@ enum class SchedulingPolicy { earliest_finish, round_robin };
 
 // How results of untrusted workers are verified (docs/design.md, "Threat model"): `off` takes
 // one worker's result; `replicate` takes a group's result only once two results from distinct
-// workers agree, or the server's own kernel settles it (verification.hpp).
-enum class VerifyPolicy { off, replicate };
+// workers agree, or the server's own kernel settles it (verification.hpp); `adaptive` replicates
+// every group of an untrusted worker and a falling share of a trusted one's (TrustTable).
+enum class VerifyPolicy { off, replicate, adaptive };
 
 struct CoordinatorOptions {
   SchedulingPolicy policy = SchedulingPolicy::earliest_finish;
@@ -62,8 +63,16 @@ struct CoordinatorOptions {
   int max_attempts = 3;              // transient failures before an op fails
   double heartbeat_ms = 5000;        // a worker silent for 3 × this is dropped
   double keep_finished_s = 24 * 3600;  // finished graphs are removed this long after (0: never)
-  VerifyPolicy verify = VerifyPolicy::off;  // a graph's submit may tighten it, never loosen it
+  VerifyPolicy verify = VerifyPolicy::adaptive;  // a graph's submit may tighten it, never loosen it
   int verify_cap = 4;  // results of a group that never agree before its ops fail
+  // `adaptive`: a trusted worker's groups are replicated with a probability falling with its
+  // record, never below this floor (TrustTable).
+  double verify_floor = 0.05;
+  // Spot checks: the server's own kernel recomputes about this share of accepted groups, within
+  // `spot_check_budget` (a share of one core, measured on the clock) of its compute time.
+  double spot_check_rate = 0.1;
+  double spot_check_budget = 0.1;
+  uint64_t seed = 0;  // of the replication and spot-check draws (0: from std::random_device)
 };
 
 // Everything the server does, minus the sockets. Not thread-safe: the network layer calls it
@@ -78,10 +87,12 @@ class Coordinator {
   virtual void client_message(ClientId client, Frame frame) = 0;
   virtual void client_disconnected(ClientId client) = 0;
 
-  // Workers. worker_connected gets the decoded hello and sends `welcome`; messages after that
+  // Workers. worker_connected gets the decoded hello and sends `welcome`; `operator_credential`:
+  // the network layer matched hello.worker_token with the operator's worker token (the worker is
+  // trusted under `adaptive`; the token itself is not looked at here). Messages after that
   // (benchmark, result, error, release, heartbeat) go to worker_message; any message that is not
   // valid gets an error reply, and repeated abuse a close_worker.
-  virtual void worker_connected(WorkerId worker, const protocol::WorkerHello& hello) = 0;
+  virtual void worker_connected(WorkerId worker, const protocol::WorkerHello& hello, bool operator_credential) = 0;
   virtual void worker_message(WorkerId worker, Frame frame) = 0;
   // A frame from this worker failed to decode (the network layer already replied with the error).
   virtual void worker_malformed(WorkerId worker, const std::string& error) = 0;

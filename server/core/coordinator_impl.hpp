@@ -13,6 +13,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -57,7 +58,7 @@ class CoordinatorImpl final : public Coordinator {
   void client_connected(ClientId client, const std::string& owner) override;
   void client_message(ClientId client, Frame frame) override;
   void client_disconnected(ClientId client) override;
-  void worker_connected(WorkerId worker, const protocol::WorkerHello& hello) override;
+  void worker_connected(WorkerId worker, const protocol::WorkerHello& hello, bool operator_credential) override;
   void worker_message(WorkerId worker, Frame frame) override;
   void worker_malformed(WorkerId worker, const std::string& error) override;
   void worker_disconnected(WorkerId worker) override;
@@ -167,29 +168,56 @@ class CoordinatorImpl final : public Coordinator {
   void touched(GraphId graph) { touched_.insert(graph); }
   // After each entry point: answers waiters of touched graphs, then dispatches ready work.
   void settle();
-  void flush_store() { store_.flush(now()); }
+  void flush_store() {
+    store_.flush(now());
+    save_trust();
+  }
 
-  // ---- verify.cpp: `--verify replicate` (verification.hpp) ----
-  bool replicated(const Graph& graph) const { return graph.replicate || options_.verify == VerifyPolicy::replicate; }
-  // A valid result of `done` under replication: a first result opens a check (its ops stay
-  // running), a replica's joins its check; the majority rule then decides.
-  void verify_result(WorkerState& w, Graph& graph, const GroupRecord& done, std::vector<NamedTensor> outputs);
+  // ---- verify.cpp: `--verify replicate|adaptive` (verification.hpp) ----
+  // How a worker's first result of a group is taken: alone, replicated, or spot-checked by the
+  // server's own kernel (a draw under `adaptive` and for spot checks).
+  enum class Verification { none, replicate, spot_check };
+  Verification verification_for(const Graph& graph, const WorkerState& w);
+  // The graph's policy: the server's, tightened by the developer's `verify: replicate`.
+  VerifyPolicy policy_of(const Graph& graph) const {
+    return graph.replicate ? VerifyPolicy::replicate : options_.verify;
+  }
+  // True with probability `p` (the coordinator's seeded generator).
+  bool draw(double p);
+  // A spot check is drawn (spot_check_rate) and the server's budget allows it.
+  bool spot_check_due();
+  // A valid result of `done` to verify: a first result opens a check (its ops stay running;
+  // `how` is replicate or spot_check), a replica's joins its check; the majority rule decides.
+  void verify_result(WorkerState& w, Graph& graph, const GroupRecord& done, std::vector<NamedTensor> outputs,
+                     Verification how);
   // Ops of a group that will not be verified go back to pending (unless final, held by a check
   // or in another group) and are computed again.
   void release_ops(Graph& graph, const std::vector<OpIndex>& ops);
   // Closes a check without a verdict: its ops are computed again.
   void abandon(Check& check, Graph& graph);
-  // Accepts, fails or asks for another replica, by the majority rule.
+  // Accepts, fails or asks for another replica, by the majority rule; an accepted result may
+  // first go to the server's kernel as a spot check.
   void decide(Check& check);
   // The replica `group` of a check will not answer (dropped, expired, released, rejected).
   void replica_lost(const GroupRecord& group);
   // Hands the checks that need a replica to a free worker that has not answered them, or to
-  // the server's own kernel when no such worker is connected.
+  // the server's own kernel when no such worker is connected or results disagreed (budget
+  // allowing).
   void dispatch_replicas();
   void start_server_replica(Check& check, Graph& graph);
   void server_replica_done(const GroupRecord& job, Frame reply);
-  // Counts a result proven wrong against its worker, with the evidence in the events.
-  void blame(const Check& check, const Candidate& wrong, const Candidate& right, const Comparison& how);
+  // Counts a result proven wrong against its worker, with the evidence in the events; true if
+  // the worker is to be quarantined now.
+  bool blame(const Check& check, const Candidate& wrong, const Candidate& right, const Comparison& how);
+  // Quarantine (docs/design.md, "Earned trust"): the worker gets no work, its groups in flight
+  // and candidate results are discarded, and its unreplicated deliveries since its last
+  // verified result are recomputed by the server's own kernel (recheck_done).
+  void quarantine(WorkerId worker);
+  void recheck_done(const GroupRecord& job, Frame reply);
+  // Inputs of `ops` from outside them, in first-use order.
+  std::vector<OpIndex> external_inputs(const Graph& graph, const std::vector<OpIndex>& ops) const;
+  // Trust records that changed go to the store (with each flush, and at once on quarantine).
+  void save_trust();
 
   // ---- client_requests.cpp ----
   void handle_submit(ClientId client, protocol::Submit request);
@@ -211,6 +239,8 @@ class CoordinatorImpl final : public Coordinator {
 
   // ---- operator_views.cpp ----
   int64_t queue_depth() const;
+  // The graph's verification summary, its policy filled in (reports, /api/status, /metrics).
+  protocol::VerificationSummary verification_of(const Graph& graph) const;
 
   const Clock& clock_;
   Outbox& outbox_;
@@ -227,6 +257,10 @@ class CoordinatorImpl final : public Coordinator {
   LinkModel link_;
   DisputeTable disputes_;
   VerificationTable checks_;
+  TrustTable trust_;
+  ServerBudget budget_;            // the server kernel's time for verification
+  double last_server_done_ms_ = 0;  // when its last job ended: a queued job's time starts there
+  std::mt19937_64 rng_;
 
   std::map<GraphId, Graph> graphs_;
   std::map<std::pair<std::string, std::string>, GraphId> graph_by_key_;  // (owner, submit_key) -> graph

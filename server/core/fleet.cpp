@@ -55,7 +55,7 @@ std::vector<WorkerState*> Fleet::eligible(int max_in_flight, std::vector<WorkerL
   std::vector<WorkerState*> out;
   loads.clear();
   for (auto& [id, w] : workers_) {
-    if (!w.benchmarked) continue;
+    if (!w.benchmarked || w.quarantined) continue;
     out.push_back(&w);
     // A worker that missed a deadline may never answer: until it delivers a result, it only
     // gets work nobody else can take, and nobody waits for it.
@@ -82,7 +82,7 @@ SpeedModel Fleet::average_speed() const {
 bool Fleet::someone_else(const std::set<WorkerId>& except) const {
   // A suspect worker (it missed a deadline) is not counted on: it may never answer.
   for (const auto& [id, w] : workers_)
-    if (w.benchmarked && !w.suspect && !except.count(id)) return true;
+    if (w.benchmarked && !w.suspect && !w.quarantined && !except.count(id)) return true;
   return false;
 }
 

@@ -43,6 +43,7 @@ struct WorkerState {
   std::deque<GroupId> cancelled;    // recently cancelled groups: their results are ignored quietly
   int protocol_errors = 0;
   bool suspect = false;  // missed a deadline and has not delivered a result since
+  bool quarantined = false;  // proven wrong repeatedly (verification.hpp): it gets no work
   uint64_t groups_done = 0, ops_done = 0, failures = 0;
   KeptTensors kept;
 };
@@ -77,8 +78,8 @@ class Fleet {
   // Busy until now plus the estimates of its live groups.
   static void refresh_busy_until(WorkerState& w, double now_ms, const GroupTable& groups);
 
-  // Benchmarked workers (who may get work), in id order, and their loads for the scheduler. A
-  // suspect worker is busy forever: it only gets work nobody else can take.
+  // Benchmarked workers (who may get work; not quarantined ones), in id order, and their loads
+  // for the scheduler. A suspect worker is busy forever: it only gets work nobody else can take.
   std::vector<WorkerState*> eligible(int max_in_flight, std::vector<WorkerLoad>& loads);
   // Round robin: the worker whose turn it is among `eligible`; next_turn() passes the turn on.
   WorkerState& in_turn(const std::vector<WorkerState*>& eligible) const {
@@ -88,7 +89,7 @@ class Fleet {
   // A speed model of the benchmarked workers' mean benchmark (round robin sizes groups for an
   // average worker). Requires at least one benchmarked worker.
   SpeedModel average_speed() const;
-  // True if a benchmarked worker that is not suspect and not in `except` is connected.
+  // True if a benchmarked worker that is not suspect, quarantined or in `except` is connected.
   bool someone_else(const std::set<WorkerId>& except) const;
 
  private:

@@ -12,6 +12,7 @@
 
 #include "shared/graph_spec.hpp"
 #include "shared/ops/op.hpp"
+#include "shared/protocol.hpp"
 #include "shared/tensor.hpp"
 
 namespace corvid::server {
@@ -69,6 +70,7 @@ struct Graph {
   double created_ms = 0;  // on the coordinator's clock
   double finished_at = 0;  // unix seconds when its last op became final (0: never finished)
   bool replicate = false;  // the developer asked for `verify: replicate` (the server's policy may too)
+  protocol::VerificationSummary verification;  // counted while it runs (its policy is filled in when shown)
   std::string submit_key;  // the client's key of the submit that created it: a resent submit finds it
   std::vector<OpNode> ops;
   std::unordered_map<std::string, OpIndex> index;  // op id -> position

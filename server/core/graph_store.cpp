@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -43,6 +44,13 @@ CREATE TABLE IF NOT EXISTS tensors (
   shape TEXT NOT NULL,
   data BLOB NOT NULL,
   PRIMARY KEY (graph_id, seq));
+CREATE TABLE IF NOT EXISTS trust (
+  identity TEXT PRIMARY KEY,
+  operator INTEGER NOT NULL,
+  verified INTEGER NOT NULL,
+  wrong INTEGER NOT NULL,
+  quarantined INTEGER NOT NULL,
+  evidence TEXT NOT NULL DEFAULT '{}');
 )sql";
 
 // A prepared statement that resets itself after each use.
@@ -274,6 +282,36 @@ class SqliteGraphStore final : public GraphStore {
     Statement(db_, "DELETE FROM ops WHERE graph_id = ?1").bind(1, id).run();
     Statement(db_, "UPDATE graphs SET removed_at = ?2, outputs = '[]' WHERE id = ?1").bind(1, id).bind(2, removed_at).run();
     tx.commit();
+  }
+
+  void save_trust(const std::vector<StoredTrust>& records) override {
+    if (records.empty()) return;
+    Transaction tx(*this);
+    Statement q(db_,
+                "INSERT OR REPLACE INTO trust (identity, operator, verified, wrong, quarantined, evidence) "
+                "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    for (const auto& r : records) {
+      q.bind(1, r.identity).bind(2, static_cast<int64_t>(r.operator_credential));
+      q.bind(3, static_cast<int64_t>(r.verified)).bind(4, static_cast<int64_t>(r.wrong));
+      q.bind(5, static_cast<int64_t>(r.quarantined)).bind(6, r.evidence).run();
+    }
+    tx.commit();
+  }
+
+  std::vector<StoredTrust> load_trust() override {
+    std::vector<StoredTrust> out;
+    Statement q(db_, "SELECT identity, operator, verified, wrong, quarantined, evidence FROM trust ORDER BY rowid");
+    while (q.step()) {
+      StoredTrust r;
+      r.identity = q.text_at(0);
+      r.operator_credential = q.int_at(1) != 0;
+      r.verified = static_cast<uint64_t>(std::max<int64_t>(0, q.int_at(2)));
+      r.wrong = static_cast<uint64_t>(std::max<int64_t>(0, q.int_at(3)));
+      r.quarantined = q.int_at(4) != 0;
+      r.evidence = q.text_at(5);
+      out.push_back(std::move(r));
+    }
+    return out;
   }
 
  private:

@@ -40,6 +40,16 @@ struct StoredGraph {
   std::vector<StoredOp> ops;  // in seq order
 };
 
+// A worker identity's trust record as stored (table trust; verification.hpp's TrustRecord).
+struct StoredTrust {
+  std::string identity;
+  bool operator_credential = false;
+  uint64_t verified = 0;
+  uint64_t wrong = 0;
+  bool quarantined = false;
+  std::string evidence;  // JSON (Evidence::to_json)
+};
+
 // Storage of graphs. Writes of new graphs and ops are durable when the call returns; state
 // changes and values are queued and written in one transaction by flush() (a lost result is
 // only recomputed). Not thread-safe. Throws std::runtime_error on database errors.
@@ -72,6 +82,9 @@ class GraphStore {
   // Writes everything queued, then deletes the graph's ops and values, keeping a row that says
   // when it was removed (so its id is not used again). Durable when the call returns.
   virtual void remove_graph(GraphId graph, double removed_at) = 0;
+  // Trust records (durable on return, in one transaction), and all of them.
+  virtual void save_trust(const std::vector<StoredTrust>& records) = 0;
+  virtual std::vector<StoredTrust> load_trust() = 0;
 };
 
 // The SQLite store in `path` (WAL journal), created with its schema if there is no such file.

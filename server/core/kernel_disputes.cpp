@@ -89,6 +89,7 @@ uint64_t CoordinatorImpl::compute_on_server(GroupRecord rec,
   const Graph& graph = graphs_.at(rec.graph);
   protocol::Assign assign;
   assign.group_id = rec.id = groups_.next_id();
+  rec.sent_ms = now();
   for (OpIndex op : rec.ops) assign.ops.push_back(graph.wire_op(op));
   for (OpIndex op : rec.outputs) assign.outputs.push_back(graph.wire_name(op));
   for (const auto& [in, value] : inputs) assign.inputs.push_back({graph.wire_name(in), *value});
@@ -102,6 +103,10 @@ void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {
   const std::optional<GroupRecord> taken = groups_.take_server_job(job);
   if (!taken) return;
   const GroupRecord& rec = *taken;
+  // The server's compute time on its clock (a queued job's starts when the one before it ended).
+  budget_.spend(std::max(0.0, now() - std::max(rec.sent_ms, last_server_done_ms_)));
+  last_server_done_ms_ = now();
+  if (checks_.rechecks.count(job)) return recheck_done(rec, std::move(reply));
   if (rec.check) return server_replica_done(rec, std::move(reply));
   disputes_.job_done(job);
   auto g = graphs_.find(rec.graph);

@@ -12,7 +12,21 @@ int64_t CoordinatorImpl::queue_depth() const {
   return depth;
 }
 
+protocol::VerificationSummary CoordinatorImpl::verification_of(const Graph& graph) const {
+  protocol::VerificationSummary v = graph.verification;
+  v.policy = verify_policy_name(policy_of(graph));
+  return v;
+}
+
 namespace {
+
+nlohmann::json summary_json(const protocol::VerificationSummary& v) {
+  return {{"policy", v.policy},         {"replicated", v.replicated}, {"spot_checked", v.spot_checked},
+          {"disagreements", v.disagreements}, {"wrong", v.wrong},     {"quarantines", v.quarantines}};
+}
+
+// A trust record as /api/status shows it: the evidence of its last proven-wrong result.
+nlohmann::json evidence_json(const TrustRecord& r) { return r.wrong ? r.evidence.to_json() : nlohmann::json(); }
 
 // A worker's benchmark as /api/status shows it (null until it reported one).
 nlohmann::json benchmark_json(const WorkerState& w) {
@@ -55,7 +69,18 @@ nlohmann::json CoordinatorImpl::status_json() const {
                        {"failures", w.failures},
                        {"reported_compute_ms", w.reported_compute_ms},
                        {"connected_since", w.connected_at}});
+    const TrustRecord* r = trust_.of(id);
+    auto& row = workers.back();
+    row["trust"] = r ? trust_.trust(*r) : 0.0;
+    row["quarantined"] = w.quarantined;
+    row["verified_in_a_row"] = r ? r->verified : 0;
+    row["wrong"] = r ? r->wrong : 0;
+    row["evidence"] = r ? evidence_json(*r) : nlohmann::json();
   }
+  // Quarantined identities, connected or not (an anonymous one never connects again).
+  nlohmann::json quarantined = nlohmann::json::array();
+  for (const TrustRecord* r : trust_.quarantined(50))
+    quarantined.push_back({{"identity", r->identity}, {"wrong", r->wrong}, {"evidence", r->evidence.to_json()}});
   nlohmann::json graphs = nlohmann::json::array();
   const double t = now();
   for (const auto& [id, g] : graphs_) {
@@ -74,6 +99,7 @@ nlohmann::json CoordinatorImpl::status_json() const {
                       {"counts", std::move(counts)},
                       {"created_at", g.created_at},
                       {"elapsed_s", elapsed_s(g, t)},
+                      {"verification", summary_json(verification_of(g))},
                       {"failed", std::move(failed)}});
   }
   return {{"workers", std::move(workers)},
@@ -82,6 +108,8 @@ nlohmann::json CoordinatorImpl::status_json() const {
           {"throughput", stats_.throughput_json(t)},
           {"history", stats_.history_json()},
           {"events", stats_.events_json()},
+          {"verify", verify_policy_name(options_.verify)},
+          {"quarantined", std::move(quarantined)},
           {"policy", options_.policy == SchedulingPolicy::round_robin ? "round-robin" : "earliest-finish"}};
 }
 
@@ -168,11 +196,33 @@ std::string CoordinatorImpl::metrics_text() const {
       {"corvid_server_replicas_total", {"Replicas computed by the server's own kernel (no other worker).",
                                         stats_.totals.server_replicas}},
       {"corvid_verification_failed_total", {"Groups whose results never agreed: their ops failed.",
-                                            stats_.totals.verification_failed}}};
+                                            stats_.totals.verification_failed}},
+      {"corvid_quarantines_total", {"Workers quarantined after repeated proven-wrong results.", stats_.totals.quarantines}},
+      {"corvid_rechecked_total", {"Groups a quarantined worker delivered unreplicated, verified again by the server.",
+                                  stats_.totals.rechecked}},
+      {"corvid_wrong_delivered_total", {"Of those, groups found wrong (the server's values replaced them).",
+                                        stats_.totals.wrong_delivered}}};
   for (const auto& [name, help] : verification) {
     metric(name, "counter", help.first);
     out << name << " " << help.second << "\n";
   }
+  metric("corvid_server_verify_ms_total", "counter",
+         "Time the server's own kernel spent on verification and disputes (its clock; --spot-check-budget).");
+  out << "corvid_server_verify_ms_total " << budget_.spent_ms() << "\n";
+  const std::pair<const char*, int64_t protocol::VerificationSummary::*> per_graph[] = {
+      {"replicated", &protocol::VerificationSummary::replicated},
+      {"spot_checked", &protocol::VerificationSummary::spot_checked},
+      {"disagreements", &protocol::VerificationSummary::disagreements},
+      {"wrong", &protocol::VerificationSummary::wrong},
+      {"quarantines", &protocol::VerificationSummary::quarantines}};
+  metric("corvid_graph_verification", "counter",
+         "Per graph in memory: groups replicated, spot-checked, disagreements, wrong results, quarantines.");
+  for (const auto& [id, g] : graphs_)
+    for (const auto& [what, field] : per_graph)
+      out << "corvid_graph_verification{graph=\"" << id << "\",what=\"" << what << "\"} " << g.verification.*field << "\n";
+  metric("corvid_worker_trust", "gauge", "Share of a connected worker's groups taken without a replica (0: quarantined).");
+  for (const auto& [id, w] : fleet_.all())
+    if (const TrustRecord* r = trust_.of(id)) out << "corvid_worker_trust{worker=\"" << id << "\"} " << trust_.trust(*r) << "\n";
   metric("corvid_worker_ops_done", "counter", "Ops computed per connected worker.");
   for (const auto& [id, w] : fleet_.all()) out << "corvid_worker_ops_done{worker=\"" << id << "\"} " << w.ops_done << "\n";
   metric("corvid_worker_speed_gflops", "gauge", "Matmul speed the scheduler assumes per worker.");

@@ -114,4 +114,26 @@ void Persistence::flush(double now_ms) {
   last_flush_ms_ = now_ms;
 }
 
+void Persistence::save_trust(const std::vector<TrustRecord>& records) {
+  std::vector<StoredTrust> stored;
+  for (const TrustRecord& r : records)
+    stored.push_back({r.identity, r.operator_credential, r.verified, r.wrong, r.quarantined, r.evidence.to_json().dump()});
+  store_->save_trust(stored);
+}
+
+std::vector<TrustRecord> Persistence::load_trust() {
+  std::vector<TrustRecord> out;
+  for (const StoredTrust& s : store_->load_trust()) {
+    TrustRecord r;
+    r.identity = s.identity;
+    r.operator_credential = s.operator_credential;
+    r.verified = s.verified;
+    r.wrong = s.wrong;
+    r.quarantined = s.quarantined;
+    r.evidence = Evidence::from_json(nlohmann::json::parse(s.evidence, nullptr, false));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace corvid::server

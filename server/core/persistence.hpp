@@ -10,6 +10,7 @@
 
 #include "server/core/graph.hpp"
 #include "server/core/graph_store.hpp"
+#include "server/core/verification.hpp"
 
 namespace corvid::server {
 
@@ -47,6 +48,11 @@ class Persistence {
   std::shared_ptr<const Tensor> load_value(const Graph& graph, OpIndex op);
   // Removes a graph's ops and values for good (durable on return).
   void remove_graph(GraphId graph, double unix_now) { store_->remove_graph(graph, unix_now); }
+
+  // Trust records (verification.hpp): written at once; all of them at restart (a record whose
+  // evidence does not parse keeps none).
+  void save_trust(const std::vector<TrustRecord>& records);
+  std::vector<TrustRecord> load_trust();
 
   // True when queued writes should reach the store now: the period passed, or too much is queued.
   bool flush_due(double now_ms) const { return now_ms - last_flush_ms_ >= kFlushPeriodMs || too_much_queued(); }

@@ -46,6 +46,9 @@ class Statistics {
     uint64_t results_wrong = 0;       // results proven wrong (minority, or against the server)
     uint64_t server_replicas = 0;     // replicas computed by the server's own kernel
     uint64_t verification_failed = 0;  // groups whose results never agreed (their ops failed)
+    uint64_t quarantines = 0;         // workers quarantined
+    uint64_t rechecked = 0;           // a quarantined worker's unreplicated deliveries verified again
+    uint64_t wrong_delivered = 0;     // ... of which were wrong (the server's values replaced them)
   };
 
   explicit Statistics(double start_ms) : start_ms_(start_ms), last_history_ms_(start_ms) {}

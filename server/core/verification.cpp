@@ -1,14 +1,18 @@
 #include "server/core/verification.hpp"
 
+#include <algorithm>
 #include <unordered_map>
 
 namespace corvid::server {
 
-const char* verify_policy_name(VerifyPolicy policy) { return policy == VerifyPolicy::replicate ? "replicate" : "off"; }
+const char* verify_policy_name(VerifyPolicy policy) {
+  return policy == VerifyPolicy::replicate ? "replicate" : policy == VerifyPolicy::adaptive ? "adaptive" : "off";
+}
 
 bool parse_verify_policy(const std::string& name, VerifyPolicy& policy) {
   if (name == "off") policy = VerifyPolicy::off;
   else if (name == "replicate") policy = VerifyPolicy::replicate;
+  else if (name == "adaptive") policy = VerifyPolicy::adaptive;
   else return false;
   return true;
 }
@@ -93,6 +97,130 @@ std::vector<Check*> VerificationTable::waiting() {
   std::vector<Check*> out;
   for (auto& [id, c] : checks_)
     if (!c.replica) out.push_back(&c);
+  return out;
+}
+
+nlohmann::json Evidence::to_json() const {
+  return {{"graph", graph}, {"group", group}, {"op", op}, {"largest_difference", difference}, {"detail", detail}};
+}
+
+Evidence Evidence::from_json(const nlohmann::json& j) {
+  Evidence e;
+  if (!j.is_object()) return e;
+  e.graph = j.value("graph", GraphId{0});
+  e.group = j.value("group", GroupId{0});
+  e.op = j.value("op", "");
+  e.difference = j.value("largest_difference", 0.0);
+  e.detail = j.value("detail", "");
+  return e;
+}
+
+void TrustTable::load(std::vector<TrustRecord> records) {
+  for (auto& r : records) {
+    if (r.quarantined) quarantine_order_.push_front(r.identity);
+    records_[r.identity] = std::move(r);
+  }
+}
+
+TrustRecord& TrustTable::bind(WorkerId worker, const std::string& identity, bool operator_credential) {
+  TrustRecord& r = records_[identity];
+  if (r.identity.empty()) {
+    r.identity = identity;
+    r.operator_credential = operator_credential;
+    if (operator_credential) changed(r);
+  }
+  bound_[worker] = identity;
+  return r;
+}
+
+void TrustTable::unbind(WorkerId worker) {
+  auto b = bound_.find(worker);
+  if (b == bound_.end()) return;
+  const std::string identity = b->second;
+  bound_.erase(b);
+  for (const auto& [other, id] : bound_)
+    if (id == identity) return;  // another connection of an operator's worker of this name
+  const TrustRecord& r = records_.at(identity);
+  if (r.operator_credential || r.quarantined) return;
+  unverified_.erase(identity);
+  records_.erase(identity);
+}
+
+TrustRecord* TrustTable::of(WorkerId worker) {
+  auto b = bound_.find(worker);
+  return b == bound_.end() ? nullptr : &records_.at(b->second);
+}
+
+const TrustRecord* TrustTable::of(WorkerId worker) const {
+  auto b = bound_.find(worker);
+  return b == bound_.end() ? nullptr : &records_.at(b->second);
+}
+
+double TrustTable::replication_probability(const TrustRecord& r) const {
+  if (r.operator_credential) return 0;
+  if (r.verified < kTrustedAfter) return 1;
+  const double share = static_cast<double>(kTrustedAfter) / static_cast<double>(r.verified);
+  return std::max(floor_, share * share);
+}
+
+void TrustTable::verified(WorkerId worker) {
+  TrustRecord* r = of(worker);
+  if (!r) return;
+  ++r->verified;
+  unverified_.erase(r->identity);
+  changed(*r);
+}
+
+bool TrustTable::proven_wrong(WorkerId worker, const Evidence& evidence) {
+  TrustRecord* r = of(worker);
+  if (!r) return false;
+  r->verified = 0;
+  ++r->wrong;
+  r->evidence = evidence;
+  const bool now_quarantined = !r->quarantined && r->wrong >= kQuarantineAfter;
+  if (now_quarantined) {
+    r->quarantined = true;
+    quarantine_order_.push_front(r->identity);
+  }
+  changed(*r);
+  return now_quarantined;
+}
+
+void TrustTable::delivered_unverified(WorkerId worker, Unverified group) {
+  const TrustRecord* r = of(worker);
+  if (!r) return;
+  auto& list = unverified_[r->identity];
+  list.push_back(std::move(group));
+  while (list.size() > kUnverifiedMemory) list.pop_front();
+}
+
+std::vector<Unverified> TrustTable::take_unverified(WorkerId worker) {
+  const TrustRecord* r = of(worker);
+  if (!r) return {};
+  auto it = unverified_.find(r->identity);
+  if (it == unverified_.end()) return {};
+  std::vector<Unverified> out(it->second.begin(), it->second.end());
+  unverified_.erase(it);
+  return out;
+}
+
+void TrustTable::changed(const TrustRecord& r) {
+  if (r.operator_credential || r.quarantined) changed_.insert(r.identity);
+}
+
+std::vector<TrustRecord> TrustTable::take_changed() {
+  std::vector<TrustRecord> out;
+  for (const auto& identity : changed_) out.push_back(records_.at(identity));
+  changed_.clear();
+  return out;
+}
+
+std::vector<const TrustRecord*> TrustTable::quarantined(std::size_t limit) const {
+  std::vector<const TrustRecord*> out;
+  for (const auto& identity : quarantine_order_) {
+    if (out.size() >= limit) break;
+    out.push_back(&records_.at(identity));
+  }
   return out;
 }
 

@@ -1,17 +1,22 @@
-// Verification of volunteers' results (issue 10, `--verify replicate`): a group's result is only
-// a candidate until a second result from a distinct worker agrees with it (shared/agreement.hpp,
-// per output tensor) or the server's own kernel, whose result is authoritative, settles it.
-// Meanwhile its ops stay running: nothing is delivered, counted computed or stored. This part
-// owns the open checks (the candidate results of one group's ops, the replica in flight) and the
-// majority rule; the coordinator (verify.cpp) wires them to workers and the server's kernel.
+// Verification of volunteers' results (issue 10, `--verify replicate|adaptive`): a group's result
+// is only a candidate until a second result from a distinct worker agrees with it
+// (shared/agreement.hpp, per output tensor) or the server's own kernel, whose result is
+// authoritative, settles it. Meanwhile its ops stay running: nothing is delivered, counted
+// computed or stored. This part owns the open checks (the candidate results of one group's ops,
+// the replica in flight), the majority rule, the workers' earned trust (TrustTable: which groups
+// `adaptive` replicates, quarantine) and the server kernel's budget for spot checks; the
+// coordinator (verify.cpp) wires them to workers and the server's kernel.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "server/core/coordinator.hpp"
 #include "server/core/graph.hpp"
@@ -24,7 +29,7 @@ using WorkerId = uint64_t;
 using CheckId = uint64_t;
 
 const char* verify_policy_name(VerifyPolicy policy);
-// "off" or "replicate"; false for anything else.
+// "off", "replicate" or "adaptive"; false for anything else.
 bool parse_verify_policy(const std::string& name, VerifyPolicy& policy);
 
 // The majority rule, a pure function of who agrees with whom. `authoritative[i]`: result i is
@@ -67,6 +72,109 @@ struct Check {
   std::set<WorkerId> workers;   // that answered or hold a replica: a replica goes to another
   GroupId replica = 0;          // the replica in flight (a worker's group or a server job); 0: none
   bool server_replica = false;  // the replica in flight is the server's kernel
+  bool spot_checked = false;    // the server's kernel was asked (spot check or tie-break): once per check
+  bool tie_break = false;       // results disagreed: the next replica is the server's kernel if the budget allows
+};
+
+// Where a proven-wrong result differed: what /status shows of a quarantined worker.
+struct Evidence {
+  GraphId graph = 0;
+  GroupId group = 0;
+  std::string op;          // the developer's op id that differs most
+  double difference = 0;   // the largest difference of that op
+  std::string detail;      // Comparison::describe()
+  nlohmann::json to_json() const;
+  static Evidence from_json(const nlohmann::json& j);
+};
+
+// What the server knows of one worker identity (docs/design.md, "Earned trust"). An identity is
+// "operator:<name>" for a worker that presented the operator's worker token, or "anonymous:<run>-
+// <worker id>" for any other connection: never reused, so a reconnect starts untrusted.
+struct TrustRecord {
+  std::string identity;
+  bool operator_credential = false;  // a worker token: trusted from the start
+  uint64_t verified = 0;             // consecutive results verified (agreed with the accepted one)
+  uint64_t wrong = 0;                // results proven wrong, ever
+  bool quarantined = false;
+  Evidence evidence;                 // of its last proven-wrong result (when wrong > 0)
+};
+
+// A group a trusted worker delivered without a replica: verified again if it is quarantined.
+struct Unverified {
+  GraphId graph = 0;
+  GroupId group = 0;
+  std::vector<OpIndex> ops, outputs, external;
+};
+
+// Earned trust (BOINC's adaptive replication), keyed by worker identity; connected workers are
+// bound to their identity. Not thread-safe.
+class TrustTable {
+ public:
+  static constexpr uint64_t kTrustedAfter = 10;      // consecutive verified results before any is taken alone
+  static constexpr uint64_t kQuarantineAfter = 3;    // proven-wrong results before quarantine
+  static constexpr std::size_t kUnverifiedMemory = 256;  // unreplicated deliveries remembered per identity
+
+  explicit TrustTable(double floor) : floor_(floor) {}
+  // Records from the store (quarantined identities and operators' workers).
+  void load(std::vector<TrustRecord> records);
+  // Binds a connected worker to its identity (a new record, untrusted, unless the identity is known).
+  TrustRecord& bind(WorkerId worker, const std::string& identity, bool operator_credential);
+  // The worker left. An anonymous identity is never bound again: its record is forgotten unless
+  // it is quarantined (kept as evidence).
+  void unbind(WorkerId worker);
+  TrustRecord* of(WorkerId worker);
+  const TrustRecord* of(WorkerId worker) const;
+  // The probability that a result of this record is replicated under `adaptive`: 1 until
+  // kTrustedAfter consecutive verified results, then (kTrustedAfter / verified)^2, never below
+  // the floor; 0 for an operator's worker (the server's spot checks still apply).
+  double replication_probability(const TrustRecord& r) const;
+  // 1 - replication_probability: the share of its results taken alone (0 when quarantined).
+  double trust(const TrustRecord& r) const { return r.quarantined ? 0 : 1 - replication_probability(r); }
+  // A result of `worker` agreed with the accepted one.
+  void verified(WorkerId worker);
+  // A result of `worker` was proven wrong: its trust resets. True if it is now quarantined
+  // (the kQuarantineAfter-th time).
+  bool proven_wrong(WorkerId worker, const Evidence& evidence);
+  // A group `worker` delivered without a replica; remembered (the oldest forgotten beyond
+  // kUnverifiedMemory) until a result of it is verified.
+  void delivered_unverified(WorkerId worker, Unverified group);
+  // The unreplicated deliveries since its last verified result, forgotten here.
+  std::vector<Unverified> take_unverified(WorkerId worker);
+  // Records changed since the last call that the store keeps: operators' and quarantined ones.
+  std::vector<TrustRecord> take_changed();
+  // Quarantined identities, most recent first, at most `limit`.
+  std::vector<const TrustRecord*> quarantined(std::size_t limit) const;
+
+ private:
+  void changed(const TrustRecord& r);
+  double floor_;
+  std::map<std::string, TrustRecord> records_;
+  std::map<WorkerId, std::string> bound_;
+  std::map<std::string, std::deque<Unverified>> unverified_;
+  std::set<std::string> changed_;
+  std::deque<std::string> quarantine_order_;
+};
+
+// The server kernel's compute time for verification against a share of one core: spot checks
+// run only while the time spent stays within share × elapsed (+ a burst of share × kBurstMs).
+class ServerBudget {
+ public:
+  static constexpr double kBurstMs = 10000;
+  ServerBudget(double share, double start_ms) : share_(share), start_ms_(start_ms) {}
+  bool allows(double now_ms) const { return spent_ms_ < share_ * (now_ms - start_ms_ + kBurstMs); }
+  void spend(double ms) { spent_ms_ += ms; }
+  double spent_ms() const { return spent_ms_; }
+
+ private:
+  double share_;
+  double start_ms_;
+  double spent_ms_ = 0;
+};
+
+// A quarantined worker's unreplicated delivery being recomputed by the server's own kernel.
+struct Recheck {
+  std::string identity;
+  Unverified group;
 };
 
 // The open checks, and which ops they hold (running until the check ends). Not thread-safe.
@@ -82,6 +190,9 @@ class VerificationTable {
   std::vector<Check*> waiting();
   std::size_t size() const { return checks_.size(); }
   bool empty() const { return checks_.empty(); }
+  std::map<CheckId, Check>& all() { return checks_; }
+  // Server-kernel jobs re-verifying a quarantined worker's deliveries, by job id.
+  std::map<uint64_t, Recheck> rechecks;
 
  private:
   std::map<CheckId, Check> checks_;

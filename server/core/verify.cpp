@@ -1,7 +1,11 @@
-// `--verify replicate` (see verification.hpp and docs/server-core.md): a group's result is a
+// `--verify replicate|adaptive` (see verification.hpp and docs/design.md): a group's result is a
 // candidate until a result from a distinct worker agrees with it, or the server's own kernel
-// (authoritative) settles it; its ops stay running meanwhile. On disagreement more replicas run
-// until two results agree, up to CoordinatorOptions::verify_cap results, then the ops fail.
+// (authoritative) settles it; its ops stay running meanwhile. On disagreement the server's kernel
+// breaks the tie within its budget, else more replicas run until two results agree, up to
+// CoordinatorOptions::verify_cap results, then the ops fail. Under `adaptive` a trusted worker's
+// result is taken alone with the probability its record earned (TrustTable); spot checks send a
+// sample of accepted groups to the server's kernel first; repeated proven-wrong results
+// quarantine a worker.
 #include <algorithm>
 #include <optional>
 
@@ -19,8 +23,38 @@ std::string what(const Check& c, GroupId group) {
 
 }  // namespace
 
+bool CoordinatorImpl::draw(double p) {
+  if (p >= 1) return true;
+  if (p <= 0) return false;
+  return std::uniform_real_distribution<double>(0, 1)(rng_) < p;
+}
+
+bool CoordinatorImpl::spot_check_due() {
+  return options_.spot_check_budget > 0 && budget_.allows(now()) && draw(options_.spot_check_rate);
+}
+
+CoordinatorImpl::Verification CoordinatorImpl::verification_for(const Graph& graph, const WorkerState& w) {
+  const VerifyPolicy policy = policy_of(graph);
+  if (policy == VerifyPolicy::off) return Verification::none;
+  if (policy == VerifyPolicy::adaptive) {
+    const TrustRecord* r = trust_.of(w.id);
+    if (!r || draw(trust_.replication_probability(*r))) return Verification::replicate;
+    return spot_check_due() ? Verification::spot_check : Verification::none;
+  }
+  return Verification::replicate;
+}
+
+std::vector<OpIndex> CoordinatorImpl::external_inputs(const Graph& graph, const std::vector<OpIndex>& ops) const {
+  std::set<OpIndex> in_group(ops.begin(), ops.end());
+  std::vector<OpIndex> external;
+  for (OpIndex op : ops)
+    for (OpIndex in : graph.ops[op].inputs)
+      if (!in_group.count(in) && std::find(external.begin(), external.end(), in) == external.end()) external.push_back(in);
+  return external;
+}
+
 void CoordinatorImpl::verify_result(WorkerState& w, Graph& graph, const GroupRecord& done,
-                                    std::vector<NamedTensor> outputs) {
+                                    std::vector<NamedTensor> outputs, Verification how) {
   touched(graph.id);
   if (done.check) {
     Check* check = checks_.find(done.check);
@@ -37,16 +71,12 @@ void CoordinatorImpl::verify_result(WorkerState& w, Graph& graph, const GroupRec
   // replicas could not compute the same group; the other ops are computed again.
   if (std::any_of(ops.begin(), ops.end(), final) || std::any_of(ops.begin(), ops.end(), held))
     return release_ops(graph, ops);
-  std::set<OpIndex> in_group(ops.begin(), ops.end());
-  std::vector<OpIndex> external;
   Cost cost;
   for (OpIndex op : ops) {
     cost.flops += graph.ops[op].cost.flops;
     cost.bytes += graph.ops[op].cost.bytes;
-    for (OpIndex in : graph.ops[op].inputs)
-      if (!in_group.count(in) && std::find(external.begin(), external.end(), in) == external.end()) external.push_back(in);
   }
-  Check& check = checks_.open(graph.id, ops, done.outputs, external, cost);
+  Check& check = checks_.open(graph.id, ops, done.outputs, external_inputs(graph, ops), cost);
   check.results.push_back({w.id, done.id, std::move(outputs)});
   check.workers.insert(w.id);
   std::set<GroupId> others;
@@ -57,6 +87,12 @@ void CoordinatorImpl::verify_result(WorkerState& w, Graph& graph, const GroupRec
   }
   // Other groups computing these ops (after a deadline) are redundant: replicas are the check's.
   for (GroupId other : others) cancel_group(other);
+  if (how == Verification::spot_check) {
+    check.spot_checked = true;
+    ++graph.verification.spot_checked;
+    return start_server_replica(check, graph);
+  }
+  ++graph.verification.replicated;
 }
 
 void CoordinatorImpl::release_ops(Graph& graph, const std::vector<OpIndex>& ops) {
@@ -96,9 +132,12 @@ void CoordinatorImpl::decide(Check& check) {
   if (verdict.kind == Verdict::need_more) {
     if (latest > 0) {
       ++stats_.totals.disagreements;
+      ++graph.verification.disagreements;
+      // The server's kernel settles a disagreement when its budget allows; else another worker.
+      check.tie_break = !check.spot_checked && options_.spot_check_budget > 0 && budget_.allows(now());
       event("disagreement", what(check, results[latest].group) + ": " + who(results[latest].worker) + " and " +
-                                who(results[0].worker) + " disagree (" + comparison(0, latest).describe() +
-                                "); another replica runs");
+                                who(results[0].worker) + " disagree (" + comparison(0, latest).describe() + "); " +
+                                (check.tie_break ? "the server's own kernel settles it" : "another replica runs"));
     }
     return;  // check.replica is 0: dispatch_replicas starts the next one
   }
@@ -120,24 +159,148 @@ void CoordinatorImpl::decide(Check& check) {
       if (!is_final(graph.ops[op].status)) fail_op(graph, op, error);
     return;
   }
-  for (int wrong : verdict.wrong) blame(check, results[wrong], results[verdict.accepted], comparison(wrong, verdict.accepted));
+  // Spot check: workers that agree may agree on the same wrong values; a sample of accepted
+  // groups waits for the server's kernel first.
+  if (!authoritative[verdict.accepted] && !check.spot_checked && spot_check_due()) {
+    check.spot_checked = true;
+    ++graph.verification.spot_checked;
+    return start_server_replica(check, graph);
+  }
+  std::vector<WorkerId> to_quarantine;
+  for (int wrong : verdict.wrong)
+    if (blame(check, results[wrong], results[verdict.accepted], comparison(wrong, verdict.accepted)))
+      to_quarantine.push_back(results[wrong].worker);
+  for (int i = 0; i < static_cast<int>(results.size()); ++i)
+    if (results[i].worker && std::find(verdict.wrong.begin(), verdict.wrong.end(), i) == verdict.wrong.end())
+      trust_.verified(results[i].worker);
   Candidate accepted = std::move(check.results[verdict.accepted]);
   const std::vector<OpIndex> ops = check.ops;
   checks_.close(check.id);
   ++stats_.totals.groups_verified;
   const uint64_t computed = apply_result(graph, ops, accepted.outputs, {}, nullptr);
   if (WorkerState* w = fleet_.find(accepted.worker)) w->ops_done += computed;
+  for (WorkerId worker : to_quarantine) quarantine(worker);
 }
 
-void CoordinatorImpl::blame(const Check& check, const Candidate& wrong, const Candidate& right, const Comparison& how) {
+bool CoordinatorImpl::blame(const Check& check, const Candidate& wrong, const Candidate& right, const Comparison& how) {
   ++stats_.totals.results_wrong;
+  if (auto g = graphs_.find(check.graph); g != graphs_.end()) ++g->second.verification.wrong;
   if (WorkerState* w = fleet_.find(wrong.worker)) {
     ++w->failures;
     w->kept.clear();  // its copies of values are not to be relied on
   }
   event("wrong", who(wrong.worker) + "'s result of " + what(check, wrong.group) + " was wrong against " +
                      who(right.worker) + ": " + how.describe());
+  return trust_.proven_wrong(wrong.worker,
+                             Evidence{check.graph, wrong.group, how.op_id, how.disagreement.difference, how.describe()});
 }
+
+void CoordinatorImpl::quarantine(WorkerId worker) {
+  const TrustRecord* r = trust_.of(worker);
+  if (!r) return;
+  ++stats_.totals.quarantines;
+  if (auto g = graphs_.find(r->evidence.graph); g != graphs_.end()) ++g->second.verification.quarantines;
+  event("quarantine", "worker " + std::to_string(worker) + " (" + r->identity + ") quarantined after " +
+                          std::to_string(r->wrong) + " wrong results; last: graph " + std::to_string(r->evidence.graph) +
+                          " group " + std::to_string(r->evidence.group) + ", " + r->evidence.detail);
+  const std::string identity = r->identity;
+  // It gets no work, and what it holds or answered and is not verified yet is discarded.
+  if (WorkerState* w = fleet_.find(worker)) {
+    w->quarantined = true;
+    const std::vector<GroupId> in_flight = w->in_flight;
+    for (GroupId g : in_flight) cancel_group(g);
+  }
+  std::vector<CheckId> emptied;
+  for (auto& [id, check] : checks_.all()) {
+    auto& results = check.results;
+    results.erase(std::remove_if(results.begin(), results.end(), [&](const Candidate& c) { return c.worker == worker; }),
+                  results.end());
+    if (results.empty() && !check.replica) emptied.push_back(id);
+  }
+  for (CheckId id : emptied) {
+    Check* check = checks_.find(id);
+    auto g = graphs_.find(check->graph);
+    if (g == graphs_.end()) checks_.close(id);
+    else abandon(*check, g->second);
+  }
+  // What it delivered unreplicated since its last verified result is computed again by the
+  // server's own kernel and compared (recheck_done).
+  int rechecks = 0, skipped = 0;
+  for (Unverified& u : trust_.take_unverified(worker)) {
+    auto g = graphs_.find(u.graph);
+    if (g == graphs_.end()) {
+      ++skipped;
+      continue;
+    }
+    std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> inputs;
+    bool complete = true;
+    for (OpIndex in : u.external) {
+      auto value = value_of(g->second, in);
+      if (!value) complete = false;
+      inputs.emplace_back(in, std::move(value));
+    }
+    if (!complete) {
+      ++skipped;
+      continue;
+    }
+    GroupRecord rec;
+    rec.graph = u.graph;
+    rec.ops = u.ops;
+    rec.outputs = u.outputs;
+    const uint64_t job = compute_on_server(std::move(rec), inputs);
+    checks_.rechecks[job] = Recheck{identity, std::move(u)};
+    ++rechecks;
+  }
+  if (rechecks || skipped)
+    event("recheck", "the server's own kernel verifies again the " + std::to_string(rechecks) + " group(s) worker " +
+                         std::to_string(worker) + " delivered unreplicated since its last verified result" +
+                         (skipped ? " (" + std::to_string(skipped) + " more could not be: graph removed or input lost)" : ""));
+  save_trust();
+}
+
+void CoordinatorImpl::recheck_done(const GroupRecord& job, Frame reply) {
+  const Recheck recheck = checks_.rechecks.at(job.id);
+  checks_.rechecks.erase(job.id);
+  auto g = graphs_.find(job.graph);
+  if (g == graphs_.end() || protocol::type_of(reply) != protocol::Result::kType) return;
+  Graph& graph = g->second;
+  protocol::Result result = protocol::decode<protocol::Result>(std::move(reply));
+  if (!result_problem(graph, job, result.outputs).empty()) return;
+  // Compared with the values delivered (those the server holds: outputs that stayed on the
+  // worker were never delivered).
+  std::vector<NamedTensor> delivered, server;
+  for (auto& nt : result.outputs) {
+    GraphId gid = 0;
+    std::string op_id;
+    parse_wire_name(nt.name, gid, op_id);
+    const OpIndex op = graph.index.at(op_id);
+    if (graph.ops[op].status != OpStatus::computed) continue;
+    auto value = value_of(graph, op);
+    if (!value) continue;
+    delivered.push_back({nt.name, *value});
+    server.push_back(std::move(nt));
+  }
+  const Comparison how = compare_results(graph, server, delivered);
+  ++stats_.totals.rechecked;
+  if (how.agree) return;
+  // A wrong value was delivered before its worker was caught: the server's value replaces it.
+  ++stats_.totals.wrong_delivered;
+  for (auto& nt : server) {
+    GraphId gid = 0;
+    std::string op_id;
+    parse_wire_name(nt.name, gid, op_id);
+    const OpIndex op = graph.index.at(op_id);
+    graph.ops[op].value = std::make_shared<const Tensor>(std::move(nt.tensor));
+    holding_values_.insert(graph.id);
+    store_.record_value(graph, op);
+  }
+  event("corrected", "graph " + std::to_string(graph.id) + " group " + std::to_string(recheck.group.group) + " from " +
+                         recheck.identity + " was delivered wrong (" + how.describe() +
+                         "): the server's own kernel's values replace it; ops computed from it before are not "
+                         "recomputed");
+}
+
+void CoordinatorImpl::save_trust() { store_.save_trust(trust_.take_changed()); }
 
 void CoordinatorImpl::replica_lost(const GroupRecord& group) {
   Check* check = checks_.find(group.check);
@@ -160,12 +323,23 @@ void CoordinatorImpl::dispatch_replicas() {
       abandon(*check, graph);
       continue;
     }
+    if (check->tie_break) {
+      check->tie_break = false;
+      check->spot_checked = true;
+      ++graph.verification.spot_checked;
+      start_server_replica(*check, graph);
+      continue;
+    }
     std::vector<WorkerLoad> loads;
     WorkerState* best = nullptr;
+    bool someone = false;  // a worker that may take the replica, now or once it has a free slot
     for (WorkerState* w : fleet_.eligible(options_.max_in_flight_per_worker, loads)) {
+      // Not a worker that reported a kernel error for one of these ops: it would report it again.
       if (w->suspect || check->workers.count(w->id) ||
-          static_cast<int>(w->in_flight.size()) >= options_.max_in_flight_per_worker)
+          std::any_of(check->ops.begin(), check->ops.end(), [&](OpIndex op) { return reported_by(graph, op, w->id); }))
         continue;
+      someone = true;
+      if (static_cast<int>(w->in_flight.size()) >= options_.max_in_flight_per_worker) continue;
       if (!best || w->speed.estimate_ms(check->cost, 1) < best->speed.estimate_ms(check->cost, 1)) best = w;
     }
     if (best) {
@@ -180,8 +354,9 @@ void CoordinatorImpl::dispatch_replicas() {
         check->replica = best->in_flight.back();
         check->workers.insert(best->id);
       }
-    } else if (!fleet_.someone_else(check->workers)) {
-      start_server_replica(*check, graph);  // a fleet of one: the server gives the second opinion
+    } else if (!someone) {
+      // A fleet of one: the server gives the second opinion (not budgeted: nobody else can).
+      start_server_replica(*check, graph);
     }
   }
 }
@@ -205,8 +380,6 @@ void CoordinatorImpl::start_server_replica(Check& check, Graph& graph) {
   check.replica = compute_on_server(std::move(rec), inputs);
   check.server_replica = true;
   ++stats_.totals.server_replicas;
-  event("verifying", "no other worker for graph " + std::to_string(graph.id) + " (" + std::to_string(check.ops.size()) +
-                         " op(s)): the server's own kernel computes the second opinion");
 }
 
 void CoordinatorImpl::server_replica_done(const GroupRecord& job, Frame reply) {

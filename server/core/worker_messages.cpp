@@ -18,7 +18,7 @@ std::string truncated(std::string s) {
 
 }  // namespace
 
-void CoordinatorImpl::worker_connected(WorkerId worker, const protocol::WorkerHello& hello) {
+void CoordinatorImpl::worker_connected(WorkerId worker, const protocol::WorkerHello& hello, bool operator_credential) {
   WorkerState& w = fleet_.connect(worker);
   w.connected_at = unix_now();
   w.last_seen_ms = now();
@@ -33,8 +33,16 @@ void CoordinatorImpl::worker_connected(WorkerId worker, const protocol::WorkerHe
     w.kept.add(name, 0);
   }
   if (w.name.empty()) w.name = "worker " + std::to_string(worker);
+  // Its identity for earned trust: an operator's worker is known by name; any other connection
+  // is a new identity (this run's start and the worker id: never bound again), untrusted.
+  const std::string identity = operator_credential ? "operator:" + w.name
+                                                   : "anonymous:" + std::to_string(static_cast<uint64_t>(unix_at_start_ * 1000)) + "-" +
+                                                         std::to_string(worker);
+  w.quarantined = trust_.bind(worker, identity, operator_credential).quarantined;
   outbox_.send_to_worker(worker, protocol::encode(protocol::WorkerWelcome{worker, options_.heartbeat_ms}));
-  event("worker", "worker " + std::to_string(worker) + " '" + w.name + "' connected");
+  event("worker", "worker " + std::to_string(worker) + " '" + w.name + "' connected" +
+                      (operator_credential ? " with the worker token (trusted)" : "") +
+                      (w.quarantined ? "; " + identity + " is quarantined: it gets no work" : ""));
 }
 
 void CoordinatorImpl::worker_message(WorkerId worker, Frame frame) {
@@ -97,6 +105,7 @@ void CoordinatorImpl::drop_worker(WorkerId worker, const std::string& reason) {
                       (in_flight.empty() ? "" : ", " + std::to_string(in_flight.size()) + " group(s) handed to others"));
   for (GroupId g : in_flight) requeue_group(g, reason, true);
   fleet_.remove(worker);
+  trust_.unbind(worker);
   if (!fleet_.size()) last_worker_ms_ = now();
 }
 
@@ -156,10 +165,14 @@ void CoordinatorImpl::on_result(WorkerState& w, protocol::Result result) {
   ++stats_.totals.groups_done;
   remove_group(*group);
   if (done.expired) event("late", "worker " + std::to_string(w.id) + " finished a group after its deadline; its result is used");
-  // Under replication the result is a candidate until a second opinion agrees (verify.cpp).
-  if (done.check || replicated(graph)) return verify_result(w, graph, done, std::move(result.outputs));
+  // Under verification the result is a candidate until a second opinion agrees (verify.cpp).
+  const Verification how = done.check ? Verification::replicate : verification_for(graph, w);
+  if (how != Verification::none) return verify_result(w, graph, done, std::move(result.outputs), how);
   // Persist the values, mark the ops computed, cancel groups made redundant, wake dependents.
   w.ops_done += apply_result(graph, done.ops, result.outputs, done.kept_outputs, &w.kept);
+  // Taken on earned trust: verified again should the worker be quarantined.
+  if (policy_of(graph) == VerifyPolicy::adaptive)
+    trust_.delivered_unverified(w.id, {graph.id, done.id, done.ops, done.outputs, external_inputs(graph, done.ops)});
   // Answer waiters: the graph is touched, and settle() after this message serves its waiters
   // and dispatches the ops that became ready.
 }

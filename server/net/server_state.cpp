@@ -78,10 +78,11 @@ std::shared_ptr<FrameSession> ServerState::find(const Sessions& sessions, uint64
   return it == sessions.end() ? nullptr : it->second.lock();
 }
 
-WorkerId ServerState::add_worker(const std::shared_ptr<FrameSession>& session, const protocol::WorkerHello& hello) {
+WorkerId ServerState::add_worker(const std::shared_ptr<FrameSession>& session, const protocol::WorkerHello& hello,
+                                 bool operator_credential) {
   WorkerId id = next_worker_++;
   workers_[id] = session;
-  guarded("worker_connected", session, [&](Coordinator& c) { c.worker_connected(id, hello); });
+  guarded("worker_connected", session, [&](Coordinator& c) { c.worker_connected(id, hello, operator_credential); });
   return id;
 }
 

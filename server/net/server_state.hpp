@@ -28,6 +28,7 @@ struct ServerConfig {
   std::filesystem::path wasm_dir;
   std::filesystem::path token_file;
   std::string token;                         // what /ws/client hellos must present
+  std::string worker_token;                  // what a trusted worker's hello presents (worker-token file)
   std::size_t max_frame_bytes = 256u << 20;  // a larger message is drained and answered with an error
   std::vector<std::string> allowed_origins;  // --allow-origin, as normalize_origin gives them ("*": any)
   bool loopback_only = false;                // listening on a loopback address: Host must name it
@@ -85,7 +86,8 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
   bool admit_worker_connect(const asio::ip::address& address, double& retry_after_s);
 
   // Workers, after a valid hello: registers the session, tells the Coordinator, returns the id.
-  WorkerId add_worker(const std::shared_ptr<FrameSession>& session, const protocol::WorkerHello& hello);
+  WorkerId add_worker(const std::shared_ptr<FrameSession>& session, const protocol::WorkerHello& hello,
+                      bool operator_credential);
   void worker_message(WorkerId worker, Frame frame);
   void worker_malformed(WorkerId worker, const std::string& error);
   void remove_worker(WorkerId worker);

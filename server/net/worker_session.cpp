@@ -3,17 +3,29 @@
 #include <iostream>
 
 #include "server/net/server_state.hpp"
+#include "server/net/token.hpp"
 
 namespace corvid::server {
 
 void WorkerSession::on_frame(Frame frame) {
   if (id_) return state().worker_message(*id_, std::move(frame));
   if (!accept_hello(frame)) return;
-  hello_completed();
   auto hello = protocol::decode<protocol::WorkerHello>(std::move(frame));
+  // A worker token is optional; one that is presented must be the operator's (a typo is said, not
+  // silently taken for an untrusted worker).
+  const bool operator_credential = !hello.worker_token.empty();
+  if (operator_credential && !token_matches(hello.worker_token, state().config().worker_token)) {
+    send_error("invalid worker_token: a trusted worker needs the token from the file 'worker-token' in the server's "
+               "data directory (corvid-worker --worker-token FILE, or CORVID_WORKER_TOKEN); without one it "
+               "connects untrusted");
+    return close(websocket::close_code::policy_error, "invalid worker token");
+  }
+  hello.worker_token.clear();  // the core never sees the secret
+  hello_completed();
   const std::string name = hello.name;
-  id_ = state().add_worker(shared_from_this(), std::move(hello));
-  std::cerr << "corvid-server: worker " << *id_ << " '" << name << "' connected from " << remote() << "\n";
+  id_ = state().add_worker(shared_from_this(), std::move(hello), operator_credential);
+  std::cerr << "corvid-server: worker " << *id_ << " '" << name << "' connected from " << remote()
+            << (operator_credential ? " (worker token: trusted)" : "") << "\n";
 }
 
 void WorkerSession::on_bad_frame(const std::string& error) {

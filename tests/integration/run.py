@@ -136,7 +136,10 @@ def case_readme_numpy(c):
     code, result, _ = submit_json(c, path)
     doc = json.load(open(path))
     check(code == 0, f"exit code {code} for a graph that computed")
-    check(set(result) == {"graph_id", "status", "outputs", "failed"}, f"--json keys {sorted(result)}")
+    check(set(result) == {"graph_id", "status", "outputs", "failed", "verification"}, f"--json keys {sorted(result)}")
+    v = result["verification"]
+    check(v["policy"] == "adaptive" and v["replicated"] + v["spot_checked"] > 0 and v["wrong"] == 0,
+          f"under the default policy new workers' groups are verified: {v}")
     check(result["outputs"]["c"]["dtype"] == "float32", f"c dtype {result['outputs']['c']['dtype']}")
     check(result["outputs"]["c"]["data"] == [6, 8, 8, 10], f"c data {result['outputs']['c']['data']} (row-major)")
     check_outputs(result, doc, "README example")
@@ -185,7 +188,7 @@ def case_verify_per_graph(c):
     """A server under --verify off and one lying worker: a graph file with "verify": "replicate" gets
     right values (the server's own kernel gives the second opinion), the same graph without it the
     liar's values."""
-    c.start_server()
+    c.start_server("--verify", "off")
     c.start_worker("liar", 1, "--lie", "1", "--lie-mode", "sign")
     c.wait_workers_ready(["liar"])
     doc = random_graph(random.Random(77), "tight", n_ops=10)

@@ -84,10 +84,19 @@ class TempDir {
   std::filesystem::path path;
 };
 
-// Options under which every group is one op and a worker holds one group at a time, so a test
-// can follow the scheduler's choices group by group.
-inline CoordinatorOptions one_op_at_a_time() {
+// Options without verification of results (--verify off), so a test of scheduling, disputes or
+// storage can follow each result to the developer; test_verification.cpp tests the policies, and
+// the integration tests run the server's default (adaptive).
+inline CoordinatorOptions unverified() {
   CoordinatorOptions options;
+  options.verify = VerifyPolicy::off;
+  return options;
+}
+
+// Options under which every group is one op and a worker holds one group at a time, so a test
+// can follow the scheduler's choices group by group (unverified).
+inline CoordinatorOptions one_op_at_a_time() {
+  CoordinatorOptions options = unverified();
   options.target_group_ms = 0.001;
   options.max_in_flight_per_worker = 1;
   return options;
@@ -95,7 +104,7 @@ inline CoordinatorOptions one_op_at_a_time() {
 
 // A coordinator with its fake surroundings, plus helpers that play workers and developers.
 struct Harness {
-  explicit Harness(CoordinatorOptions options = {}, const std::filesystem::path& dir = {})
+  explicit Harness(CoordinatorOptions options = unverified(), const std::filesystem::path& dir = {})
       : data_dir(dir.empty() ? temp.path : dir), options(options) {
     reopen();
   }
@@ -105,11 +114,12 @@ struct Harness {
     core = make_coordinator(data_dir.string(), clock, outbox, options);
   }
 
-  // Connects a worker and sends its benchmark.
-  void connect_worker(WorkerId w, double gflops = 10, double gbs = 10, nlohmann::json hello_extra = {}) {
+  // Connects a worker and sends its benchmark (`operator_credential`: it presented the worker token).
+  void connect_worker(WorkerId w, double gflops = 10, double gbs = 10, nlohmann::json hello_extra = {},
+                      bool operator_credential = false) {
     nlohmann::json hello = {{"type", "hello"}, {"version", 1}, {"name", "w" + std::to_string(w)}, {"user_agent", "test"}};
     if (hello_extra.is_object()) hello.update(hello_extra);
-    core->worker_connected(w, protocol::decode<protocol::WorkerHello>(Frame{hello, {}}));
+    core->worker_connected(w, protocol::decode<protocol::WorkerHello>(Frame{hello, {}}), operator_credential);
     REQUIRE(outbox.worker_frames(w, "welcome").size() == 1);
     Frame bench;
     bench.header = {{"type", "benchmark"}, {"matmul_gflops", gflops}, {"elementwise_gbs", gbs}, {"reduce_gbs", gbs},

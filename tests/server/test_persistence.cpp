@@ -20,7 +20,7 @@ int computed_ops(Harness& h) { return h.core->status_json()["graphs"][0]["counts
 }  // namespace
 
 TEST_CASE("a graph survives a restart mid-computation and finishes with the right values") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.target_group_ms = 0.001;  // one op per group, so the graph is computed in steps
   Harness h(options);
   h.connect_worker(1);
@@ -103,7 +103,7 @@ TEST_CASE("finished graphs answer waits from the store after a restart") {
 }
 
 TEST_CASE("finished graphs are removed after keep_finished_s, and their ids are not used again") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.keep_finished_s = 3600;
   Harness h(options);
   h.connect_worker(1);

@@ -65,7 +65,7 @@ std::map<uint64_t, int> groups_served_to_one_worker(Harness& h, int groups) {
 }  // namespace
 
 TEST_CASE("earliest finish time gives the work to the fast worker and lets the slow one wait") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.target_group_ms = 0.001;  // one op per group
   Harness h(options);
   h.connect_worker(1, 1, 1);      // slow
@@ -123,7 +123,7 @@ TEST_CASE("measured group timings override a lying benchmark") {
 }
 
 TEST_CASE("a stalled worker's group goes to another worker at its deadline and the first valid result wins") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.deadline_floor_ms = 100;
   Harness h(options);
   h.connect_worker(1, 100, 100);  // fast, but it will stall
@@ -208,7 +208,7 @@ TEST_CASE("a kernel error fails the op and its dependents while the rest of the 
 }
 
 TEST_CASE("transient errors retry a bounded number of times and then fail the op with the reason") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.max_attempts = 3;
   Harness h(options);
   h.connect_worker(1);
@@ -296,7 +296,7 @@ TEST_CASE("developers share the workers equally, however many graphs each submit
 }
 
 TEST_CASE("a silent worker is closed and its group handed on") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.heartbeat_ms = 100;
   options.deadline_floor_ms = 1e6;
   Harness h(options);
@@ -341,7 +341,7 @@ TEST_CASE("tensors with several consumers are kept on the worker and not sent ag
 }
 
 TEST_CASE("a released group goes to another worker without counting as a failure") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.max_attempts = 1;  // any counted failure would fail the ops
   Harness h(options);
   h.connect_worker(1, 100, 100);
@@ -361,7 +361,7 @@ TEST_CASE("a released group goes to another worker without counting as a failure
 }
 
 TEST_CASE("a worker stalled past its deadline does not hold back the others") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.deadline_floor_ms = 100;
   options.target_group_ms = 0.001;  // one op per group
   Harness h(options);
@@ -383,7 +383,7 @@ TEST_CASE("a worker stalled past its deadline does not hold back the others") {
 }
 
 TEST_CASE("a reconnecting worker's cached tensors are not sent again") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.target_group_ms = 0.001;  // one op per group
   Harness h(options);
   h.connect_worker(1);

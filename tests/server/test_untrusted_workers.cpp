@@ -96,7 +96,7 @@ TEST_CASE("the same kernel error from a second worker fails the op with that err
 }
 
 TEST_CASE("a kernel error reported twice by the same worker is not a confirmation") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.max_in_flight_per_worker = 1;
   Harness h(options);
   const uint64_t g = dispute_from_worker_1(h, "neg: forged failure");
@@ -152,7 +152,7 @@ TEST_CASE("a real kernel error is reproduced by the server's kernel and fails th
 }
 
 TEST_CASE("compute_ms reported by workers does not change their measured speed: the server's clock does") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.max_in_flight_per_worker = 1;
   options.target_group_ms = 0.001;
   Harness h(options);
@@ -182,7 +182,7 @@ TEST_CASE("compute_ms reported by workers does not change their measured speed: 
 }
 
 TEST_CASE("a kernel error is settled by the server when the only other worker has stalled") {
-  CoordinatorOptions options;
+  CoordinatorOptions options = unverified();
   options.deadline_floor_ms = 100;
   Harness h(options);
   const uint64_t g = dispute_from_worker_1(h, "neg: forged failure");

@@ -40,10 +40,12 @@ struct Report {
   std::map<std::string, int> counts;  // pending, running, computed, failed, cancelled
   int total = 0;
   std::vector<FailedOp> failed;
+  // How the server verified volunteers' results for this graph (absent from older servers).
+  std::optional<protocol::VerificationSummary> verification;
   bool ok() const { return status == "computed"; }
   int count(const std::string& op_status) const { return count_in(counts, op_status); }
 };
-// "graph 3: failed, 2 of 4 ops computed, 2 failed" and a line per failed op.
+// "graph 3: failed, 2 of 4 ops computed, 2 failed", a line per failed op and one for verification.
 std::ostream& operator<<(std::ostream& out, const Report& report);
 
 // Op counts of a graph as the server reported them.
