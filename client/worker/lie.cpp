@@ -46,6 +46,10 @@ void falsify_result(Frame& reply, LieMode mode) {
 
 bool Liar::maybe_lie(Frame& reply) {
   if (p_ <= 0 || protocol::type_of(reply) != protocol::Result::kType) return false;
+  if (honest_left_ > 0) {
+    --honest_left_;
+    return false;
+  }
   if (p_ < 1 && std::uniform_real_distribution<double>(0, 1)(rng_) >= p_) return false;
   falsify_result(reply, mode_);
   return true;

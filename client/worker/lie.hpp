@@ -18,16 +18,19 @@ bool parse_lie_mode(const std::string& name, LieMode& mode);
 // bool flipped) or sign (negated, or bool flipped). Other frames are left alone.
 void falsify_result(Frame& reply, LieMode mode);
 
-// Decides per result whether to lie, with probability `p`.
+// Decides per result whether to lie, with probability `p`, once `honest_first` results were
+// honest (a liar that earns trust first).
 class Liar {
  public:
-  Liar(double p, LieMode mode) : p_(p), mode_(mode), rng_(std::random_device{}()) {}
+  Liar(double p, LieMode mode, int honest_first = 0)
+      : p_(p), mode_(mode), honest_left_(honest_first), rng_(std::random_device{}()) {}
   // Falsifies `reply` with probability p; true if it did.
   bool maybe_lie(Frame& reply);
 
  private:
   double p_;
   LieMode mode_;
+  int honest_left_;
   std::mt19937_64 rng_;
 };
 

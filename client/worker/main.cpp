@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   app.add_option("--lie-mode", lie_mode, "FOR TESTS ONLY: how --lie lies: zeros, perturb (+1) or sign (negated)")
       ->check(CLI::IsMember({"zeros", "perturb", "sign"}))
       ->capture_default_str();
+  int lie_after = 0;
+  app.add_option("--lie-after", lie_after, "FOR TESTS ONLY: --lie starts after this many honest results (earning trust first)")
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -67,6 +70,7 @@ int main(int argc, char** argv) {
   options.benchmark_ms = benchmark_ms;
   options.cache_bytes = cache_mb << 20;
   options.lie = lie;
+  options.lie_after = lie_after;
   corvid::parse_lie_mode(lie_mode, options.lie_mode);
   boost::asio::io_context io;
   corvid::NativeWorker worker(io, options);

@@ -38,7 +38,7 @@ double now_ms() {
 NativeWorker::NativeWorker(net::io_context& io, WorkerOptions options)
     : io_(io), options_(std::move(options)), reconnect_timer_(io), signals_(io, SIGINT, SIGTERM),
       executor_(options_.cache_bytes),
-      liar_(options_.lie, options_.lie_mode) {}
+      liar_(options_.lie, options_.lie_mode, options_.lie_after) {}
 
 NativeWorker::~NativeWorker() {
   {

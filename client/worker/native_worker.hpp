@@ -34,6 +34,7 @@ struct WorkerOptions {
   // Tests and benchmarks only (lie.hpp): wrong values with this probability per result.
   double lie = 0;
   LieMode lie_mode = LieMode::perturb;
+  int lie_after = 0;  // honest results before it starts lying
 };
 
 // One worker process. Networking runs on the io_context's thread (async Beast, single writer

@@ -206,6 +206,159 @@ def case_verify_per_graph(c):
     raise TestFailure("the liar's values were right: the test proves nothing")
 
 
+def metric_value(c, name):
+    """A counter of /metrics (without labels)."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{c.port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise TestFailure(f"no metric {name}")
+
+
+def check_quarantined(c, name, what):
+    """The named worker is shown quarantined on /api/status, with the evidence."""
+    w = wait_until(lambda: (c.worker_status(name) or {}).get("quarantined") and c.worker_status(name), 30,
+                   f"{what} to be quarantined")
+    ev = w["evidence"]
+    check(w["trust"] == 0 and ev and ev["graph"] > 0 and ev["op"] and ev["largest_difference"] > 0,
+          f"{what}: quarantined without evidence: {w}")
+    return w
+
+
+def case_verify_adaptive_liar(c):
+    """The default policy (adaptive) with 1 liar (--lie 1) and 3 honest workers over many random
+    graphs: every value is right, the liar is quarantined with the evidence, no honest worker is
+    blamed, and each graph's --json carries its verification summary."""
+    c.start_server()
+    c.start_worker("liar", 1, "--lie", "1", "--lie-mode", "perturb")
+    for n in ("h1", "h2", "h3"):
+        c.start_worker(n)
+    c.wait_workers_ready(["liar", "h1", "h2", "h3"])
+    rng = random.Random(1010)
+    docs = [random_graph(rng, f"a{i}", n_ops=rng.randint(8, 30)) for i in range(12)]
+    submit_all_and_check(c, docs, 180)
+    liar = check_quarantined(c, "liar", "the liar")
+    for n in ("h1", "h2", "h3"):
+        check(c.worker_status(n)["wrong"] == 0 and not c.worker_status(n)["quarantined"], f"{n} was blamed")
+    status = c.status()
+    check(any(q["evidence"]["graph"] == liar["evidence"]["graph"] for q in status["quarantined"]),
+          f"the quarantine list misses the liar: {status['quarantined']}")
+    check(metric_value(c, "corvid_quarantines_total") == 1, "corvid_quarantines_total is not 1")
+    code, result, err = submit_json(c, c.graph_file("after.json", docs[0]))
+    check(code == 0, f"exit {code}: {err}")
+    check(result["verification"]["policy"] == "adaptive", f"verification summary {result.get('verification')}")
+    print("liar:", liar["groups_done"], "groups,", liar["wrong"], "wrong, evidence", liar["evidence"]["detail"])
+
+
+def case_verify_colluders(c):
+    """Two liars returning identical wrong values (--lie-mode perturb) and two honest workers, with
+    spot checks on every accepted group: the liars agree with each other, yet every value is right
+    and both are quarantined."""
+    c.start_server("--spot-check-rate", "1", "--spot-check-budget", "1")
+    for n in ("liar1", "liar2"):
+        c.start_worker(n, 1, "--lie", "1", "--lie-mode", "perturb")
+    for n in ("h1", "h2"):
+        c.start_worker(n)
+    c.wait_workers_ready(["liar1", "liar2", "h1", "h2"])
+    rng = random.Random(2020)
+    docs = [random_graph(rng, f"c{i}", n_ops=rng.randint(8, 24)) for i in range(10)]
+    submit_all_and_check(c, docs, 180)
+    for n in ("liar1", "liar2"):
+        check_quarantined(c, n, n)
+    print("both colluders quarantined; spot checks:",
+          sum(g["verification"]["spot_checked"] for g in c.status()["graphs"]))
+
+
+def case_verify_late_liar(c):
+    """A liar honest for its first 50 groups, then lying, among two honest workers: it is
+    quarantined, and what it delivered alone since its last verified result is verified again by
+    the server's kernel (corvid_rechecked_total), wrong ones replaced."""
+    c.start_server()
+    c.start_worker("turncoat", 1, "--lie", "1", "--lie-after", "50")
+    for n in ("h1", "h2"):
+        c.start_worker(n)
+    c.wait_workers_ready(["turncoat", "h1", "h2"])
+    rng = random.Random(3030)
+    for batch in range(8):  # until it has lied and been caught
+        docs = [random_graph(rng, f"l{batch}-{i}", n_ops=30) for i in range(25)]
+        procs = [(doc, c.corvid_background("submit", c.graph_file(f"{doc['name']}.json", doc), "--wait", "--json"))
+                 for doc in docs]
+        for doc, p in procs:
+            code, out, err = finish(p, 180, f"graph {doc['name']}")
+            check(code == 0, f"{doc['name']}: exit {code}, stderr {err}")
+        w = c.worker_status("turncoat")
+        if w["quarantined"]:
+            break
+    check(w["groups_done"] > 50, f"the turncoat computed only {w['groups_done']} groups")
+    check_quarantined(c, "turncoat", "the turncoat")
+    rechecked = metric_value(c, "corvid_rechecked_total")
+    wrong_delivered = metric_value(c, "corvid_wrong_delivered_total")
+    check(wrong_delivered <= rechecked, "more wrong deliveries than rechecks")
+    print(f"turncoat quarantined after {w['groups_done']} groups; {rechecked:.0f} rechecked, "
+          f"{wrong_delivered:.0f} found wrong and replaced")
+
+
+def case_verify_reconnect(c):
+    """A quarantined liar that reconnects is a new identity: untrusted (trust 0), its groups
+    replicated, so it is caught again and every value stays right. A worker with the operator's
+    worker token is trusted (trust 1); a wrong token is refused."""
+    c.start_server()
+    c.start_worker("liar", 1, "--lie", "1")
+    c.start_worker("h1")
+    c.wait_workers_ready(["liar", "h1"])
+    rng = random.Random(4040)
+    submit_all_and_check(c, [random_graph(rng, f"r{i}", n_ops=16) for i in range(4)], 120)
+    first = check_quarantined(c, "liar", "the liar")
+    c.workers["liar"].kill()
+    c.workers["liar"].wait()
+    c.start_worker("liar", 1, "--lie", "1")
+    wait_until(lambda: (c.worker_status("liar") or {}).get("id", first["id"]) != first["id"], 30, "the liar to reconnect")
+    again = c.worker_status("liar")
+    check(again["trust"] == 0 and not again["quarantined"], f"a reconnect is a new untrusted identity: {again}")
+    submit_all_and_check(c, [random_graph(rng, f"s{i}", n_ops=16) for i in range(4)], 120)
+    check_quarantined(c, "liar", "the reconnected liar")
+    check(len(c.status()["quarantined"]) == 2, f"two quarantined identities expected: {c.status()['quarantined']}")
+    token = os.path.join(c.data_dir, "worker-token")
+    check(oct(os.stat(token).st_mode & 0o777) == "0o600", "worker-token is not mode 0600")
+    c.start_worker("trusted", 1, "--worker-token", token)
+    c.wait_workers_ready(["trusted"])
+    check(c.worker_status("trusted")["trust"] == 1, f"a worker token's worker is trusted: {c.worker_status('trusted')}")
+    bad = os.path.join(c.dir, "bad-token")
+    with open(bad, "w") as f:
+        f.write("not-the-token\n")
+    c.start_worker("forger", 1, "--worker-token", bad)
+    time.sleep(1.5)
+    check(c.worker_status("forger") is None, "a wrong worker token was accepted")
+    print("reconnect caught again; token worker trusted; forged token refused")
+
+
+def case_verify_server_restart(c):
+    """The server killed while groups are being verified (a liar among two slowed honest workers)
+    and restarted: the graph completes with every value right, nothing lost."""
+    c.start_server()
+    c.start_worker("liar", 20, "--lie", "1")
+    c.start_worker("w1", slowdown=20)
+    c.start_worker("w2", slowdown=20)
+    c.wait_workers_ready(["liar", "w1", "w2"])
+    doc = chain_graph("vrestart", 30, size=128)
+    p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
+
+    def verifying():
+        graphs = c.status().get("graphs", [])
+        return graphs and graphs[0]["counts"].get("computed", 0) > 6 and graphs[0]
+
+    graph = wait_until(verifying, 60, "the graph to be partly computed")
+    check(p.poll() is None, "corvid submit finished before the server was killed; make the graph longer")
+    c.kill_server()
+    print(f"killed the server with {graph['counts']} of {graph['total']} ops")
+    time.sleep(0.5)
+    c.start_server()
+    code, out, err = finish(p, 150, "corvid submit --wait across a server restart")
+    check(code == 0, f"exit {code}: {err}")
+    check_outputs(json.loads(out), doc, "verified graph across a restart")
+
+
 def held_groups(c, name):
     w = c.worker_status(name)
     return w and w.get("in_flight", 0) > 0
