@@ -1,5 +1,5 @@
 """The compute and makespan cost of verification on a fleet (issue 10's benchmark): one graph of
-N independent (matmul 384² + sum) pairs, computed by 4 honest corvid-workers on a local server
+N independent (matmul 512² + sum) pairs, computed by 4 honest corvid-workers on a local server
 under `--verify off`, `replicate` and `adaptive` (a fresh server each: every worker starts
 untrusted; then a second graph on the same server, once the workers earned trust). Compute spent
 is the CPU time (user + system, from /proc) of the 4 worker processes and of the server (whose
@@ -22,8 +22,8 @@ from harness import Cluster  # noqa: E402
 
 
 def graph(name, n):
-    ops = [{"id": "a", "op": "random_normal", "params": {"shape": [384, 384], "seed": 1}},
-           {"id": "b", "op": "random_normal", "params": {"shape": [384, 384], "seed": 2}}]
+    ops = [{"id": "a", "op": "random_normal", "params": {"shape": [512, 512], "seed": 1}},
+           {"id": "b", "op": "random_normal", "params": {"shape": [512, 512], "seed": 2}}]
     for i in range(n):
         # Each pair scales a by its own constant so no two ops compute the same thing.
         ops.append({"id": f"k{i}", "op": "tensor", "value": 1 + i / n, "dtype": "float32"})
@@ -103,13 +103,13 @@ def main():
             c.stop()
     needed = {phase: spent for policy, phase, _, spent, _, _ in rows if policy == "off"}
     makespan_off = {phase: ms for policy, phase, ms, _, _, _ in rows if policy == "off"}
-    print(f"{n} (matmul 384² + sum) pairs on 4 honest workers:")
+    print(f"{n} (matmul 512² + sum) pairs on 4 honest workers:")
     for policy, phase, ms, spent, groups, v in rows:
         print(f"  {policy:9} {phase}: makespan {ms / 1000:6.2f} s ({ms / makespan_off[phase]:.2f}x off), compute "
               f"{spent / 1000:6.2f} s ({spent / needed[phase]:.2f}x off), {groups:.0f} results, "
               f"{v['replicated']} replicated, {v['spot_checked']} spot-checked")
 
-    c = cluster(build, "liar", "adaptive", liar=["--lie", "0.1"])
+    c = cluster(build, "liar", "adaptive", liar=["--lie", "0.1", "--lie-mode", "sign"])
     try:
         ms, result = submit(c, dict(doc, name="liar"))
         liar = next(w for w in c.status()["workers"] if w["name"] == "w0")
@@ -118,7 +118,7 @@ def main():
             got, right = scalar(result["outputs"][oid]["data"]), scalar(want["data"])
             if abs(got - right) > 1e-3 * max(1.0, abs(right)):
                 wrong_values += 1
-        print(f"one liar (--lie 0.1) among 4, adaptive: makespan {ms / 1000:.2f} s; the liar computed "
+        print(f"one liar (--lie 0.1 --lie-mode sign) among 4, adaptive: makespan {ms / 1000:.2f} s; the liar computed "
               f"{liar['groups_done']} groups, {liar['wrong']} proven wrong, quarantined: {liar['quarantined']}; "
               f"{metric(c, 'corvid_rechecked_total'):.0f} of its unreplicated deliveries rechecked, "
               f"{metric(c, 'corvid_wrong_delivered_total'):.0f} found wrong; wrong values reaching the developer: "
