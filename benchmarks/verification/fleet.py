@@ -56,9 +56,11 @@ def cpu_ms(pid):
 
 
 def spent_ms(c):
-    """CPU time of the workers and of the server so far, and the results the server took."""
+    """CPU time of the workers and of the server so far, the server's alone, and the results the
+    server took."""
     workers = sum(cpu_ms(p.pid) for p in c.workers.values())
-    return workers + cpu_ms(c.server.pid), metric(c, "corvid_groups_completed_total")
+    server = cpu_ms(c.server.pid)
+    return workers + server, server, metric(c, "corvid_groups_completed_total")
 
 
 def submit(c, doc):
@@ -93,20 +95,21 @@ def main():
         c = cluster(build, policy, policy)
         try:
             for phase in ("cold", "warm"):
-                before, groups_before = spent_ms(c)
+                before, server_before, groups_before = spent_ms(c)
                 ms, result = submit(c, dict(doc, name=f"{policy}-{phase}"))
-                after, groups_after = spent_ms(c)
+                after, server_after, groups_after = spent_ms(c)
                 if policy == "off" and phase == "cold":
                     baseline = result["outputs"]
-                rows.append((policy, phase, ms, after - before, groups_after - groups_before, result["verification"]))
+                rows.append((policy, phase, ms, after - before, server_after - server_before, groups_after - groups_before,
+                             result["verification"]))
         finally:
             c.stop()
-    needed = {phase: spent for policy, phase, _, spent, _, _ in rows if policy == "off"}
-    makespan_off = {phase: ms for policy, phase, ms, _, _, _ in rows if policy == "off"}
+    needed = {phase: spent for policy, phase, _, spent, _, _, _ in rows if policy == "off"}
+    makespan_off = {phase: ms for policy, phase, ms, _, _, _, _ in rows if policy == "off"}
     print(f"{n} (matmul 512² + sum) pairs on 4 honest workers:")
-    for policy, phase, ms, spent, groups, v in rows:
-        print(f"  {policy:9} {phase}: makespan {ms / 1000:6.2f} s ({ms / makespan_off[phase]:.2f}x off), compute "
-              f"{spent / 1000:6.2f} s ({spent / needed[phase]:.2f}x off), {groups:.0f} results, "
+    for policy, phase, ms, spent, server, groups, v in rows:
+        print(f"  {policy:9} {phase}: makespan {ms / 1000:6.2f} s ({ms / makespan_off[phase]:.2f}x off), CPU "
+              f"{spent / 1000:6.2f} s ({spent / needed[phase]:.2f}x off; server {server / 1000:.2f} s), {groups:.0f} results, "
               f"{v['replicated']} replicated, {v['spot_checked']} spot-checked")
 
     c = cluster(build, "liar", "adaptive", liar=["--lie", "0.1", "--lie-mode", "sign"])
