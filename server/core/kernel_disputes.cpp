@@ -95,6 +95,7 @@ uint64_t CoordinatorImpl::compute_on_server(GroupRecord rec,
   for (const auto& [in, value] : inputs) assign.inputs.push_back({graph.wire_name(in), *value});
   const uint64_t job = rec.id;
   groups_.add_server_job(std::move(rec));
+  budget_.started();
   kernel_.compute(job, std::move(assign));
   return job;
 }
@@ -104,7 +105,7 @@ void CoordinatorImpl::server_kernel_done(uint64_t job, Frame reply) {
   if (!taken) return;
   const GroupRecord& rec = *taken;
   // The server's compute time on its clock (a queued job's starts when the one before it ended).
-  budget_.spend(std::max(0.0, now() - std::max(rec.sent_ms, last_server_done_ms_)));
+  budget_.finished(std::max(0.0, now() - std::max(rec.sent_ms, last_server_done_ms_)));
   last_server_done_ms_ = now();
   if (checks_.rechecks.count(job)) return recheck_done(rec, std::move(reply));
   if (rec.check) return server_replica_done(rec, std::move(reply));

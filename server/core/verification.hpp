@@ -73,7 +73,7 @@ struct Check {
   GroupId replica = 0;          // the replica in flight (a worker's group or a server job); 0: none
   bool server_replica = false;  // the replica in flight is the server's kernel
   bool spot_checked = false;    // the server's kernel was asked (spot check or tie-break): once per check
-  bool tie_break = false;       // results disagreed: the next replica is the server's kernel if the budget allows
+  bool server_next = false;     // a spot check or tie-break: the next replica is the server's kernel, once it is idle
 };
 
 // Where a proven-wrong result differed: what /status shows of a quarantined worker.
@@ -156,19 +156,27 @@ class TrustTable {
 };
 
 // The server kernel's compute time for verification against a share of one core: spot checks
-// run only while the time spent stays within share × elapsed (+ a burst of share × kBurstMs).
+// and tie-breaks are drawn only while the time spent stays within share × (elapsed + kBurstMs),
+// and start one at a time, when no server job is in flight (a job's cost is known when it ends).
 class ServerBudget {
  public:
-  static constexpr double kBurstMs = 10000;
+  static constexpr double kBurstMs = 2000;
   ServerBudget(double share, double start_ms) : share_(share), start_ms_(start_ms) {}
   bool allows(double now_ms) const { return spent_ms_ < share_ * (now_ms - start_ms_ + kBurstMs); }
-  void spend(double ms) { spent_ms_ += ms; }
+  bool idle() const { return in_flight_ == 0; }
+  // A job was handed to the server's kernel; its reply came after `ms` of the kernel's time.
+  void started() { ++in_flight_; }
+  void finished(double ms) {
+    --in_flight_;
+    spent_ms_ += ms;
+  }
   double spent_ms() const { return spent_ms_; }
 
  private:
   double share_;
   double start_ms_;
   double spent_ms_ = 0;
+  int in_flight_ = 0;
 };
 
 // A quarantined worker's unreplicated delivery being recomputed by the server's own kernel.

@@ -88,9 +88,9 @@ void CoordinatorImpl::verify_result(WorkerState& w, Graph& graph, const GroupRec
   // Other groups computing these ops (after a deadline) are redundant: replicas are the check's.
   for (GroupId other : others) cancel_group(other);
   if (how == Verification::spot_check) {
-    check.spot_checked = true;
+    check.spot_checked = check.server_next = true;
     ++graph.verification.spot_checked;
-    return start_server_replica(check, graph);
+    return;
   }
   ++graph.verification.replicated;
 }
@@ -134,10 +134,14 @@ void CoordinatorImpl::decide(Check& check) {
       ++stats_.totals.disagreements;
       ++graph.verification.disagreements;
       // The server's kernel settles a disagreement when its budget allows; else another worker.
-      check.tie_break = !check.spot_checked && options_.spot_check_budget > 0 && budget_.allows(now());
+      check.server_next = !check.spot_checked && options_.spot_check_budget > 0 && budget_.allows(now());
+      if (check.server_next) {
+        check.spot_checked = true;
+        ++graph.verification.spot_checked;
+      }
       event("disagreement", what(check, results[latest].group) + ": " + who(results[latest].worker) + " and " +
                                 who(results[0].worker) + " disagree (" + comparison(0, latest).describe() + "); " +
-                                (check.tie_break ? "the server's own kernel settles it" : "another replica runs"));
+                                (check.server_next ? "the server's own kernel settles it" : "another replica runs"));
     }
     return;  // check.replica is 0: dispatch_replicas starts the next one
   }
@@ -162,9 +166,9 @@ void CoordinatorImpl::decide(Check& check) {
   // Spot check: workers that agree may agree on the same wrong values; a sample of accepted
   // groups waits for the server's kernel first.
   if (!authoritative[verdict.accepted] && !check.spot_checked && spot_check_due()) {
-    check.spot_checked = true;
+    check.spot_checked = check.server_next = true;
     ++graph.verification.spot_checked;
-    return start_server_replica(check, graph);
+    return;  // dispatch_replicas hands it to the server's kernel
   }
   std::vector<WorkerId> to_quarantine;
   for (int wrong : verdict.wrong)
@@ -323,10 +327,10 @@ void CoordinatorImpl::dispatch_replicas() {
       abandon(*check, graph);
       continue;
     }
-    if (check->tie_break) {
-      check->tie_break = false;
-      check->spot_checked = true;
-      ++graph.verification.spot_checked;
+    if (check->server_next) {
+      // One budgeted job at a time: the others wait for the server's kernel to be idle.
+      if (!budget_.idle()) continue;
+      check->server_next = false;
       start_server_replica(*check, graph);
       continue;
     }
