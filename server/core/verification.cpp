@@ -40,6 +40,41 @@ std::string Comparison::describe() const {
   return "op '" + op_id + "': " + disagreement.describe();
 }
 
+namespace {
+
+bool copies_values(const OpDef& def) { return def.family == OpFamily::movement || def.name == "transpose"; }
+
+}  // namespace
+
+Tolerance replica_tolerance(const Graph& graph, OpIndex op, DType dtype) {
+  const OpDef* def = graph.ops[op].def;
+  if (!def) return {};
+  Tolerance t = agreement_tolerance(*def, dtype);
+  if (!copies_values(*def) || (dtype != DType::f32 && dtype != DType::f64)) return t;
+  // A copy is as exact as what it copies: walk up through copies to the ops that computed the
+  // values, and take the loosest of their tolerances.
+  constexpr int kMaxSteps = 64;  // a longer chain of copies gets the loosest float tolerance
+  std::vector<OpIndex> stack(graph.ops[op].inputs.begin(), graph.ops[op].inputs.end());
+  std::set<OpIndex> seen;
+  for (int steps = 0; !stack.empty(); ++steps) {
+    const OpIndex in = stack.back();
+    stack.pop_back();
+    if (!seen.insert(in).second) continue;
+    const OpDef* in_def = graph.ops[in].def;
+    if (!in_def) continue;
+    if (steps >= kMaxSteps) return agreement_tolerance(*find_op("sum"), dtype);
+    if (copies_values(*in_def)) {
+      stack.insert(stack.end(), graph.ops[in].inputs.begin(), graph.ops[in].inputs.end());
+      continue;
+    }
+    const Tolerance from = agreement_tolerance(*in_def, dtype);
+    t.rtol = std::max(t.rtol, from.rtol);
+    t.atol = std::max(t.atol, from.atol);
+    t.scale_rtol = std::max(t.scale_rtol, from.scale_rtol);
+  }
+  return t;
+}
+
 Comparison compare_results(const Graph& graph, const std::vector<NamedTensor>& a, const std::vector<NamedTensor>& b) {
   std::unordered_map<std::string, const Tensor*> theirs;
   for (const auto& nt : b) theirs.emplace(nt.name, &nt.tensor);
@@ -55,8 +90,7 @@ Comparison compare_results(const Graph& graph, const std::vector<NamedTensor>& a
     } else {
       const auto op = graph.index.find(op_id);
       Tolerance tolerance;
-      if (op != graph.index.end() && graph.ops[op->second].def)
-        tolerance = agreement_tolerance(*graph.ops[op->second].def, nt.tensor.dtype());
+      if (op != graph.index.end()) tolerance = replica_tolerance(graph, op->second, nt.tensor.dtype());
       d = compare_values(nt.tensor, *other->second, tolerance);
     }
     if (d.agree()) continue;

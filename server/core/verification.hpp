@@ -43,6 +43,11 @@ struct Verdict {
 };
 Verdict majority(const std::vector<bool>& authoritative, const std::function<bool(int, int)>& agree, int cap);
 
+// The tolerance two replicas of `op` (result dtype `dtype`) are compared with: the op family's
+// (shared/agreement.hpp), except that an op that copies values (movement, transpose) is as
+// exact as the ops it copies from, which may have computed them in the same group.
+Tolerance replica_tolerance(const Graph& graph, OpIndex op, DType dtype);
+
 // How two results of the same group's outputs compare: the op with the largest difference.
 struct Comparison {
   bool agree = true;

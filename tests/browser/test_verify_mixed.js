@@ -34,7 +34,7 @@ function familyGraphs() {
     { id: 'mx', op: 'max', inputs: ['mm'], params: { axis: 1 } },
     { id: 'sd', op: 'std', inputs: ['mm'] },
     { id: 'am', op: 'argmax', inputs: ['mm'], params: { axis: 1 } },
-    { id: 'cl', op: 'clip', inputs: ['mm'], params: { low: -0.5, high: 0.5 } },
+    { id: 'cl', op: 'clip', inputs: ['mm'], params: { min: -0.5, max: 0.5 } },
     { id: 'rn', op: 'random_normal', params: { shape: [16, 16], seed: 9 } },
     { id: 'mix', op: 'mul', inputs: ['cl', 'rn'] },
     { id: 'pr', op: 'prod', inputs: ['cl'], params: { axis: 0 } }];
@@ -73,6 +73,8 @@ h.runTest('a tab and a native worker verify each other with no false disagreemen
     const nativeRow = (await t.server.status()).workers.find((x) => x.name === 'native');
     h.check(counters.groups > 0 && nativeRow.groups_done > 0,
       `both kernels computed groups (tab ${counters.groups}, native ${nativeRow.groups_done})`);
+    for (const e of (await t.server.status()).events)
+      if (['disagreement', 'wrong'].includes(e.kind)) h.log(`${e.kind}: ${e.message}`);
     const verified = await metric(t.server, 'corvid_groups_verified_total');
     h.check(verified > 0, `${verified} groups verified by both kernels`);
     h.check(await metric(t.server, 'corvid_verification_disagreements_total') === 0, 'no disagreement between wasm and native');

@@ -574,3 +574,35 @@ TEST_CASE("a worker token's worker is trusted; quarantined, it stays so across a
   h.submit_ok(11, negation());
   CHECK(h.outbox.count(1, "assign") == 0);  // no work for it
 }
+
+TEST_CASE("a copy (transpose, movement) is compared as loosely as the op whose values it copies") {
+  Graph g;
+  g.id = 5;
+  auto add = [&](const std::string& id, const char* op, std::vector<OpIndex> inputs) {
+    OpNode n;
+    n.id = id;
+    n.def = find_op(op);
+    n.inputs = std::move(inputs);
+    g.index[id] = g.add_op(n);
+  };
+  add("x", "tensor", {});
+  add("m", "matmul", {0, 0});
+  add("mt", "transpose", {1});
+  add("xt", "transpose", {0});
+  const Tolerance copied = replica_tolerance(g, 2, DType::f32);
+  const Tolerance computed = agreement_tolerance(*find_op("matmul"), DType::f32);
+  CHECK(copied.rtol == computed.rtol);
+  CHECK(copied.scale_rtol == computed.scale_rtol);
+  // A copy of the developer's tensor is exact: both replicas got the same values.
+  CHECK(replica_tolerance(g, 3, DType::f32).rtol == 0);
+  // The 1-ulp difference of a matmul, transposed in the same group, is no disagreement
+  // (seen between the wasm and native kernels: tests/browser/test_verify_mixed.js).
+  auto result = [](float v) {
+    return std::vector<NamedTensor>{{"5:mt", Tensor::from_vector<float>({2}, {-1.44935477f, v})}};
+  };
+  CHECK(compare_results(g, result(2), result(2.0000002f)).agree);
+  CHECK(compare_results(g, {{"5:mt", Tensor::from_vector<float>({1}, {-1.44935477f})}},
+                        {{"5:mt", Tensor::from_vector<float>({1}, {-1.44935513f})}})
+            .agree);
+  CHECK_FALSE(compare_results(g, result(2), result(3)).agree);
+}
