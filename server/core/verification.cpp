@@ -141,11 +141,15 @@ nlohmann::json Evidence::to_json() const {
 Evidence Evidence::from_json(const nlohmann::json& j) {
   Evidence e;
   if (!j.is_object()) return e;
-  e.graph = j.value("graph", GraphId{0});
-  e.group = j.value("group", GroupId{0});
-  e.op = j.value("op", "");
-  e.difference = j.value("largest_difference", 0.0);
-  e.detail = j.value("detail", "");
+  try {
+    e.graph = j.value("graph", GraphId{0});
+    e.group = j.value("group", GroupId{0});
+    e.op = j.value("op", "");
+    e.difference = j.value("largest_difference", 0.0);
+    e.detail = j.value("detail", "");
+  } catch (const nlohmann::json::exception&) {
+    return Evidence{};  // a damaged record keeps no evidence rather than stopping the start
+  }
   return e;
 }
 

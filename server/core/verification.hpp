@@ -89,6 +89,7 @@ struct Evidence {
   double difference = 0;   // the largest difference of that op
   std::string detail;      // Comparison::describe()
   nlohmann::json to_json() const;
+  // The evidence of to_json()'s output; empty for anything else (a damaged store row).
   static Evidence from_json(const nlohmann::json& j);
 };
 

@@ -266,10 +266,15 @@ void CoordinatorImpl::recheck_done(const GroupRecord& job, Frame reply) {
   const Recheck recheck = checks_.rechecks.at(job.id);
   checks_.rechecks.erase(job.id);
   auto g = graphs_.find(job.graph);
-  if (g == graphs_.end() || protocol::type_of(reply) != protocol::Result::kType) return;
+  if (g == graphs_.end()) return;
   Graph& graph = g->second;
+  const std::string not_verified = "graph " + std::to_string(graph.id) + " group " + std::to_string(recheck.group.group) +
+                                   " from " + recheck.identity + " could not be verified again: ";
+  if (protocol::type_of(reply) != protocol::Result::kType)
+    return event("recheck", not_verified + protocol::decode<protocol::WorkerError>(std::move(reply)).error);
   protocol::Result result = protocol::decode<protocol::Result>(std::move(reply));
-  if (!result_problem(graph, job, result.outputs).empty()) return;
+  if (const std::string problem = result_problem(graph, job, result.outputs); !problem.empty())
+    return event("recheck", not_verified + problem);
   // Compared with the values delivered (those the server holds: outputs that stayed on the
   // worker were never delivered).
   std::vector<NamedTensor> delivered, server;

@@ -40,13 +40,22 @@ Tensor f32(Shape shape, std::vector<float> values) { return Tensor::from_vector<
 }  // namespace
 
 TEST_CASE("protocol: worker messages round-trip") {
-  WorkerHello hello{kProtocolVersion, "tab", "Chromium", 7, {"1:a", "1:b"}};
+  WorkerHello hello;
+  hello.name = "tab";
+  hello.user_agent = "Chromium";
+  hello.resume_id = 7;
+  hello.cached = {"1:a", "1:b"};
   WorkerHello h = round_trip(hello);
   CHECK(h.version == kProtocolVersion);
   CHECK(h.name == "tab");
   CHECK(h.user_agent == "Chromium");
   CHECK(h.resume_id == std::optional<uint64_t>(7));
   CHECK(h.cached == hello.cached);
+  CHECK(h.worker_token.empty());
+  hello.worker_token = "0123abcd";
+  CHECK(round_trip(hello).worker_token == "0123abcd");
+  CHECK(error_of<WorkerHello>({{"type", "hello"}, {"version", 1}, {"worker_token", 5}}) ==
+        "hello: 'worker_token' must be a string");
 
   WorkerWelcome w = round_trip(WorkerWelcome{42, 5000});
   CHECK(w.worker_id == 42);
@@ -164,8 +173,14 @@ TEST_CASE("protocol: developer messages round-trip") {
   CHECK(values.failed[0].error == "singular");
   REQUIRE(values.values.size() == 1);
 
-  Report report = round_trip(Report{3, 4, "computed", {0, 0, 2, 0, 0}, 2, {}});
+  Report report = round_trip(Report{3, 4, "computed", {0, 0, 2, 0, 0}, 2, {}, std::nullopt});
   CHECK((report.status == "computed" && report.counts.computed == 2 && report.total == 2 && report.failed.empty()));
+  CHECK_FALSE(report.verification);
+  report = round_trip(Report{3, 4, "computed", {0, 0, 2, 0, 0}, 2, {}, VerificationSummary{"adaptive", 5, 2, 1, 1, 0}});
+  REQUIRE(report.verification);
+  CHECK(report.verification->policy == "adaptive");
+  CHECK((report.verification->replicated == 5 && report.verification->spot_checked == 2 &&
+         report.verification->disagreements == 1 && report.verification->wrong == 1 && report.verification->quarantines == 0));
   CHECK(round_trip(Cancelled{5, 4, 3}).count == 3);
 }
 
