@@ -44,6 +44,9 @@ def test_a_value_is_a_numpy_array_and_end_reports(graph):
     report = graph.end()
     assert report.ok and report.total == 3 and report.graph_id == graph.id
     assert "3 of 3 ops computed" in str(report)
+    # The server's default policy verifies volunteers' results; the report says how.
+    assert report.verification["policy"] == "adaptive"
+    assert report.verification["wrong"] == 0 and "verification adaptive" in str(report)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.bool_])
