@@ -196,16 +196,15 @@ const TrustRecord* TrustTable::of(WorkerId worker) const {
 
 double TrustTable::replication_probability(const TrustRecord& r) const {
   if (r.operator_credential) return 0;
-  if (r.verified < kTrustedAfter) return 1;
-  const double share = static_cast<double>(kTrustedAfter) / static_cast<double>(r.verified);
-  return std::max(floor_, share * share);
+  if (r.verified < kTrustedAfter * (1 + r.wrong) * (1 + r.wrong)) return 1;
+  const double share = kTrustScale / static_cast<double>(r.verified);
+  return std::min(1.0, std::max(floor_, share * share));
 }
 
 void TrustTable::verified(WorkerId worker) {
   TrustRecord* r = of(worker);
   if (!r) return;
   ++r->verified;
-  unverified_.erase(r->identity);
   changed(*r);
 }
 

@@ -116,9 +116,12 @@ struct Unverified {
 // bound to their identity. Not thread-safe.
 class TrustTable {
  public:
-  static constexpr uint64_t kTrustedAfter = 10;      // consecutive verified results before any is taken alone
+  // Consecutive verified results before any is taken alone, times (1 + wrong)²: a worker once
+  // proven wrong must show a far longer honest run (80, then 180) to be trusted again.
+  static constexpr uint64_t kTrustedAfter = 20;
+  static constexpr double kTrustScale = 10;          // trusted: replicated with (kTrustScale / verified)²
   static constexpr uint64_t kQuarantineAfter = 3;    // proven-wrong results before quarantine
-  static constexpr std::size_t kUnverifiedMemory = 256;  // unreplicated deliveries remembered per identity
+  static constexpr std::size_t kUnverifiedMemory = 128;  // unreplicated deliveries remembered per identity
 
   explicit TrustTable(double floor) : floor_(floor) {}
   // Records from the store (quarantined identities and operators' workers).
@@ -131,8 +134,8 @@ class TrustTable {
   TrustRecord* of(WorkerId worker);
   const TrustRecord* of(WorkerId worker) const;
   // The probability that a result of this record is replicated under `adaptive`: 1 until
-  // kTrustedAfter consecutive verified results, then (kTrustedAfter / verified)^2, never below
-  // the floor; 0 for an operator's worker (the server's spot checks still apply).
+  // kTrustedAfter × (1 + wrong)² consecutive verified results, then (kTrustScale / verified)²,
+  // never below the floor; 0 for an operator's worker (the server's spot checks still apply).
   double replication_probability(const TrustRecord& r) const;
   // 1 - replication_probability: the share of its results taken alone (0 when quarantined).
   double trust(const TrustRecord& r) const { return r.quarantined ? 0 : 1 - replication_probability(r); }
@@ -142,9 +145,9 @@ class TrustTable {
   // (the kQuarantineAfter-th time).
   bool proven_wrong(WorkerId worker, const Evidence& evidence);
   // A group `worker` delivered without a replica; remembered (the oldest forgotten beyond
-  // kUnverifiedMemory) until a result of it is verified.
+  // kUnverifiedMemory), since a liar that earned trust lies between verified results too.
   void delivered_unverified(WorkerId worker, Unverified group);
-  // The unreplicated deliveries since its last verified result, forgotten here.
+  // Its remembered unreplicated deliveries, forgotten here.
   std::vector<Unverified> take_unverified(WorkerId worker);
   // Records changed since the last call that the store keeps: operators' and quarantined ones.
   std::vector<TrustRecord> take_changed();

@@ -227,7 +227,7 @@ void CoordinatorImpl::quarantine(WorkerId worker) {
     if (g == graphs_.end()) checks_.close(id);
     else abandon(*check, g->second);
   }
-  // What it delivered unreplicated since its last verified result is computed again by the
+  // What it delivered unreplicated (the last kUnverifiedMemory groups) is computed again by the
   // server's own kernel and compared (recheck_done).
   int rechecks = 0, skipped = 0;
   for (Unverified& u : trust_.take_unverified(worker)) {
@@ -257,7 +257,7 @@ void CoordinatorImpl::quarantine(WorkerId worker) {
   }
   if (rechecks || skipped)
     event("recheck", "the server's own kernel verifies again the " + std::to_string(rechecks) + " group(s) worker " +
-                         std::to_string(worker) + " delivered unreplicated since its last verified result" +
+                         std::to_string(worker) + " delivered unreplicated" +
                          (skipped ? " (" + std::to_string(skipped) + " more could not be: graph removed or input lost)" : ""));
   save_trust();
 }

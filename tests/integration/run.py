@@ -272,7 +272,7 @@ def case_verify_colluders(c):
 
 def case_verify_late_liar(c):
     """A liar honest for its first 50 groups, then lying, among two honest workers: it is
-    quarantined, and what it delivered alone since its last verified result is verified again by
+    quarantined, and what it delivered alone (its last 128 such groups) is verified again by
     the server's kernel (corvid_rechecked_total), wrong ones replaced."""
     c.start_server()
     c.start_worker("turncoat", 1, "--lie", "1", "--lie-after", "50")

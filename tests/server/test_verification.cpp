@@ -424,10 +424,10 @@ TEST_CASE("trust: earned by consecutive verified results, reset by a wrong one, 
   TrustRecord& r = table.bind(1, "anonymous:1-1", false);
   CHECK(table.replication_probability(r) == 1);
   CHECK(table.trust(r) == 0);
-  for (int i = 0; i < 10; ++i) table.verified(1);
-  CHECK(table.replication_probability(r) == 1);  // trusted after 10: (10/10)^2
-  for (int i = 0; i < 10; ++i) table.verified(1);
-  CHECK(table.replication_probability(r) == doctest::Approx(0.25));
+  for (int i = 0; i < 19; ++i) table.verified(1);
+  CHECK(table.replication_probability(r) == 1);  // untrusted until 20 in a row
+  table.verified(1);
+  CHECK(table.replication_probability(r) == doctest::Approx(0.25));  // (10/20)^2
   for (int i = 0; i < 180; ++i) table.verified(1);
   CHECK(table.replication_probability(r) == doctest::Approx(0.05));  // the floor
   CHECK(table.trust(r) == doctest::Approx(0.95));
@@ -435,12 +435,17 @@ TEST_CASE("trust: earned by consecutive verified results, reset by a wrong one, 
   CHECK_FALSE(table.proven_wrong(1, Evidence{3, 78, "n", 1, "op 'n': ..."}));
   CHECK(r.verified == 0);
   CHECK(table.replication_probability(r) == 1);
+  for (int i = 0; i < 79; ++i) table.verified(1);
+  CHECK(table.replication_probability(r) == 1);  // once proven wrong: 80 in a row, (1 + 1)² × 20
+  table.verified(1);
+  CHECK(table.replication_probability(r) < 1);
+  table.delivered_unverified(1, Unverified{3, 79, {1}, {1}, {0}});
   CHECK(table.take_changed().empty());  // an anonymous record is kept only once quarantined
   CHECK_FALSE(table.proven_wrong(1, Evidence{}));
   CHECK(table.proven_wrong(1, Evidence{3, 80, "n", 2, "op 'n': ..."}));
   CHECK(r.quarantined);
   CHECK(table.trust(r) == 0);
-  CHECK(table.take_unverified(1).size() == 1);  // delivered alone since its last verified result
+  CHECK(table.take_unverified(1).size() == 2);  // every remembered delivery taken alone, verified results between or not
   const auto changed = table.take_changed();
   REQUIRE(changed.size() == 1);
   CHECK(changed[0].evidence.group == 80);
