@@ -130,8 +130,8 @@ GraphSpec parse_graph_json(const nlohmann::json& doc) {
   }
   if (doc.contains("verify")) {
     const auto& v = doc["verify"];
-    if (!v.is_string() || (v != "off" && v != "replicate"))
-      throw GraphError("", "'verify' must be \"off\" or \"replicate\"");
+    if (!v.is_string() || (v != "off" && v != "adaptive" && v != "replicate"))
+      throw GraphError("", "'verify' must be \"off\", \"adaptive\" or \"replicate\"");
     spec.verify = v.get<std::string>();
   }
   if (!doc.contains("ops") || !doc["ops"].is_array()) throw GraphError("", "a graph file needs an 'ops' list");

@@ -53,8 +53,9 @@ struct GraphSpec {
   std::string name;
   std::vector<OpSpec> ops;
   std::vector<std::string> outputs;
-  // "replicate": the server verifies the graph's results by replication even under
-  // `--verify off` (a graph may tighten the server's policy, never loosen it). "" or "off": the server's.
+  // "adaptive" or "replicate": the server verifies the graph's results at least this strictly,
+  // whatever its `--verify` (a graph may tighten the server's policy, never loosen it). "" or
+  // "off": the server's.
   std::string verify;
 };
 

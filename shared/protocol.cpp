@@ -508,8 +508,8 @@ Submit decode<Submit>(Frame frame) {
   m.submit_key = loose_string(h, "submit_key");
   if (m.submit_key.size() > 128) throw ProtocolError("'submit_key' is longer than 128 characters");
   m.verify = loose_string(h, "verify");
-  if (!m.verify.empty() && m.verify != "off" && m.verify != "replicate")
-    throw ProtocolError("submit: 'verify' must be \"off\" or \"replicate\"");
+  if (!m.verify.empty() && m.verify != "off" && m.verify != "adaptive" && m.verify != "replicate")
+    throw ProtocolError("submit: 'verify' must be \"off\", \"adaptive\" or \"replicate\"");
   const json* ops = field(h, "ops");
   if (ops && !ops->is_array()) throw ProtocolError("submit: \"ops\" must be a list");
   if (ops) m.ops = parse_op_specs(*ops, &frame);

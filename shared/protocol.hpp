@@ -155,8 +155,9 @@ struct Submit {
   std::vector<OpSpec> ops;
   std::optional<std::vector<std::string>> outputs;
   std::string submit_key;  // when creating: resent submits with this key find the graph the first created
-  // "replicate": the graph's results are verified even if the server's policy is "off" (a
-  // developer may tighten the policy, never loosen it: "off" leaves the server's). "": the server's.
+  // "adaptive" or "replicate": the graph runs under at least this verification policy whatever
+  // the server's (a developer may tighten the policy, never loosen it: "off" leaves the server's).
+  // "": the server's.
   std::string verify;
 };
 

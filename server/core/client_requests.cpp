@@ -111,14 +111,16 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
     else
       existing_requested.push_back(op);
   }
-  // `verify: replicate` tightens the graph's policy from these ops on (stored with them).
-  const bool replicated_before = graph->replicate;
-  if (request.verify == "replicate") graph->replicate = true;
+  // `verify` tightens the graph's policy from these ops on (stored with them), never loosens it.
+  const VerifyPolicy verify_before = graph->verify;
+  VerifyPolicy asked = VerifyPolicy::off;
+  parse_verify_policy(request.verify, asked);  // "" (off); the decoder refused anything else
+  graph->verify = stricter(graph->verify, asked);
   try {
     if (create) graph_ids_.raise(graph->id);  // before the id can reach anyone
     store_.add_ops(*graph, create, base, submit.ops, outputs, now());
   } catch (const std::exception& e) {
-    graph->replicate = replicated_before;
+    graph->verify = verify_before;
     send_client_error(client, request_id, "", std::string("the server could not store the graph: ") + e.what());
     return;
   }

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/core/verify_policy.hpp"
 #include "shared/protocol.hpp"
 #include "shared/wire.hpp"
 
@@ -48,11 +49,6 @@ class ServerKernel {
 
 enum class SchedulingPolicy { earliest_finish, round_robin };
 
-// How results of untrusted workers are verified (docs/design.md, "Threat model"): `off` takes
-// one worker's result; `replicate` takes a group's result only once two results from distinct
-// workers agree, or the server's own kernel settles it (verification.hpp); `adaptive` replicates
-// every group of an untrusted worker and a falling share of a trusted one's (TrustTable).
-enum class VerifyPolicy { off, replicate, adaptive };
 
 struct CoordinatorOptions {
   SchedulingPolicy policy = SchedulingPolicy::earliest_finish;

@@ -178,10 +178,8 @@ class CoordinatorImpl final : public Coordinator {
   // server's own kernel (a draw under `adaptive` and for spot checks).
   enum class Verification { none, replicate, spot_check };
   Verification verification_for(const Graph& graph, const WorkerState& w);
-  // The graph's policy: the server's, tightened by the developer's `verify: replicate`.
-  VerifyPolicy policy_of(const Graph& graph) const {
-    return graph.replicate ? VerifyPolicy::replicate : options_.verify;
-  }
+  // The graph's policy: the server's, tightened by the developer's `verify`.
+  VerifyPolicy policy_of(const Graph& graph) const { return stricter(graph.verify, options_.verify); }
   // True with probability `p` (the coordinator's seeded generator).
   bool draw(double p);
   // A spot check is drawn (spot_check_rate) and the server's budget allows it.

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/core/verify_policy.hpp"
 #include "shared/graph_spec.hpp"
 #include "shared/ops/op.hpp"
 #include "shared/protocol.hpp"
@@ -69,7 +70,8 @@ struct Graph {
   double created_at = 0;  // unix seconds
   double created_ms = 0;  // on the coordinator's clock
   double finished_at = 0;  // unix seconds when its last op became final (0: never finished)
-  bool replicate = false;  // the developer asked for `verify: replicate` (the server's policy may too)
+  // The developer's `verify` (off: none); the graph runs under the stricter of it and the server's.
+  VerifyPolicy verify = VerifyPolicy::off;
   protocol::VerificationSummary verification;  // counted while it runs (its policy is filled in when shown)
   std::string submit_key;  // the client's key of the submit that created it: a resent submit finds it
   std::vector<OpNode> ops;

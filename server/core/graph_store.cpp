@@ -185,7 +185,7 @@ class SqliteGraphStore final : public GraphStore {
         g.outputs = nlohmann::json::parse(q.text_at(4)).get<std::vector<OpIndex>>();
         g.finished_at = q.real_at(5);
         g.submit_key = q.text_at(6);
-        g.replicate = q.text_at(7) == "replicate";
+        parse_verify_policy(q.text_at(7), g.verify);  // "" (off)
         by_id[g.id] = graphs.size();
         graphs.push_back(std::move(g));
       }
@@ -235,7 +235,7 @@ class SqliteGraphStore final : public GraphStore {
     Transaction tx(*this);
     write_queued();
     const std::string outputs = nlohmann::json(graph.outputs).dump();
-    const std::string verify = graph.replicate ? "replicate" : "";
+    const std::string verify = graph.verify == VerifyPolicy::off ? "" : verify_policy_name(graph.verify);
     if (create) {
       insert_graph_->bind(1, static_cast<int64_t>(graph.id)).bind(2, graph.name).bind(3, graph.owner);
       insert_graph_->bind(4, graph.created_at).bind(5, outputs).bind(6, graph.submit_key).bind(7, verify).run();

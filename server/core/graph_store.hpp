@@ -35,7 +35,7 @@ struct StoredGraph {
   double created_at = 0;   // unix seconds
   double finished_at = 0;  // unix seconds when its last op became final (0: never finished)
   std::string submit_key;  // the client's key of the submit that created it ("" if none)
-  bool replicate = false;  // a submit asked for `verify: replicate` (column verify)
+  VerifyPolicy verify = VerifyPolicy::off;  // a submit's `verify` (column verify; "" for off)
   std::vector<OpIndex> outputs;
   std::vector<StoredOp> ops;  // in seq order
 };

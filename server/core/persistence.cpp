@@ -55,7 +55,7 @@ std::vector<Graph> Persistence::load(double now_ms, double unix_now) {
     g.created_ms = now_ms - (unix_now - stored.created_at) * 1000.0;
     g.finished_at = stored.finished_at;
     g.submit_key = stored.submit_key;
-    g.replicate = stored.replicate;
+    g.verify = stored.verify;
     for (const StoredOp& op : stored.ops) {
       bool inputs_ok = op.seq == g.ops.size();
       for (OpIndex in : op.inputs) inputs_ok = inputs_ok && in < g.ops.size();
@@ -85,7 +85,7 @@ void Persistence::add_ops(const Graph& graph, bool create, OpIndex base, const s
   record.owner = graph.owner;
   record.created_at = graph.created_at;
   record.submit_key = graph.submit_key;
-  record.replicate = graph.replicate;
+  record.verify = graph.verify;
   record.outputs = outputs;
   std::vector<StoredOp> stored;
   std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> values;

@@ -5,18 +5,6 @@
 
 namespace corvid::server {
 
-const char* verify_policy_name(VerifyPolicy policy) {
-  return policy == VerifyPolicy::replicate ? "replicate" : policy == VerifyPolicy::adaptive ? "adaptive" : "off";
-}
-
-bool parse_verify_policy(const std::string& name, VerifyPolicy& policy) {
-  if (name == "off") policy = VerifyPolicy::off;
-  else if (name == "replicate") policy = VerifyPolicy::replicate;
-  else if (name == "adaptive") policy = VerifyPolicy::adaptive;
-  else return false;
-  return true;
-}
-
 Verdict majority(const std::vector<bool>& authoritative, const std::function<bool(int, int)>& agree, int cap) {
   const int n = static_cast<int>(authoritative.size());
   Verdict v;

@@ -28,10 +28,6 @@ namespace corvid::server {
 using WorkerId = uint64_t;
 using CheckId = uint64_t;
 
-const char* verify_policy_name(VerifyPolicy policy);
-// "off", "replicate" or "adaptive"; false for anything else.
-bool parse_verify_policy(const std::string& name, VerifyPolicy& policy);
-
 // The majority rule, a pure function of who agrees with whom. `authoritative[i]`: result i is
 // the server's own kernel's. `agree(i, j)`: results i and j agree. Results come from distinct
 // workers. An authoritative result is accepted; otherwise the first of two results that agree;

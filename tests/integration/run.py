@@ -197,6 +197,10 @@ def case_verify_per_graph(c):
     check(code == 0, f"exit {code}: {err}")
     check_outputs(result, doc, "verify: replicate on a server under off")
     check(c.worker_status("liar")["failures"] > 0, "the liar was not caught")
+    doc["verify"] = "adaptive"  # the liar is new, so untrusted: its groups are replicated too
+    code, result, err = submit_json(c, c.graph_file("adaptive.json", doc))
+    check(code == 0, f"exit {code}: {err}")
+    check_outputs(result, doc, "verify: adaptive on a server under off")
     del doc["verify"]
     code, result, err = submit_json(c, c.graph_file("loose.json", doc))
     try:

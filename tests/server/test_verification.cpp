@@ -348,6 +348,17 @@ TEST_CASE("a graph's own verify: replicate survives a restart of the server") {
   lone_liar_caught(h, 1, 1, 1);
 }
 
+TEST_CASE("a graph's own verify: adaptive tightens a server under off, and survives a restart") {
+  Harness h;  // the server's policy is off: a new worker's results would be taken alone
+  const uint64_t g = start(h, {1}, false, {{"verify", "adaptive"}});
+  h.reopen();
+  h.outbox.workers.clear();
+  h.connect_worker(1);
+  h.connect_client(10);
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  lone_liar_caught(h, 1, 1, 1);
+}
+
 TEST_CASE("replicate: a replica's false kernel error is refuted by the server's kernel") {
   Harness h(replicate());
   WorkerId first = 0;

@@ -105,7 +105,8 @@ struct GraphOptions {
   // header cap (docs/protocol.md, Limits).
   std::size_t max_batch_ops = 50000;
   // "replicate": the server verifies this graph's results by replication (two distinct workers,
-  // or its own kernel, must agree) even if it runs `--verify off`. "": the server's policy.
+  // or its own kernel, must agree) even if it runs `--verify off` or `adaptive`; "adaptive": at
+  // least adaptive replication (docs/design.md, "Threat model"). "": the server's policy.
   std::string verify;
   // Called with (computed, total) whenever the server reports progress during a wait.
   std::function<void(int computed, int total)> on_progress;
