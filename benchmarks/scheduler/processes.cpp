@@ -29,7 +29,9 @@ int remaining_ms(Clock::time_point deadline) {
   return left > 0 ? static_cast<int>(left) : 0;
 }
 
-// A plain HTTP/1.1 GET on 127.0.0.1:port with Connection: close; returns the body.
+
+}  // namespace
+
 std::string http_get(uint16_t port, const std::string& target, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -80,8 +82,6 @@ std::string http_get(uint16_t port, const std::string& target, std::chrono::mill
   }
   return body;
 }
-
-}  // namespace
 
 TempDir::TempDir() {
   std::string pattern = (fs::temp_directory_path() / "corvid-scheduler-bench-XXXXXX").string();
@@ -154,13 +154,13 @@ void Child::stop(std::chrono::milliseconds grace) {
   pid_ = -1;
 }
 
-Server::Server(const std::string& binary, const std::string& policy) {
+Server::Server(const std::string& binary, const std::string& policy, const std::vector<std::string>& extra_args) {
   for (const char* sub : {"data", "web", "wasm"}) fs::create_directories(dir() / sub);
-  process_ = std::make_unique<Child>(
-      std::vector<std::string>{binary, "--host", "127.0.0.1", "--port", "0", "--data-dir", (dir() / "data").string(),
-                               "--web-dir", (dir() / "web").string(), "--wasm-dir", (dir() / "wasm").string(),
-                               "--policy", policy},
-      dir() / "server.log", true);
+  std::vector<std::string> argv{binary, "--host", "127.0.0.1", "--port", "0", "--data-dir", (dir() / "data").string(),
+                                "--web-dir", (dir() / "web").string(), "--wasm-dir", (dir() / "wasm").string(),
+                                "--policy", policy};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<Child>(argv, dir() / "server.log", true);
   std::string startup;
   try {
     startup = process_->read_until("\n", std::chrono::seconds(30));
