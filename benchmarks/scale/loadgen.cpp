@@ -501,15 +501,18 @@ PhaseReport LoadGenerator::run_developers(std::chrono::milliseconds duration, pi
     return r;
   });
   report.server_cpu_s = sample_process(server_pid).cpu_s - before.cpu_s;
-  // Let the rounds in flight finish so the next phase starts clean.
+  // Let the rounds in flight finish so the next phase starts clean; one never answered is an error.
   const auto settle_until = Clock::now() + lg.options.timeout;
-  while (Clock::now() < settle_until &&
-         lg.on_io([&] {
-           for (auto& d : lg.developers)
-             if (!d->sent_at.empty() && !d->closed) return true;
-           return false;
-         }))
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto unanswered = [&] {
+    return lg.on_io([&] {
+      std::size_t n = 0;
+      for (auto& d : lg.developers) n += d->closed ? 0 : d->sent_at.size();
+      return n;
+    });
+  };
+  while (unanswered() && Clock::now() < settle_until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (const std::size_t n = unanswered())
+    lg.on_io([&] { lg.note_error(std::to_string(n) + " round(s) unanswered " + std::to_string(lg.options.timeout.count()) + " ms after the phase"); });
   const auto errors = lg.on_io([&] { return lg.errors; });
   if (!errors.empty()) throw std::runtime_error("load generator saw errors: " + errors.front());
   return report;

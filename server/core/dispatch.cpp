@@ -30,14 +30,15 @@ void CoordinatorImpl::dispatch() {
       const std::vector<WorkerState*> eligible = fleet_.eligible(options_.max_in_flight_per_worker, loads);
       WorkerState& w = fleet_.in_turn(eligible);
       if (static_cast<int>(w.in_flight.size()) >= options_.max_in_flight_per_worker) return;
-      assigned = try_assign(w);
+      assigned = try_assign(w, graphs_in_fair_order());
       if (assigned) fleet_.next_turn();
     } else {
       // Fastest free workers first; each takes a group only if nobody would finish it sooner.
       // Where the fastest free workers must wait for a busy faster one, slower ones would wait
       // too: only the first few are asked, so idle workers cost nothing here.
+      const std::vector<Graph*> order = graphs_in_fair_order();
       for (WorkerState* w : fleet_.free_fastest_first(kDispatchCandidates))
-        if ((assigned = try_assign(*w))) break;
+        if ((assigned = try_assign(*w, order))) break;
     }
     if (!assigned) return;
   }
@@ -69,10 +70,9 @@ std::vector<Graph*> CoordinatorImpl::graphs_in_fair_order() {
   return order;
 }
 
-bool CoordinatorImpl::try_assign(WorkerState& w) {
-  if (graphs_.empty()) return false;
+bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& order) {
   const bool alternatives = fleet_.benchmarked() > 1;
-  for (Graph* candidate : graphs_in_fair_order()) {
+  for (Graph* candidate : order) {
     Graph& graph = *candidate;
     // The round-robin baseline sizes groups for an average worker, not for the one it gives them to.
     const SpeedModel sizing = options_.policy == SchedulingPolicy::round_robin ? fleet_.average_speed() : w.speed;
