@@ -30,15 +30,25 @@ void CoordinatorImpl::dispatch() {
       const std::vector<WorkerState*> eligible = fleet_.eligible(options_.max_in_flight_per_worker, loads);
       WorkerState& w = fleet_.in_turn(eligible);
       if (static_cast<int>(w.in_flight.size()) >= options_.max_in_flight_per_worker) return;
-      assigned = try_assign(w, graphs_in_fair_order());
+      WorkerState* sooner = nullptr;
+      assigned = try_assign(w, graphs_in_fair_order(), sooner);
       if (assigned) fleet_.next_turn();
     } else {
       // Fastest free workers first; each takes a group only if nobody would finish it sooner.
       // Where the fastest free workers must wait for a busy faster one, slower ones would wait
-      // too: only the first few are asked, so idle workers cost nothing here.
+      // too: only the first few are asked, so idle workers cost nothing here. "Fastest" is for
+      // a unit of work; for a given group another free worker may be sooner (a roofline or a
+      // learned correction ranks it differently): the one a candidate waits for is asked next.
       const std::vector<Graph*> order = graphs_in_fair_order();
-      for (WorkerState* w : fleet_.free_fastest_first(kDispatchCandidates))
-        if ((assigned = try_assign(*w, order))) break;
+      std::vector<WorkerState*> candidates = fleet_.free_fastest_first(kDispatchCandidates);
+      std::set<WorkerId> asked;
+      for (std::size_t i = 0; i < candidates.size(); ++i) {
+        if (!asked.insert(candidates[i]->id).second) continue;
+        WorkerState* sooner = nullptr;
+        if ((assigned = try_assign(*candidates[i], order, sooner))) break;
+        if (sooner && fleet_.load_of(*sooner).has_free_slot)
+          candidates.insert(candidates.begin() + static_cast<std::ptrdiff_t>(i) + 1, sooner);
+      }
     }
     if (!assigned) return;
   }
@@ -70,7 +80,7 @@ std::vector<Graph*> CoordinatorImpl::graphs_in_fair_order() {
   return order;
 }
 
-bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& order) {
+bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& order, WorkerState*& sooner) {
   const bool alternatives = fleet_.benchmarked() > 1;
   for (Graph* candidate : order) {
     Graph& graph = *candidate;
@@ -107,7 +117,7 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& orde
       const double mine = finish_ms(fleet_.load_of(w), plan, input_bytes_on(w, plan), now(), link_) - now();
       if (mine > drain_ms(fleet_.rates(), ready, ready_ops)) {
         const bool disputed = !disputes_.empty();
-        const bool wait = fleet_.any_faster(
+        sooner = fleet_.first_faster(
             plan.cost, static_cast<int>(plan.ops.size()), link_.latency_ms, mine * kSoonerMargin,
             [&](const WorkerState& other) {
               if (other.id == w.id) return false;
@@ -118,7 +128,7 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& orde
                 return false;
               return finishes_sooner(fleet_.load_of(other), plan, input_bytes_on(other, plan), now(), link_, mine);
             });
-        if (wait) return false;
+        if (sooner) return false;
       }
     }
     owner_cursor_ = graph.owner;

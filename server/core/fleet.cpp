@@ -138,9 +138,9 @@ std::vector<WorkerState*> Fleet::free_fastest_first(std::size_t limit) const {
   return out;
 }
 
-bool Fleet::any_faster(const Cost& cost, int ops, double fixed_ms, double limit_ms,
-                       const std::function<bool(const WorkerState&)>& sooner) const {
-  if (by_flop_.empty()) return false;
+WorkerState* Fleet::first_faster(const Cost& cost, int ops, double fixed_ms, double limit_ms,
+                                 const std::function<bool(const WorkerState&)>& sooner) {
+  if (by_flop_.empty()) return nullptr;
   // Each index orders a lower bound of estimate_ms: correction × max(flops / rate, bytes / rate)
   // + correction × per-op overhead is at least each of its three terms. Take the index whose
   // smallest bound is largest: it stops soonest.
@@ -154,10 +154,11 @@ bool Fleet::any_faster(const Cost& cost, int ops, double fixed_ms, double limit_
   for (const Choice& c : choices)
     if (c.index->begin()->first * c.scale > best->index->begin()->first * best->scale) best = &c;
   for (const auto& [key, id] : *best->index) {
-    if (fixed_ms + key * best->scale >= limit_ms) return false;
-    if (sooner(*find(id))) return true;
+    if (fixed_ms + key * best->scale >= limit_ms) return nullptr;
+    WorkerState* w = find(id);
+    if (sooner(*w)) return w;
   }
-  return false;
+  return nullptr;
 }
 
 SpeedModel Fleet::average_speed() const {

@@ -117,12 +117,13 @@ class Fleet {
   std::size_t benchmarked() const { return by_flop_.size(); }
   // The summed speed of the benchmarked workers that are not suspect.
   const FleetRates& rates() const { return rates_; }
-  // True if `sooner(w)` holds for some benchmarked worker w whose estimate for `cost` (over `ops`
-  // ops) plus `fixed_ms` could be below `limit_ms`. Workers are visited in the order of the lower
-  // bound (per flop, per byte or per-op overhead: whichever bounds tighter) and the visit stops
-  // once the bound reaches the limit, so it costs the number of workers that could be as fast.
-  bool any_faster(const Cost& cost, int ops, double fixed_ms, double limit_ms,
-                  const std::function<bool(const WorkerState&)>& sooner) const;
+  // The first benchmarked worker w for which `sooner(w)` holds among those whose estimate for
+  // `cost` (over `ops` ops) plus `fixed_ms` could be below `limit_ms`, or nullptr. Workers are
+  // visited in the order of a lower bound (per flop, per byte or per-op overhead: whichever
+  // bounds tighter) and the visit stops once the bound reaches the limit, so it costs the number
+  // of workers that could be as fast, not the fleet.
+  WorkerState* first_faster(const Cost& cost, int ops, double fixed_ms, double limit_ms,
+                            const std::function<bool(const WorkerState&)>& sooner);
   // Round robin: the worker whose turn it is among `eligible`; next_turn() passes the turn on.
   WorkerState& in_turn(const std::vector<WorkerState*>& eligible) const {
     return *eligible[round_robin_next_ % eligible.size()];

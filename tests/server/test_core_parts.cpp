@@ -181,20 +181,20 @@ TEST_CASE("Fleet indexes free workers by speed, its summed rates and bounds on e
   // 1e9 flops: 10 ms on worker 100, 1000 ms on worker 1. Below 12 ms, only workers 100 down to 84
   // (bound 1e9 / (id × 1e6) ms) may be visited, fastest first.
   std::vector<WorkerId> visited;
-  CHECK_FALSE(fleet.any_faster(Cost{1e9, 0}, 1, 0, 12, [&](const WorkerState& w) {
+  CHECK(fleet.first_faster(Cost{1e9, 0}, 1, 0, 12, [&](const WorkerState& w) {
     visited.push_back(w.id);
     return false;
-  }));
+  }) == nullptr);
   REQUIRE_FALSE(visited.empty());
   CHECK(visited.front() == 100);
   CHECK(visited.size() == 17);  // ids 100..84: 1e3 / 84 = 11.9 ms < 12
-  CHECK(fleet.any_faster(Cost{1e9, 0}, 1, 0, 12, [](const WorkerState& w) { return w.id == 90; }));
+  CHECK(fleet.first_faster(Cost{1e9, 0}, 1, 0, 12, [](const WorkerState& w) { return w.id == 90; }) == fleet.find(90));
   // The per-op overhead bounds tiny groups: nobody is visited when it alone reaches the limit.
   visited.clear();
-  CHECK_FALSE(fleet.any_faster(Cost{4, 48}, 1, 0.3, 0.3, [&](const WorkerState& w) {
+  CHECK(fleet.first_faster(Cost{4, 48}, 1, 0.3, 0.3, [&](const WorkerState& w) {
     visited.push_back(w.id);
     return true;
-  }));
+  }) == nullptr);
   CHECK(visited.empty());
   fleet.remove(100);
   fleet.remove(99);
