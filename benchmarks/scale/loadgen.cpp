@@ -327,7 +327,7 @@ struct LoadGenerator::Impl {
     std::unordered_map<int, Clock::time_point> sent_at;
   };
 
-  explicit Impl(LoadOptions o) : options(std::move(o)), rng(42) {
+  explicit Impl(LoadOptions o) : options(std::move(o)), work(asio::make_work_guard(ioc)), rng(42) {
     endpoint = tcp::endpoint(asio::ip::make_address(options.host), options.port);
     thread = std::thread([this] { ioc.run(); });
   }
@@ -421,6 +421,7 @@ struct LoadGenerator::Impl {
 
   LoadOptions options;
   asio::io_context ioc;
+  asio::executor_work_guard<asio::io_context::executor_type> work;  // run() waits for posted work
   tcp::endpoint endpoint;
   std::mt19937 rng;
   std::thread thread;
