@@ -2,7 +2,7 @@
 // copied into web/vendor/ by the build): layered top to bottom with few crossings, ops as boxes
 // labelled with their op and coloured by status. The drawing keeps its natural size inside a
 // scrolling view, so a graph of thousands of ops stays readable; "Fit" scales it to the view.
-// Laying out is the costly part (seconds for a thousand densely crossing ops): a redraw of the
+// Laying out is the costly part (about a second for a thousand densely crossing ops): a redraw of the
 // same ops (only statuses changed) recolours the drawing instead of laying it out again.
 'use strict';
 
@@ -26,18 +26,32 @@
     container.appendChild(p);
   }
 
-  // Positions of ops and edge routes: {width, height, nodes: Map id -> {x, y}, edges: [{from, to, points}]}.
-  function layout(ops) {
+  // Positions of ops and edge routes: {width, height, nodes: Map id -> {x, y}, edges: [{from, to,
+  // points}]}. Edges out of a hub (an input of more than HUB_FAN_OUT ops, such as shared weights)
+  // are left out of the layout, which they would slow down by orders of magnitude (minutes for
+  // 3,000 ops); they are drawn straight, faintly.
+  function layout(ops, fanOut) {
     const g = new root.dagre.graphlib.Graph();
     g.setGraph({ rankdir: 'TB', nodesep: 8, ranksep: 28, edgesep: 4, marginx: MARGIN, marginy: MARGIN,
       ranker: 'tight-tree' });  // much faster than network-simplex on big graphs, nearly as compact
     g.setDefaultEdgeLabel(() => ({}));
     const ids = new Set(ops.map((op) => op.id));
     for (const op of ops) g.setNode(op.id, { width: NODE_W, height: NODE_H });
-    for (const op of ops) for (const input of op.inputs || []) if (ids.has(input)) g.setEdge(input, op.id);
+    const hubEdges = [];
+    for (const op of ops) {
+      for (const input of op.inputs || []) {
+        if (!ids.has(input)) continue;
+        if (fanOut.get(input) > HUB_FAN_OUT) hubEdges.push({ from: input, to: op.id });
+        else g.setEdge(input, op.id);
+      }
+    }
     root.dagre.layout(g);
     const nodes = new Map(g.nodes().map((id) => [id, g.node(id)]));
     const edges = g.edges().map((e) => ({ from: e.v, to: e.w, points: g.edge(e).points || [] }));
+    for (const e of hubEdges) {
+      const a = nodes.get(e.from), b = nodes.get(e.to);
+      edges.push({ from: e.from, to: e.to, points: [{ x: a.x, y: a.y + NODE_H / 2 }, { x: b.x, y: b.y - NODE_H / 2 }] });
+    }
     const size = g.graph();
     return { width: Math.ceil(size.width), height: Math.ceil(size.height), nodes, edges };
   }
@@ -52,7 +66,9 @@
     container.textContent = '';
     if (!ops.length) return note(container, 'This graph has no ops.');
     if (!root.dagre) return note(container, 'The DAG view needs the dagre library: run scripts/install-deps.sh and build again.');
-    const placed = layout(ops);
+    const fanOut = new Map();
+    for (const op of ops) for (const input of op.inputs || []) fanOut.set(input, (fanOut.get(input) || 0) + 1);
+    const placed = layout(ops, fanOut);
     const { width, height } = placed;
     const svg = el('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img',
       'aria-label': `DAG of ${ops.length} ops` }, container);
@@ -72,8 +88,6 @@
       container.scrollLeft = (width - container.clientWidth) / 2;  // wide layers: start at the middle
     }
 
-    const fanOut = new Map();
-    for (const op of ops) for (const input of op.inputs || []) fanOut.set(input, (fanOut.get(input) || 0) + 1);
     const edges = el('g', {}, svg);
     const many = ops.length > 150;
     for (const edge of placed.edges) {
