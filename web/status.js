@@ -151,9 +151,16 @@
         ? `matmul ${fixed(bench.matmul_gflops, 2)} GFLOPS · elementwise ${fixed(bench.elementwise_gbs, 2)} GB/s · reduce ${fixed(bench.reduce_gbs, 2)} GB/s`
         : '';
       const ua = w.user_agent && w.user_agent !== w.name ? `<span class="ua" title="${esc(w.user_agent)}">${esc(w.user_agent)}</span>` : '';
+      // Fields other parts of the server may add to a worker's row, shown when present.
+      const extra = [
+        w.device !== undefined ? `device ${esc(w.device)}${w.slot !== undefined ? ` · slot ${esc(w.slot)}` : ''}` : '',
+        w.trust !== undefined ? `trust ${esc(typeof w.trust === 'number' ? fixed(w.trust, 2) : w.trust)}` : '',
+        w.quarantined ? '<b class="quarantined">quarantined</b>' : '',
+      ].filter(Boolean).join(' · ');
+      const tags = extra ? `<span class="ua">${extra}</span>` : '';
       return `<tr data-worker="${esc(w.id)}">
         <td class="mono">${esc(w.id)}</td>
-        <td class="name" title="${esc(w.name)}">${esc(w.name || '–')}${ua}</td>
+        <td class="name" title="${esc(w.name)}">${esc(w.name || '–')}${ua}${tags}</td>
         <td><span class="badge" data-status="${esc(w.state)}">${esc(w.state)}</span></td>
         <td class="r opt" title="${esc(benchTitle)}">${w.score_gflops ? fixed(w.score_gflops, 1) + ' GFLOPS' : '–'}</td>
         <td class="r opt">${w.measured_gflops ? fixed(w.measured_gflops, 1) + ' GFLOPS' : '–'}</td>
