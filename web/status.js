@@ -1,11 +1,17 @@
-// The status page: polls GET /api/status about once a second and renders workers, graphs,
-// throughput and queue-depth charts, and recent events; draws the selected graph's DAG from
-// GET /api/graphs/<id> (refetched when that graph's counts change). Formats in docs/protocol.md.
+// The status page: polls GET /api/status about once a second and renders the fleet as aggregates
+// (counts by state, a speed histogram, the fastest and slowest), one page of workers (searched,
+// ordered) and of graphs (newest first), throughput and queue-depth charts, and recent events;
+// draws the selected graph's DAG from GET /api/graphs/<id> (refetched when that graph's counts
+// change). Formats in docs/protocol.md.
 'use strict';
 
 (function () {
   const $ = (id) => document.getElementById(id);
   const POLL_MS = 1000;
+  const WORKERS_PER_PAGE = 50;
+  const GRAPHS_PER_PAGE = 20;
+  // The page of workers and graphs asked for (the query of /api/status).
+  const view = { workersOffset: 0, workersOrder: 'id', workersSearch: '', graphsOffset: 0 };
   const STATUSES = ['pending', 'running', 'computed', 'failed', 'cancelled'];
 
   let selectedGraph = null;      // id of the graph drawn in the DAG view
@@ -49,18 +55,61 @@
 
   // ---- summary ----
   function renderSummary(st) {
-    const workers = st.workers || [];
-    const graphs = st.graphs || [];
-    $('kpi-workers').textContent = fmt(workers.length);
-    const busy = workers.filter((w) => w.in_flight > 0).length;
-    $('kpi-workers-sub').textContent = workers.length ? `${busy} busy · ${workers.length - busy} idle` : 'none connected';
+    const fleet = st.fleet || { workers: 0, by_state: {} };
+    const states = fleet.by_state || {};
+    $('kpi-workers').textContent = fmt(fleet.workers);
+    $('kpi-workers-sub').textContent = fleet.workers
+      ? `${fmt(states.busy || 0)} busy · ${fmt(states.idle || 0)} idle` : 'none connected';
     const tp = st.throughput || {};
     $('kpi-ops').textContent = fixed(tp.ops_per_s, tp.ops_per_s < 10 ? 1 : 0);
     $('kpi-ops-sub').textContent = Number.isFinite(tp.groups_per_s) ? `${fixed(tp.groups_per_s, 1)} groups/s` : '\u00a0';
     $('kpi-queue').textContent = fmt(st.queue_depth);
-    const running = graphs.filter((g) => !['computed', 'failed', 'cancelled'].includes(g.status)).length;
-    $('kpi-graphs').textContent = fmt(graphs.length);
-    $('kpi-graphs-sub').textContent = graphs.length ? `${running} in progress · ${graphs.length - running} finished` : 'none submitted';
+    const page = st.graphs_page || { total: 0, by_status: {} };
+    const running = (page.by_status || {}).running || 0;
+    $('kpi-graphs').textContent = fmt(page.total);
+    $('kpi-graphs-sub').textContent = page.total ? `${fmt(running)} in progress · ${fmt(page.total - running)} finished` : 'none submitted';
+  }
+
+  // ---- fleet ----
+  const speed = (g) => (g >= 10 ? fixed(g, 0) : fixed(g, g >= 1 ? 1 : 2));
+  function renderFleet(st) {
+    const fleet = st.fleet || { workers: 0, by_state: {}, speed_histogram: [], fastest: [], slowest: [] };
+    $('fleet-aside').textContent = fleet.workers
+      ? `${fmt(fleet.workers)} workers · ${speed(fleet.total_gflops)} GFLOPS in all · ${fmt(fleet.groups_in_flight)} groups in flight` : '';
+    $('fleet-states').innerHTML = Object.entries(fleet.by_state || {}).map(([state, n]) =>
+      `<span class="badge" data-status="${esc(state)}">${esc(state)} ${fmt(n)}</span>`).join('');
+    const bins = fleet.speed_histogram || [];
+    const most = Math.max(1, ...bins.map((b) => b.workers));
+    $('fleet-histogram').innerHTML = bins.map((b) =>
+      `<div class="bin" title="${speed(b.from_gflops)}–${speed(b.to_gflops)} GFLOPS: ${fmt(b.workers)} workers">` +
+      `<b>${b.workers ? fmt(b.workers) : ''}</b><i style="height:${(100 * b.workers / most).toFixed(1)}%"></i></div>`).join('') ||
+      '<p class="muted">No benchmarked worker yet.</p>';
+    const axis = $('fleet-histogram').nextElementSibling;
+    if (axis && axis.classList.contains('histogram-axis')) axis.remove();
+    if (bins.length) {
+      $('fleet-histogram').insertAdjacentHTML('afterend', `<div class="histogram-axis">${bins.map((b) =>
+        `<span>${speed(b.from_gflops)}</span>`).join('')}</div>`);
+    }
+    const line = (w) => `<li title="${esc(w.user_agent)}"><span class="mono">${esc(w.id)}</span> ${esc(w.name)} · ` +
+      `${speed(w.measured_gflops || w.score_gflops)} GFLOPS · ${fmt(w.groups_done)} groups</li>`;
+    $('fleet-fastest').innerHTML = (fleet.fastest || []).map(line).join('');
+    $('fleet-slowest').innerHTML = (fleet.slowest || []).map(line).join('');
+  }
+
+  function statusUrl() {
+    const q = new URLSearchParams({
+      workers_offset: view.workersOffset, workers_limit: WORKERS_PER_PAGE, workers_order: view.workersOrder,
+      graphs_offset: view.graphsOffset, graphs_limit: GRAPHS_PER_PAGE,
+    });
+    if (view.workersSearch) q.set('workers_search', view.workersSearch);
+    return `/api/status?${q}`;
+  }
+
+  // "1–50 of 10,000" and the buttons' states.
+  function renderPager(prefix, offset, shown, total) {
+    $(`${prefix}-range`).textContent = total ? `${fmt(shown ? offset + 1 : 0)}–${fmt(offset + shown)} of ${fmt(total)}` : '';
+    $(`${prefix}-prev`).disabled = offset <= 0;
+    $(`${prefix}-next`).disabled = offset + shown >= total;
   }
 
   // ---- charts ----
@@ -88,7 +137,11 @@
   // ---- workers ----
   function renderWorkers(st) {
     const workers = st.workers || [];
-    $('workers-aside').textContent = workers.length ? `${workers.length} connected` : '';
+    const page = st.workers_page || { offset: 0, matching: workers.length };
+    const total = (st.fleet || {}).workers || 0;
+    $('workers-aside').textContent = total ? (view.workersSearch
+      ? `${fmt(page.matching)} of ${fmt(total)} match “${view.workersSearch}”` : `${fmt(total)} connected`) : '';
+    renderPager('workers', page.offset, workers.length, page.matching);
     const body = $('workers').tBodies[0];
     showTable('workers', workers.length > 0);
     if (!workers.length) return;
@@ -98,9 +151,15 @@
         ? `matmul ${fixed(bench.matmul_gflops, 2)} GFLOPS · elementwise ${fixed(bench.elementwise_gbs, 2)} GB/s · reduce ${fixed(bench.reduce_gbs, 2)} GB/s`
         : '';
       const ua = w.user_agent && w.user_agent !== w.name ? `<span class="ua" title="${esc(w.user_agent)}">${esc(w.user_agent)}</span>` : '';
+      // Fields other parts of the server may add to a worker's row, shown when present.
+      const extra = [
+        w.device !== undefined ? `device ${esc(w.device)}${w.slot !== undefined ? ` · slot ${esc(w.slot)}` : ''}` : '',
+        w.trust !== undefined ? `trust ${esc(typeof w.trust === 'number' ? fixed(w.trust, 2) : w.trust)}` : '',
+      ].filter(Boolean).join(' · ');
+      const tags = extra ? `<span class="ua">${extra}</span>` : '';
       return `<tr data-worker="${esc(w.id)}">
         <td class="mono">${esc(w.id)}</td>
-        <td class="name" title="${esc(w.name)}">${esc(w.name || '–')}${ua}</td>
+        <td class="name" title="${esc(w.name)}">${esc(w.name || '–')}${ua}${tags}</td>
         <td><span class="badge" data-status="${esc(w.quarantined ? 'quarantined' : w.state)}" title="${esc(w.evidence ? w.evidence.detail : '')}">${esc(w.quarantined ? 'quarantined' : w.state)}</span></td>
         <td class="r opt" title="${esc(benchTitle)}">${w.score_gflops ? fixed(w.score_gflops, 1) + ' GFLOPS' : '–'}</td>
         <td class="r opt">${w.measured_gflops ? fixed(w.measured_gflops, 1) + ' GFLOPS' : '–'}</td>
@@ -127,7 +186,9 @@
   }
 
   function renderGraphs(st) {
-    const graphs = (st.graphs || []).slice().sort((a, b) => Number(b.id) - Number(a.id));
+    const graphs = st.graphs || [];  // newest first
+    const page = st.graphs_page || { offset: 0, total: graphs.length };
+    renderPager('graphs', page.offset, graphs.length, page.total);
     const body = $('graphs').tBodies[0];
     showTable('graphs', graphs.length > 0);
     if (!graphs.length) return;
@@ -216,13 +277,14 @@
 
   async function poll() {
     try {
-      const response = await fetch('/api/status', { cache: 'no-store' });
+      const response = await fetch(statusUrl(), { cache: 'no-store' });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const st = await response.json();
       lastStatus = st;
       lastOk = Date.now();
       failuresInARow = 0;
       renderSummary(st);
+      renderFleet(st);
       renderCharts(st);
       renderWorkers(st);
       renderGraphs(st);
@@ -233,9 +295,27 @@
       const last = lastOk ? `last update ${new Date(lastOk).toTimeString().slice(0, 8)}` : 'no data yet';
       setLive('bad', 'Server unreachable', `${last} · retrying (${e.message})`);
     } finally {
-      setTimeout(poll, failuresInARow > 3 ? 3000 : POLL_MS);
+      clearTimeout(pollTimer);
+      pollTimer = setTimeout(poll, failuresInARow > 3 ? 3000 : POLL_MS);
     }
   }
+
+  // Paging and search ask the server again at once.
+  let pollTimer = null;
+  function refresh() {
+    clearTimeout(pollTimer);
+    poll();
+  }
+  $('workers-prev').addEventListener('click', () => { view.workersOffset = Math.max(0, view.workersOffset - WORKERS_PER_PAGE); refresh(); });
+  $('workers-next').addEventListener('click', () => { view.workersOffset += WORKERS_PER_PAGE; refresh(); });
+  $('graphs-prev').addEventListener('click', () => { view.graphsOffset = Math.max(0, view.graphsOffset - GRAPHS_PER_PAGE); refresh(); });
+  $('graphs-next').addEventListener('click', () => { view.graphsOffset += GRAPHS_PER_PAGE; refresh(); });
+  $('worker-order').addEventListener('change', (e) => { view.workersOrder = e.target.value; view.workersOffset = 0; refresh(); });
+  let searchTimer = null;
+  $('worker-search').addEventListener('input', (e) => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => { view.workersSearch = e.target.value.trim(); view.workersOffset = 0; refresh(); }, 250);
+  });
 
   window.addEventListener('resize', () => {
     if (lastStatus) renderCharts(lastStatus);

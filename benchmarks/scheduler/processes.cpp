@@ -29,7 +29,9 @@ int remaining_ms(Clock::time_point deadline) {
   return left > 0 ? static_cast<int>(left) : 0;
 }
 
-// A plain HTTP/1.1 GET on 127.0.0.1:port with Connection: close; returns the body.
+
+}  // namespace
+
 std::string http_get(uint16_t port, const std::string& target, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -80,8 +82,6 @@ std::string http_get(uint16_t port, const std::string& target, std::chrono::mill
   }
   return body;
 }
-
-}  // namespace
 
 TempDir::TempDir() {
   std::string pattern = (fs::temp_directory_path() / "corvid-scheduler-bench-XXXXXX").string();
@@ -154,13 +154,13 @@ void Child::stop(std::chrono::milliseconds grace) {
   pid_ = -1;
 }
 
-Server::Server(const std::string& binary, const std::string& policy) {
+Server::Server(const std::string& binary, const std::string& policy, const std::vector<std::string>& extra_args) {
   for (const char* sub : {"data", "web", "wasm"}) fs::create_directories(dir() / sub);
-  process_ = std::make_unique<Child>(
-      std::vector<std::string>{binary, "--host", "127.0.0.1", "--port", "0", "--data-dir", (dir() / "data").string(),
-                               "--web-dir", (dir() / "web").string(), "--wasm-dir", (dir() / "wasm").string(),
-                               "--policy", policy},
-      dir() / "server.log", true);
+  std::vector<std::string> argv{binary, "--host", "127.0.0.1", "--port", "0", "--data-dir", (dir() / "data").string(),
+                                "--web-dir", (dir() / "web").string(), "--wasm-dir", (dir() / "wasm").string(),
+                                "--policy", policy};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<Child>(argv, dir() / "server.log", true);
   std::string startup;
   try {
     startup = process_->read_until("\n", std::chrono::seconds(30));
@@ -186,30 +186,21 @@ nlohmann::json Server::status() const {
 
 void Server::wait_for_idle_workers(std::size_t count, std::chrono::milliseconds timeout) const {
   const auto deadline = Clock::now() + timeout;
-  std::string seen;
   for (;;) {
-    const auto workers = status().at("workers");
-    std::size_t idle = 0;
-    seen.clear();
-    for (const auto& w : workers) {
-      const std::string state = w.value("state", "");
-      seen += (seen.empty() ? "" : ", ") + w.value("name", "?") + ": " + state;
-      if (state == "idle") ++idle;
-    }
-    if (idle == count && workers.size() == count) return;
+    // The fleet's aggregates: /api/status lists one page of workers only.
+    const auto fleet = status().at("fleet");
+    const std::size_t workers = fleet.at("workers").get<std::size_t>();
+    const std::size_t idle = fleet.at("by_state").at("idle").get<std::size_t>();
+    if (idle == count && workers == count) return;
     if (Clock::now() > deadline)
-      throw std::runtime_error("expected " + std::to_string(count) + " idle workers; the server has [" + seen +
-                               "] after " + std::to_string(timeout.count()) + " ms");
+      throw std::runtime_error("expected " + std::to_string(count) + " idle workers; the server has " +
+                               std::to_string(workers) + " workers (" + fleet.at("by_state").dump() + ") after " +
+                               std::to_string(timeout.count()) + " ms");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 
-long long Server::groups_done() const {
-  long long sum = 0;
-  const nlohmann::json current = status();
-  for (const auto& w : current.at("workers")) sum += w.value("groups_done", 0LL);
-  return sum;
-}
+long long Server::groups_done() const { return status().at("fleet").at("groups_done").get<long long>(); }
 
 Workers::Workers(const std::string& binary, const Server& server, const std::vector<double>& slowdowns) {
   for (std::size_t i = 0; i < slowdowns.size(); ++i) {

@@ -16,6 +16,10 @@
 
 namespace corvid::bench {
 
+// A plain HTTP/1.1 GET on 127.0.0.1:port with Connection: close; returns the body. Throws
+// std::runtime_error when it fails or `timeout` passes.
+std::string http_get(uint16_t port, const std::string& target, std::chrono::milliseconds timeout);
+
 // A temporary directory (data/, web/, wasm/ and the children's logs), removed when destroyed.
 class TempDir {
  public:
@@ -55,13 +59,14 @@ class Child {
 // A corvid-server child with its own data directory, started on 127.0.0.1 with --port 0.
 class Server {
  public:
-  // Starts `binary` with --policy `policy` (eft or round-robin) and waits (at most 30 s) for its
-  // startup line; reads the developer token from <data-dir>/token.
-  Server(const std::string& binary, const std::string& policy);
+  // Starts `binary` with --policy `policy` (eft or round-robin) and `extra_args`, and waits (at
+  // most 30 s) for its startup line; reads the developer token from <data-dir>/token.
+  Server(const std::string& binary, const std::string& policy, const std::vector<std::string>& extra_args = {});
   uint16_t port() const { return port_; }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_); }
   const std::string& token() const { return token_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
+  pid_t pid() const { return process_->pid(); }
   // GET /api/status (bounded by a 10 s timeout); throws std::runtime_error on failure.
   nlohmann::json status() const;
   // Waits until exactly `count` workers are connected and past their benchmark (state idle);

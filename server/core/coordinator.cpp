@@ -171,6 +171,7 @@ void CoordinatorImpl::expire_group(GroupRecord& group) {
     // It is slower than believed by at least the slack; measurements will correct this.
     w->speed.penalize(options_.deadline_slack);
     Fleet::refresh_busy_until(*w, now(), groups_);
+    fleet_.reindex(*w);
   }
   Graph& graph = graphs_.at(group.graph);
   event("deadline", "group " + std::to_string(group.id) + " of graph " + std::to_string(graph.id) + " missed its deadline on worker " +

@@ -3,6 +3,7 @@
 // store; plain C++ with no Asio, testable with a fake clock and a fake outbox).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -71,6 +72,17 @@ struct CoordinatorOptions {
   uint64_t seed = 0;  // of the replication and spot-check draws (0: from std::random_device)
 };
 
+// Which rows GET /api/status returns (docs/protocol.md); its aggregates always cover every
+// worker and graph. Parsed from the query string by the network layer.
+struct StatusQuery {
+  static constexpr std::size_t kMaxLimit = 1000;  // rows of one page at most
+  enum class WorkerOrder { id, fastest, slowest };
+  std::size_t workers_offset = 0, workers_limit = 100;
+  WorkerOrder workers_order = WorkerOrder::id;
+  std::string workers_search;  // case-insensitive part of the name or user agent, or the id; "": all
+  std::size_t graphs_offset = 0, graphs_limit = 50;  // newest first
+};
+
 // Everything the server does, minus the sockets. Not thread-safe: the network layer calls it
 // from one thread (the server runs a single-threaded io_context).
 class Coordinator {
@@ -101,9 +113,10 @@ class Coordinator {
   // Deadlines, heartbeats, statistics history; call about every 50 ms.
   virtual void tick() = 0;
 
-  // Operators: the JSON of GET /api/status and /api/graphs/<id> (null if no such graph), and
-  // the text of GET /metrics. Formats in docs/protocol.md.
-  virtual nlohmann::json status_json() const = 0;
+  // Operators: the JSON of GET /api/status (aggregates, and the page of workers and graphs
+  // `query` asks for) and /api/graphs/<id> (null if no such graph), and the text of GET
+  // /metrics. Formats in docs/protocol.md.
+  virtual nlohmann::json status_json(const StatusQuery& query = {}) const = 0;
   virtual nlohmann::json graph_json(uint64_t graph_id) const = 0;
   virtual std::string metrics_text() const = 0;
   // Developers over HTTP (GET /api/graphs/<id>/values/<op id>): the value of a computed op, or

@@ -64,7 +64,7 @@ class CoordinatorImpl final : public Coordinator {
   void worker_disconnected(WorkerId worker) override;
   void server_kernel_done(uint64_t job, Frame reply) override;
   void tick() override;
-  nlohmann::json status_json() const override;
+  nlohmann::json status_json(const StatusQuery& query = {}) const override;
   nlohmann::json graph_json(uint64_t graph_id) const override;
   std::shared_ptr<const Tensor> value(uint64_t graph_id, const std::string& op_id, std::string& why) override;
   std::string metrics_text() const override;
@@ -101,8 +101,15 @@ class CoordinatorImpl final : public Coordinator {
   GroupRecord* named_group(WorkerState& w, GroupId group, const char* type, bool& cancelled, bool& unassigned);
 
   // ---- dispatch.cpp ----
+  // Free workers asked per dispatch round, fastest first (see dispatch()).
+  static constexpr std::size_t kDispatchCandidates = 8;
+  // Hands ready ops to free workers until none takes any; costs the graphs and the few workers
+  // asked, not the fleet.
   void dispatch();
-  bool try_assign(WorkerState& w, const std::vector<WorkerLoad>& loads);
+  bool has_ready_work() const;
+  // Offers w a group from the graphs in `order` (graphs_in_fair_order); false if none fits, or
+  // if the group should wait for a worker that would finish it sooner (then `sooner` is that one).
+  bool try_assign(WorkerState& w, const std::vector<Graph*>& order, WorkerState*& sooner);
   // Graphs with ready ops in the order they are offered work: developers take turns, and each
   // developer's graphs take turns, so a developer with many graphs gets no more than the others.
   std::vector<Graph*> graphs_in_fair_order();
@@ -239,6 +246,12 @@ class CoordinatorImpl final : public Coordinator {
   int64_t queue_depth() const;
   // The graph's verification summary, its policy filled in (reports, /api/status, /metrics).
   protocol::VerificationSummary verification_of(const Graph& graph) const;
+  // /api/status's row of one worker, and its `fleet` aggregates (counts by state, a speed
+  // histogram, the fastest and slowest).
+  nlohmann::json worker_row(const WorkerState& w) const;
+  nlohmann::json fleet_json() const;
+  // "benchmarking", "idle", "busy" or "stalled" (a group past its deadline).
+  std::string worker_state(const WorkerState& w) const;
 
   const Clock& clock_;
   Outbox& outbox_;
@@ -251,7 +264,7 @@ class CoordinatorImpl final : public Coordinator {
   Persistence store_;
   Statistics stats_;
   GroupTable groups_;
-  Fleet fleet_;
+  Fleet fleet_{options_.max_in_flight_per_worker};
   LinkModel link_;
   DisputeTable disputes_;
   VerificationTable checks_;

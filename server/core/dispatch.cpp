@@ -19,32 +19,45 @@ double CoordinatorImpl::input_bytes_on(const WorkerState& w, const GroupPlan& pl
 
 void CoordinatorImpl::dispatch() {
   if (!checks_.empty()) dispatch_replicas();  // replicas before new work
+  // Most calls (a heartbeat, a result that wakes nothing) find nothing to do: that costs the
+  // number of graphs, never the number of workers.
+  if (!fleet_.benchmarked() || !has_ready_work()) return;
   for (;;) {
-    std::vector<WorkerLoad> loads;
-    const std::vector<WorkerState*> eligible = fleet_.eligible(options_.max_in_flight_per_worker, loads);
-    if (eligible.empty()) return;
     bool assigned = false;
     if (options_.policy == SchedulingPolicy::round_robin) {
-      // The baseline: workers take turns in a fixed order, whatever their speed.
+      // The baseline: workers take turns in a fixed order, whatever their speed (a fleet scan).
+      std::vector<WorkerLoad> loads;
+      const std::vector<WorkerState*> eligible = fleet_.eligible(options_.max_in_flight_per_worker, loads);
       WorkerState& w = fleet_.in_turn(eligible);
       if (static_cast<int>(w.in_flight.size()) >= options_.max_in_flight_per_worker) return;
-      assigned = try_assign(w, loads);
+      WorkerState* sooner = nullptr;
+      assigned = try_assign(w, graphs_in_fair_order(), sooner);
       if (assigned) fleet_.next_turn();
     } else {
       // Fastest free workers first; each takes a group only if nobody would finish it sooner.
-      std::vector<WorkerState*> free;
-      for (WorkerState* w : eligible)
-        if (static_cast<int>(w->in_flight.size()) < options_.max_in_flight_per_worker) free.push_back(w);
-      std::sort(free.begin(), free.end(), [](const WorkerState* a, const WorkerState* b) {
-        const Cost unit{1e9, 1e9};
-        return a->speed.estimate_ms(unit, 1) < b->speed.estimate_ms(unit, 1);
-      });
-      for (WorkerState* w : free) {
-        if ((assigned = try_assign(*w, loads))) break;
+      // Where the fastest free workers must wait for a busy faster one, slower ones would wait
+      // too: only the first few are asked, so idle workers cost nothing here. "Fastest" is for
+      // a unit of work; for a given group another free worker may be sooner (a roofline or a
+      // learned correction ranks it differently): the one a candidate waits for is asked next.
+      const std::vector<Graph*> order = graphs_in_fair_order();
+      std::vector<WorkerState*> candidates = fleet_.free_fastest_first(kDispatchCandidates);
+      std::set<WorkerId> asked;
+      for (std::size_t i = 0; i < candidates.size(); ++i) {
+        if (!asked.insert(candidates[i]->id).second) continue;
+        WorkerState* sooner = nullptr;
+        if ((assigned = try_assign(*candidates[i], order, sooner))) break;
+        if (sooner && fleet_.load_of(*sooner).has_free_slot)
+          candidates.insert(candidates.begin() + static_cast<std::ptrdiff_t>(i) + 1, sooner);
       }
     }
     if (!assigned) return;
   }
+}
+
+bool CoordinatorImpl::has_ready_work() const {
+  for (const auto& [id, g] : graphs_)
+    if (!g.ready.empty()) return true;
+  return false;
 }
 
 std::vector<Graph*> CoordinatorImpl::graphs_in_fair_order() {
@@ -67,10 +80,9 @@ std::vector<Graph*> CoordinatorImpl::graphs_in_fair_order() {
   return order;
 }
 
-bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& loads) {
-  if (graphs_.empty()) return false;
-  const bool alternatives = loads.size() > 1;
-  for (Graph* candidate : graphs_in_fair_order()) {
+bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& order, WorkerState*& sooner) {
+  const bool alternatives = fleet_.benchmarked() > 1;
+  for (Graph* candidate : order) {
     Graph& graph = *candidate;
     // The round-robin baseline sizes groups for an average worker, not for the one it gives them to.
     const SpeedModel sizing = options_.policy == SchedulingPolicy::round_robin ? fleet_.average_speed() : w.speed;
@@ -79,11 +91,10 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& 
     if (options_.policy == SchedulingPolicy::earliest_finish) {
       // This worker's fair share of the ready work: independent parts beyond it are left for
       // the other free workers, so a map job's slices run side by side, not all on one worker.
-      int free_workers = 0;
-      for (const auto& l : loads) free_workers += l.has_free_slot && !std::isinf(l.busy_until_ms);
+      const std::size_t free_workers = fleet_.free_trusted();
       if (free_workers > 1)
         group_limits.new_part_below_ms =
-            w.speed.estimate_ms(graph.ready_cost, static_cast<int>(graph.ready.size())) / free_workers;
+            w.speed.estimate_ms(graph.ready_cost, static_cast<int>(graph.ready.size())) / static_cast<double>(free_workers);
     }
     GroupPlan plan = grow_group(
         graph, sizing, group_limits,
@@ -93,10 +104,6 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& 
     if (plan.empty()) continue;
     plan.raw_ms = w.speed.raw_ms(plan.cost, static_cast<int>(plan.ops.size()));
     if (options_.policy == SchedulingPolicy::earliest_finish) {
-      const WorkerLoad* me = nullptr;
-      for (const auto& l : loads)
-        if (l.id == w.id) me = &l;
-      auto bytes_on = [&](uint64_t id) { return input_bytes_on(*fleet_.find(id), plan); };
       // While there is more ready work than the fleet can finish before this worker would be
       // done, every worker helps; in the tail, a group waits for a busy worker that would
       // finish it sooner.
@@ -107,15 +114,22 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<WorkerLoad>& 
         ready.bytes += g.ready_cost.bytes;
         ready_ops += static_cast<int>(g.ready.size());
       }
-      // A worker that may not take these ops (it reported a disputed kernel error for one of
-      // them) is no better place to wait for.
-      std::vector<WorkerLoad> takers;
-      for (const auto& l : loads)
-        if (std::none_of(plan.ops.begin(), plan.ops.end(), [&](OpIndex op) { return reported_by(graph, op, l.id); }))
-          takers.push_back(l);
-      const double mine = finish_ms(*me, plan, bytes_on(w.id), now(), link_) - now();
-      if (mine > drain_ms(loads, ready, ready_ops) && !earliest_finish(*me, takers, plan, bytes_on, now(), link_))
-        return false;
+      const double mine = finish_ms(fleet_.load_of(w), plan, input_bytes_on(w, plan), now(), link_) - now();
+      if (mine > drain_ms(fleet_.rates(), ready, ready_ops)) {
+        const bool disputed = !disputes_.empty();
+        sooner = fleet_.first_faster(
+            plan.cost, static_cast<int>(plan.ops.size()), link_.latency_ms, mine * kSoonerMargin,
+            [&](const WorkerState& other) {
+              if (other.id == w.id) return false;
+              // A worker that may not take these ops (it reported a disputed kernel error for
+              // one of them) is no better place to wait for.
+              if (disputed && std::any_of(plan.ops.begin(), plan.ops.end(),
+                                          [&](OpIndex op) { return reported_by(graph, op, other.id); }))
+                return false;
+              return finishes_sooner(fleet_.load_of(other), plan, input_bytes_on(other, plan), now(), link_, mine);
+            });
+        if (sooner) return false;
+      }
     }
     owner_cursor_ = graph.owner;
     graph_cursor_[graph.owner] = graph.id;
@@ -189,6 +203,7 @@ bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan
   }
   for (auto& [in, value] : inputs) assign.inputs.push_back({graph.wire_name(in), *value});
   w.in_flight.push_back(gid);
+  fleet_.reindex(w);
   groups_.add(std::move(rec));
   touched(graph.id);
   outbox_.send_to_worker(w.id, protocol::encode(std::move(assign)));

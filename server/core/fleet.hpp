@@ -3,6 +3,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -26,6 +27,16 @@ class KeptTensors : public LruCache<bool> {
   void add(const std::string& name, double bytes) { LruCache<bool>::add(name, bytes, true); }
 };
 
+// Where a worker stands in the Fleet's indexes (what reindex() inserted, so it can take it out).
+struct FleetIndexEntry {
+  bool listed = false;       // benchmarked: in the speed indexes and the fleet's rates
+  bool free = false;         // ... and with a free slot: in the free index
+  bool trusted = false;      // ... and not suspect: counted in the rates and free_trusted
+  double unit_ms = 0;        // estimate_ms of a unit cost (1e9 flops and bytes, one op)
+  double ms_per_flop = 0, ms_per_byte = 0, correction = 0;
+  double flops_per_ms = 0, bytes_per_ms = 0;  // as counted in the fleet's rates
+};
+
 // A connected worker.
 struct WorkerState {
   WorkerId id = 0;
@@ -46,29 +57,43 @@ struct WorkerState {
   bool quarantined = false;  // proven wrong repeatedly (verification.hpp): it gets no work
   uint64_t groups_done = 0, ops_done = 0, failures = 0;
   KeptTensors kept;
+  FleetIndexEntry indexed;  // kept by Fleet::reindex
 };
+
+
 
 // The workers by id, and the bookkeeping about them that needs no graph: protocol-error counts,
 // heartbeats, recently cancelled groups, busy-until estimates and the scheduler's view of their
-// loads. Not thread-safe.
+// loads. Indexes keep dispatch and heartbeats from scanning the fleet: free workers by speed,
+// all benchmarked workers by three lower bounds of their estimates, the summed speed, and workers
+// by the time of their last message. Whoever changes a worker's benchmarked, quarantined, speed, suspect or
+// in_flight calls reindex() after. Not thread-safe.
 class Fleet {
  public:
   static constexpr int kMaxProtocolErrors = 5;
   static constexpr std::size_t kCancelledMemory = 256;  // recently cancelled groups remembered per worker
 
-  // A fresh state for a worker that said hello (replacing any earlier one with this id).
-  WorkerState& connect(WorkerId id);
+  // `max_in_flight`: groups a worker may hold at once (a worker with fewer has a free slot).
+  explicit Fleet(int max_in_flight = 2) : max_in_flight_(max_in_flight) {}
+
+  // A fresh state for a worker that said hello at `now_ms` (replacing any earlier one with this id).
+  WorkerState& connect(WorkerId id, double now_ms = 0);
   // The worker, or nullptr if it is not connected (or was dropped).
   WorkerState* find(WorkerId id);
   const WorkerState* find(WorkerId id) const;
-  void remove(WorkerId id) { workers_.erase(id); }
+  void remove(WorkerId id);
+  // Brings the indexes in step with w's benchmarked, speed, suspect and in_flight.
+  void reindex(WorkerState& w);
+  // Notes a message from w at `now_ms` (heartbeat bookkeeping).
+  void seen(WorkerState& w, double now_ms);
   std::size_t size() const { return workers_.size(); }
   std::map<WorkerId, WorkerState>& all() { return workers_; }
   const std::map<WorkerId, WorkerState>& all() const { return workers_; }
 
   // Counts a protocol error of `w`; true once it has made kMaxProtocolErrors (close it then).
   static bool protocol_error_limit_reached(WorkerState& w) { return ++w.protocol_errors >= kMaxProtocolErrors; }
-  // Workers whose last message is more than `limit_ms` before `now_ms`.
+  // Workers whose last message is more than `limit_ms` before `now_ms`, oldest first; the cost
+  // is in the number found, not the fleet's size.
   std::vector<WorkerId> silent(double now_ms, double limit_ms) const;
   // Remembers that `group` was cancelled on worker `id`, so its late result is ignored quietly.
   void note_cancelled(WorkerId id, GroupId group);
@@ -80,7 +105,26 @@ class Fleet {
 
   // Benchmarked workers (who may get work; not quarantined ones), in id order, and their loads
   // for the scheduler. A suspect worker is busy forever: it only gets work nobody else can take.
+  // Scans the fleet: for the round-robin baseline and verification replicas.
   std::vector<WorkerState*> eligible(int max_in_flight, std::vector<WorkerLoad>& loads);
+  // What the finish-time rule knows about w (a suspect worker is busy forever).
+  WorkerLoad load_of(const WorkerState& w) const;
+
+  // Up to `limit` benchmarked workers with a free slot, fastest first (by the estimate of a unit cost).
+  std::vector<WorkerState*> free_fastest_first(std::size_t limit) const;
+  // Benchmarked workers with a free slot that are not suspect.
+  std::size_t free_trusted() const { return free_trusted_; }
+  // Benchmarked workers (the number eligible() would return).
+  std::size_t benchmarked() const { return by_flop_.size(); }
+  // The summed speed of the benchmarked workers that are not suspect.
+  const FleetRates& rates() const { return rates_; }
+  // The first benchmarked worker w for which `sooner(w)` holds among those whose estimate for
+  // `cost` (over `ops` ops) plus `fixed_ms` could be below `limit_ms`, or nullptr. Workers are
+  // visited in the order of a lower bound (per flop, per byte or per-op overhead: whichever
+  // bounds tighter) and the visit stops once the bound reaches the limit, so it costs the number
+  // of workers that could be as fast, not the fleet.
+  WorkerState* first_faster(const Cost& cost, int ops, double fixed_ms, double limit_ms,
+                            const std::function<bool(const WorkerState&)>& sooner);
   // Round robin: the worker whose turn it is among `eligible`; next_turn() passes the turn on.
   WorkerState& in_turn(const std::vector<WorkerState*>& eligible) const {
     return *eligible[round_robin_next_ % eligible.size()];
@@ -93,8 +137,16 @@ class Fleet {
   bool someone_else(const std::set<WorkerId>& except) const;
 
  private:
+  using Index = std::set<std::pair<double, WorkerId>>;
+
   std::map<WorkerId, WorkerState> workers_;
   std::size_t round_robin_next_ = 0;
+  int max_in_flight_;
+  Index free_by_speed_;                      // benchmarked with a free slot, by unit_ms
+  Index by_flop_, by_byte_, by_correction_;  // benchmarked, by ms_per_flop, ms_per_byte, correction
+  std::set<std::pair<double, WorkerId>> by_last_seen_;
+  std::size_t free_trusted_ = 0;
+  FleetRates rates_;
 };
 
 }  // namespace corvid::server

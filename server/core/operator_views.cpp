@@ -1,5 +1,9 @@
 // What operators see: GET /api/status, GET /api/graphs/<id> and GET /metrics (formats in
 // docs/protocol.md), and the one-second history behind the status page's charts.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "server/core/coordinator_impl.hpp"
@@ -46,44 +50,137 @@ nlohmann::json elapsed_s(const Graph& g, double now_ms) {
 
 }  // namespace
 
-nlohmann::json CoordinatorImpl::status_json() const {
-  nlohmann::json workers = nlohmann::json::array();
+std::string CoordinatorImpl::worker_state(const WorkerState& w) const {
+  if (!w.benchmarked) return "benchmarking";
+  std::size_t live = 0;
+  for (GroupId g : w.in_flight)
+    if (groups_.live(g)) ++live;
+  return live < w.in_flight.size() ? "stalled" : live ? "busy" : "idle";
+}
+
+nlohmann::json CoordinatorImpl::worker_row(const WorkerState& w) const {
+  const TrustRecord* r = trust_.of(w.id);
+  return {{"id", w.id},
+          {"name", w.name},
+          {"user_agent", w.user_agent},
+          {"state", worker_state(w)},
+          {"benchmark", benchmark_json(w)},
+          {"score_gflops", w.benchmarked ? w.speed.benchmark_gflops() : 0.0},
+          {"measured_gflops", w.speed.samples() >= SpeedModel::kSamplesBeforeTrust ? nlohmann::json(w.speed.measured_gflops())
+                                                                                    : nlohmann::json()},
+          {"in_flight", w.in_flight.size()},
+          {"groups_done", w.groups_done},
+          {"ops_done", w.ops_done},
+          {"failures", w.failures},
+          {"reported_compute_ms", w.reported_compute_ms},
+          {"connected_since", w.connected_at},
+          {"trust", r ? trust_.trust(*r) : 0.0},
+          {"quarantined", w.quarantined},
+          {"verified_in_a_row", r ? r->verified : 0},
+          {"wrong", r ? r->wrong : 0},
+          {"evidence", r ? evidence_json(*r) : nlohmann::json()}};
+}
+
+nlohmann::json CoordinatorImpl::fleet_json() const {
+  // Speeds (the matmul rate the scheduler assumes) in bins of a factor of 2 from 1/8 GFLOPS up.
+  constexpr double kFirstEdge = 0.125;
+  constexpr int kBins = 24;  // up to 2^21 GFLOPS, beyond the 1e5 cap of SpeedModel
+  std::vector<uint64_t> bins(kBins, 0);
+  std::map<std::string, uint64_t> by_state{{"benchmarking", 0}, {"idle", 0}, {"busy", 0}, {"stalled", 0}};
+  uint64_t groups_done = 0, ops_done = 0, in_flight = 0;
+  double total_gflops = 0;
+  std::vector<std::pair<double, const WorkerState*>> speeds;
+  speeds.reserve(fleet_.size());
   for (const auto& [id, w] : fleet_.all()) {
-    std::size_t in_flight = 0;
-    for (GroupId g : w.in_flight)
-      if (groups_.live(g)) ++in_flight;
-    const std::string state = !w.benchmarked ? "benchmarking" : in_flight < w.in_flight.size() ? "stalled"
-                                                             : in_flight ? "busy" : "idle";
-    workers.push_back({{"id", id},
-                       {"name", w.name},
-                       {"user_agent", w.user_agent},
-                       {"state", state},
-                       {"benchmark", benchmark_json(w)},
-                       {"score_gflops", w.benchmarked ? w.speed.benchmark_gflops() : 0.0},
-                       {"measured_gflops", w.speed.samples() >= SpeedModel::kSamplesBeforeTrust
-                                               ? nlohmann::json(w.speed.measured_gflops())
-                                               : nlohmann::json()},
-                       {"in_flight", w.in_flight.size()},
-                       {"groups_done", w.groups_done},
-                       {"ops_done", w.ops_done},
-                       {"failures", w.failures},
-                       {"reported_compute_ms", w.reported_compute_ms},
-                       {"connected_since", w.connected_at}});
-    const TrustRecord* r = trust_.of(id);
-    auto& row = workers.back();
-    row["trust"] = r ? trust_.trust(*r) : 0.0;
-    row["quarantined"] = w.quarantined;
-    row["verified_in_a_row"] = r ? r->verified : 0;
-    row["wrong"] = r ? r->wrong : 0;
-    row["evidence"] = r ? evidence_json(*r) : nlohmann::json();
+    ++by_state[worker_state(w)];
+    groups_done += w.groups_done;
+    ops_done += w.ops_done;
+    in_flight += w.in_flight.size();
+    if (!w.benchmarked) continue;
+    const double gflops = w.speed.measured_gflops();
+    total_gflops += gflops;
+    speeds.emplace_back(gflops, &w);
+    const int bin = static_cast<int>(std::floor(std::log2(std::max(gflops, kFirstEdge) / kFirstEdge)));
+    ++bins[static_cast<std::size_t>(std::clamp(bin, 0, kBins - 1))];
   }
-  // Quarantined identities, connected or not (an anonymous one never connects again).
-  nlohmann::json quarantined = nlohmann::json::array();
-  for (const TrustRecord* r : trust_.quarantined(50))
-    quarantined.push_back({{"identity", r->identity}, {"wrong", r->wrong}, {"evidence", r->evidence.to_json()}});
+  // Only the bins from the first to the last that hold a worker.
+  int first = 0, last = kBins - 1;
+  while (first < kBins && !bins[static_cast<std::size_t>(first)]) ++first;
+  while (last >= first && !bins[static_cast<std::size_t>(last)]) --last;
+  nlohmann::json histogram = nlohmann::json::array();
+  for (int b = first; b <= last; ++b)
+    histogram.push_back({{"from_gflops", kFirstEdge * std::pow(2.0, b)},
+                         {"to_gflops", kFirstEdge * std::pow(2.0, b + 1)},
+                         {"workers", bins[static_cast<std::size_t>(b)]}});
+  constexpr std::size_t kExtremes = 5;
+  auto extremes = [&](bool fastest) {
+    const std::size_t n = std::min(kExtremes, speeds.size());
+    auto order = [fastest](const auto& a, const auto& b) {
+      return fastest ? a.first > b.first || (a.first == b.first && a.second->id < b.second->id)
+                     : a.first < b.first || (a.first == b.first && a.second->id < b.second->id);
+    };
+    std::partial_sort(speeds.begin(), speeds.begin() + static_cast<std::ptrdiff_t>(n), speeds.end(), order);
+    nlohmann::json rows = nlohmann::json::array();
+    for (std::size_t i = 0; i < n; ++i) rows.push_back(worker_row(*speeds[i].second));
+    return rows;
+  };
+  nlohmann::json fastest = extremes(true);
+  nlohmann::json slowest = extremes(false);
+  return {{"workers", fleet_.size()},
+          {"by_state", by_state},
+          {"total_gflops", total_gflops},
+          {"groups_in_flight", in_flight},
+          {"groups_done", groups_done},
+          {"ops_done", ops_done},
+          {"speed_histogram", std::move(histogram)},
+          {"fastest", std::move(fastest)},
+          {"slowest", std::move(slowest)}};
+}
+
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
+nlohmann::json CoordinatorImpl::status_json(const StatusQuery& query) const {
+  // Workers: those matching the search, in the order asked for, one page of rows.
+  const std::string search = lower(query.workers_search);
+  std::vector<const WorkerState*> matching;
+  for (const auto& [id, w] : fleet_.all())
+    if (search.empty() || std::to_string(id) == search || lower(w.name).find(search) != std::string::npos ||
+        lower(w.user_agent).find(search) != std::string::npos)
+      matching.push_back(&w);
+  const std::size_t worker_limit = std::min(query.workers_limit, StatusQuery::kMaxLimit);
+  const std::size_t worker_begin = std::min(query.workers_offset, matching.size());
+  const std::size_t worker_end = std::min(matching.size(), worker_begin + worker_limit);
+  if (query.workers_order != StatusQuery::WorkerOrder::id) {
+    // Unbenchmarked workers last; ties by id.
+    const bool fastest = query.workers_order == StatusQuery::WorkerOrder::fastest;
+    auto key = [fastest](const WorkerState* w) {
+      const double gflops = w->benchmarked ? w->speed.measured_gflops() : 0;
+      return fastest ? -gflops : (w->benchmarked ? gflops : std::numeric_limits<double>::infinity());
+    };
+    std::partial_sort(matching.begin(), matching.begin() + static_cast<std::ptrdiff_t>(worker_end), matching.end(),
+                      [&](const WorkerState* a, const WorkerState* b) {
+                        const double ka = key(a), kb = key(b);
+                        return ka < kb || (ka == kb && a->id < b->id);
+                      });
+  }
+  nlohmann::json workers = nlohmann::json::array();
+  for (std::size_t i = worker_begin; i < worker_end; ++i) workers.push_back(worker_row(*matching[i]));
+
+  // Graphs: newest first, one page.
   nlohmann::json graphs = nlohmann::json::array();
   const double t = now();
-  for (const auto& [id, g] : graphs_) {
+  const std::size_t graph_limit = std::min(query.graphs_limit, StatusQuery::kMaxLimit);
+  auto graph = graphs_.rbegin();
+  for (std::size_t skipped = 0; skipped < query.graphs_offset && graph != graphs_.rend(); ++skipped) ++graph;
+  for (; graph != graphs_.rend() && graphs.size() < graph_limit; ++graph) {
+    const auto& [id, g] = *graph;
     nlohmann::json counts = nlohmann::json::object();
     for (int s = 0; s < kOpStatusCount; ++s) counts[status_name(static_cast<OpStatus>(s))] = g.counts[s];
     nlohmann::json failed = nlohmann::json::array();
@@ -102,8 +199,23 @@ nlohmann::json CoordinatorImpl::status_json() const {
                       {"verification", summary_json(verification_of(g))},
                       {"failed", std::move(failed)}});
   }
+  // Quarantined identities, connected or not (an anonymous one never connects again).
+  nlohmann::json quarantined = nlohmann::json::array();
+  for (const TrustRecord* r : trust_.quarantined(50))
+    quarantined.push_back({{"identity", r->identity}, {"wrong", r->wrong}, {"evidence", r->evidence.to_json()}});
+  std::map<std::string, uint64_t> graphs_by_status{{"running", 0}, {"computed", 0}, {"failed", 0}, {"cancelled", 0}};
+  for (const auto& [id, g] : graphs_) ++graphs_by_status[g.status()];
+  const char* orders[] = {"id", "fastest", "slowest"};
   return {{"workers", std::move(workers)},
+          {"workers_page", {{"offset", worker_begin},
+                            {"limit", worker_limit},
+                            {"matching", matching.size()},
+                            {"order", orders[static_cast<int>(query.workers_order)]},
+                            {"search", query.workers_search}}},
+          {"fleet", fleet_json()},
           {"graphs", std::move(graphs)},
+          {"graphs_page", {{"offset", query.graphs_offset}, {"limit", graph_limit}, {"total", graphs_.size()},
+                           {"by_status", graphs_by_status}}},
           {"queue_depth", queue_depth()},
           {"throughput", stats_.throughput_json(t)},
           {"history", stats_.history_json()},

@@ -99,25 +99,15 @@ double finish_ms(const WorkerLoad& w, const GroupPlan& plan, double input_bytes,
          w.speed->estimate_ms(plan.cost, static_cast<int>(plan.ops.size())) + link.latency_ms;
 }
 
-double drain_ms(const std::vector<WorkerLoad>& workers, const Cost& ready, int ops) {
-  double rate = 0;
-  for (const auto& w : workers) {
-    if (std::isinf(w.busy_until_ms)) continue;  // a suspect worker is not counted on
-    const double ms = w.speed->estimate_ms(ready, ops);
-    if (ms > 0) rate += 1.0 / ms;
-  }
-  return rate > 0 ? 1.0 / rate : 0.0;
+double drain_ms(const FleetRates& fleet, const Cost& ready, int ops) {
+  if (!fleet.workers) return 0.0;
+  return std::max(ready.flops / fleet.flops_per_ms, ready.bytes / fleet.bytes_per_ms) +
+         SpeedModel::kPerOpMs * ops / static_cast<double>(fleet.workers);
 }
 
-bool earliest_finish(const WorkerLoad& candidate, const std::vector<WorkerLoad>& workers, const GroupPlan& plan,
-                     const std::function<double(uint64_t)>& input_bytes_on, double now_ms, const LinkModel& link) {
-  const double mine = finish_ms(candidate, plan, input_bytes_on(candidate.id), now_ms, link);
-  for (const auto& w : workers) {
-    if (w.id == candidate.id) continue;
-    // Ties go to the candidate; a small margin avoids idling for a negligible gain.
-    if (finish_ms(w, plan, input_bytes_on(w.id), now_ms, link) - now_ms < (mine - now_ms) * 0.98) return false;
-  }
-  return true;
+bool finishes_sooner(const WorkerLoad& other, const GroupPlan& plan, double input_bytes, double now_ms,
+                     const LinkModel& link, double mine_ms) {
+  return finish_ms(other, plan, input_bytes, now_ms, link) - now_ms < mine_ms * kSoonerMargin;
 }
 
 }  // namespace corvid::server

@@ -101,16 +101,26 @@ struct WorkerLoad {
 // max(now, busy_until) + input transfer + compute + latency.
 double finish_ms(const WorkerLoad& w, const GroupPlan& plan, double input_bytes, double now_ms, const LinkModel& link);
 
-// Time the whole fleet would need for `ready` (cost of `ops` ready ops) if it were split
-// perfectly over the workers: 1 / Σ 1 / estimate_w. A group a worker can finish within this
-// horizon cannot delay the end of the known work, whoever else would be faster.
-double drain_ms(const std::vector<WorkerLoad>& workers, const Cost& ready, int ops);
+// The summed speed of the workers counted on (benchmarked, not suspect): Σ flop and byte rates.
+struct FleetRates {
+  double flops_per_ms = 0, bytes_per_ms = 0;
+  std::size_t workers = 0;
+};
 
-// Earliest-finish-time rule: true when no other worker (free or busy) would finish `plan`
-// earlier than `candidate` would. A busy worker that would finish it earlier makes the candidate
-// wait: this keeps slow workers from taking the last groups of a run. `input_bytes_on(w)` is
-// what the plan's inputs would cost to send to w.
-bool earliest_finish(const WorkerLoad& candidate, const std::vector<WorkerLoad>& workers, const GroupPlan& plan,
-                     const std::function<double(uint64_t)>& input_bytes_on, double now_ms, const LinkModel& link);
+// Time the whole fleet would need for `ready` (cost of `ops` ready ops) if it were split
+// perfectly over the workers' summed flop and byte rates, the per-op overhead shared among them.
+// A group a worker can finish within this horizon cannot delay the end of the known work,
+// whoever else would be faster. 0 without workers.
+double drain_ms(const FleetRates& fleet, const Cost& ready, int ops);
+
+// The earliest-finish-time rule for one other worker: true when `other` (busy or free) would
+// finish `plan`, with `input_bytes` to send it, clearly earlier than `mine_ms` from now (the
+// candidate's finish). Ties and gains under 2% go to the candidate, so it does not idle for a
+// negligible gain. A busy worker that finishes sooner makes the candidate wait: this keeps slow
+// workers from taking the last groups of a run.
+bool finishes_sooner(const WorkerLoad& other, const GroupPlan& plan, double input_bytes, double now_ms,
+                     const LinkModel& link, double mine_ms);
+// The margin of finishes_sooner: another worker must finish within this fraction of mine_ms.
+constexpr double kSoonerMargin = 0.98;
 
 }  // namespace corvid::server

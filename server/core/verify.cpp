@@ -213,6 +213,7 @@ void CoordinatorImpl::quarantine(WorkerId worker) {
     w->quarantined = true;
     const std::vector<GroupId> in_flight = w->in_flight;
     for (GroupId g : in_flight) cancel_group(g);
+    fleet_.reindex(*w);  // out of the indexes dispatch picks from
   }
   std::vector<CheckId> emptied;
   for (auto& [id, check] : checks_.all()) {

@@ -19,9 +19,8 @@ std::string truncated(std::string s) {
 }  // namespace
 
 void CoordinatorImpl::worker_connected(WorkerId worker, const protocol::WorkerHello& hello, bool operator_credential) {
-  WorkerState& w = fleet_.connect(worker);
+  WorkerState& w = fleet_.connect(worker, now());
   w.connected_at = unix_now();
-  w.last_seen_ms = now();
   w.name = truncated(hello.name);
   w.user_agent = truncated(hello.user_agent);
   for (const auto& name : hello.cached) {
@@ -49,7 +48,7 @@ void CoordinatorImpl::worker_message(WorkerId worker, Frame frame) {
   WorkerState* found = fleet_.find(worker);
   if (!found) return;  // already dropped
   WorkerState& w = *found;
-  w.last_seen_ms = now();
+  fleet_.seen(w, now());
   const std::string type = protocol::type_of(frame);
   try {
     if (type == protocol::Benchmark::kType) {
@@ -129,6 +128,7 @@ void CoordinatorImpl::on_benchmark(WorkerState& w, const protocol::Benchmark& be
   w.speed.set_benchmark(benchmark.score.matmul_gflops, benchmark.score.elementwise_gbs);
   w.benchmark = benchmark.score;
   w.benchmarked = true;
+  fleet_.reindex(w);
 }
 
 void CoordinatorImpl::on_result(WorkerState& w, protocol::Result result) {
@@ -159,6 +159,7 @@ void CoordinatorImpl::on_result(WorkerState& w, protocol::Result result) {
   if (!group->expired) w.speed.observe(group->raw_ms, measured_compute_ms(w, *group, result.outputs));
   w.last_reply_ms = now();
   w.suspect = false;
+  fleet_.reindex(w);
   // Complete: the group leaves the table and its worker.
   const GroupRecord done = *group;
   ++w.groups_done;

@@ -152,6 +152,13 @@ void FrameSession::close(websocket::close_code code, const std::string& reason) 
   if (closing_) return;
   closing_ = true;
   close_reason_ = websocket::close_reason(code, reason.substr(0, kMaxCloseReasonBytes));
+  // A peer that does not read would hold the queued frames (and the socket) forever: past the
+  // grace period the connection is dropped. The hello timer is free for this once closing.
+  hello_timer_.expires_after(kCloseGrace);
+  hello_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec && !self->ended_)
+      self->abort("it did not take the close within " + std::to_string(kCloseGrace.count()) + " ms (not reading)");
+  });
   if (!writing_) do_close();
 }
 

@@ -7,6 +7,7 @@
 // Not thread-safe: everything runs on the server's one io_context thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -47,8 +48,10 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   void send(std::vector<uint8_t> bytes);
   // Queues an `error` message (shared/protocol.hpp ErrorReply) with this text.
   void send_error(const std::string& error);
-  // Closes the connection with `code` and `reason` once the queued frames are written.
+  // Closes the connection with `code` and `reason` once the queued frames are written; a peer
+  // that has not taken the close within kCloseGrace (it is not reading) is dropped.
   void close(websocket::close_code code, const std::string& reason);
+  static constexpr std::chrono::milliseconds kCloseGrace{5000};
 
   // "1.2.3.4:5678", for logs.
   const std::string& remote() const { return remote_; }
@@ -96,7 +99,7 @@ class FrameSession : public std::enable_shared_from_this<FrameSession> {
   websocket::stream<beast::tcp_stream> ws_;
   std::shared_ptr<ServerState> state_;
   std::string remote_;
-  asio::steady_timer hello_timer_;  // the hello deadline, from the handshake to hello_completed()
+  asio::steady_timer hello_timer_;  // the hello deadline (handshake to hello_completed()), then the close grace
   bool hello_done_ = false;
   beast::flat_buffer buffer_;    // the message being read
   std::size_t dropped_bytes_ = 0;  // of a message over the message cap, which is drained, not kept

@@ -16,6 +16,7 @@ namespace corvid::server {
 namespace {
 
 constexpr std::string_view kGraphsPrefix = "/api/graphs/";
+constexpr std::size_t kMaxSearchBytes = 200;  // of /api/status's workers_search
 
 http::response<http::string_body> text_response(const HttpRequest& request, http::status status,
                                                 std::string_view content_type, std::string body) {
@@ -63,8 +64,76 @@ HttpResponse value_response(const ServerState& state, const HttpRequest& request
   return json_response(request, http::status::ok, tensor_to_json(*value));
 }
 
+// The query of GET /api/status (StatusQuery; docs/protocol.md): workers_offset, workers_limit,
+// workers_order (id, fastest, slowest), workers_search, graphs_offset, graphs_limit. Limits above
+// StatusQuery::kMaxLimit are lowered to it. nullopt with `error` naming the parameter otherwise.
+std::optional<StatusQuery> status_query(std::string_view target, std::string& error) {
+  StatusQuery query;
+  const std::size_t mark = target.find('?');
+  if (mark == std::string_view::npos) return query;
+  std::string_view rest = target.substr(mark + 1);
+  while (!rest.empty()) {
+    const std::string_view pair = rest.substr(0, rest.find('&'));
+    rest = pair.size() < rest.size() ? rest.substr(pair.size() + 1) : std::string_view();
+    if (pair.empty()) continue;
+    const std::string_view name = pair.substr(0, pair.find('='));
+    const std::string_view raw = name.size() < pair.size() ? pair.substr(name.size() + 1) : std::string_view();
+    std::string plus_as_space(raw);
+    std::replace(plus_as_space.begin(), plus_as_space.end(), '+', ' ');
+    std::string why;
+    const auto value = percent_decode(plus_as_space, std::string_view("\0", 1), "an escaped NUL (%00)", why);
+    if (!value) {
+      error = "bad value of '" + std::string(name) + "': " + why;
+      return std::nullopt;
+    }
+    auto number = [&](std::size_t& out) {
+      std::size_t n = 0;
+      auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
+      if (value->empty() || ec != std::errc() || end != value->data() + value->size()) {
+        error = "'" + std::string(name) + "' must be a non-negative decimal number, not '" + *value + "'";
+        return false;
+      }
+      out = n;
+      return true;
+    };
+    if (name == "workers_offset") {
+      if (!number(query.workers_offset)) return std::nullopt;
+    } else if (name == "workers_limit") {
+      if (!number(query.workers_limit)) return std::nullopt;
+    } else if (name == "graphs_offset") {
+      if (!number(query.graphs_offset)) return std::nullopt;
+    } else if (name == "graphs_limit") {
+      if (!number(query.graphs_limit)) return std::nullopt;
+    } else if (name == "workers_search") {
+      if (value->size() > kMaxSearchBytes) {
+        error = "'workers_search' is longer than " + std::to_string(kMaxSearchBytes) + " bytes";
+        return std::nullopt;
+      }
+      query.workers_search = *value;
+    } else if (name == "workers_order") {
+      if (*value == "id") query.workers_order = StatusQuery::WorkerOrder::id;
+      else if (*value == "fastest") query.workers_order = StatusQuery::WorkerOrder::fastest;
+      else if (*value == "slowest") query.workers_order = StatusQuery::WorkerOrder::slowest;
+      else {
+        error = "'workers_order' must be id, fastest or slowest, not '" + *value + "'";
+        return std::nullopt;
+      }
+    } else {
+      error = "unknown parameter '" + std::string(name) +
+              "' (there are workers_offset, workers_limit, workers_order, workers_search, graphs_offset and graphs_limit)";
+      return std::nullopt;
+    }
+  }
+  return query;
+}
+
 HttpResponse api_response(const ServerState& state, const HttpRequest& request, std::string_view path) {
-  if (path == "/api/status") return json_response(request, http::status::ok, state.status_json());
+  if (path == "/api/status") {
+    std::string error;
+    const auto query = status_query(request.target(), error);
+    if (!query) return json_response(request, http::status::bad_request, {{"error", "/api/status: " + error}});
+    return json_response(request, http::status::ok, state.status_json(*query));
+  }
   if (path.substr(0, kGraphsPrefix.size()) == kGraphsPrefix) {
     std::string_view rest = path.substr(kGraphsPrefix.size());
     const std::string_view digits = rest.substr(0, rest.find('/'));

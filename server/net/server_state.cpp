@@ -120,7 +120,9 @@ const Coordinator& ServerState::coordinator_or_throw() const {
   return *coordinator_;
 }
 
-nlohmann::json ServerState::status_json() const { return coordinator_or_throw().status_json(); }
+nlohmann::json ServerState::status_json(const StatusQuery& query) const {
+  return coordinator_or_throw().status_json(query);
+}
 
 nlohmann::json ServerState::graph_json(uint64_t graph_id) const { return coordinator_or_throw().graph_json(graph_id); }
 

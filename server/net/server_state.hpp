@@ -98,7 +98,7 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
   void remove_client(ClientId client);
 
   // The operator endpoints. Throw std::runtime_error while the server is shutting down.
-  nlohmann::json status_json() const;
+  nlohmann::json status_json(const StatusQuery& query = {}) const;
   nlohmann::json graph_json(uint64_t graph_id) const;
   // Coordinator::value (the coordinator may load the value from the store).
   std::shared_ptr<const Tensor> value(uint64_t graph_id, const std::string& op_id, std::string& why) const;

@@ -236,6 +236,39 @@ TEST_CASE("a developer that stops reading is dropped once its unsent replies pas
   CHECK(http_get(server.port(), "/api/status").result() == http::status::ok);
 }
 
+TEST_CASE("a worker that stops reading is closed and its queued groups freed, memory bounded") {
+  TestSite site;
+  // Send budget 1 MiB + 64 MiB; a worker silent for 3 x 300 ms is dropped.
+  ServerProcess server(site, {"--max-frame-mb", "1", "--heartbeat-ms", "300"});
+  RawConnection worker(server.port(), 4096);  // a tiny receive buffer, never read after the upgrade
+  REQUIRE(worker.upgrade("/ws/worker", server.port()).rfind("HTTP/1.1 101", 0) == 0);
+  REQUIRE(worker.send_frame(worker_hello("deaf")));
+  REQUIRE(worker.send_frame(worker_benchmark()));
+  const long before = resident_kib(server.pid());
+  RawConnection developer(server.port());
+  REQUIRE(developer.upgrade("/ws/client", server.port()).rfind("HTTP/1.1 101", 0) == 0);
+  REQUIRE(developer.send_frame(client_hello(site.token())));
+  // 40 sources of 4 MB the server computes at submission, each negated by the worker: its groups
+  // carry up to 64 MB of inputs each, which it never reads.
+  nlohmann::json ops = nlohmann::json::array();
+  for (int i = 0; i < 40; ++i) {
+    ops.push_back({{"id", "x" + std::to_string(i)}, {"op", "ones"}, {"params", {{"shape", {1000000}}}}});
+    ops.push_back({{"id", "y" + std::to_string(i)}, {"op", "neg"}, {"inputs", {"x" + std::to_string(i)}}});
+  }
+  REQUIRE(developer.send_frame(header_frame({{"type", "submit"}, {"request_id", 1}, {"name", "deaf worker"}, {"ops", ops}})));
+
+  // Dropped for silence (or for its queue passing the budget), then its socket is closed: it does
+  // not take the close, so after the grace the connection is dropped with its queued frames.
+  CHECK(eventually([&] {
+    return nlohmann::json::parse(http_get(server.port(), "/api/status").body()).at("fleet").at("workers") == 0;
+  }, 10s));
+  CHECK(eventually([&] { return server.log().find("dropping the connection of 127.0.0.1:") != std::string::npos; }, 20s));
+  const long after = resident_kib(server.pid());
+  // The 160 MB of sources stay in the graph; the queued copies of the assigns are gone.
+  CHECK_MESSAGE(after - before < 250 * 1024, "resident memory grew by " << (after - before) << " KiB");
+  CHECK(eventually([&] { return !worker.send_frame(header_frame({{"type", "heartbeat"}, {"t", 2}})); }, 10s));
+}
+
 TEST_CASE("worker connections from one address past --worker-connect-burst and --max-worker-connects-per-s get 429") {
   TestSite site;
   ServerProcess server(site, {"--max-worker-connects-per-s", "1", "--worker-connect-burst", "3"});

@@ -110,12 +110,13 @@ TEST_CASE("GroupTable finds groups by worker, expiry and finished ops") {
 
 TEST_CASE("Fleet counts protocol errors, finds silent workers and remembers cancelled groups") {
   Fleet fleet;
-  WorkerState& w = fleet.connect(1);
-  w.last_seen_ms = 0;
-  fleet.connect(2).last_seen_ms = 50;
+  WorkerState& w = fleet.connect(1, 0);
+  fleet.connect(2, 50);
   for (int i = 1; i < Fleet::kMaxProtocolErrors; ++i) CHECK_FALSE(Fleet::protocol_error_limit_reached(w));
   CHECK(Fleet::protocol_error_limit_reached(w));
   CHECK(fleet.silent(100, 60) == std::vector<WorkerId>{1});
+  fleet.seen(w, 90);  // a message: no longer silent, and 2 is now the oldest
+  CHECK(fleet.silent(120, 60) == std::vector<WorkerId>{2});
   for (GroupId g = 0; g < Fleet::kCancelledMemory + 1; ++g) fleet.note_cancelled(1, g);
   CHECK_FALSE(Fleet::recently_cancelled(w, 0));
   CHECK(Fleet::recently_cancelled(w, Fleet::kCancelledMemory));
@@ -150,6 +151,55 @@ TEST_CASE("Fleet offers benchmarked workers, a suspect one as busy forever") {
   CHECK(fleet.average_speed().benchmark_gflops() == doctest::Approx(25));
   CHECK(fleet.someone_else({3}));
   CHECK_FALSE(fleet.someone_else({2}));  // 3 is suspect
+}
+
+TEST_CASE("Fleet indexes free workers by speed, its summed rates and bounds on estimates") {
+  Fleet fleet(1);  // one group per worker
+  for (WorkerId id = 1; id <= 100; ++id) {
+    WorkerState& w = fleet.connect(id, 0);
+    w.benchmarked = true;
+    w.speed.set_benchmark(static_cast<double>(id), static_cast<double>(id));  // 1..100 GFLOPS
+    fleet.reindex(w);
+  }
+  CHECK(fleet.benchmarked() == 100);
+  CHECK(fleet.free_trusted() == 100);
+  CHECK(fleet.rates().flops_per_ms == doctest::Approx(5050e6));
+  auto fastest = fleet.free_fastest_first(3);
+  REQUIRE(fastest.size() == 3);
+  CHECK(fastest[0]->id == 100);
+  CHECK(fastest[2]->id == 98);
+  // The fastest becomes busy and the next is suspect: neither is free (trusted), and the suspect
+  // one no longer counts in the rates.
+  fleet.find(100)->in_flight = {7};
+  fleet.reindex(*fleet.find(100));
+  fleet.find(99)->suspect = true;
+  fleet.reindex(*fleet.find(99));
+  CHECK(fleet.free_fastest_first(1)[0]->id == 99);  // free, though suspect
+  CHECK(fleet.free_trusted() == 98);
+  CHECK(fleet.rates().flops_per_ms == doctest::Approx(4951e6));
+  CHECK(fleet.rates().workers == 99);
+  // 1e9 flops: 10 ms on worker 100, 1000 ms on worker 1. Below 12 ms, only workers 100 down to 84
+  // (bound 1e9 / (id × 1e6) ms) may be visited, fastest first.
+  std::vector<WorkerId> visited;
+  CHECK(fleet.first_faster(Cost{1e9, 0}, 1, 0, 12, [&](const WorkerState& w) {
+    visited.push_back(w.id);
+    return false;
+  }) == nullptr);
+  REQUIRE_FALSE(visited.empty());
+  CHECK(visited.front() == 100);
+  CHECK(visited.size() == 17);  // ids 100..84: 1e3 / 84 = 11.9 ms < 12
+  CHECK(fleet.first_faster(Cost{1e9, 0}, 1, 0, 12, [](const WorkerState& w) { return w.id == 90; }) == fleet.find(90));
+  // The per-op overhead bounds tiny groups: nobody is visited when it alone reaches the limit.
+  visited.clear();
+  CHECK(fleet.first_faster(Cost{4, 48}, 1, 0.3, 0.3, [&](const WorkerState& w) {
+    visited.push_back(w.id);
+    return true;
+  }) == nullptr);
+  CHECK(visited.empty());
+  fleet.remove(100);
+  fleet.remove(99);
+  CHECK(fleet.rates().workers == 98);
+  CHECK(fleet.benchmarked() == 98);
 }
 
 TEST_CASE("Statistics keeps a window, a one-second history and a bounded event log") {

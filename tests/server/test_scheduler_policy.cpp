@@ -78,11 +78,11 @@ TEST_CASE("earliest finish time waits for a busy fast worker rather than startin
   plan.ops = {0};
   plan.cost = {1e8, 0};  // 1 ms on the fast worker, 100 ms on the slow one
   LinkModel link;
-  auto no_bytes = [](uint64_t) { return 0.0; };
   WorkerLoad f{1, &fast, 50, false};
   WorkerLoad s{2, &slow, 0, true};
-  CHECK_FALSE(earliest_finish(s, {f, s}, plan, no_bytes, 0, link));  // fast is done at ~51 ms
+  const double mine = finish_ms(s, plan, 0, 0, link);
+  CHECK(finishes_sooner(f, plan, 0, 0, link, mine));  // fast is done at ~51 ms
   f.busy_until_ms = 200;
-  CHECK(earliest_finish(s, {f, s}, plan, no_bytes, 0, link));  // now slow finishes first
+  CHECK_FALSE(finishes_sooner(f, plan, 0, 0, link, mine));  // now slow finishes first
   CHECK(finish_ms(s, plan, 5e5, 0, link) == doctest::Approx(100.002 + 1 + link.latency_ms));
 }

@@ -406,3 +406,19 @@ TEST_CASE("a reconnecting worker's cached tensors are not sent again") {
   REQUIRE(values.size() == 1);
   CHECK(values_of(values[0].tensors[0].tensor) == std::vector<double>(64, -1.5));
 }
+
+TEST_CASE("a group goes to the free worker that finishes it soonest even when many rank faster on a unit of work") {
+  Harness h;
+  // Ten workers with fast matmul but slow memory rank first on a unit of work (1e9 flops and
+  // bytes: 1000 ms) and are more than the few candidates dispatch asks first; worker 11 ranks
+  // last (2000 ms) but is 1.5x faster on memory-bound work.
+  for (WorkerId w = 1; w <= 10; ++w) h.connect_worker(w, 1000, 1);
+  h.connect_worker(11, 0.5, 1.5);
+  h.connect_client(20);
+  // neg of 1e6 floats: memory-bound (8 MB read and written).
+  h.submit_ok(20, {{"ops", {{{"id", "x"}, {"op", "ones"}, {"params", {{"shape", {1000000}}}}},
+                            {{"id", "y"}, {"op", "neg"}, {"inputs", {"x"}}}}},
+                   {"outputs", {"y"}}});
+  CHECK(h.outbox.worker_frames(11, "assign").size() == 1);
+  for (WorkerId w = 1; w <= 10; ++w) CHECK(h.outbox.worker_frames(w, "assign").empty());
+}
