@@ -43,6 +43,8 @@ nlohmann::json CoordinatorImpl::status_json() const {
     workers.push_back({{"id", id},
                        {"name", w.name},
                        {"user_agent", w.user_agent},
+                       {"device", w.device},
+                       {"slot", w.slot ? nlohmann::json(*w.slot) : nlohmann::json()},
                        {"state", state},
                        {"benchmark", benchmark_json(w)},
                        {"score_gflops", w.benchmarked ? w.speed.benchmark_gflops() : 0.0},
