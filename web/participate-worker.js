@@ -1,13 +1,17 @@
-// The Participate page's Web Worker: everything that takes time happens here, so the page stays
-// responsive. It loads the wasm kernel, runs the device benchmark once, keeps a WebSocket to
-// /ws/worker (hello → welcome → benchmark → assign/result…, see docs/protocol.md), computes the
-// groups it is assigned one per task (so Stop and cancel messages get in between groups), and
-// reconnects with backoff when the server goes away, without re-running the benchmark.
+// One compute slot of the Participate page: a Web Worker with its own wasm kernel and its own
+// WebSocket, so the page stays responsive and a tab computes on as many cores as it has slots.
+// It loads the kernel, runs the device benchmark once, keeps a WebSocket to /ws/worker
+// (hello → welcome → benchmark → assign/result…, see docs/protocol.md; the hello names the
+// device and slot), computes the groups it is assigned one per task (so Stop and cancel messages
+// get in between groups), and reconnects with backoff when the server goes away, without
+// re-running the benchmark. A CPU limit (duty cycle d < 1) makes the slot rest (1/d - 1) times
+// each group's compute time before it starts the next one.
 //
-// Page → worker messages: {cmd: "start", name, resumeId, slowdown} and {cmd: "stop"}.
+// Page → worker messages: {cmd: "start", name, resumeId, slowdown, device, slot, dutyCycle, kernel},
+// {cmd: "limit", dutyCycle} and {cmd: "stop"}.
 // Worker → page messages: {type: "state", state, detail, retryAt}, {type: "benchmark", score},
 // {type: "welcome", workerId, server}, {type: "group", phase: "start"|"done", ...},
-// {type: "totals", totals}, {type: "log", level, message}.
+// {type: "totals", totals, queued, kept, heapBytes}, {type: "log", level, message}.
 'use strict';
 
 importScripts('wire.js');
@@ -34,8 +38,13 @@ const queue = [];          // assigned groups not computed yet: {groupId, bytes,
 let pumpScheduled = false;
 let delayed = null;        // with a slowdown: the computed group whose reply is being held back
 let slowdown = 1;          // emulate a device this many times slower (?slowdown=f on the page)
+let dutyCycle = 1;         // the volunteer's CPU limit: the busy fraction this slot stays under
+let restUntilMs = 0;       // with a CPU limit: the slot rests until then before the next group
+let device = '';           // the id the page keeps for this device (localStorage), sent in hello
+let slot = null;           // this worker's slot on the device
+let kernelVariant = 'auto'; // which kernel build (web/kernel.js): auto, plain or relaxed (?kernel= on the page)
 
-const totals = { groups: 0, ops: 0, computeMs: 0, errors: 0, cancelled: 0, released: 0, bytesIn: 0, bytesOut: 0 };
+const totals = { groups: 0, ops: 0, computeMs: 0, restMs: 0, errors: 0, cancelled: 0, released: 0, bytesIn: 0, bytesOut: 0 };
 
 function post(message) { self.postMessage(message); }
 function setState(state, detail = '', extra = {}) { post({ type: 'state', state, detail, ...extra }); }
@@ -45,7 +54,28 @@ self.onmessage = (event) => {
   const message = event.data || {};
   if (message.cmd === 'start') start(message).catch((e) => fail(e));
   else if (message.cmd === 'stop') stop();
+  else if (message.cmd === 'limit') limit(message.dutyCycle);
 };
+
+// The duty cycle a page asks for, clamped to (0, 1].
+function dutyOf(value) {
+  const d = Number(value);
+  return d > 0 && d < 1 ? d : 1;
+}
+
+// The benchmark as the server should see it: a slot slowed down or held under a CPU limit
+// delivers that much less, and the scheduler sizes its work by these figures.
+function reportedScore() {
+  const factor = dutyCycle / slowdown;
+  return { ...score, matmul_gflops: score.matmul_gflops * factor, elementwise_gbs: score.elementwise_gbs * factor,
+    reduce_gbs: score.reduce_gbs * factor };
+}
+
+// A new CPU limit: applies from the next group on, and the server hears the slot's new speed.
+function limit(value) {
+  dutyCycle = dutyOf(value);
+  if (score && socket && socket.readyState === WebSocket.OPEN) send({ type: 'benchmark', ...reportedScore() });
+}
 
 function fail(error) {
   wanted = false;
@@ -55,10 +85,14 @@ function fail(error) {
 }
 
 // Loads the kernel and measures the device (first start only), then connects.
-async function start({ name, resumeId, slowdown: factor }) {
+async function start({ name, resumeId, slowdown: factor, device: deviceId, slot: slotIndex, dutyCycle: duty, kernel: variant }) {
   if (wanted) return;
   wanted = true;
   slowdown = Number(factor) > 1 ? Number(factor) : 1;
+  dutyCycle = dutyOf(duty);
+  device = typeof deviceId === 'string' ? deviceId : '';
+  slot = Number.isInteger(slotIndex) ? slotIndex : null;
+  if (['plain', 'relaxed'].includes(variant)) kernelVariant = variant;
   workerName = name || 'browser tab';
   if (resumeId && !workerId) workerId = resumeId;
   preparing = preparing || prepare();
@@ -76,12 +110,12 @@ async function start({ name, resumeId, slowdown: factor }) {
 async function prepare() {
   setState('loading', 'Loading the WebAssembly kernel…');
   try {
-    importScripts('corvid_kernel.js', 'kernel.js');
-    kernel = await CorvidKernel.load();
+    importScripts('kernel.js');
+    kernel = await CorvidKernel.load({ variant: kernelVariant });
   } catch (e) {
     throw new Error(`Could not load the WebAssembly kernel (corvid_kernel.js): ${e.message}`);
   }
-  log('info', 'WebAssembly kernel loaded');
+  log('info', `WebAssembly kernel loaded (${kernel.relaxedSimd ? 'relaxed SIMD, with FMA' : 'SIMD'})`);
   setState('benchmarking', 'Measuring this device…');
   // Let the state message reach the page before the benchmark occupies this thread.
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -90,12 +124,8 @@ async function prepare() {
   } catch (e) {
     throw new Error(`The device benchmark failed: ${e.message}`);
   }
-  if (slowdown > 1) {
-    // What the server sees of a device `slowdown` times slower (benchmarks use this).
-    for (const field of ['matmul_gflops', 'elementwise_gbs', 'reduce_gbs']) score[field] /= slowdown;
-    log('info', `Emulating a device ${slowdown}× slower (slowdown=${slowdown} in the page address)`);
-  }
-  post({ type: 'benchmark', score });
+  if (slowdown > 1) log('info', `Emulating a device ${slowdown}× slower (slowdown=${slowdown} in the page address)`);
+  post({ type: 'benchmark', score, relaxedSimd: kernel.relaxedSimd });
   log('info', `Benchmark: ${score.matmul_gflops.toFixed(1)} GFLOPS matmul, ` +
       `${score.elementwise_gbs.toFixed(1)} GB/s elementwise, ${score.reduce_gbs.toFixed(1)} GB/s reductions`);
 }
@@ -143,6 +173,8 @@ function connect() {
     if (ws !== socket) return;
     const hello = { type: 'hello', version: PROTOCOL_VERSION, name: workerName, user_agent: self.navigator.userAgent };
     if (workerId !== null) hello.resume_id = workerId;
+    if (device) hello.device = device;
+    if (slot !== null) hello.slot = slot;
     const cached = kernel.cachedNames();
     if (cached.length) hello.cached = cached;
     send(hello);
@@ -183,7 +215,8 @@ function welcomed(header) {
   attempt = 0;
   post({ type: 'welcome', workerId, server: self.location.host, resumed });
   log('info', resumed ? `Reconnected as worker ${workerId}` : `Connected as worker ${workerId}`);
-  send({ type: 'benchmark', ...score });
+  send({ type: 'benchmark', ...reportedScore() });
+  post({ type: 'totals', totals, queued: queue.length, kept: kernel.cachedNames().length, heapBytes: kernel.heapBytes() });
   clearInterval(heartbeatTimer);
   heartbeatTimer = setInterval(heartbeat, heartbeatMs);
   setState('ready', '');
@@ -218,7 +251,7 @@ function cancelled(groupId) {
 function schedulePump() {
   if (pumpScheduled) return;
   pumpScheduled = true;
-  setTimeout(pump, 0);
+  setTimeout(pump, Math.max(0, restUntilMs - performance.now()));
 }
 
 // Computes one queued group and sends its reply; one group per task, so that "stop", "cancel"
@@ -234,6 +267,11 @@ function pump() {
   const started = performance.now();
   const reply = kernel.execute(group.bytes);
   const wallMs = performance.now() - started;
+  if (dutyCycle < 1) {
+    const restMs = wallMs * (1 / dutyCycle - 1);
+    restUntilMs = performance.now() + restMs;
+    totals.restMs += restMs;
+  }
   const frame = CorvidWire.decodeFrame(reply);  // a `result` or `error` (shared/protocol.hpp), read once here
   if (slowdown <= 1) {
     finish(group, reply, frame.header, wallMs);
@@ -275,7 +313,7 @@ function finish(group, reply, header, wallMs) {
   }
   if (!sent) log('warn', `The connection closed before group ${group.groupId}'s reply could be sent`);
   post(done);
-  post({ type: 'totals', totals, queued: queue.length, kept: kernel.cachedNames().length });
+  post({ type: 'totals', totals, queued: queue.length, kept: kernel.cachedNames().length, heapBytes: kernel.heapBytes() });
   if (queue.length) schedulePump();
   else if (socket && socket.readyState === WebSocket.OPEN) setState('ready', '');
 }

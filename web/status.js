@@ -101,6 +101,7 @@
       return `<tr data-worker="${esc(w.id)}">
         <td class="mono">${esc(w.id)}</td>
         <td class="name" title="${esc(w.name)}">${esc(w.name || '–')}${ua}</td>
+        <td class="mono opt" title="${esc(w.device || '')}">${w.device ? `${esc(w.device.slice(0, 8))} · slot ${esc(w.slot ?? '–')}` : '–'}</td>
         <td><span class="badge" data-status="${esc(w.state)}">${esc(w.state)}</span></td>
         <td class="r opt" title="${esc(benchTitle)}">${w.score_gflops ? fixed(w.score_gflops, 1) + ' GFLOPS' : '–'}</td>
         <td class="r opt">${w.measured_gflops ? fixed(w.measured_gflops, 1) + ' GFLOPS' : '–'}</td>
