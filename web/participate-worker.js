@@ -5,7 +5,8 @@
 // device and slot), computes the groups it is assigned one per task (so Stop and cancel messages
 // get in between groups), and reconnects with backoff when the server goes away, without
 // re-running the benchmark. A CPU limit (duty cycle d < 1) makes the slot rest (1/d - 1) times
-// each group's compute time before it starts the next one.
+// its busy time before it starts the next group; busy is everything since work arrived or the
+// last rest ended (receiving, copying, computing, encoding, sending), not only the kernel.
 //
 // Page → worker messages: {cmd: "start", name, resumeId, slowdown, device, slot, dutyCycle, kernel},
 // {cmd: "limit", dutyCycle} and {cmd: "stop"}.
@@ -40,6 +41,8 @@ let delayed = null;        // with a slowdown: the computed group whose reply is
 let slowdown = 1;          // emulate a device this many times slower (?slowdown=f on the page)
 let dutyCycle = 1;         // the volunteer's CPU limit: the busy fraction this slot stays under
 let restUntilMs = 0;       // with a CPU limit: the slot rests until then before the next group
+let busySinceMs = 0;       // when the slot's current busy stretch began (work arrived, or the last rest ended)
+let busyDuringRestMs = 0;  // time spent on messages that arrived while the slot rested
 let device = '';           // the id the page keeps for this device (localStorage), sent in hello
 let slot = null;           // this worker's slot on the device
 let kernelVariant = 'auto'; // which kernel build (web/kernel.js): auto, plain or relaxed (?kernel= on the page)
@@ -179,7 +182,12 @@ function connect() {
     if (cached.length) hello.cached = cached;
     send(hello);
   };
-  ws.onmessage = (event) => { if (ws === socket) receive(new Uint8Array(event.data)); };
+  ws.onmessage = (event) => {
+    if (ws !== socket) return;
+    const t0 = performance.now();
+    receive(new Uint8Array(event.data));
+    if (t0 < busySinceMs) busyDuringRestMs += performance.now() - t0;  // counted in the next busy stretch
+  };
   ws.onclose = (event) => { if (ws === socket) closed(event); };
 }
 
@@ -235,6 +243,8 @@ function heartbeat() {
 
 function assigned(header, bytes) {
   const ops = Array.isArray(header.ops) ? header.ops.map((o) => o.op) : [];
+  const now = performance.now();
+  if (!queue.length && !delayed && now > restUntilMs && !pumpScheduled) busySinceMs = now;  // idle until now
   queue.push({ groupId: header.group_id, bytes, ops });
   schedulePump();
 }
@@ -267,22 +277,30 @@ function pump() {
   const started = performance.now();
   const reply = kernel.execute(group.bytes);
   const wallMs = performance.now() - started;
-  if (dutyCycle < 1) {
-    const restMs = wallMs * (1 / dutyCycle - 1);
-    restUntilMs = performance.now() + restMs;
-    totals.restMs += restMs;
-  }
   const frame = CorvidWire.decodeFrame(reply);  // a `result` or `error` (shared/protocol.hpp), read once here
   if (slowdown <= 1) {
     finish(group, reply, frame.header, wallMs);
     return;
   }
   delayed = { group, reply: slowed(frame), header: frame.header, wallMs: wallMs * slowdown };
+  rest();  // the reply is held back, not computed: only what came before counts as busy
   setTimeout(() => {
     const d = delayed;
     delayed = null;
-    if (d) finish(d.group, d.reply, d.header, d.wallMs);
+    if (d) finish(d.group, d.reply, d.header, d.wallMs, true);
   }, (slowdown - 1) * wallMs);
+}
+
+// Under a CPU limit d < 1: the slot has been busy since busySinceMs, so it rests (1/d - 1) times
+// that long before its next group; its next busy stretch starts when the rest ends.
+function rest() {
+  if (dutyCycle >= 1) return;
+  const now = performance.now();
+  const restMs = (now - Math.max(busySinceMs, restUntilMs) + busyDuringRestMs) * (1 / dutyCycle - 1);
+  busyDuringRestMs = 0;
+  restUntilMs = now + restMs;
+  busySinceMs = restUntilMs;
+  totals.restMs += restMs;
 }
 
 // The reply frame, encoded, with a result's timings multiplied by the slowdown.
@@ -296,7 +314,7 @@ function slowed(frame) {
 
 // Sends a computed group's reply (its bytes and its decoded header), updates the counters, and
 // moves on to the next group.
-function finish(group, reply, header, wallMs) {
+function finish(group, reply, header, wallMs, rested = false) {
   const sent = sendBytes(reply);
   const done = { type: 'group', phase: 'done', groupId: group.groupId, ops: group.ops, queued: queue.length, sent };
   if (header.type === 'result') {
@@ -314,6 +332,7 @@ function finish(group, reply, header, wallMs) {
   if (!sent) log('warn', `The connection closed before group ${group.groupId}'s reply could be sent`);
   post(done);
   post({ type: 'totals', totals, queued: queue.length, kept: kernel.cachedNames().length, heapBytes: kernel.heapBytes() });
+  if (!rested) rest();
   if (queue.length) schedulePump();
   else if (socket && socket.readyState === WebSocket.OPEN) setState('ready', '');
 }

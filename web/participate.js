@@ -119,6 +119,11 @@
   let lastGroup = null;
   const samples = [];  // {t (s), ops} once a second, for the rate and the activity chart
   let logCount = 0;
+  const VIEW_EVERY_MS = 200;
+  let viewTimer = 0;
+  let lastViewMs = -VIEW_EVERY_MS;
+  let current = null;   // the group the page shows: {title, detail, ops}
+  let shownOps = null;  // the ops its chips show
 
   // A short "Chromium 120 on Linux" style name for this tab (the server shows it to operators).
   function tabName() {
@@ -288,6 +293,7 @@
         : next === 'stopped' ? 'This tab is not computing. Press Participate to lend it again.'
           : next === 'paused' ? `${detail}. In-flight work went back to the server.` : 'Press Participate to start.';
       ui.currentOps.textContent = '';
+      shownOps = null;
     } else if (next === 'ready' && lastGroup) {
       ui.currentTitle.textContent = 'Waiting for work';
       ui.currentDetail.textContent = `Last: group ${lastGroup.groupId}, ${lastGroup.ops.length} op(s)` +
@@ -296,6 +302,7 @@
       ui.currentTitle.textContent = STATES[next][0];
       ui.currentDetail.textContent = detail || '';
       ui.currentOps.textContent = '';
+      shownOps = null;
     }
   }
 
@@ -438,21 +445,17 @@
       case 'group':
         if (m.phase === 'start') {
           slot.group = m.groupId;
-          ui.currentTitle.textContent = `Group ${m.groupId}`;
-          ui.currentDetail.textContent = `${m.ops.length} op${m.ops.length === 1 ? '' : 's'} on core ${slot.index + 1}` +
-            (m.queued ? ` · ${m.queued} more queued` : '');
-          showOps(m.ops);
+          current = { title: `Group ${m.groupId}`, ops: m.ops,
+            detail: `${m.ops.length} op${m.ops.length === 1 ? '' : 's'} on core ${slot.index + 1}` +
+              (m.queued ? ` · ${m.queued} more queued` : '') };
         } else {
           slot.group = null;
           lastGroup = m;
-          if (m.ok) {
-            ui.currentDetail.textContent = `${m.ops.length} op${m.ops.length === 1 ? '' : 's'} · ` +
-              `computed in ${m.computeMs.toFixed(1)} ms on core ${slot.index + 1}` + (m.queued ? ` · ${m.queued} more queued` : '');
-          } else {
-            ui.currentDetail.textContent = `failed: ${m.error}`;
-          }
+          current = { ...(current || { title: `Group ${m.groupId}`, ops: m.ops }),
+            detail: m.ok ? `${m.ops.length} op${m.ops.length === 1 ? '' : 's'} · computed in ${m.computeMs.toFixed(1)} ms ` +
+              `on core ${slot.index + 1}` + (m.queued ? ` · ${m.queued} more queued` : '') : `failed: ${m.error}` };
         }
-        renderSlots();
+        scheduleView();
         break;
       case 'totals':
         slot.totals = m.totals;
@@ -460,12 +463,32 @@
         if (m.kept !== undefined) slot.kept = m.kept;
         if (m.heapBytes !== undefined) slot.heapBytes = m.heapBytes;
         countContribution(slot, m.totals);
-        showTotals();
+        scheduleView();
         break;
       case 'log':
         addLog(m.level, m.message, slot.index);
         break;
     }
+  }
+
+  // Groups come and go many times a second on every slot: the page shows them at most every
+  // VIEW_EVERY_MS (the first at once), so that the page itself costs little CPU.
+  function scheduleView() {
+    if (viewTimer) return;
+    viewTimer = setTimeout(flushView, Math.max(0, lastViewMs + VIEW_EVERY_MS - performance.now()));
+  }
+
+  function flushView() {
+    viewTimer = 0;
+    lastViewMs = performance.now();
+    if (current && state === 'working') {
+      ui.currentTitle.textContent = current.title;
+      ui.currentDetail.textContent = current.detail;
+      if (current.ops !== shownOps) showOps(current.ops);
+      shownOps = current.ops;
+    }
+    renderSlots();
+    showTotals();
   }
 
   function reconnectText(slot) {
