@@ -98,10 +98,30 @@
 
   const settings = loadSettings();
   const device = deviceId();
-  const contribution = { groups: 0, ops: 0, computeMs: 0, bytesIn: 0, bytesOut: 0, since: Date.now(),
-    visits: 0, ...readJson(STORE_CONTRIBUTION, {}) };
-  contribution.visits += 1;
-  let contributionDirty = true;
+  // The device's contribution as last read from localStorage, and what this tab added since. Tabs
+  // of one browser share it: each adds its own deltas to what is stored (never overwrites).
+  const CONTRIBUTION_FIELDS = ['groups', 'ops', 'computeMs', 'bytesIn', 'bytesOut', 'visits'];
+  let contribution = storedContribution();
+  const contributionDelta = { groups: 0, ops: 0, computeMs: 0, bytesIn: 0, bytesOut: 0, visits: 1 };
+
+  function storedContribution() {
+    const stored = readJson(STORE_CONTRIBUTION, {});
+    const c = { since: Number(stored.since) > 0 ? Number(stored.since) : Date.now() };
+    for (const k of CONTRIBUTION_FIELDS) c[k] = Number(stored[k]) > 0 ? Number(stored[k]) : 0;
+    return c;
+  }
+
+  // Adds this tab's deltas to the stored contribution.
+  function saveContribution() {
+    if (!CONTRIBUTION_FIELDS.some((k) => contributionDelta[k])) return;
+    contribution = storedContribution();
+    for (const k of CONTRIBUTION_FIELDS) {
+      contribution[k] += contributionDelta[k];
+      contributionDelta[k] = 0;
+    }
+    localStorage.setItem(STORE_CONTRIBUTION, JSON.stringify(contribution));
+    renderUsage();
+  }
 
   function saveSettings() { localStorage.setItem(STORE_SETTINGS, JSON.stringify(settings)); }
 
@@ -367,10 +387,9 @@
   function countContribution(slot, totals) {
     for (const k of ['groups', 'ops', 'computeMs', 'bytesIn', 'bytesOut']) {
       const delta = (Number(totals[k]) || 0) - slot.counted[k];
-      if (delta > 0) contribution[k] += delta;
+      if (delta > 0) contributionDelta[k] += delta;
       slot.counted[k] = Number(totals[k]) || 0;
     }
-    contributionDirty = true;
   }
 
   // Summarises a group's ops as chips: "matmul ×3", "add", ...
@@ -463,7 +482,7 @@
         if (m.kept !== undefined) slot.kept = m.kept;
         if (m.heapBytes !== undefined) slot.heapBytes = m.heapBytes;
         countContribution(slot, m.totals);
-        scheduleView();
+        showTotals();  // the counters stay exact; only the group view and the slot table wait
         break;
       case 'log':
         addLog(m.level, m.message, slot.index);
@@ -471,8 +490,9 @@
     }
   }
 
-  // Groups come and go many times a second on every slot: the page shows them at most every
-  // VIEW_EVERY_MS (the first at once), so that the page itself costs little CPU.
+  // Groups come and go many times a second on every slot: the page shows the current group and
+  // the slot table at most every VIEW_EVERY_MS (the first at once), so that the page itself costs
+  // little CPU.
   function scheduleView() {
     if (viewTimer) return;
     viewTimer = setTimeout(flushView, Math.max(0, lastViewMs + VIEW_EVERY_MS - performance.now()));
@@ -488,7 +508,6 @@
       shownOps = current.ops;
     }
     renderSlots();
-    showTotals();
   }
 
   function reconnectText(slot) {
@@ -600,11 +619,7 @@
     } else {
       ui.rate.textContent = '';
     }
-    if (contributionDirty) {
-      localStorage.setItem(STORE_CONTRIBUTION, JSON.stringify(contribution));
-      contributionDirty = false;
-      renderUsage();
-    }
+    saveContribution();
     drawActivity(t);
   }
 
@@ -659,7 +674,7 @@
   ui.participate.addEventListener('click', start);
   ui.pause.addEventListener('click', togglePause);
   ui.stop.addEventListener('click', stop);
-  window.addEventListener('pagehide', () => localStorage.setItem(STORE_CONTRIBUTION, JSON.stringify(contribution)));
+  window.addEventListener('pagehide', saveContribution);
   showControls();
   watchBattery();
   setInterval(sample, 1000);
