@@ -306,7 +306,7 @@
     ui.participate.disabled = active;
     ui.stop.disabled = !active || next === 'stopping' && !participating;
     ui.participate.textContent = active ? 'Participating' : next === 'stopped' ? 'Participate again' : 'Participate';
-    if (previous === next && next !== 'reconnecting') return;
+    if (previous === next && !['reconnecting', 'ready', 'connecting'].includes(next)) return;
     if (!active || next === 'paused') {
       ui.currentTitle.textContent = { failed: 'Could not start', stopped: 'Stopped', paused: 'Paused' }[next] || 'Idle';
       ui.currentDetail.textContent = next === 'failed' ? detail
@@ -341,7 +341,8 @@
           pill.className = 'pill';
           pill.dataset.tone = tone;
           const pausedSlot = participating && ['stopped', 'stopping'].includes(s.state) && s.index < settings.cores;
-          pill.textContent = s.group ? `group ${s.group}` : pausedSlot ? 'Paused' : label.replace('Connected · ', '');
+          pill.textContent = s.group ? 'computing' : pausedSlot ? 'Paused' : label.replace('Connected · ', '');
+          if (s.group) pill.title = `group ${s.group}`;
           td.append(pill);
         } else {
           td.textContent = text;

@@ -9,8 +9,15 @@ namespace corvid::server {
 void WorkerSession::on_frame(Frame frame) {
   if (id_) return state().worker_message(*id_, std::move(frame));
   if (!accept_hello(frame)) return;
+  protocol::WorkerHello hello;
+  try {
+    hello = protocol::decode<protocol::WorkerHello>(std::move(frame));
+  } catch (const protocol::ProtocolError& e) {  // e.g. a device id or slot out of its limits
+    send_error(e.what());
+    close(websocket::close_code::policy_error, e.what());
+    return;
+  }
   hello_completed();
-  auto hello = protocol::decode<protocol::WorkerHello>(std::move(frame));
   const std::string name = hello.name;
   id_ = state().add_worker(shared_from_this(), std::move(hello));
   std::cerr << "corvid-server: worker " << *id_ << " '" << name << "' connected from " << remote() << "\n";
