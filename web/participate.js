@@ -213,10 +213,10 @@
 
   function startSlot(index) {
     let slot = slots[index];
-    if (!slot) {
+    if (!slot || slot.ended) {
       slot = { index, worker: null, state: 'idle', detail: '', workerId: null, score: null, relaxed: false, totals: null,
         counted: { groups: 0, ops: 0, computeMs: 0, bytesIn: 0, bytesOut: 0 }, heapBytes: 0, kept: 0, queued: 0,
-        retryAt: 0, group: null, wanted: false };
+        retryAt: 0, group: null, wanted: false, ended: false };
       slots[index] = slot;
     }
     if (slot.wanted) return;
@@ -244,6 +244,7 @@
   }
 
   function stopSlot(slot) {
+    if (slot.ended) return;
     if (!slot.wanted) {
       if (slot.index >= settings.cores && ['idle', 'stopped', 'failed'].includes(slot.state)) endSlot(slot);
       return;
@@ -253,10 +254,14 @@
   }
 
   // Ends a stopped slot beyond the volunteer's cores (its worker and kernel go away).
+  // Slots stop in any order; the array drops them from its end, so that slots[i] stays slot i.
   function endSlot(slot) {
     if (slot.worker) slot.worker.terminate();
-    slots.splice(slot.index, 1);
+    slot.worker = null;
+    slot.ended = true;
+    slot.heapBytes = 0;
     sessionStorage.removeItem(storeWorkerId(slot.index));
+    while (slots.length && slots[slots.length - 1].ended) slots.pop();
   }
 
   // The tab's state: paused, or what its slots are doing.
@@ -285,7 +290,7 @@
     renderUsage();
     ui.pause.disabled = !participating;
     ui.pause.textContent = paused ? 'Resume' : 'Pause';
-    const ids = slots.filter((s) => s.workerId !== null).map((s) => s.workerId);
+    const ids = slots.filter((s) => !s.ended && s.workerId !== null).map((s) => s.workerId);
     ui.workerId.textContent = ids.length ? ids.join(', ') : '–';
   }
 
@@ -327,7 +332,7 @@
   }
 
   function renderSlots() {
-    const rows = slots.map((s) => {
+    const rows = slots.filter((s) => !s.ended).map((s) => {
       const tr = document.createElement('tr');
       tr.dataset.state = s.state;
       const [label, tone] = STATES[s.state] || [s.state, 'idle'];

@@ -1,7 +1,8 @@
 // The volunteer's controls: Pause while a slot holds a group hands the group back (the graph
 // completes on another tab) and disconnects, Resume reconnects the same device and slot without a
 // new benchmark; the controls (cores, CPU limit, only while visible, pause on battery), the device
-// id and the device's running contribution survive a reload, and the reloaded tab applies them.
+// id and the device's running contribution survive a reload, and the reloaded tab applies them;
+// fewer cores end slots and more start them.
 //   node test_controls.js --server-bin PATH --corvid-bin PATH --wasm-dir DIR --artifacts DIR
 'use strict';
 
@@ -87,6 +88,14 @@ h.runTest('Pause hands back in-flight work; the controls persist across a reload
   const slots = (await t.server.status()).workers.filter((w) => idsB.includes(String(w.id)));
   h.check(slots.length === 2 && slots.every((w) => w.device === after.device) && slots.map((w) => w.slot).sort().join() === '0,1',
     `the server sees the reloaded tab's 2 slots as slots 0 and 1 of the device (${JSON.stringify(slots.map((w) => [w.id, w.slot]))})`);
+  // Fewer cores end the extra slot; more start a new one.
+  await h.setCores(tabB, 1);
+  await tabB.waitForFunction(() => /^\d+$/.test(document.getElementById('worker-id').textContent) &&
+    document.querySelectorAll('#slots tbody tr').length === 1, null, { timeout: 30000 });
+  h.check(true, 'lending 1 core ends the second slot');
+  await h.setCores(tabB, 2);
+  await tabB.waitForFunction(() => /^\d+, \d+$/.test(document.getElementById('worker-id').textContent), null, { timeout: 60000 });
+  h.check(true, 'lending 2 cores again starts a second slot');
   await h.screenshots(tabB, h.requireArg(t.args, 'artifacts'), 'participate-controls');
   h.check(tabA.corvidErrors.length === 0 && tabB.corvidErrors.length === 0,
     `no script errors ${JSON.stringify([tabA.corvidErrors, tabB.corvidErrors])}`);
