@@ -43,6 +43,8 @@ let dutyCycle = 1;         // the volunteer's CPU limit: the busy fraction this 
 let restUntilMs = 0;       // with a CPU limit: the slot rests until then before the next group
 let busySinceMs = 0;       // when the slot's current busy stretch began (work arrived, or the last rest ended)
 let busyDuringRestMs = 0;  // time spent on messages that arrived while the slot rested
+let keptCount = 0;         // tensors the kernel keeps, as last read
+let keptReadMs = -Infinity;
 let device = '';           // the id the page keeps for this device (localStorage), sent in hello
 let slot = null;           // this worker's slot on the device
 let kernelVariant = 'auto'; // which kernel build (web/kernel.js): auto, plain or relaxed (?kernel= on the page)
@@ -155,6 +157,17 @@ function serverUrl() {
   return `${scheme}//${self.location.host}/ws/worker`;
 }
 
+// Posts the counters to the page. How many tensors the kernel keeps is read at most once a second:
+// listing them costs milliseconds once hundreds are kept, too much to pay after every group.
+function postTotals() {
+  const now = performance.now();
+  if (now - keptReadMs >= 1000) {
+    keptCount = kernel.cachedNames().length;
+    keptReadMs = now;
+  }
+  post({ type: 'totals', totals, queued: queue.length, kept: keptCount, heapBytes: kernel.heapBytes() });
+}
+
 // Sends an encoded frame; false when there is no open connection.
 function sendBytes(bytes) {
   if (!socket || socket.readyState !== WebSocket.OPEN) return false;
@@ -224,7 +237,7 @@ function welcomed(header) {
   post({ type: 'welcome', workerId, server: self.location.host, resumed });
   log('info', resumed ? `Reconnected as worker ${workerId}` : `Connected as worker ${workerId}`);
   send({ type: 'benchmark', ...reportedScore() });
-  post({ type: 'totals', totals, queued: queue.length, kept: kernel.cachedNames().length, heapBytes: kernel.heapBytes() });
+  postTotals();
   clearInterval(heartbeatTimer);
   heartbeatTimer = setInterval(heartbeat, heartbeatMs);
   setState('ready', '');
@@ -331,7 +344,7 @@ function finish(group, reply, header, wallMs, rested = false) {
   }
   if (!sent) log('warn', `The connection closed before group ${group.groupId}'s reply could be sent`);
   post(done);
-  post({ type: 'totals', totals, queued: queue.length, kept: kernel.cachedNames().length, heapBytes: kernel.heapBytes() });
+  postTotals();
   if (!rested) rest();
   if (queue.length) schedulePump();
   else if (socket && socket.readyState === WebSocket.OPEN) setState('ready', '');
