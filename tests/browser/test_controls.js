@@ -15,8 +15,9 @@ const state = (page) => page.evaluate(() => document.getElementById('state').dat
 h.runTest('Pause hands back in-flight work; the controls persist across a reload', async (t) => {
   const corvidBin = h.requireArg(t.args, 'corvid-bin');
   const context = await h.startServerAndBrowser(t);
-  // Tab A emulates a device 10x slower, so a group it was given stays in its hands for a while.
-  const tabA = await h.openParticipatingTab(context, t.server.url, 'tab A', '?slowdown=10');
+  // Tab A emulates a device 50x slower, so a group it was given stays in its hands for a while
+  // (49x its compute time: long enough for the click to land on a loaded machine).
+  const tabA = await h.openParticipatingTab(context, t.server.url, 'tab A', '?slowdown=50');
   const tabB = await h.openParticipatingTab(context, t.server.url, 'tab B');
   const idA = (await h.tabCounters(tabA)).workerId;
 
