@@ -1,5 +1,7 @@
 #include "protocol.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <unordered_set>
 
@@ -218,6 +220,8 @@ Frame encode(WorkerHello m) {
   if (m.resume_id) f.header["resume_id"] = *m.resume_id;
   if (!m.cached.empty()) f.header["cached"] = std::move(m.cached);
   if (!m.worker_token.empty()) f.header["worker_token"] = std::move(m.worker_token);
+  if (!m.device.empty()) f.header["device"] = std::move(m.device);
+  if (m.slot) f.header["slot"] = *m.slot;
   return f;
 }
 
@@ -382,6 +386,16 @@ WorkerHello decode<WorkerHello>(Frame frame) {
   if (const json* t = field(h, "worker_token")) {
     if (!t->is_string()) throw ProtocolError("hello: 'worker_token' must be a string");
     m.worker_token = t->get<std::string>();
+  }
+  m.device = string_or(h, "hello", "device");
+  const bool device_ok = m.device.size() <= WorkerHello::kMaxDeviceIdLength &&
+                         std::all_of(m.device.begin(), m.device.end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+                         });
+  if (!device_ok) bad("hello", "device", "at most 64 characters of A-Z, a-z, 0-9, '_' and '-'");
+  if (field(h, "slot")) {
+    m.slot = u64_or(h, "hello", "slot", 0);
+    if (*m.slot >= WorkerHello::kMaxDeviceSlots) bad("hello", "slot", "below 256");
   }
   return m;
 }

@@ -68,6 +68,12 @@ struct WorkerHello {
   std::optional<uint64_t> resume_id;  // the worker id of this tab's or process's earlier connection
   std::vector<std::string> cached;    // tensor names it still keeps, most recently used first
   std::string worker_token;  // the operator's worker token ("": none): a trusted worker (docs/protocol.md)
+  // The device this connection is one compute slot of (a browser keeps a random id): at most
+  // kMaxDeviceIdLength of [A-Za-z0-9_-]; "" for a worker that is a device of its own.
+  std::string device;
+  std::optional<uint64_t> slot;  // which of the device's slots, below kMaxDeviceSlots
+  static constexpr std::size_t kMaxDeviceIdLength = 64;
+  static constexpr uint64_t kMaxDeviceSlots = 256;
 };
 
 // "welcome", the server's answer to a worker's hello.

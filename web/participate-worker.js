@@ -1,13 +1,18 @@
-// The Participate page's Web Worker: everything that takes time happens here, so the page stays
-// responsive. It loads the wasm kernel, runs the device benchmark once, keeps a WebSocket to
-// /ws/worker (hello → welcome → benchmark → assign/result…, see docs/protocol.md), computes the
-// groups it is assigned one per task (so Stop and cancel messages get in between groups), and
-// reconnects with backoff when the server goes away, without re-running the benchmark.
+// One compute slot of the Participate page: a Web Worker with its own wasm kernel and its own
+// WebSocket, so the page stays responsive and a tab computes on as many cores as it has slots.
+// It loads the kernel, runs the device benchmark once, keeps a WebSocket to /ws/worker
+// (hello → welcome → benchmark → assign/result…, see docs/protocol.md; the hello names the
+// device and slot), computes the groups it is assigned one per task (so Stop and cancel messages
+// get in between groups), and reconnects with backoff when the server goes away, without
+// re-running the benchmark. A CPU limit (duty cycle d < 1) makes the slot rest (1/d - 1) times
+// its busy time before it starts the next group; busy is everything since work arrived or the
+// last rest ended (receiving, copying, computing, encoding, sending), not only the kernel.
 //
-// Page → worker messages: {cmd: "start", name, resumeId, slowdown} and {cmd: "stop"}.
+// Page → worker messages: {cmd: "start", name, resumeId, slowdown, device, slot, dutyCycle, kernel},
+// {cmd: "limit", dutyCycle} and {cmd: "stop"}.
 // Worker → page messages: {type: "state", state, detail, retryAt}, {type: "benchmark", score},
 // {type: "welcome", workerId, server}, {type: "group", phase: "start"|"done", ...},
-// {type: "totals", totals}, {type: "log", level, message}.
+// {type: "totals", totals, queued, kept, heapBytes}, {type: "log", level, message}.
 'use strict';
 
 importScripts('wire.js');
@@ -34,8 +39,17 @@ const queue = [];          // assigned groups not computed yet: {groupId, bytes,
 let pumpScheduled = false;
 let delayed = null;        // with a slowdown: the computed group whose reply is being held back
 let slowdown = 1;          // emulate a device this many times slower (?slowdown=f on the page)
+let dutyCycle = 1;         // the volunteer's CPU limit: the busy fraction this slot stays under
+let restUntilMs = 0;       // with a CPU limit: the slot rests until then before the next group
+let busySinceMs = 0;       // when the slot's current busy stretch began (work arrived, or the last rest ended)
+let busyDuringRestMs = 0;  // time spent on messages that arrived while the slot rested
+let keptCount = 0;         // tensors the kernel keeps, as last read
+let keptReadMs = -Infinity;
+let device = '';           // the id the page keeps for this device (localStorage), sent in hello
+let slot = null;           // this worker's slot on the device
+let kernelVariant = 'auto'; // which kernel build (web/kernel.js): auto, plain or relaxed (?kernel= on the page)
 
-const totals = { groups: 0, ops: 0, computeMs: 0, errors: 0, cancelled: 0, released: 0, bytesIn: 0, bytesOut: 0 };
+const totals = { groups: 0, ops: 0, computeMs: 0, restMs: 0, errors: 0, cancelled: 0, released: 0, bytesIn: 0, bytesOut: 0 };
 
 function post(message) { self.postMessage(message); }
 function setState(state, detail = '', extra = {}) { post({ type: 'state', state, detail, ...extra }); }
@@ -45,7 +59,28 @@ self.onmessage = (event) => {
   const message = event.data || {};
   if (message.cmd === 'start') start(message).catch((e) => fail(e));
   else if (message.cmd === 'stop') stop();
+  else if (message.cmd === 'limit') limit(message.dutyCycle);
 };
+
+// The duty cycle a page asks for, clamped to (0, 1].
+function dutyOf(value) {
+  const d = Number(value);
+  return d > 0 && d < 1 ? d : 1;
+}
+
+// The benchmark as the server should see it: a slot slowed down or held under a CPU limit
+// delivers that much less, and the scheduler sizes its work by these figures.
+function reportedScore() {
+  const factor = dutyCycle / slowdown;
+  return { ...score, matmul_gflops: score.matmul_gflops * factor, elementwise_gbs: score.elementwise_gbs * factor,
+    reduce_gbs: score.reduce_gbs * factor };
+}
+
+// A new CPU limit: applies from the next group on, and the server hears the slot's new speed.
+function limit(value) {
+  dutyCycle = dutyOf(value);
+  if (score && socket && socket.readyState === WebSocket.OPEN) send({ type: 'benchmark', ...reportedScore() });
+}
 
 function fail(error) {
   wanted = false;
@@ -55,10 +90,14 @@ function fail(error) {
 }
 
 // Loads the kernel and measures the device (first start only), then connects.
-async function start({ name, resumeId, slowdown: factor }) {
+async function start({ name, resumeId, slowdown: factor, device: deviceId, slot: slotIndex, dutyCycle: duty, kernel: variant }) {
   if (wanted) return;
   wanted = true;
   slowdown = Number(factor) > 1 ? Number(factor) : 1;
+  dutyCycle = dutyOf(duty);
+  device = typeof deviceId === 'string' ? deviceId : '';
+  slot = Number.isInteger(slotIndex) ? slotIndex : null;
+  if (['plain', 'relaxed'].includes(variant)) kernelVariant = variant;
   workerName = name || 'browser tab';
   if (resumeId && !workerId) workerId = resumeId;
   preparing = preparing || prepare();
@@ -76,12 +115,12 @@ async function start({ name, resumeId, slowdown: factor }) {
 async function prepare() {
   setState('loading', 'Loading the WebAssembly kernel…');
   try {
-    importScripts('corvid_kernel.js', 'kernel.js');
-    kernel = await CorvidKernel.load();
+    importScripts('kernel.js');
+    kernel = await CorvidKernel.load({ variant: kernelVariant });
   } catch (e) {
     throw new Error(`Could not load the WebAssembly kernel (corvid_kernel.js): ${e.message}`);
   }
-  log('info', 'WebAssembly kernel loaded');
+  log('info', `WebAssembly kernel loaded (${kernel.relaxedSimd ? 'relaxed SIMD, with FMA' : 'SIMD'})`);
   setState('benchmarking', 'Measuring this device…');
   // Let the state message reach the page before the benchmark occupies this thread.
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -90,12 +129,8 @@ async function prepare() {
   } catch (e) {
     throw new Error(`The device benchmark failed: ${e.message}`);
   }
-  if (slowdown > 1) {
-    // What the server sees of a device `slowdown` times slower (benchmarks use this).
-    for (const field of ['matmul_gflops', 'elementwise_gbs', 'reduce_gbs']) score[field] /= slowdown;
-    log('info', `Emulating a device ${slowdown}× slower (slowdown=${slowdown} in the page address)`);
-  }
-  post({ type: 'benchmark', score });
+  if (slowdown > 1) log('info', `Emulating a device ${slowdown}× slower (slowdown=${slowdown} in the page address)`);
+  post({ type: 'benchmark', score, relaxedSimd: kernel.relaxedSimd });
   log('info', `Benchmark: ${score.matmul_gflops.toFixed(1)} GFLOPS matmul, ` +
       `${score.elementwise_gbs.toFixed(1)} GB/s elementwise, ${score.reduce_gbs.toFixed(1)} GB/s reductions`);
 }
@@ -122,6 +157,17 @@ function serverUrl() {
   return `${scheme}//${self.location.host}/ws/worker`;
 }
 
+// Posts the counters to the page. How many tensors the kernel keeps is read at most once a second:
+// listing them costs milliseconds once hundreds are kept, too much to pay after every group.
+function postTotals() {
+  const now = performance.now();
+  if (now - keptReadMs >= 1000) {
+    keptCount = kernel.cachedNames().length;
+    keptReadMs = now;
+  }
+  post({ type: 'totals', totals, queued: queue.length, kept: keptCount, heapBytes: kernel.heapBytes() });
+}
+
 // Sends an encoded frame; false when there is no open connection.
 function sendBytes(bytes) {
   if (!socket || socket.readyState !== WebSocket.OPEN) return false;
@@ -143,11 +189,18 @@ function connect() {
     if (ws !== socket) return;
     const hello = { type: 'hello', version: PROTOCOL_VERSION, name: workerName, user_agent: self.navigator.userAgent };
     if (workerId !== null) hello.resume_id = workerId;
+    if (device) hello.device = device;
+    if (slot !== null) hello.slot = slot;
     const cached = kernel.cachedNames();
     if (cached.length) hello.cached = cached;
     send(hello);
   };
-  ws.onmessage = (event) => { if (ws === socket) receive(new Uint8Array(event.data)); };
+  ws.onmessage = (event) => {
+    if (ws !== socket) return;
+    const t0 = performance.now();
+    receive(new Uint8Array(event.data));
+    if (t0 < busySinceMs) busyDuringRestMs += performance.now() - t0;  // counted in the next busy stretch
+  };
   ws.onclose = (event) => { if (ws === socket) closed(event); };
 }
 
@@ -183,7 +236,8 @@ function welcomed(header) {
   attempt = 0;
   post({ type: 'welcome', workerId, server: self.location.host, resumed });
   log('info', resumed ? `Reconnected as worker ${workerId}` : `Connected as worker ${workerId}`);
-  send({ type: 'benchmark', ...score });
+  send({ type: 'benchmark', ...reportedScore() });
+  postTotals();
   clearInterval(heartbeatTimer);
   heartbeatTimer = setInterval(heartbeat, heartbeatMs);
   setState('ready', '');
@@ -202,6 +256,8 @@ function heartbeat() {
 
 function assigned(header, bytes) {
   const ops = Array.isArray(header.ops) ? header.ops.map((o) => o.op) : [];
+  const now = performance.now();
+  if (!queue.length && !delayed && now > restUntilMs && !pumpScheduled) busySinceMs = now;  // idle until now
   queue.push({ groupId: header.group_id, bytes, ops });
   schedulePump();
 }
@@ -218,7 +274,7 @@ function cancelled(groupId) {
 function schedulePump() {
   if (pumpScheduled) return;
   pumpScheduled = true;
-  setTimeout(pump, 0);
+  setTimeout(pump, Math.max(0, restUntilMs - performance.now()));
 }
 
 // Computes one queued group and sends its reply; one group per task, so that "stop", "cancel"
@@ -240,11 +296,24 @@ function pump() {
     return;
   }
   delayed = { group, reply: slowed(frame), header: frame.header, wallMs: wallMs * slowdown };
+  rest();  // the reply is held back, not computed: only what came before counts as busy
   setTimeout(() => {
     const d = delayed;
     delayed = null;
-    if (d) finish(d.group, d.reply, d.header, d.wallMs);
+    if (d) finish(d.group, d.reply, d.header, d.wallMs, true);
   }, (slowdown - 1) * wallMs);
+}
+
+// Under a CPU limit d < 1: the slot has been busy since busySinceMs, so it rests (1/d - 1) times
+// that long before its next group; its next busy stretch starts when the rest ends.
+function rest() {
+  if (dutyCycle >= 1) return;
+  const now = performance.now();
+  const restMs = (now - Math.max(busySinceMs, restUntilMs) + busyDuringRestMs) * (1 / dutyCycle - 1);
+  busyDuringRestMs = 0;
+  restUntilMs = now + restMs;
+  busySinceMs = restUntilMs;
+  totals.restMs += restMs;
 }
 
 // The reply frame, encoded, with a result's timings multiplied by the slowdown.
@@ -258,7 +327,7 @@ function slowed(frame) {
 
 // Sends a computed group's reply (its bytes and its decoded header), updates the counters, and
 // moves on to the next group.
-function finish(group, reply, header, wallMs) {
+function finish(group, reply, header, wallMs, rested = false) {
   const sent = sendBytes(reply);
   const done = { type: 'group', phase: 'done', groupId: group.groupId, ops: group.ops, queued: queue.length, sent };
   if (header.type === 'result') {
@@ -275,7 +344,8 @@ function finish(group, reply, header, wallMs) {
   }
   if (!sent) log('warn', `The connection closed before group ${group.groupId}'s reply could be sent`);
   post(done);
-  post({ type: 'totals', totals, queued: queue.length, kept: kernel.cachedNames().length });
+  postTotals();
+  if (!rested) rest();
   if (queue.length) schedulePump();
   else if (socket && socket.readyState === WebSocket.OPEN) setState('ready', '');
 }

@@ -151,22 +151,18 @@
         ? `matmul ${fixed(bench.matmul_gflops, 2)} GFLOPS · elementwise ${fixed(bench.elementwise_gbs, 2)} GB/s · reduce ${fixed(bench.reduce_gbs, 2)} GB/s`
         : '';
       const ua = w.user_agent && w.user_agent !== w.name ? `<span class="ua" title="${esc(w.user_agent)}">${esc(w.user_agent)}</span>` : '';
-      // Fields other parts of the server may add to a worker's row, shown when present.
-      const extra = [
-        w.device !== undefined ? `device ${esc(w.device)}${w.slot !== undefined ? ` · slot ${esc(w.slot)}` : ''}` : '',
-        w.trust !== undefined ? `trust ${esc(typeof w.trust === 'number' ? fixed(w.trust, 2) : w.trust)}` : '',
-      ].filter(Boolean).join(' · ');
-      const tags = extra ? `<span class="ua">${extra}</span>` : '';
+      const trust = typeof w.trust === 'number' ? `<span class="ua">trust ${esc(fixed(w.trust, 2))}</span>` : '';
       return `<tr data-worker="${esc(w.id)}">
         <td class="mono">${esc(w.id)}</td>
-        <td class="name" title="${esc(w.name)}">${esc(w.name || '–')}${ua}${tags}</td>
+        <td class="name" title="${esc(w.name)}">${esc(w.name || '–')}${ua}${trust}</td>
+        <td class="mono opt" title="${esc(w.device || '')}">${w.device ? `${esc(w.device.slice(0, 8))} · slot ${esc(w.slot ?? '–')}` : '–'}</td>
         <td><span class="badge" data-status="${esc(w.quarantined ? 'quarantined' : w.state)}" title="${esc(w.evidence ? w.evidence.detail : '')}">${esc(w.quarantined ? 'quarantined' : w.state)}</span></td>
         <td class="r opt" title="${esc(benchTitle)}">${w.score_gflops ? fixed(w.score_gflops, 1) + ' GFLOPS' : '–'}</td>
         <td class="r opt">${w.measured_gflops ? fixed(w.measured_gflops, 1) + ' GFLOPS' : '–'}</td>
         <td class="r opt">${fmt(w.in_flight)}</td>
         <td class="r opt">${fmt(w.groups_done)}</td>
         <td class="r ops-done">${fmt(w.ops_done)}</td>
-        <td class="r opt" title="trust ${esc(fixed(w.trust || 0, 2))}">${fmt(w.failures)}</td>
+        <td class="r opt">${fmt(w.failures)}</td>
         <td class="opt">${since(w.connected_since)}</td></tr>`;
     }).join('');
   }

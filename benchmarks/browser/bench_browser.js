@@ -3,13 +3,15 @@
 //        [--tabs 4] [--ops 2000] [--latency-rounds 200] [--smoke]
 // Prints:
 //   1. the wasm kernel as measured inside the browser (the Participate benchmark entry point and
-//      timed execute() calls of single-op groups in a Web Worker);
+//      timed execute() calls of single-op groups in a Web Worker), the simd128 build and the
+//      relaxed-SIMD build side by side;
 //   2. latency of `a + b` through one tab: submit → value back, p50 / p99 (target ≤ 5 ms p50);
 //   3. throughput: ops/s of a graph of many small independent ops through the server, with one
 //      tab and with N identical tabs;
 //   4. heterogeneous, as benchmarks/scheduler: equal independent ops on tabs emulating devices
 //      1×, 2×, 4×, 8× slower (the Participate page's ?slowdown=f), makespan under the
-//      earliest-finish policy and the round-robin baseline against the lower bound.
+//      earliest-finish policy and the round-robin baseline against the lower bound;
+//   5. slots: one tab computing equal independent matmuls with 1 slot, then with 2 slots.
 'use strict';
 
 const path = require('path');
@@ -25,13 +27,14 @@ const LATENCY_ROUNDS = Number(args.latencyRounds || (smoke ? 20 : 200));
 
 function percentile(sorted, p) { return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]; }
 
-// Runs in a page: a Web Worker that loads the kernel and measures it, resolves to its figures.
-async function kernelFiguresInBrowser(page) {
-  return page.evaluate(async () => {
+// Runs in a page: a Web Worker that loads one kernel build ('plain' or 'relaxed', web/kernel.js)
+// and measures it, resolves to its figures.
+async function kernelFiguresInBrowser(page, variant) {
+  return page.evaluate(async (variant) => {
     const source = `
-      importScripts(location.origin + '/corvid_kernel.js', location.origin + '/wire.js', location.origin + '/kernel.js');
-      onmessage = async () => {
-        const kernel = await CorvidKernel.load({ locateFile: (n) => location.origin + '/' + n });
+      importScripts(location.origin + '/wire.js', location.origin + '/kernel.js');
+      onmessage = async ({ data: variant }) => {
+        const kernel = await CorvidKernel.load({ variant, locateFile: (n) => location.origin + '/' + n });
         const score = kernel.benchmark(600);
         const fill = (n, s) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = ((i * 7919 + s) % 1000) / 1000 - 0.5; return a; };
         const time = (frame, reps) => { kernel.execute(frame); const t = performance.now(); for (let r = 0; r < reps; r++) kernel.execute(frame); return (performance.now() - t) / reps; };
@@ -55,9 +58,9 @@ async function kernelFiguresInBrowser(page) {
     return new Promise((resolve, reject) => {
       worker.onmessage = (e) => resolve(e.data);
       worker.onerror = (e) => reject(new Error(e.message));
-      worker.postMessage('go');
+      worker.postMessage(variant);
     });
-  });
+  }, variant);
 }
 
 // Many independent small groups: `count` ops as count/2 branches of x_i + y_i → tanh.
@@ -155,11 +158,15 @@ async function main() {
     console.log('\n== wasm kernel inside Chromium (Web Worker) ==');
     const probe = await context.newPage();
     await probe.goto(`${server.url}/`);
-    const k = await kernelFiguresInBrowser(probe);
+    const plain = await kernelFiguresInBrowser(probe, 'plain');
+    const relaxed = await kernelFiguresInBrowser(probe, 'relaxed');
     await probe.close();
-    console.log(`Participate benchmark: matmul ${k.score.matmul_gflops.toFixed(2)} GFLOPS, elementwise ` +
-      `${k.score.elementwise_gbs.toFixed(2)} GB/s, reduce ${k.score.reduce_gbs.toFixed(2)} GB/s (${Math.round(k.score.duration_ms)} ms)`);
-    for (const r of k.rows) console.log(`  ${r.what.padEnd(48)} ${r.ms.toFixed(3).padStart(9)} ms  ${r.figure}`);
+    for (const [name, k] of [['simd128', plain], ['relaxed SIMD', relaxed]])
+      console.log(`Participate benchmark (${name}): matmul ${k.score.matmul_gflops.toFixed(2)} GFLOPS, elementwise ` +
+        `${k.score.elementwise_gbs.toFixed(2)} GB/s, reduce ${k.score.reduce_gbs.toFixed(2)} GB/s (${Math.round(k.score.duration_ms)} ms)`);
+    console.log(`  ${'group (one op)'.padEnd(44)} ${'simd128'.padStart(16)} ${'relaxed SIMD'.padStart(16)}  relaxed/simd128`);
+    plain.rows.forEach((r, i) => console.log(`  ${r.what.padEnd(44)} ${r.figure.padStart(16)} ${relaxed.rows[i].figure.padStart(16)}  ` +
+      `${(r.ms / relaxed.rows[i].ms).toFixed(2)}x`));
 
     client = await new DevClient(`ws://127.0.0.1:${server.port}/ws/client`, server.token()).connect();
 
@@ -193,8 +200,60 @@ async function main() {
       const r = await heterogeneous(browser, policy, slowdowns, count, size);
       console.log(`${policy.padEnd(12)} makespan ${r.seconds.toFixed(2)} s   ${(r.seconds / bound).toFixed(2)}x the bound   ops per tab ${r.shares.join(' / ')}`);
     }
+    console.log('\n== slots: one tab, equal independent 512x512 matmuls, 1 slot then 2 slots ==');
+    const [full, reduced] = await slots(browser, smoke ? 16 : 300, [equalOpsGraph, reducedMatmulsGraph]);
+    for (const [what, r] of [['W @ W, 1 MB back per op', full], ['sum(W @ W), a scalar back', reduced]])
+      console.log(`${what.padEnd(28)} 1 slot ${r[0].toFixed(1).padStart(6)}/s   2 slots ${r[1].toFixed(1).padStart(6)}/s   ` +
+        `${(r[1] / r[0]).toFixed(2)}x (target >= 1.7x on 2 cores)`);
   } finally {
     await browser.close().catch(() => {});
+  }
+}
+
+// `count` × sum(W @ W) with one shared size×size W: the matmul stays on the worker and a scalar
+// comes back, so the figure is the slots' computing, not the moving of results.
+function reducedMatmulsGraph(count, size) {
+  const { ops } = equalOpsGraph(count, size);
+  const outputs = [];
+  for (let i = 0; i < count; i++) {
+    ops.push({ id: `s${i}`, op: 'sum', inputs: [`p${i}`] });
+    outputs.push(`s${i}`);
+  }
+  return { ops, outputs };
+}
+
+// Matmuls per second of one tab, with 1 slot and then 2 slots (the Participate page's "Cores to
+// lend"), each after a warm-up graph: for each graph maker, [1 slot, 2 slots].
+async function slots(browser, count, makers) {
+  const dataDir = h.tempDir('corvid-browser-bench-');
+  const server = await new h.ServerProcess({ serverBin: h.requireArg(args, 'server-bin'), dataDir, wasmDir: args.wasmDir }).start();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  let client = null;
+  try {
+    const tab = await h.openParticipatingTab(context, server.url, 'tab', '', { cores: 1 });
+    client = await new DevClient(`ws://127.0.0.1:${server.port}/ws/client`, server.token()).connect();
+    const rates = makers.map(() => []);
+    for (const cores of [1, 2]) {
+      if (cores > 1) {
+        await h.setCores(tab, cores);
+        await tab.waitForFunction(() => /^\d+, \d+$/.test(document.getElementById('worker-id').textContent), null, { timeout: 60000 });
+      }
+      for (const [m, make] of makers.entries()) {
+        const warm = make(Math.max(4, count / 10), 512);
+        await client.wait(await client.submit(`bench-slots-warm-up-${cores}-${m}`, warm.ops, warm.outputs));
+        const { ops, outputs } = make(count, 512);
+        const started = performance.now();
+        const values = await client.wait(await client.submit(`bench-slots-${cores}-${m}`, ops, outputs));
+        if (values.header.status !== 'computed') throw new Error(`slots ${cores}: graph ended ${values.header.status}`);
+        rates[m].push(count / ((performance.now() - started) / 1000));
+      }
+    }
+    return rates;
+  } finally {
+    if (client) client.close();
+    await context.close();
+    await server.stop();
+    require('fs').rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -5,6 +5,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -42,6 +43,8 @@ struct WorkerState {
   WorkerId id = 0;
   std::string name;
   std::string user_agent;
+  std::string device;            // the device it is a compute slot of ("": a device of its own)
+  std::optional<uint64_t> slot;  // its slot on that device
   double connected_at = 0;  // unix seconds
   double last_seen_ms = 0;
   bool benchmarked = false;

@@ -63,6 +63,8 @@ nlohmann::json CoordinatorImpl::worker_row(const WorkerState& w) const {
   return {{"id", w.id},
           {"name", w.name},
           {"user_agent", w.user_agent},
+          {"device", w.device},
+          {"slot", w.slot ? nlohmann::json(*w.slot) : nlohmann::json()},
           {"state", worker_state(w)},
           {"benchmark", benchmark_json(w)},
           {"score_gflops", w.benchmarked ? w.speed.benchmark_gflops() : 0.0},

@@ -23,6 +23,8 @@ void CoordinatorImpl::worker_connected(WorkerId worker, const protocol::WorkerHe
   w.connected_at = unix_now();
   w.name = truncated(hello.name);
   w.user_agent = truncated(hello.user_agent);
+  w.device = hello.device;
+  w.slot = hello.slot;
   for (const auto& name : hello.cached) {
     GraphId g = 0;
     std::string op_id;

@@ -90,9 +90,10 @@ StaticLookup StaticFiles::lookup(std::string_view target) const {
   else if (relative == "status") relative = "status.html";
   if (relative.back() == '/') return {404, {}, "no such file: " + path + " (directories are not listed)"};
 
-  // The kernel comes from the wasm build; a copy in web/ is used when there is no build.
+  // The kernel (corvid_kernel.* and the relaxed-SIMD build corvid_kernel_relaxed.*) comes from
+  // the wasm build; a copy in web/ is used when there is no build.
   std::optional<std::filesystem::path> file;
-  if (relative.rfind("corvid_kernel.", 0) == 0 && relative.find('/') == std::string::npos)
+  if (relative.rfind("corvid_kernel", 0) == 0 && relative.find('/') == std::string::npos)
     file = file_inside(canonical_wasm_dir_, relative);
   if (!file) file = file_inside(canonical_web_dir_, relative);
   if (file) return {200, *file, {}};

@@ -10,7 +10,14 @@ namespace corvid::server {
 void WorkerSession::on_frame(Frame frame) {
   if (id_) return state().worker_message(*id_, std::move(frame));
   if (!accept_hello(frame)) return;
-  auto hello = protocol::decode<protocol::WorkerHello>(std::move(frame));
+  protocol::WorkerHello hello;
+  try {
+    hello = protocol::decode<protocol::WorkerHello>(std::move(frame));
+  } catch (const protocol::ProtocolError& e) {  // e.g. a device id or slot out of its limits
+    send_error(e.what());
+    close(websocket::close_code::policy_error, e.what());
+    return;
+  }
   // A worker token is optional; one that is presented must be the operator's (a typo is said, not
   // silently taken for an untrusted worker).
   const bool operator_credential = !hello.worker_token.empty();

@@ -138,7 +138,8 @@ struct Exp {
 struct Log {
   using kind = FloatKind;
   static constexpr int flops = kTranscendental;
-  template <class T> T operator()(T x) const { return std::log(x); }
+  float operator()(float x) const { return log_f32(x); }
+  double operator()(double x) const { return std::log(x); }
 };
 struct Sqrt {
   using kind = FloatKind;
@@ -168,7 +169,8 @@ struct Cos {
 struct Tanh {
   using kind = FloatKind;
   static constexpr int flops = kTranscendental;
-  template <class T> T operator()(T x) const { return std::tanh(x); }
+  float operator()(float x) const { return tanh_f32(x); }
+  double operator()(double x) const { return std::tanh(x); }
 };
 struct Sigmoid {
   using kind = FloatKind;

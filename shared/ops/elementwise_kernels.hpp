@@ -1,4 +1,4 @@
-// Building blocks of the elementwise kernels (elementwise.cpp): a float exp that compilers
+// Building blocks of the elementwise kernels (elementwise.cpp): float exp, tanh and log that compilers
 // vectorise (native AVX, wasm simd128), and a broadcasting plan that turns N operands of a
 // NumPy-broadcast op into rows with unit or zero inner strides, so that the inner loops are
 // plain contiguous loops. Header-only so that the kernels inline everything.
@@ -56,6 +56,59 @@ inline float exp_f32(float x) {
   std::memcpy(&scale, &scale_bits, sizeof scale);
   const float result = p * scale;
   return x == x ? result : x;
+}
+
+// tanh(x) in float32 without a libm call, so that a loop over it vectorises (both branches are
+// computed and one selected). |x| < 0.4: the Taylor series to x^11 (next term below 1e-7
+// relative); otherwise 1 - 2 / (exp(2|x|) + 1) with exp_f32, which saturates to 1. Odd: the sign
+// is x's (tanh(-0) = -0); tanh(NaN) = NaN.
+inline float tanh_f32(float x) {
+  const float a = std::fabs(x);
+  const float z = a * a;
+  float p = -1382.0f / 155925.0f;
+  p = p * z + 62.0f / 2835.0f;
+  p = p * z - 17.0f / 315.0f;
+  p = p * z + 2.0f / 15.0f;
+  p = p * z - 1.0f / 3.0f;
+  const float small = a + a * z * p;
+  const float large = 1.0f - 2.0f / (exp_f32(2.0f * a) + 1.0f);
+  return std::copysign(a < 0.4f ? small : large, x);
+}
+
+// ln(x) in float32 without a libm call, so that a loop over it vectorises. x = m 2^e with m in
+// [sqrt(1/2), sqrt(2)), ln(1 + f) for f = m - 1 by Cephes' degree-9 polynomial (about 1 ulp), e ln2
+// added in two parts. Subnormal x is scaled by 2^23 first. ln(0) = -inf, ln(+inf) = +inf, ln of a
+// negative number or NaN = NaN.
+inline float log_f32(float x) {
+  const bool subnormal = x < 1.17549435e-38f;
+  const float xs = subnormal ? x * 8388608.0f : x;
+  uint32_t bits;
+  std::memcpy(&bits, &xs, sizeof bits);
+  float e = static_cast<float>(static_cast<int32_t>((bits >> 23) & 0xffu) - 126) - (subnormal ? 23.0f : 0.0f);
+  const uint32_t mantissa_bits = (bits & 0x007fffffu) | 0x3f000000u;  // m in [0.5, 1)
+  float m;
+  std::memcpy(&m, &mantissa_bits, sizeof m);
+  const bool below = m < 0.707106781186547524f;
+  e = below ? e - 1.0f : e;
+  const float f = below ? m + m - 1.0f : m - 1.0f;
+  const float z = f * f;
+  float y = 7.0376836292e-2f;
+  y = y * f - 1.1514610310e-1f;
+  y = y * f + 1.1676998740e-1f;
+  y = y * f - 1.2420140846e-1f;
+  y = y * f + 1.4249322787e-1f;
+  y = y * f - 1.6668057665e-1f;
+  y = y * f + 2.0000714765e-1f;
+  y = y * f - 2.4999993993e-1f;
+  y = y * f + 3.3333331174e-1f;
+  y = y * f * z;
+  y += -2.12194440e-4f * e;
+  y += -0.5f * z;
+  float r = f + y;
+  r += 0.693359375f * e;
+  r = x == std::numeric_limits<float>::infinity() ? x : r;
+  r = x == 0.0f ? -std::numeric_limits<float>::infinity() : r;
+  return x > 0.0f || x == 0.0f ? r : std::numeric_limits<float>::quiet_NaN();
 }
 
 // How N operands map onto a broadcast output: the output's dimensions with size-1 dimensions

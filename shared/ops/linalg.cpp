@@ -1,10 +1,12 @@
 // Linear-algebra rows of the op table: matmul, dot, transpose, inv. The float GEMM is packed and
 // register-tiled with GCC/clang vector extensions, so one source compiles to AVX/AVX-512 natively
-// and to simd128 with Emscripten (Debian's xsimd has no wasm backend).
+// and to simd128 with Emscripten (Debian's xsimd has no wasm backend), with relaxed_madd in the
+// relaxed-SIMD kernel build.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #if defined(__FMA__) && !defined(__wasm__)
 #include <immintrin.h>
@@ -21,7 +23,10 @@ namespace {
 // Width of one SIMD register in bytes, and the micro-tile (MR rows x NV vectors) that keeps the
 // accumulators in registers: 16 registers on SSE/AVX2 and wasm (V8 maps v128 to xmm0-15), 32 on
 // AVX-512.
-#if defined(__wasm_simd128__)
+#if defined(__wasm_relaxed_simd__)
+constexpr int kVecBytes = 16;
+constexpr int kTileRows = 4, kTileVecs = 2;
+#elif defined(__wasm_simd128__)
 constexpr int kVecBytes = 16;
 constexpr int kTileRows = 4, kTileVecs = 3;
 #elif defined(__AVX512F__)
@@ -53,6 +58,12 @@ struct Simd {
     else if constexpr (kVecBytes == 64 && sizeof(T) == 8) return _mm512_fmadd_pd(_mm512_set1_pd(a), b, c);
     else if constexpr (kVecBytes == 32 && sizeof(T) == 4) return _mm256_fmadd_ps(_mm256_set1_ps(a), b, c);
     else if constexpr (kVecBytes == 32 && sizeof(T) == 8) return _mm256_fmadd_pd(_mm256_set1_pd(a), b, c);
+    else return b * a + c;
+#elif defined(__wasm_relaxed_simd__)
+    // The relaxed-SIMD kernel build (clang-19): f32x4/f64x2.relaxed_madd, fused where the CPU has
+    // FMA (V8 emits vfmadd on x86 with FMA, a multiply and an add elsewhere).
+    if constexpr (std::is_same_v<T, float>) return __builtin_wasm_relaxed_madd_f32x4(b, V{} + a, c);
+    else if constexpr (std::is_same_v<T, double>) return __builtin_wasm_relaxed_madd_f64x2(b, V{} + a, c);
     else return b * a + c;
 #else
     return b * a + c;

@@ -136,18 +136,29 @@ async function startServerAndBrowser(t) {
   return t.browser.newContext({ viewport: { width: 1280, height: 900 } });
 }
 
+// Sets the Participate page's "Cores to lend" control as a volunteer drags it.
+async function setCores(page, cores) {
+  await page.evaluate((n) => {
+    const input = document.getElementById('cores');
+    input.value = String(n);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  }, cores);
+}
+
 // Opens the Participate page (with an optional query such as "?slowdown=4") in a new tab,
-// records the page's errors, and presses Participate. Resolves once the tab is connected and
-// has a worker id.
-async function openParticipatingTab(context, url, label, query = '') {
+// records the page's errors, sets how many cores it lends (1 unless `cores` says otherwise, so
+// a test means the same on every machine), and presses Participate. Resolves once every slot is
+// connected and has a worker id.
+async function openParticipatingTab(context, url, label, query = '', { cores = 1 } = {}) {
   const page = await context.newPage();
   page.corvidErrors = [];
   page.on('pageerror', (e) => page.corvidErrors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error') page.corvidErrors.push(m.text()); });
   await page.goto(`${url}/${query}`);
+  await setCores(page, cores);
   await page.click('#participate');
-  await page.waitForFunction(() => ['ready', 'working'].includes(document.getElementById('state').dataset.state) &&
-    /^\d+$/.test(document.getElementById('worker-id').textContent), null, { timeout: 60000 });
+  await page.waitForFunction((n) => ['ready', 'working'].includes(document.getElementById('state').dataset.state) &&
+    new RegExp(`^\\d+(, \\d+){${n - 1}}$`).test(document.getElementById('worker-id').textContent), cores, { timeout: 60000 });
   const info = await tabCounters(page);
   log(`${label}: participating as worker ${info.workerId}, benchmark ${info.score} GFLOPS`);
   return page;
@@ -258,5 +269,5 @@ async function runTest(name, body) {
 
 module.exports = {
   parseArgs, requireArg, log, check, sleep, waitFor, ServerProcess, launchBrowser, startServerAndBrowser,
-  openParticipatingTab, tabCounters, submitGraph, submitValues, numpyReference, checkClose, screenshots, tempDir, runTest,
+  setCores, openParticipatingTab, tabCounters, submitGraph, submitValues, numpyReference, checkClose, screenshots, tempDir, runTest,
 };

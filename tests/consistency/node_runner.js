@@ -5,80 +5,37 @@
 // reads them (re-encoding them in JavaScript would turn a param like 3.0 into 3); replies are
 // decoded with web/wire.js.
 //
-// Usage: node node_runner.js DATA_DIR [WASM_DIR]   (WASM_DIR defaults to $CORVID_WASM_DIR)
+// Usage: node node_runner.js DATA_DIR [WASM_DIR] [plain|relaxed]   (WASM_DIR defaults to
+// $CORVID_WASM_DIR; the kernel build defaults to plain; relaxed needs
+// node --experimental-wasm-relaxed-simd and writes DATA/wasm-relaxed.replies)
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const wire = require('../../web/wire.js');
 const { load } = require('../../web/kernel.js');
-
-// Why `actual` is not `expected` within |a - e| <= atol + rtol |e| (NaN matches NaN, infinities
-// must be equal), or '' when it is. Dtype and shape must be identical.
-function compare(actual, expected, rtol, atol) {
-  const shape = (t) => `${t.dtype}(${t.shape.join(', ')}${t.shape.length === 1 ? ',' : ''})`;
-  if (actual.dtype !== expected.dtype || actual.shape.join() !== expected.shape.join() ||
-      actual.shape.length !== expected.shape.length)
-    return `got ${shape(actual)}, expected ${shape(expected)}`;
-  let bad = 0, worst = -1, worstError = -1;
-  for (let i = 0; i < actual.data.length; ++i) {
-    const a = actual.data[i], e = expected.data[i];
-    let ok, error;
-    if (Number.isNaN(a) || Number.isNaN(e)) {
-      ok = Number.isNaN(a) && Number.isNaN(e);
-      error = ok ? 0 : Infinity;
-    } else if (!Number.isFinite(a) || !Number.isFinite(e)) {
-      ok = a === e;
-      error = ok ? 0 : Infinity;
-    } else {
-      error = Math.abs(a - e);
-      ok = error <= atol + rtol * Math.abs(e);
-    }
-    if (!ok) ++bad;
-    if (!ok && error > worstError) { worstError = error; worst = i; }
-  }
-  if (!bad) return '';
-  return `${bad} of ${actual.data.length} values differ; max abs error ${worstError} at flat index ${worst} ` +
-    `(got ${actual.data[worst]}, expected ${expected.data[worst]}; rtol ${rtol}, atol ${atol})`;
-}
-
-// Why the reply does not satisfy the case, or ''. Error-message checks on the op's canonical
-// name are left to the native runner (which has the op table); here the message must contain
-// the expected substring and blame op "out".
-function checkReply(entry, reply, frameAt) {
-  const h = reply.header;
-  if (entry.kind === 'error') {
-    if (h.type !== 'error') return `expected an error containing '${entry.error}', got a result`;
-    if (h.kind !== 'kernel' || h.op_id !== 'out') return `error is not a kernel error of op 'out': ${JSON.stringify(h)}`;
-    if (!h.error.includes(entry.error)) return `error does not contain '${entry.error}': ${h.error}`;
-    return '';
-  }
-  if (h.type !== 'result') return `failed: ${h.error}`;
-  if (reply.tensors.length !== 1 || reply.tensors[0].name !== 'out') return "reply does not hold exactly the tensor 'out'";
-  if (entry.kind === 'random') return '';
-  const expected = wire.decodeFrame(frameAt(entry.expected)).tensors[0];
-  return compare(reply.tensors[0], expected, entry.rtol, entry.atol);
-}
+const { checkReply } = require('./reply_check.js');
 
 const sameBytes = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 async function main() {
-  const [dataDir, wasmDir = process.env.CORVID_WASM_DIR] = process.argv.slice(2);
+  const [dataDir, wasmDir = process.env.CORVID_WASM_DIR, variant = 'plain'] = process.argv.slice(2);
+  const stem = variant === 'relaxed' ? 'corvid_kernel_relaxed' : 'corvid_kernel';
   if (!dataDir || !wasmDir) {
     console.error('usage: node node_runner.js DATA_DIR [WASM_DIR]  (or set CORVID_WASM_DIR)');
     return 2;
   }
-  for (const file of ['corvid_kernel.js', 'corvid_kernel.wasm']) {
+  for (const file of [`${stem}.js`, `${stem}.wasm`]) {
     if (!fs.existsSync(path.join(wasmDir, file))) {
       console.error(`FAIL wasm: ${path.join(wasmDir, file)} does not exist; build the wasm preset first ` +
         '(cmake --preset wasm && cmake --build build/wasm)');
       return 1;
     }
   }
-  const kernel = await load({ dir: wasmDir });
+  const kernel = await load({ dir: wasmDir, variant });
   const index = JSON.parse(fs.readFileSync(path.join(dataDir, 'index.json'), 'utf8'));
   const frames = fs.readFileSync(path.join(dataDir, 'frames.bin'));
   const frameAt = ({ offset, length }) => frames.subarray(offset, offset + length);
-  const replies = fs.openSync(path.join(dataDir, 'wasm.replies'), 'w');
+  const replies = fs.openSync(path.join(dataDir, variant === 'relaxed' ? 'wasm-relaxed.replies' : 'wasm.replies'), 'w');
   const writeRecord = (bytes) => {
     const length = Buffer.alloc(8);
     length.writeBigUInt64LE(BigInt(bytes.length));
@@ -93,7 +50,7 @@ async function main() {
     try {
       const frame = frameAt(entry.assign);
       replyBytes = kernel.execute(frame);
-      why = checkReply(entry, wire.decodeFrame(replyBytes), frameAt);
+      why = checkReply(entry, wire.decodeFrame(replyBytes), frameAt, wire);
       // Compare the tensors, not the frames: the replies' timings may differ.
       const outBytes = (bytes) => {
         const t = wire.decodeFrame(bytes).tensors[0];
@@ -110,13 +67,13 @@ async function main() {
     if (why) {
       ++counts.failed;
       ++failures;
-      console.log(`FAIL wasm ${entry.name} (op ${entry.op}): ${why}`);
+      console.log(`FAIL wasm ${variant} ${entry.name} (op ${entry.op}): ${why}`);
     }
   }
   fs.closeSync(replies);
   const total = index.cases.length;
   const summary = Object.entries(perFamily).map(([f, c]) => ` ${f} ${c.total - c.failed}/${c.total}`).join('');
-  console.log(`wasm: ${total} cases, ${failures} failed; passed per family:${summary}`);
+  console.log(`wasm (${variant}): ${total} cases, ${failures} failed; passed per family:${summary}`);
   if (total === 0) console.log('wasm: no cases at all');
   return failures === 0 && total > 0 ? 0 : 1;
 }

@@ -415,7 +415,7 @@ def case_server_restart(c):
     c.start_worker("w1", slowdown=20)
     c.start_worker("w2", slowdown=20)
     c.wait_workers_ready(["w1", "w2"])
-    doc = chain_graph("restart", 40, size=128)
+    doc = chain_graph("restart", 160, size=128)
     p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
 
     def partly_computed():

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <tuple>
+#include <vector>
 
 #include "server_process.hpp"
 #include "shared/group_executor.hpp"
@@ -94,6 +96,25 @@ TEST_CASE("a worker of another protocol version is refused with both versions na
   socket.send(worker_hello("from the future", 2));
   expect_error(socket, "protocol version 2 is not supported: this server speaks protocol version 1");
   CHECK(socket.expect_close().code == 1008);
+}
+
+TEST_CASE("a worker hello with a device id or slot out of its limits is refused, and the server stays up") {
+  TestSite site;
+  ServerProcess server(site);
+  for (const auto& [field, value, words] :
+       std::vector<std::tuple<std::string, nlohmann::json, std::string>>{
+           {"device", std::string(65, 'd'), "hello: 'device' must be at most 64 characters of A-Z, a-z, 0-9, '_' and '-'"},
+           {"device", "tab one", "hello: 'device' must be at most 64 characters"},
+           {"slot", 256, "hello: 'slot' must be below 256"}}) {
+    TestSocket socket(server.port(), "/ws/worker");
+    Frame hello = worker_hello("tab");
+    hello.header[field] = value;
+    socket.send(hello);
+    expect_error(socket, words);
+    CHECK(socket.expect_close().code == 1008);
+  }
+  Worker ok(server.port(), "still up");  // a well-formed worker still gets in
+  CHECK(ok.welcome["worker_id"].get<uint64_t>() > 0);
 }
 
 TEST_CASE("malformed messages get error replies, five of them a close, and the server stays up") {

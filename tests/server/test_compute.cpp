@@ -193,6 +193,13 @@ TEST_CASE("operator views describe workers and graphs and counters") {
   CHECK(s["workers"][0]["name"] == "w1");
   CHECK(s["workers"][0]["score_gflops"].get<double>() == doctest::Approx(12));
   CHECK(s["workers"][0]["ops_done"] == 3);
+  CHECK(s["workers"][0]["device"] == "");
+  CHECK(s["workers"][0]["slot"].is_null());
+  h.connect_worker(2, 12, 3, {{"device", "tab-7"}, {"slot", 1}});
+  s = h.core->status_json();
+  REQUIRE(s["workers"].size() == 2);
+  CHECK(s["workers"][1]["device"] == "tab-7");
+  CHECK(s["workers"][1]["slot"] == 1);
   CHECK(s["graphs"][0]["owner"] == "alice");
   CHECK(s["graphs"][0]["status"] == "computed");
   CHECK(s["queue_depth"] == 0);

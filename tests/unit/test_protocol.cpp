@@ -56,6 +56,13 @@ TEST_CASE("protocol: worker messages round-trip") {
   CHECK(round_trip(hello).worker_token == "0123abcd");
   CHECK(error_of<WorkerHello>({{"type", "hello"}, {"version", 1}, {"worker_token", 5}}) ==
         "hello: 'worker_token' must be a string");
+  CHECK(h.device.empty());
+  CHECK(!h.slot);
+  hello.device = "a1B2-c_3";
+  hello.slot = 255;
+  h = round_trip(hello);
+  CHECK(h.device == "a1B2-c_3");
+  CHECK(h.slot == std::optional<uint64_t>(255));
 
   WorkerWelcome w = round_trip(WorkerWelcome{42, 5000});
   CHECK(w.worker_id == 42);
@@ -185,6 +192,13 @@ TEST_CASE("protocol: developer messages round-trip") {
 }
 
 TEST_CASE("protocol: decoders name the type and the field that is wrong") {
+  const std::string device_rule = "hello: 'device' must be at most 64 characters of A-Z, a-z, 0-9, '_' and '-'";
+  CHECK(error_of<WorkerHello>({{"type", "hello"}, {"device", std::string(65, 'd')}}) == device_rule);
+  CHECK(error_of<WorkerHello>({{"type", "hello"}, {"device", "a b"}}) == device_rule);
+  CHECK(error_of<WorkerHello>({{"type", "hello"}, {"device", 7}}) == "hello: 'device' must be a string");
+  CHECK(error_of<WorkerHello>({{"type", "hello"}, {"slot", 256}}) == "hello: 'slot' must be below 256");
+  CHECK(error_of<WorkerHello>({{"type", "hello"}, {"slot", -1}}) == "hello: 'slot' must be a non-negative integer");
+  CHECK(error_of<WorkerHello>({{"type", "hello"}, {"device", std::string(64, 'd')}, {"slot", 0}}).empty());
   CHECK(error_of<Result>({{"type", "result"}, {"group_id", -1}}) == "result: 'group_id' must be a non-negative integer");
   CHECK(error_of<WorkerError>({{"type", "error"}}) == "error: 'group_id' must be a non-negative integer");
   CHECK(error_of<Benchmark>({{"type", "benchmark"}, {"matmul_gflops", 0}, {"elementwise_gbs", 1}}) ==
