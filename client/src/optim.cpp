@@ -11,10 +11,11 @@ namespace corvid {
 
 namespace {
 
-void check_range(const char* name, double v, double low, double high) {
+// Throws std::invalid_argument unless low <= v < high (`range` says so in the message), as the
+// update ops' params are checked.
+void check_range(const char* name, double v, double low, double high, const char* range) {
   if (!(v >= low && v < high))
-    throw std::invalid_argument(std::string("optimizer: ") + name + " must be in [" + std::to_string(low) + ", " +
-                                std::to_string(high) + "), got " + std::to_string(v));
+    throw std::invalid_argument(std::string("optimizer: ") + name + " must be in " + range + ", got " + std::to_string(v));
 }
 
 }  // namespace
@@ -61,24 +62,24 @@ Value Optimizer::zeros_like(std::size_t i) const {
 }
 
 SGD::SGD(ParamRefs params, double lr, double momentum) : Optimizer(std::move(params)), lr(lr), momentum_(momentum) {
-  check_range("lr", lr, 0, 1e30);
-  check_range("momentum", momentum, 0, 1);
+  check_range("lr", lr, 0, 1e30, "[0, 1e30)");
+  check_range("momentum", momentum, 0, 1, "[0, 1)");
 }
 
 Value SGD::update(std::size_t i, const Value& w, const Value& g) {
-  if (momentum_ == 0) return op("sgd_update", {w, g}, {{"lr", lr}});
+  if (momentum_ == 0) return sgd_update(w, g, lr);
   if (buffers_.empty())
     for (std::size_t j = 0; j < params().size(); ++j) buffers_.push_back(zeros_like(j));
-  buffers_[i] = op("sgd_momentum", {buffers_[i], g}, {{"momentum", momentum_}});
-  return op("sgd_update", {w, buffers_[i]}, {{"lr", lr}});
+  buffers_[i] = sgd_momentum(buffers_[i], g, momentum_);
+  return sgd_update(w, buffers_[i], lr);
 }
 
 Adam::Adam(ParamRefs params, AdamOptions opts) : Optimizer(std::move(params)), options(opts) {
-  check_range("lr", options.lr, 0, 1e30);
-  check_range("beta1", options.beta1, 0, 1);
-  check_range("beta2", options.beta2, 0, 1);
-  check_range("eps", options.eps, 0, 1e30);
-  check_range("weight_decay", options.weight_decay, 0, 1e30);
+  check_range("lr", options.lr, 0, 1e30, "[0, 1e30)");
+  check_range("beta1", options.beta1, 0, 1, "[0, 1)");
+  check_range("beta2", options.beta2, 0, 1, "[0, 1)");
+  check_range("eps", options.eps, 0, 1e30, "[0, 1e30)");
+  check_range("weight_decay", options.weight_decay, 0, 1e30, "[0, 1e30)");
 }
 
 Value Adam::update(std::size_t i, const Value& w, const Value& g) {
@@ -87,11 +88,10 @@ Value Adam::update(std::size_t i, const Value& w, const Value& g) {
       m_.push_back(zeros_like(j));
       v_.push_back(zeros_like(j));
     }
-  m_[i] = op("adam_m", {m_[i], g}, {{"beta1", options.beta1}});
-  v_[i] = op("adam_v", {v_[i], g}, {{"beta2", options.beta2}});
-  return op("adam_update", {w, m_[i], v_[i]},
-            {{"lr", options.lr}, {"beta1", options.beta1}, {"beta2", options.beta2}, {"eps", options.eps},
-             {"weight_decay", options.weight_decay}, {"step", steps()}});
+  m_[i] = adam_m(m_[i], g, options.beta1);
+  v_[i] = adam_v(v_[i], g, options.beta2);
+  return adam_update(w, m_[i], v_[i], options.lr, steps(), options.beta1, options.beta2, options.eps,
+                     options.weight_decay);
 }
 
 }  // namespace corvid

@@ -63,7 +63,7 @@ class SGD : public Optimizer {
  public:
   // Throws std::invalid_argument for lr < 0 or momentum outside [0, 1).
   SGD(ParamRefs params, double lr, double momentum = 0);
-  double lr = 0;
+  double lr = 0;  // may change between steps (a schedule); the next step's ops check it
   // The momentum buffers, one per parameter (empty before the first step or without momentum).
   const std::vector<Value>& buffers() const { return buffers_; }
 
@@ -87,7 +87,7 @@ class Adam : public Optimizer {
  public:
   // Throws std::invalid_argument for a hyperparameter out of range (the ops' params' ranges).
   explicit Adam(ParamRefs params, AdamOptions options = {});
-  AdamOptions options;
+  AdamOptions options;  // may change between steps; the next step's ops check them
   // The first and second moments, one per parameter (empty before the first step).
   const std::vector<Value>& first_moments() const { return m_; }
   const std::vector<Value>& second_moments() const { return v_; }
