@@ -103,7 +103,6 @@ int main(int argc, char** argv) {
     corvid::Graph graph{"hyperparameter search"};
     // Shared by every slice: sent once.
     const corvid::Value x = corvid::t(fit.images());
-    const corvid::Value y = corvid::t(fit.one_hot());
     const corvid::Value labels = corvid::t(fit.label_tensor());
     const corvid::Value val_x = corvid::t(validation.images());
     const corvid::Value val_labels = corvid::t(validation.label_tensor());
@@ -116,15 +115,13 @@ int main(int argc, char** argv) {
         p.weights.push_back(in[l]);
         p.biases.push_back(in[l + 1]);
       }
+      corvid::SGD optimizer(p.refs(), c.lr);
       corvid::Value loss;
       for (int epoch = 0; epoch < epochs; ++epoch)
         for (std::size_t k = 0; k < steps; ++k) {
           const int64_t first = static_cast<int64_t>(k * batch), rows = static_cast<int64_t>(batch);
-          const GraphGradient g = graph_gradient(c.shape, p, corvid::slice(x, {first, 0}, {rows, -1}),
-                                                 corvid::slice(y, {first, 0}, {rows, -1}),
-                                                 corvid::slice(labels, {first}, {rows}));
-          p = graph_sgd_step(p, g.grads, c.lr);
-          loss = g.loss;
+          loss = graph_loss(c.shape, p, corvid::slice(x, {first, 0}, {rows, -1}), corvid::slice(labels, {first}, {rows})).loss;
+          optimizer.step(loss);
         }
       const auto predicted = corvid::argmax(graph_logits(c.shape, p, val_x), 1);
       return graph_pack(p, {corvid::mean(corvid::equal(predicted, val_labels)), loss});

@@ -1,5 +1,5 @@
 // inference: batch predictions with a trained model, as a map job. The model (an MLP on the
-// 8x8 digits, trained here in a few seconds) becomes tensor ops once, outside the slice
+// 8x8 digits, trained on the workers first in a few seconds) becomes tensor ops once, outside the slice
 // template, so its weights travel to the server once and every slice uses them; the test images
 // are cut into slices, each slice is argmax(model(images)) on a worker, and each slice's
 // predictions and accuracy are printed as soon as that slice returns. The predictions are
@@ -20,18 +20,25 @@ using namespace corvid::examples;
 
 namespace {
 
-// Plain minibatch SGD in this process: the "trained model" this example serves.
-ModelParams train_here(const ModelShape& shape, const Digits& train, int epochs, std::size_t batch, double lr) {
-  ModelParams params = init_params(shape, 1);
+// Plain minibatch SGD on the workers (corvid::grad and corvid::SGD, every step sent in one batch):
+// the "trained model" this example serves, fetched once at the end.
+ModelParams train_on_workers(const ModelShape& shape, const Digits& train, int epochs, std::size_t batch, double lr) {
+  corvid::Graph graph{"inference: training the model"};
+  const corvid::Value x = corvid::t(train.images()), labels = corvid::t(train.label_tensor());
+  GraphParams params = params_to_graph(init_params(shape, 1));
+  corvid::SGD optimizer(params.refs(), lr);
   for (int epoch = 0; epoch < epochs; ++epoch) {
     const auto order = permutation(train.size(), 100 + static_cast<uint64_t>(epoch));
     for (std::size_t begin = 0; begin + batch <= train.size(); begin += batch) {
-      const std::vector<std::size_t> rows(order.begin() + static_cast<std::ptrdiff_t>(begin),
-                                          order.begin() + static_cast<std::ptrdiff_t>(begin + batch));
-      local_sgd_step(params, local_gradient(shape, params, train.rows(rows)).grads, lr);
+      const std::vector<int32_t> rows(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                                      order.begin() + static_cast<std::ptrdiff_t>(begin + batch));
+      const corvid::Value index = corvid::t(rows, {static_cast<int64_t>(batch)});
+      optimizer.step(graph_loss(shape, params, corvid::gather(x, index), corvid::gather(labels, index)).loss);
     }
   }
-  return params;
+  const corvid::Tensor trained = graph_pack(params)();
+  if (!graph.end().ok()) throw std::runtime_error("training the model failed on the workers");
+  return ModelParams::unflatten(shape, trained.data<float>());
 }
 
 }  // namespace
@@ -46,7 +53,7 @@ int main(int argc, char** argv) {
   app.add_option("--hidden", hidden, "hidden units of the model (0: logistic regression)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
-  app.add_option("--epochs", epochs, "training epochs (in this process, before serving)")->capture_default_str();
+  app.add_option("--epochs", epochs, "training epochs (on the workers, before serving)")->capture_default_str();
   app.add_option("--max-mismatch", max_mismatch,
                  "largest fraction of predictions allowed to differ from this process's (float rounding on near ties)")
       ->capture_default_str();
@@ -59,7 +66,7 @@ int main(int argc, char** argv) {
     const Digits& test = split.second;
     ModelShape shape;
     if (hidden > 0) shape.hidden = {hidden};
-    const ModelParams model = train_here(shape, train, epochs, 100, hidden > 0 ? 0.3 : 0.5);
+    const ModelParams model = train_on_workers(shape, train, epochs, 100, hidden > 0 ? 0.3 : 0.5);
     const std::vector<int32_t> local = local_predict(shape, model, test);
     std::cout << "trained " << shape.describe() << " here (" << model.count() << " parameters); test accuracy "
               << std::fixed << std::setprecision(1) << 100 * accuracy(local, test.labels) << "% in this process\n";

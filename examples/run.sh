@@ -19,7 +19,7 @@ timeout_s=600
 
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
-  echo "examples: hello distributed_test mapreduce train hyperparameter_search inference" >&2
+  echo "examples: hello distributed_test mapreduce train train_cnn hyperparameter_search inference" >&2
   exit 2
 }
 
@@ -37,7 +37,7 @@ done
 name="$1"
 shift
 
-declare -A default_workers=([hello]=2 [distributed_test]=2 [mapreduce]=10 [train]=4
+declare -A default_workers=([hello]=2 [distributed_test]=2 [mapreduce]=10 [train]=4 [train_cnn]=2
                             [hyperparameter_search]=4 [inference]=4)
 [[ -n "${default_workers[$name]:-}" ]] || { echo "run.sh: no example named '$name'" >&2; usage; }
 example="$build_dir/examples/$name"

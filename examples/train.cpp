@@ -1,19 +1,22 @@
 // train: data-parallel training of a digit classifier (logistic regression and a small MLP) on
-// Corvid workers, compared with the same model trained in this process.
+// Corvid workers, with corvid::grad for the gradients and corvid::SGD for the updates: no
+// gradient is written by hand, and the weights never travel to this program.
 //
 // The training images are cut into S fixed shards, sent to the server once; each step, every
 // shard's mini-batch is picked on the worker with gather (only a few hundred bytes of row
-// indices travel), and the workers compute the forward pass, the loss, and the gradient by
-// backpropagation with graph ops (matmul, transpose, log_softmax, sum, relu, greater, ...).
-// The developer side combines the results in one of two ways:
+// indices travel), and the workers compute the forward pass, the loss (cross_entropy), its
+// gradient (the `grad` ops the server expands into a backward pass) and the update (sgd_update).
+// The parameters and their updates stay values of the graph; this program asks only for losses
+// and accuracies. Three ways to combine the shards:
+//   - minibatch SGD (the reference): one gradient per step on the union of the shards' batches;
 //   - parameter averaging (synchronous): every shard starts from the same parameters, takes
-//     --local-steps SGD steps on its own mini-batches, and the developer averages the S models;
-//     with one local step this is exactly minibatch SGD on the union of the shards' batches;
-//   - asynchronous SGD: S gradient jobs stay in flight; each gradient is applied as soon as it
-//     arrives (learning rate / S), and that shard's next job starts from the parameters as they
-//     are now, so gradients are computed on slightly stale parameters, as in Downpour SGD.
-// Each mode prints loss and accuracy per epoch and the final test accuracy, next to the
-// single-process run (same initial weights, same mini-batches, same learning rate).
+//     --local-steps SGD steps on its own mini-batches, and the S models are averaged (by ops on
+//     the workers); with one local step this is exactly minibatch SGD on the union of the batches;
+//   - asynchronous SGD: S gradient jobs stay in flight; each gradient is applied as soon as its
+//     loss arrives (learning rate / S), and that shard's next job starts from the parameters as
+//     they are now, so gradients are computed on slightly stale parameters, as in Downpour SGD.
+// Each run prints loss and accuracy per epoch and the final test accuracy; the data-parallel runs
+// are compared with minibatch SGD (same initial weights, same mini-batches, same learning rate).
 //
 //   examples/run.sh train [--model logistic|mlp|both] [--mode average|async|both] [--epochs 15]
 #include <CLI/CLI.hpp>
@@ -32,7 +35,7 @@ using namespace corvid::examples;
 
 namespace {
 
-// How training proceeds: the same for the single-process run and both distributed modes.
+// How training proceeds: the same for every run.
 struct TrainPlan {
   ModelShape shape;
   double lr = 0.5;
@@ -57,18 +60,31 @@ struct RunResult {
   double test_accuracy = 0;
 };
 
+// An epoch's losses and accuracies, as values of the graph until the epoch ends: then fetched
+// with the test accuracy in one round trip, so that an epoch's steps travel in one batch.
 struct EpochLine {
-  double loss_sum = 0, accuracy_sum = 0;
-  int batches = 0;
-  void add(double loss, double accuracy) {
-    loss_sum += loss;
-    accuracy_sum += accuracy;
-    ++batches;
+  std::vector<corvid::Value> losses, accuracies;
+  void add(const GraphLoss& step) {
+    losses.push_back(step.loss);
+    accuracies.push_back(step.accuracy);
   }
-  void print(int epoch, double test_accuracy) const {
-    std::cout << "  epoch " << std::setw(2) << epoch + 1 << "  loss " << std::fixed << std::setprecision(4)
-              << loss_sum / batches << "  train accuracy " << std::setprecision(1) << 100 * accuracy_sum / batches
-              << "%  test accuracy " << 100 * test_accuracy << "%\n";
+  // Prints the epoch's means and the test accuracy; returns the test accuracy.
+  double print(corvid::Graph& graph, int epoch, const corvid::Value& test_accuracy) const {
+    std::vector<corvid::Value> wanted = losses;
+    wanted.insert(wanted.end(), accuracies.begin(), accuracies.end());
+    wanted.push_back(test_accuracy);
+    const std::vector<corvid::Tensor> got = graph.values(wanted);
+    double loss = 0, train_accuracy = 0;
+    for (std::size_t i = 0; i < losses.size(); ++i) {
+      loss += got[i].at_as_double(0);
+      train_accuracy += got[losses.size() + i].at_as_double(0);
+    }
+    const double test = got.back().at_as_double(0);
+    const double n = static_cast<double>(losses.size());
+    std::cout << "  epoch " << std::setw(2) << epoch + 1 << "  loss " << std::fixed << std::setprecision(4) << loss / n
+              << "  train accuracy " << std::setprecision(1) << 100 * train_accuracy / n << "%  test accuracy "
+              << 100 * test << "%\n";
+    return test;
   }
 };
 
@@ -78,31 +94,9 @@ corvid::Value row_index(const std::vector<std::size_t>& rows) {
   return corvid::t(to_int32(rows), {static_cast<int64_t>(rows.size())});
 }
 
-// ---- the reference: the same steps in this process ----
-RunResult train_single_process(const TrainPlan& plan, const Digits& test) {
-  std::cout << "single process:\n";
-  ModelParams params = init_params(plan.shape, 1);
-  for (int epoch = 0; epoch < plan.epochs; ++epoch) {
-    EpochLine line;
-    for (std::size_t k = 0; k < plan.steps_per_epoch; ++k) {
-      Digits batch;
-      for (std::size_t s = 0; s < plan.shards; ++s) {
-        const Digits part = plan.shard_data[s].rows(plan.batch_rows(epoch, s, k));
-        batch.pixels.insert(batch.pixels.end(), part.pixels.begin(), part.pixels.end());
-        batch.labels.insert(batch.labels.end(), part.labels.begin(), part.labels.end());
-      }
-      const LocalGradient g = local_gradient(plan.shape, params, batch);
-      local_sgd_step(params, g.grads, plan.lr);
-      line.add(g.loss, g.accuracy);
-    }
-    line.print(epoch, accuracy(local_predict(plan.shape, params, test), test.labels));
-  }
-  return {"single process", accuracy(local_predict(plan.shape, params, test), test.labels)};
-}
-
 // The shards and the test set as tensor ops, created once per graph (so sent once).
 struct GraphData {
-  std::vector<corvid::Value> x, y, labels;
+  std::vector<corvid::Value> x, labels;
   corvid::Value test_x, test_labels;
 };
 
@@ -110,7 +104,6 @@ GraphData send_data(const TrainPlan& plan, const Digits& test) {
   GraphData d;
   for (const Digits& shard : plan.shard_data) {
     d.x.push_back(corvid::t(shard.images()));
-    d.y.push_back(corvid::t(shard.one_hot()));
     d.labels.push_back(corvid::t(shard.label_tensor()));
   }
   d.test_x = corvid::t(test.images());
@@ -118,19 +111,50 @@ GraphData send_data(const TrainPlan& plan, const Digits& test) {
   return d;
 }
 
-// Test accuracy of `params`, computed by a worker.
-double test_accuracy_on_workers(const TrainPlan& plan, const GraphData& data, const ModelParams& params) {
-  const GraphParams p = params_to_graph(params);
-  const auto predicted = corvid::argmax(graph_logits(plan.shape, p, data.test_x), 1);
-  return corvid::mean(corvid::equal(predicted, data.test_labels))().at_as_double(0);
+// Test accuracy of `params`, as an op.
+corvid::Value test_accuracy(const TrainPlan& plan, const GraphData& data, const GraphParams& params) {
+  return graph_loss(plan.shape, params, data.test_x, data.test_labels).accuracy;
 }
 
-// Gradient ops of shard s at step k of `epoch`, for parameters p.
-GraphGradient shard_gradient(const TrainPlan& plan, const GraphData& data, const GraphParams& p, int epoch,
-                             std::size_t s, std::size_t k) {
+// Loss and accuracy of shard s's mini-batch at step k of `epoch`, for parameters p.
+GraphLoss shard_loss(const TrainPlan& plan, const GraphData& data, const GraphParams& p, int epoch, std::size_t s,
+                     std::size_t k) {
   const corvid::Value rows = row_index(plan.batch_rows(epoch, s, k));
-  return graph_gradient(plan.shape, p, corvid::gather(data.x[s], rows), corvid::gather(data.y[s], rows),
-                        corvid::gather(data.labels[s], rows));
+  return graph_loss(plan.shape, p, corvid::gather(data.x[s], rows), corvid::gather(data.labels[s], rows));
+}
+
+// Ends the run's graph and fails on failed ops.
+void end_graph(corvid::Graph& graph, const char* run) {
+  const corvid::Report report = graph.end();
+  std::cout << "  " << report << "\n";
+  if (!report.ok()) throw std::runtime_error(std::string("the ") + run + " graph had failed ops");
+}
+
+// ---- the reference: minibatch SGD, one gradient per step on the union of the shards' batches ----
+RunResult train_minibatch(const TrainPlan& plan, const Digits& test) {
+  std::cout << "minibatch SGD on Corvid (one gradient per step on all " << plan.shards << " shards' batches):\n";
+  corvid::Graph graph{"train " + plan.shape.describe() + ", minibatch SGD"};
+  const GraphData data = send_data(plan, test);
+  GraphParams params = params_to_graph(init_params(plan.shape, 1));
+  corvid::SGD optimizer(params.refs(), plan.lr);
+  double final_accuracy = 0;
+  for (int epoch = 0; epoch < plan.epochs; ++epoch) {
+    EpochLine line;
+    for (std::size_t k = 0; k < plan.steps_per_epoch; ++k) {
+      std::vector<corvid::Value> x, labels;
+      for (std::size_t s = 0; s < plan.shards; ++s) {
+        const corvid::Value rows = row_index(plan.batch_rows(epoch, s, k));
+        x.push_back(corvid::gather(data.x[s], rows));
+        labels.push_back(corvid::gather(data.labels[s], rows));
+      }
+      const GraphLoss step = graph_loss(plan.shape, params, corvid::concat(x), corvid::concat(labels));
+      optimizer.step(step.loss);
+      line.add(step);
+    }
+    final_accuracy = line.print(graph, epoch, test_accuracy(plan, data, params));
+  }
+  end_graph(graph, "minibatch SGD");
+  return {"minibatch SGD", final_accuracy};
 }
 
 // ---- parameter averaging ----
@@ -139,43 +163,26 @@ RunResult train_parameter_averaging(const TrainPlan& plan, const Digits& test) {
             << " local step(s) between averages):\n";
   corvid::Graph graph{"train " + plan.shape.describe() + ", parameter averaging"};
   const GraphData data = send_data(plan, test);
-  ModelParams params = init_params(plan.shape, 1);
-  const int64_t count = params.count();
+  GraphParams params = params_to_graph(init_params(plan.shape, 1));
+  double final_accuracy = 0;
   for (int epoch = 0; epoch < plan.epochs; ++epoch) {
     EpochLine line;
     for (std::size_t round = 0; round < plan.steps_per_epoch; round += static_cast<std::size_t>(plan.local_steps)) {
-      const GraphParams start = params_to_graph(params);  // one copy, shared by every shard
       const std::size_t steps = std::min<std::size_t>(plan.local_steps, plan.steps_per_epoch - round);
-      std::vector<corvid::Value> packed;
+      std::vector<GraphParams> models(plan.shards, params);  // every shard starts from the same values
       for (std::size_t s = 0; s < plan.shards; ++s) {
-        GraphParams p = start;
-        corvid::Value loss, acc;
+        corvid::SGD optimizer(models[s].refs(), plan.lr);
         for (std::size_t j = 0; j < steps; ++j) {
-          const GraphGradient g = shard_gradient(plan, data, p, epoch, s, round + j);
-          p = graph_sgd_step(p, g.grads, plan.lr);
-          loss = j == 0 ? g.loss : loss + g.loss;
-          acc = j == 0 ? g.accuracy : acc + g.accuracy;
+          const GraphLoss step = shard_loss(plan, data, models[s], epoch, s, round + j);
+          optimizer.step(step.loss);
+          line.add(step);
         }
-        packed.push_back(graph_pack(p, {loss / static_cast<double>(steps), acc / static_cast<double>(steps)}));
       }
-      // One round trip for all shards; the workers compute the shards in parallel.
-      const std::vector<corvid::Tensor> models = graph.values(packed);
-      std::vector<double> sum(static_cast<std::size_t>(count), 0.0);
-      for (const corvid::Tensor& m : models) {
-        const float* v = m.data<float>();
-        for (int64_t i = 0; i < count; ++i) sum[static_cast<std::size_t>(i)] += v[i];
-        line.add(v[count], v[count + 1]);
-      }
-      std::vector<float> mean(sum.begin(), sum.end());
-      for (float& v : mean) v /= static_cast<float>(plan.shards);
-      params = ModelParams::unflatten(plan.shape, mean.data());
+      params = graph_average(models);
     }
-    line.print(epoch, test_accuracy_on_workers(plan, data, params));
+    final_accuracy = line.print(graph, epoch, test_accuracy(plan, data, params));
   }
-  const double final_accuracy = test_accuracy_on_workers(plan, data, params);
-  const corvid::Report report = graph.end();
-  std::cout << "  " << report << "\n";
-  if (!report.ok()) throw std::runtime_error("the parameter-averaging graph had failed ops");
+  end_graph(graph, "parameter-averaging");
   return {"parameter averaging", final_accuracy};
 }
 
@@ -184,50 +191,51 @@ RunResult train_async(const TrainPlan& plan, const Digits& test) {
   std::cout << "asynchronous SGD on Corvid (" << plan.shards << " shards, one gradient job each in flight):\n";
   corvid::Graph graph{"train " + plan.shape.describe() + ", asynchronous SGD"};
   const GraphData data = send_data(plan, test);
-  ModelParams params = init_params(plan.shape, 1);
-  const int64_t count = params.count();
+  GraphParams params = params_to_graph(init_params(plan.shape, 1));
+  corvid::SGD optimizer(params.refs(), plan.lr / static_cast<double>(plan.shards));
   const std::size_t jobs_per_shard = plan.steps_per_epoch * static_cast<std::size_t>(plan.epochs);
   std::vector<std::size_t> next_job(plan.shards, 0);
-  // Gradient jobs in flight, oldest first: (the packed gradient, shard).
-  std::vector<std::pair<corvid::Value, std::size_t>> in_flight;
+  // A gradient job in flight: its loss, accuracy and gradients, and its shard.
+  struct Job {
+    GraphLoss step;
+    std::vector<corvid::Value> grads;
+    std::size_t shard;
+  };
+  std::vector<Job> in_flight;
 
   auto start_job = [&](std::size_t s) {
     const std::size_t job = next_job[s]++;
     const int epoch = static_cast<int>(job / plan.steps_per_epoch);
-    const GraphGradient g =
-        shard_gradient(plan, data, params_to_graph(params), epoch, s, job % plan.steps_per_epoch);
-    in_flight.emplace_back(graph_pack(g.grads, {g.loss, g.accuracy}), s);
+    const GraphLoss step = shard_loss(plan, data, params, epoch, s, job % plan.steps_per_epoch);
+    in_flight.push_back({step, corvid::grad(step.loss, params.values()), s});
   };
   for (std::size_t s = 0; s < plan.shards; ++s) start_job(s);
 
   const std::size_t updates_per_epoch = plan.steps_per_epoch * plan.shards;
   std::size_t updates = 0;
+  double final_accuracy = 0;
   EpochLine line;
   while (!in_flight.empty()) {
-    std::vector<corvid::Value> jobs;
-    for (const auto& job : in_flight) jobs.push_back(job.first);
-    // Wait for whichever gradients are ready (this sends the new jobs first) and apply them,
-    // oldest job first; each shard's next job starts from the parameters updated so far.
-    const std::vector<std::size_t> ready = graph.wait_any(jobs);
-    std::vector<std::pair<corvid::Value, std::size_t>> arrived;
+    std::vector<corvid::Value> losses;
+    for (const Job& job : in_flight) losses.push_back(job.step.loss);
+    // Wait for whichever losses are ready (this sends the new jobs first) and apply their
+    // gradients, oldest job first; each shard's next job starts from the parameters updated so far.
+    const std::vector<std::size_t> ready = graph.wait_any(losses);
+    std::vector<Job> arrived;
     for (std::size_t i : ready) arrived.push_back(in_flight[i]);
     for (auto i = ready.rbegin(); i != ready.rend(); ++i) in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(*i));
-    for (const auto& [gradient, s] : arrived) {
-      const corvid::Tensor grads = gradient();  // already fetched by wait_any
-      const float* v = grads.data<float>();
-      local_sgd_step(params, ModelParams::unflatten(plan.shape, v), plan.lr / static_cast<double>(plan.shards));
-      line.add(v[count], v[count + 1]);
-      if (next_job[s] < jobs_per_shard) start_job(s);
+    for (const Job& job : arrived) {
+      optimizer.step(job.grads);
+      line.add(job.step);
+      if (next_job[job.shard] < jobs_per_shard) start_job(job.shard);
       if (++updates % updates_per_epoch == 0) {
-        line.print(static_cast<int>(updates / updates_per_epoch) - 1, test_accuracy_on_workers(plan, data, params));
+        final_accuracy = line.print(graph, static_cast<int>(updates / updates_per_epoch) - 1,
+                                    test_accuracy(plan, data, params));
         line = EpochLine{};
       }
     }
   }
-  const double final_accuracy = test_accuracy_on_workers(plan, data, params);
-  const corvid::Report report = graph.end();
-  std::cout << "  " << report << "\n";
-  if (!report.ok()) throw std::runtime_error("the asynchronous SGD graph had failed ops");
+  end_graph(graph, "asynchronous SGD");
   return {"asynchronous SGD", final_accuracy};
 }
 
@@ -270,7 +278,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--tolerance", tolerance,
                  "exit with status 1 when a distributed run's test accuracy is further than this many points from "
-                 "the single-process run's")
+                 "minibatch SGD's")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -303,7 +311,7 @@ int main(int argc, char** argv) {
                 << " shards, batch " << batch << " (" << plan.shard_batch << " per shard), learning rate " << plan.lr
                 << ", " << epochs << " epochs; " << test.size() << " test images\n";
 
-      std::vector<RunResult> results{train_single_process(plan, test)};
+      std::vector<RunResult> results{train_minibatch(plan, test)};
       if (mode != "async") results.push_back(train_parameter_averaging(plan, test));
       if (mode != "average") results.push_back(train_async(plan, test));
 
@@ -317,7 +325,7 @@ int main(int argc, char** argv) {
           const bool close = std::abs(points) <= tolerance + 1e-9;
           all_close = all_close && close;
           std::cout << "  (" << std::showpos << points << std::noshowpos << " points"
-                    << (close ? ", within " : ", MORE than ") << tolerance << " of the single process)";
+                    << (close ? ", within " : ", MORE than ") << tolerance <<  " of minibatch SGD)";
         }
         std::cout << "\n";
       }

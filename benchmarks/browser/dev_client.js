@@ -54,14 +54,21 @@ class DevClient {
     });
   }
 
-  // Submits ops (graph file format) as a new graph; resolves to its graph_id.
-  async submit(name, ops, outputs) {
-    const reply = await this.request({ type: 'submit', name, ops, outputs });
+  // Submits ops (graph file format) as a new graph, or adds them to graph `graphId` when given;
+  // resolves to the graph_id.
+  async submit(name, ops, outputs, graphId) {
+    const header = { type: 'submit', name, ops, outputs };
+    if (graphId !== undefined) header.graph_id = graphId;
+    const reply = await this.request(header);
     return reply.header.graph_id;
   }
 
-  // Waits for the graph's outputs; resolves to the "values" frame.
-  wait(graphId) { return this.request({ type: 'wait', graph_id: graphId, stream: false }); }
+  // Waits for the graph's outputs (or the ops `ids`); resolves to the "values" frame.
+  wait(graphId, ids) {
+    const header = { type: 'wait', graph_id: graphId, stream: false };
+    if (ids) header.ids = ids;
+    return this.request(header);
+  }
 
   close() { if (this.ws) this.ws.close(); }
 }

@@ -263,6 +263,19 @@ Value cross_entropy(const Value& logits, const Value& labels) { return op("cross
 Value softmax(const Value& a, int64_t axis) { return unary("softmax", a, {{"axis", axis}}); }
 Value log_softmax(const Value& a, int64_t axis) { return unary("log_softmax", a, {{"axis", axis}}); }
 
+// ---- optimizers' update rules ----
+Value sgd_momentum(const Value& buf, const Value& g, double momentum) {
+  return op("sgd_momentum", {buf, g}, {{"momentum", momentum}});
+}
+Value sgd_update(const Value& w, const Value& d, double lr) { return op("sgd_update", {w, d}, {{"lr", lr}}); }
+Value adam_m(const Value& m, const Value& g, double beta1) { return op("adam_m", {m, g}, {{"beta1", beta1}}); }
+Value adam_v(const Value& v, const Value& g, double beta2) { return op("adam_v", {v, g}, {{"beta2", beta2}}); }
+Value adam_update(const Value& w, const Value& m, const Value& v, double lr, int64_t step, double beta1, double beta2,
+                  double eps, double weight_decay) {
+  return op("adam_update", {w, m, v},
+            {{"lr", lr}, {"beta1", beta1}, {"beta2", beta2}, {"eps", eps}, {"weight_decay", weight_decay}, {"step", step}});
+}
+
 // ---- gradients ----
 Value grad(const Value& loss, const Value& w) { return loss.graph().op("grad", {loss, w}); }
 

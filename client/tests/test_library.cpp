@@ -134,6 +134,8 @@ TEST_CASE("every op of the table has a function") {
   max_pool2d(img, 2, 1); avg_pool2d(img, {3, 3}, std::nullopt, 1);
   max_pool2d_backward(img, c, 2, 1); avg_pool2d_backward(c, 3, 2, 1);
   cross_entropy(m, t({0, 1}));
+  // optimizers' update rules
+  sgd_momentum(m, m, 0.9); sgd_update(m, m, 0.1); adam_m(m, m); adam_v(m, m, 0.99); adam_update(m, m, m, 1e-3, 1);
 
   const auto used = op_names(graph);
   std::vector<std::string> missing;
@@ -263,4 +265,35 @@ TEST_CASE("the token is the one given, else CORVID_TOKEN, else NoToken with the 
   if (saved_token) ::setenv("CORVID_TOKEN", saved.c_str(), 1);
   if (saved_dir_env) ::setenv("CORVID_DATA_DIR", saved_dir.c_str(), 1);
   else ::unsetenv("CORVID_DATA_DIR");
+}
+
+TEST_CASE("optimizers record their update ops and rebind the parameters; bad use is refused at once") {
+  Graph graph{"optimizers"};
+  Value w = t({1.0, 2.0}), b = t({0.5});
+  const std::string w0 = w.id(), b0 = b.id();
+  Adam adam({w, b}, AdamOptions{0.01});
+  adam.step(std::vector<Value>{t({1.0, 1.0}), t({2.0})});
+  CHECK(w.id() != w0);
+  CHECK(b.id() != b0);
+  CHECK(adam.steps() == 1);
+  CHECK(adam.first_moments().size() == 2);
+  adam.step(std::vector<Value>{t({1.0, 1.0}), t({2.0})});
+  CHECK(adam.params()[0] == w);
+  const auto names = op_names(graph);
+  for (const char* name : {"adam_m", "adam_v", "adam_update", "zeros"}) CHECK_MESSAGE(names.count(name), name);
+
+  Value v = t({1.0, 2.0});
+  SGD sgd({v}, 0.1, 0.9);
+  CHECK_THROWS_WITH_AS(sgd.step(std::vector<Value>{v, v}), "optimizer: 2 gradients for 1 parameters", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(sgd.step(std::vector<Value>{t({1.0})}),
+                       doctest::Contains("the gradient of parameter 0"), std::invalid_argument);
+  CHECK(sgd.steps() == 0);
+  Value ints = t({1, 2});
+  CHECK_THROWS_WITH_AS(SGD({ints}, 0.1), doctest::Contains("is int32, not a float"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(SGD({v}, 0.1, 1.0), "optimizer: momentum must be in [0, 1), got 1.000000", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Adam({v}, AdamOptions{-1}), doctest::Contains("lr must be in [0, 1e30)"), std::invalid_argument);
+  // A gradient of the loss through step(loss): grad ops and sgd_momentum/sgd_update.
+  sgd.step(sum(v * v));
+  CHECK(sgd.buffers().size() == 1);
+  CHECK(op_names(graph).count("sgd_momentum"));
 }

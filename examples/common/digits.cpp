@@ -30,12 +30,6 @@ Tensor Digits::images() const {
   return Tensor::from_vector<float>({static_cast<int64_t>(size()), kFeatures}, pixels);
 }
 
-Tensor Digits::one_hot() const {
-  std::vector<float> out(size() * kClasses, 0.0f);
-  for (std::size_t i = 0; i < size(); ++i) out[i * kClasses + labels[i]] = 1.0f;
-  return Tensor::from_vector<float>({static_cast<int64_t>(size()), kClasses}, out);
-}
-
 Tensor Digits::label_tensor() const {
   return Tensor::from_vector<int32_t>({static_cast<int64_t>(size())}, labels);
 }

@@ -25,7 +25,6 @@ struct Digits {
   // Rows [begin, end).
   Digits range(std::size_t begin, std::size_t end) const;
   Tensor images() const;       // (n, 64) float32
-  Tensor one_hot() const;      // (n, 10) float32
   Tensor label_tensor() const; // (n,) int32
 };
 

@@ -110,21 +110,10 @@ Value activate(Activation activation, const Value& z) {
   throw std::logic_error("activate: unknown activation");
 }
 
-// The activation's derivative written with its output h.
-Value activation_slope(Activation activation, const Value& h) {
-  switch (activation) {
-    case Activation::relu: return h > 0.0;  // bool; multiplying by it promotes to float32
-    case Activation::tanh: return 1.0 - h * h;
-    case Activation::sigmoid: return h * (1.0 - h);
-  }
-  throw std::logic_error("activation_slope: unknown activation");
-}
-
-// Layer inputs h_0 = x, h_1, ..., h_L (the last hidden layer's output) and the logits.
-Value forward(const ModelShape& shape, const GraphParams& params, const Value& x, std::vector<Value>* inputs) {
+// The logits: each layer h W + b, activated except the last.
+Value forward(const ModelShape& shape, const GraphParams& params, const Value& x) {
   Value h = x;
   for (std::size_t l = 0; l < params.weights.size(); ++l) {
-    if (inputs) inputs->push_back(h);
     Value z = matmul(h, params.weights[l]) + params.biases[l];
     if (l + 1 == params.weights.size()) return z;
     h = activate(shape.activation, z);
@@ -134,36 +123,44 @@ Value forward(const ModelShape& shape, const GraphParams& params, const Value& x
 
 }  // namespace
 
-Value graph_logits(const ModelShape& shape, const GraphParams& params, const Value& x) {
-  return forward(shape, params, x, nullptr);
-}
-
-GraphGradient graph_gradient(const ModelShape& shape, const GraphParams& params, const Value& x, const Value& y,
-                             const Value& labels) {
-  std::vector<Value> inputs;
-  const Value logits = forward(shape, params, x, &inputs);
-  const double n = static_cast<double>(x.shape().at(0));
-  const Value log_p = log_softmax(logits, 1);
-  GraphGradient out;
-  out.loss = neg(sum(y * log_p)) / n;
-  out.accuracy = mean(equal(argmax(logits, 1), labels));
-  Value delta = (exp(log_p) - y) / n;  // d loss / d logits
-  const std::size_t layers = params.weights.size();
-  out.grads.weights.resize(layers);
-  out.grads.biases.resize(layers);
-  for (std::size_t l = layers; l-- > 0;) {
-    out.grads.weights[l] = matmul(transpose(inputs[l]), delta);
-    out.grads.biases[l] = sum(delta, 0);
-    if (l > 0) delta = matmul(delta, transpose(params.weights[l])) * activation_slope(shape.activation, inputs[l]);
+Optimizer::ParamRefs GraphParams::refs() {
+  Optimizer::ParamRefs out;
+  for (std::size_t l = 0; l < weights.size(); ++l) {
+    out.emplace_back(weights[l]);
+    out.emplace_back(biases[l]);
   }
   return out;
 }
 
-GraphParams graph_sgd_step(const GraphParams& params, const GraphParams& grads, double lr) {
+std::vector<Value> GraphParams::values() const {
+  std::vector<Value> out;
+  for (std::size_t l = 0; l < weights.size(); ++l) {
+    out.push_back(weights[l]);
+    out.push_back(biases[l]);
+  }
+  return out;
+}
+
+Value graph_logits(const ModelShape& shape, const GraphParams& params, const Value& x) {
+  return forward(shape, params, x);
+}
+
+GraphLoss graph_loss(const ModelShape& shape, const GraphParams& params, const Value& x, const Value& labels) {
+  const Value logits = forward(shape, params, x);
+  return {cross_entropy(logits, labels), mean(equal(argmax(logits, 1), labels))};
+}
+
+GraphParams graph_average(const std::vector<GraphParams>& models) {
+  const double n = static_cast<double>(models.size());
+  auto average = [&](auto member, std::size_t l) {
+    Value total = (models[0].*member)[l];
+    for (std::size_t i = 1; i < models.size(); ++i) total = total + (models[i].*member)[l];
+    return total / n;
+  };
   GraphParams out;
-  for (std::size_t l = 0; l < params.weights.size(); ++l) {
-    out.weights.push_back(params.weights[l] - grads.weights[l] * lr);
-    out.biases.push_back(params.biases[l] - grads.biases[l] * lr);
+  for (std::size_t l = 0; l < models.at(0).weights.size(); ++l) {
+    out.weights.push_back(average(&GraphParams::weights, l));
+    out.biases.push_back(average(&GraphParams::biases, l));
   }
   return out;
 }
@@ -216,21 +213,10 @@ float activate_value(Activation activation, float z) {
   return z;
 }
 
-float slope_value(Activation activation, float h) {
-  switch (activation) {
-    case Activation::relu: return h > 0 ? 1.0f : 0.0f;
-    case Activation::tanh: return 1.0f - h * h;
-    case Activation::sigmoid: return h * (1.0f - h);
-  }
-  return 1.0f;
-}
-
-Matrix local_forward(const ModelShape& shape, const ModelParams& params, const Digits& data,
-                     std::vector<Matrix>* inputs) {
+Matrix local_forward(const ModelShape& shape, const ModelParams& params, const Digits& data) {
   Matrix h(static_cast<int64_t>(data.size()), Digits::kFeatures);
   std::copy(data.pixels.begin(), data.pixels.end(), h.data.begin());
   for (std::size_t l = 0; l < params.weights.size(); ++l) {
-    if (inputs) inputs->push_back(h);
     Matrix z = affine(h, params.weights[l], params.biases[l]);
     if (l + 1 == params.weights.size()) return z;
     for (float& v : z.data) v = activate_value(shape.activation, v);
@@ -248,77 +234,8 @@ int32_t argmax_row(const Matrix& m, int64_t r) {
 
 }  // namespace
 
-LocalGradient local_gradient(const ModelShape& shape, const ModelParams& params, const Digits& batch) {
-  std::vector<Matrix> inputs;
-  const Matrix logits = local_forward(shape, params, batch, &inputs);
-  const int64_t n = logits.rows, classes = logits.cols;
-  LocalGradient out;
-  Matrix delta(n, classes);
-  double loss = 0, correct = 0;
-  for (int64_t r = 0; r < n; ++r) {
-    float top = logits.at(r, 0);
-    for (int64_t c = 1; c < classes; ++c) top = std::max(top, logits.at(r, c));
-    double total = 0;
-    for (int64_t c = 0; c < classes; ++c) total += std::exp(static_cast<double>(logits.at(r, c) - top));
-    const int32_t label = batch.labels[static_cast<std::size_t>(r)];
-    for (int64_t c = 0; c < classes; ++c) {
-      const double log_p = static_cast<double>(logits.at(r, c) - top) - std::log(total);
-      if (c == label) loss -= log_p;
-      delta.at(r, c) = static_cast<float>((std::exp(log_p) - (c == label ? 1.0 : 0.0)) / static_cast<double>(n));
-    }
-    if (argmax_row(logits, r) == label) ++correct;
-  }
-  out.loss = loss / static_cast<double>(n);
-  out.accuracy = correct / static_cast<double>(n);
-
-  const std::size_t layers = params.weights.size();
-  out.grads.weights.resize(layers);
-  out.grads.biases.resize(layers);
-  for (std::size_t l = layers; l-- > 0;) {
-    const Matrix& h = inputs[l];
-    const Tensor& w = params.weights[l];
-    const int64_t in = w.shape()[0], width = w.shape()[1];
-    Tensor gw(DType::f32, {in, width});
-    Tensor gb(DType::f32, {width});
-    float* gwd = gw.data<float>();
-    float* gbd = gb.data<float>();
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t o = 0; o < width; ++o) {
-        const float d = delta.at(r, o);
-        gbd[o] += d;
-        for (int64_t k = 0; k < in; ++k) gwd[k * width + o] += h.at(r, k) * d;
-      }
-    out.grads.weights[l] = std::move(gw);
-    out.grads.biases[l] = std::move(gb);
-    if (l == 0) break;
-    Matrix previous(n, in);
-    const float* wd = w.data<float>();
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t k = 0; k < in; ++k) {
-        float s = 0;
-        for (int64_t o = 0; o < width; ++o) s += delta.at(r, o) * wd[k * width + o];
-        previous.at(r, k) = s * slope_value(shape.activation, h.at(r, k));
-      }
-    delta = std::move(previous);
-  }
-  return out;
-}
-
-void local_sgd_step(ModelParams& params, const ModelParams& grads, double lr) {
-  const float rate = static_cast<float>(lr);
-  auto step = [rate](Tensor& p, const Tensor& g) {
-    float* pd = p.data<float>();
-    const float* gd = g.data<float>();
-    for (int64_t i = 0; i < p.size(); ++i) pd[i] -= rate * gd[i];
-  };
-  for (std::size_t l = 0; l < params.weights.size(); ++l) {
-    step(params.weights[l], grads.weights[l]);
-    step(params.biases[l], grads.biases[l]);
-  }
-}
-
 std::vector<int32_t> local_predict(const ModelShape& shape, const ModelParams& params, const Digits& data) {
-  const Matrix logits = local_forward(shape, params, data, nullptr);
+  const Matrix logits = local_forward(shape, params, data);
   std::vector<int32_t> out(static_cast<std::size_t>(logits.rows));
   for (int64_t r = 0; r < logits.rows; ++r) out[static_cast<std::size_t>(r)] = argmax_row(logits, r);
   return out;

@@ -1,7 +1,8 @@
 // The digit classifier of the train, hyperparameter_search and inference examples: a
 // multi-layer perceptron (no hidden layer: multinomial logistic regression) with a softmax
-// cross-entropy loss. The same math twice: as Corvid graph ops that workers compute, and as
-// plain loops in this process (the single-process reference the distributed runs are compared with).
+// cross-entropy loss. As Corvid graph ops that workers compute (trained with corvid::grad and an
+// optimizer), and its forward pass as plain loops in this process (the reference the examples'
+// predictions on workers are compared with).
 #pragma once
 
 #include <cstdint>
@@ -50,6 +51,11 @@ ModelParams init_params(const ModelShape& shape, uint64_t seed);
 struct GraphParams {
   std::vector<Value> weights;
   std::vector<Value> biases;
+  // Every parameter, layer by layer, weight then bias (ModelParams::flatten's order), as the
+  // variables an optimizer rebinds; they must outlive it.
+  Optimizer::ParamRefs refs();
+  // The same, as values.
+  std::vector<Value> values() const;
 };
 // One tensor op per array, on the current graph.
 GraphParams params_to_graph(const ModelParams& params);
@@ -57,33 +63,21 @@ GraphParams params_to_graph(const ModelParams& params);
 // The logits (n, 10) of images x (n, 64).
 Value graph_logits(const ModelShape& shape, const GraphParams& params, const Value& x);
 
-// Ops for one step on a batch: mean cross-entropy loss (0-d), accuracy (0-d, fraction of
-// rows whose argmax is the label) and the loss's gradient for every parameter.
-struct GraphGradient {
-  GraphParams grads;
+// The mean cross-entropy loss (0-d) of a batch and its accuracy (0-d, the fraction of rows whose
+// argmax is the label). x: (n, 64) float32, labels: (n,) int32.
+struct GraphLoss {
   Value loss;
   Value accuracy;
 };
-// x: (n, 64) float32, y: (n, 10) one-hot float32, labels: (n,) int32.
-GraphGradient graph_gradient(const ModelShape& shape, const GraphParams& params, const Value& x, const Value& y,
-                             const Value& labels);
-// p - lr * g for every parameter.
-GraphParams graph_sgd_step(const GraphParams& params, const GraphParams& grads, double lr);
+GraphLoss graph_loss(const ModelShape& shape, const GraphParams& params, const Value& x, const Value& labels);
+// The mean of several models' parameters, as ops (parameter averaging).
+GraphParams graph_average(const std::vector<GraphParams>& models);
 // Every parameter flattened into one float32 vector (ModelParams::flatten's order), followed
 // by `scalars` (0-d float32 values), so that one value carries a whole model back.
 Value graph_pack(const GraphParams& params, const std::vector<Value>& scalars = {});
 
 // ---- in this process ----
 
-struct LocalGradient {
-  ModelParams grads;
-  double loss = 0;
-  double accuracy = 0;
-};
-// The same step as graph_gradient, computed here.
-LocalGradient local_gradient(const ModelShape& shape, const ModelParams& params, const Digits& batch);
-// params -= lr * grads.
-void local_sgd_step(ModelParams& params, const ModelParams& grads, double lr);
 // Argmax of the logits for each image.
 std::vector<int32_t> local_predict(const ModelShape& shape, const ModelParams& params, const Digits& data);
 // Fraction of equal entries; requires equal sizes.

@@ -25,7 +25,7 @@ from . import _corvid
 from ._corvid import (CorvidError, GraphError, NoToken, OpFailed, RequestStopped, ServerError,
                       ServerUnreachable, Value)
 
-__all__ = ["Graph", "Value", "Report", "MapJob", "MapOutcome", "t", "lin", "grad", "op", "op_table", "CorvidError", "GraphError",
+__all__ = ["Graph", "Value", "Report", "MapJob", "MapOutcome", "t", "lin", "grad", "SGD", "Adam", "op", "op_table", "CorvidError", "GraphError",
            "NoToken", "OpFailed", "RequestStopped", "ServerError", "ServerUnreachable"]
 
 DTYPES = tuple(_corvid.dtype_names())  # ('float32', 'float64', 'int32', 'bool')
@@ -119,6 +119,24 @@ def grad(loss, w):
     if isinstance(w, (list, tuple)):
         return [_corvid.grad(loss, x) for x in w]
     return _corvid.grad(loss, w)
+
+
+# ---- optimizers: updates as graph ops, state kept on the workers ----
+
+def SGD(params, lr, momentum=0.0):
+    """Stochastic gradient descent over `params` (a list of float Values of one graph), with
+    momentum as torch.optim.SGD. ``opt.step(loss)`` records the grads of `loss` and the update
+    ops, rebinds every Value of `params` to its new value (as torch updates tensors in place) and
+    returns the grads; ``opt.step([g, ...])`` applies given gradients. Raises ValueError for a
+    bad rate."""
+    return _corvid.sgd(list(params), float(lr), float(momentum))
+
+
+def Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    """Adam with bias correction as torch.optim.Adam (AdamW's decoupled decay with
+    weight_decay > 0), over `params` as SGD. Raises ValueError for a bad hyperparameter."""
+    return _corvid.adam(list(params), float(lr), float(betas[0]), float(betas[1]), float(eps),
+                        float(weight_decay))
 
 
 # ---- every op of the table as a function ----

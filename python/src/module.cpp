@@ -1,6 +1,6 @@
 // corvid._corvid: the pybind11 binding of libcorvid that the pure-Python package `corvid`
 // (python/corvid/__init__.py) builds its API on. It binds Graph, Value, the generic op, grad,
-// the op table (for generating one Python function per op), NumPy arrays in and out through the
+// the optimizers, the op table (for generating one Python function per op), NumPy arrays in and out through the
 // buffer protocol, and libcorvid's exceptions as Python exception classes. Every call that may
 // wait for the server releases the GIL.
 #include <pybind11/functional.h>
@@ -35,6 +35,26 @@ struct PyValue {
 py::object graph_object(Graph& graph) { return py::cast(&graph, py::return_value_policy::reference); }
 
 PyValue wrap(const Value& v) { return PyValue{v, graph_object(v.graph())}; }
+
+// An optimizer and the Python Value objects whose C++ Values it rebinds at each step.
+struct PyOptimizer {
+  std::unique_ptr<Optimizer> optimizer;
+  py::list params;  // keeps the Value objects (and their graph) alive
+};
+
+// A PyOptimizer over `params` (Value objects), made by `make` from references to their Values.
+template <class Make>
+PyOptimizer make_optimizer(const py::list& params, Make&& make) {
+  PyOptimizer o;
+  Optimizer::ParamRefs refs;
+  for (const auto& p : params) {
+    if (!py::isinstance<PyValue>(p)) throw py::type_error("corvid: optimizer parameters must be Values");
+    refs.emplace_back(p.cast<PyValue&>().value);
+    o.params.append(p);
+  }
+  o.optimizer = make(std::move(refs));
+  return o;
+}
 
 // ---- NumPy <-> Tensor, one memcpy each way ----
 
@@ -370,6 +390,32 @@ PYBIND11_MODULE(_corvid, m) {
            py::arg("on_error") = py::none(), py::arg("max_time") = 0.0)
       .def("cancel", [](PyMapJob& j) { j.job->cancel(); }, "Stops run(); callable from a callback or another thread.");
 
+  // Optimizers over Python Values: the optimizer rebinds each Value object it was given (as
+  // torch.optim updates tensors in place), so it keeps those objects alive.
+  py::class_<PyOptimizer>(m, "Optimizer")
+      .def("step",
+           [](PyOptimizer& o, py::object arg) -> py::object {
+             if (py::isinstance<PyValue>(arg)) {
+               py::list grads;
+               for (const auto& g : o.optimizer->step(arg.cast<PyValue&>().value)) grads.append(wrap(g));
+               return std::move(grads);
+             }
+             std::vector<Value> grads;
+             for (const auto& g : arg.cast<std::vector<PyValue>>()) grads.push_back(g.value);
+             o.optimizer->step(grads);
+             return py::none();
+           },
+           "step(loss): grads of loss, then the update; returns the grads. step([g, ...]): the update.")
+      .def_property_readonly("steps", [](const PyOptimizer& o) { return o.optimizer->steps(); })
+      .def_property_readonly("params", [](const PyOptimizer& o) { return o.params; });
+  m.def("sgd", [](py::list params, double lr, double momentum) {
+    return make_optimizer(params, [&](Optimizer::ParamRefs refs) { return std::make_unique<SGD>(refs, lr, momentum); });
+  });
+  m.def("adam", [](py::list params, double lr, double beta1, double beta2, double eps, double weight_decay) {
+    return make_optimizer(params, [&](Optimizer::ParamRefs refs) {
+      return std::make_unique<Adam>(refs, AdamOptions{lr, beta1, beta2, eps, weight_decay});
+    });
+  });
   m.def("current_graph", [] { return graph_object(Graph::current()); });
   m.def("grad", [](const PyValue& loss, const PyValue& w) { return wrap(grad(loss.value, w.value)); });
   m.def("scalar_like", [](const PyValue& like, double x) { return wrap(scalar_like(like.value, x)); },

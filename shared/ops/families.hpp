@@ -14,6 +14,7 @@ std::vector<OpDef> reduce_rows();       // reduce.cpp: sum ... average
 std::vector<OpDef> linalg_rows();       // linalg.cpp: matmul, dot, transpose, inv
 std::vector<OpDef> movement_rows();     // movement.cpp: reshape ... set_value
 std::vector<OpDef> nn_rows();           // nn.cpp: conv2d, pooling, cross_entropy and their gradients' helpers
+std::vector<OpDef> optim_rows();        // optim.cpp: sgd_momentum, sgd_update, adam_m, adam_v, adam_update
 
 // ---- dtype promotion (documented in README "Dtype promotion") ----
 // Kind order bool < int32 < float; the result has the highest kind among the operands, and

@@ -27,7 +27,7 @@ struct TensorSpec {
 // a shape too large to hold is measured rather than overflowing.
 double spec_bytes(const TensorSpec& spec);
 
-enum class OpFamily { source, unary, binary, ternary, reduce, linalg, movement, activation, nn };
+enum class OpFamily { source, unary, binary, ternary, reduce, linalg, movement, activation, nn, optim };
 std::string_view family_name(OpFamily family);
 
 // Estimated work of one op, for the scheduler's cost model.

@@ -25,6 +25,7 @@ std::string_view family_name(OpFamily family) {
     case OpFamily::movement: return "movement";
     case OpFamily::activation: return "activation";
     case OpFamily::nn: return "nn";
+    case OpFamily::optim: return "optim";
   }
   return "invalid";
 }
@@ -48,7 +49,7 @@ namespace {
 std::vector<OpDef> build_table() {
   std::vector<OpDef> table;
   for (auto rows : {ops::source_rows(), ops::elementwise_rows(), ops::reduce_rows(), ops::linalg_rows(),
-                    ops::movement_rows(), ops::nn_rows()})
+                    ops::movement_rows(), ops::nn_rows(), ops::optim_rows()})
     for (auto& row : rows) table.push_back(std::move(row));
   return table;
 }

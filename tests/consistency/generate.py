@@ -25,7 +25,7 @@ import numpy as np
 
 from frames import WIRE_DTYPES, encode_frame
 
-FAMILIES = ["source", "elementwise", "reduce", "linalg", "movement", "nn"]
+FAMILIES = ["source", "elementwise", "reduce", "linalg", "movement", "nn", "optim"]
 CASES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases")
 
 # Default tolerance per result dtype: |actual - expected| <= atol + rtol * |expected|.

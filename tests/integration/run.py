@@ -797,6 +797,60 @@ def case_grad(c):
           f"argmax path: exit {code}, stderr {err!r}")
 
 
+def adam_training_graph(x, y, w0, steps, lr):
+    """A graph file that trains w of mean((x w - y)^2) with Adam for `steps` steps: each step a
+    loss, its grad and the three Adam ops on the previous step's w, m and v (outputs: every loss
+    and the last w)."""
+    ops = [{"id": "x", "op": "tensor", "value": x.tolist(), "dtype": "float64"},
+           {"id": "y", "op": "tensor", "value": y.tolist(), "dtype": "float64"},
+           {"id": "w0", "op": "tensor", "value": w0.tolist(), "dtype": "float64"},
+           {"id": "m0", "op": "zeros", "params": {"shape": list(w0.shape), "dtype": "float64"}},
+           {"id": "v0", "op": "zeros", "params": {"shape": list(w0.shape), "dtype": "float64"}}]
+    for k in range(1, steps + 1):
+        p = k - 1
+        ops += [{"id": f"r{k}", "op": "sub", "inputs": [f"xw{k}", "y"]},
+                {"id": f"xw{k}", "op": "matmul", "inputs": ["x", f"w{p}"]},
+                {"id": f"sq{k}", "op": "square", "inputs": [f"r{k}"]},
+                {"id": f"loss{k}", "op": "mean", "inputs": [f"sq{k}"]},
+                {"id": f"g{k}", "op": "grad", "inputs": [f"loss{k}", f"w{p}"]},
+                {"id": f"m{k}", "op": "adam_m", "inputs": [f"m{p}", f"g{k}"], "params": {"beta1": 0.9}},
+                {"id": f"v{k}", "op": "adam_v", "inputs": [f"v{p}", f"g{k}"], "params": {"beta2": 0.999}},
+                {"id": f"w{k}", "op": "adam_update", "inputs": [f"w{p}", f"m{k}", f"v{k}"],
+                 "params": {"lr": lr, "step": k}}]
+    return {"name": "adam training", "ops": ops, "outputs": [f"loss{k}" for k in range(1, steps + 1)] + [f"w{steps}"]}
+
+
+def case_optimizer(c):
+    """A training loop in the graph format through the CLI, the server and two workers: 30 Adam
+    steps on a least-squares fit, the updates and their state computed on workers, match NumPy's
+    Adam (torch.optim's algorithm) step by step, and the loss falls."""
+    c.start_server()
+    c.start_worker("w1")
+    c.start_worker("w2")
+    c.wait_workers_ready(["w1", "w2"])
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((20, 4))
+    y = x @ rng.standard_normal((4, 2))
+    w0 = rng.standard_normal((4, 2))
+    steps, lr = 30, 0.1
+    code, result, err = submit_json(c, c.graph_file("adam.json", adam_training_graph(x, y, w0, steps, lr)))
+    check(code == 0 and result["status"] == "computed", f"exit {code}, {result.get('failed')}, {err}")
+    w, m, v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
+    losses = []
+    for k in range(1, steps + 1):
+        r = x @ w - y
+        losses.append(np.mean(r * r))
+        g = 2 * x.T @ r / r.size
+        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+        w = w - lr * (m / (1 - 0.9 ** k)) / (np.sqrt(v / (1 - 0.999 ** k)) + 1e-8)
+        got = result["outputs"][f"loss{k}"]["data"][0]
+        check(abs(got - losses[-1]) <= 1e-9 * abs(losses[-1]), f"step {k}: loss {got}, NumPy's Adam {losses[-1]}")
+    got_w = np.array(result["outputs"][f"w{steps}"]["data"]).reshape(w.shape)
+    check(np.allclose(got_w, w, rtol=1e-9, atol=1e-12), f"w after {steps} steps: {got_w} but NumPy's Adam {w}")
+    check(losses[-1] < 0.1 * losses[0], f"the loss did not fall: {losses[0]} -> {losses[-1]}")
+    print(f"{steps} Adam steps on workers match NumPy; loss {losses[0]:.4f} -> {losses[-1]:.4f}")
+
+
 def case_cli_verbs(c):
     """A graph's life through the CLI: submit without waiting, status, result before and after,
     wait (and Ctrl-C in a wait), cancel, workers, --npy, summarised values, JSON errors."""

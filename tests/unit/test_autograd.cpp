@@ -637,7 +637,7 @@ TEST_CASE("grad: README's op table names exactly the ops with a gradient rule") 
     const std::size_t bar = line.rfind(" | ");
     REQUIRE(bar != std::string::npos);
     const std::string ops = line.substr(bar + 3, line.size() - bar - 5);
-    if (ops == "none (leaves)") continue;
+    if (ops.rfind("none (", 0) == 0) continue;  // "none (leaves)", "none (updates)"
     for (std::size_t start = 0; start <= ops.size();) {
       std::size_t end = ops.find(", ", start);
       if (end == std::string::npos) end = ops.size();

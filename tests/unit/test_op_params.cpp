@@ -177,6 +177,12 @@ const std::map<std::string, Example>& examples() {
       {"avg_pool2d_backward",
        {{{DType::f32, {2, 3, 4, 4}}}, {{"kernel", 2}, {"stride", {2, 1}}, {"padding", {1, 0}}, {"input_size", {6, 5}}}}},
       {"cross_entropy", {{m, {DType::i32, {2}}}, {}}},
+      {"sgd_momentum", {{m, m}, {{"momentum", 0.9}}}},
+      {"sgd_update", {{m, m}, {{"lr", 0.1}}}},
+      {"adam_m", {{m, m}, {{"beta1", 0.9}}}},
+      {"adam_v", {{m, m}, {{"beta2", 0.999}}}},
+      {"adam_update",
+       {{m, m, m}, {{"lr", 1e-3}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}, {"weight_decay", 0.0}, {"step", 1}}}},
   };
   return table;
 }

@@ -6,4 +6,5 @@
 #include "corvid/graph_file.hpp"
 #include "corvid/map_job.hpp"
 #include "corvid/ops.hpp"
+#include "corvid/optim.hpp"
 #include "corvid/session.hpp"

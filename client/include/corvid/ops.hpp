@@ -201,6 +201,17 @@ Value max_pool2d_backward(const Value& x, const Value& g, Hw kernel, std::option
 Value avg_pool2d_backward(const Value& g, Hw input_size, Hw kernel, std::optional<Hw> stride = std::nullopt,
                           Hw padding = 0);
 
+// ---- optimizers' update rules (README, "Optimizers"); corvid::SGD and corvid::Adam call them ----
+// momentum buf + g, and w - lr d (torch.optim.SGD's buffer and step).
+Value sgd_momentum(const Value& buf, const Value& g, double momentum);
+Value sgd_update(const Value& w, const Value& d, double lr);
+// Adam's moments beta1 m + (1 - beta1) g and beta2 v + (1 - beta2) g², and its bias-corrected step
+// number `step` (from 1), with AdamW's decoupled weight_decay.
+Value adam_m(const Value& m, const Value& g, double beta1 = 0.9);
+Value adam_v(const Value& v, const Value& g, double beta2 = 0.999);
+Value adam_update(const Value& w, const Value& m, const Value& v, double lr, int64_t step, double beta1 = 0.9,
+                  double beta2 = 0.999, double eps = 1e-8, double weight_decay = 0);
+
 // ---- gradients ----
 // The gradient of `loss` (a float scalar, one element) with respect to `w` (a float tensor):
 // the shape and dtype of w. The server expands it into ordinary ops of a backward pass (README,
