@@ -127,11 +127,11 @@ async function launchBrowser() {
 }
 
 // Starts corvid-server (--server-bin, on a free port with the test's data directory and
-// --wasm-dir) and Chromium, keeping both in t so that runTest cleans them up; resolves to a new
+// --wasm-dir, then `extraArgs`) and Chromium, keeping both in t so that runTest cleans them up; resolves to a new
 // 1280x900 browser context.
-async function startServerAndBrowser(t) {
+async function startServerAndBrowser(t, extraArgs = []) {
   t.server = await new ServerProcess({ serverBin: requireArg(t.args, 'server-bin'), dataDir: t.dataDir,
-    wasmDir: t.args.wasmDir }).start();
+    wasmDir: t.args.wasmDir, extraArgs }).start();
   t.browser = await launchBrowser();
   return t.browser.newContext({ viewport: { width: 1280, height: 900 } });
 }

@@ -624,7 +624,7 @@ TEST_CASE("grad: float32 gradients keep float32") {
 namespace corvid {
 
 TEST_CASE("grad: README's op table names exactly the ops with a gradient rule") {
-  const auto readme = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "README.md";
+  const std::filesystem::path readme = CORVID_README;
   std::ifstream in(readme);
   REQUIRE_MESSAGE(in.good(), readme.string());
   // The last column of "| family | ops ([RavOp alias]) | with a gradient (`grad`) |" under "## Ops".

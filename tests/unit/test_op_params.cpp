@@ -226,7 +226,7 @@ TEST_CASE("op params: every op refuses an unknown name and every declared param 
 }
 
 TEST_CASE("op params: README's Params table shows every op's params with their types") {
-  const auto readme = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "README.md";
+  const std::filesystem::path readme = CORVID_README;
   std::ifstream in(readme);
   REQUIRE_MESSAGE(in.good(), readme.string());
   // "| sum, mean | axis: int_list, keepdims: bool |" rows of the table under "### Params".
