@@ -109,7 +109,8 @@ class CoordinatorImpl final : public Coordinator {
   bool has_ready_work() const;
   // Offers w a group from the graphs in `order` (graphs_in_fair_order); false if none fits, or
   // if the group should wait for a worker that would finish it sooner (then `sooner` is that one).
-  bool try_assign(WorkerState& w, const std::vector<Graph*>& order, WorkerState*& sooner);
+  // `may_wait` false: w takes its group even if another worker would finish it sooner.
+  bool try_assign(WorkerState& w, const std::vector<Graph*>& order, WorkerState*& sooner, bool may_wait = true);
   // Graphs with ready ops in the order they are offered work: developers take turns, and each
   // developer's graphs take turns, so a developer with many graphs gets no more than the others.
   std::vector<Graph*> graphs_in_fair_order();

@@ -42,13 +42,21 @@ void CoordinatorImpl::dispatch() {
       const std::vector<Graph*> order = graphs_in_fair_order();
       std::vector<WorkerState*> candidates = fleet_.free_fastest_first(kDispatchCandidates);
       std::set<WorkerId> asked;
+      WorkerState* waited_for_free = nullptr;  // the first candidate that left its group to a free worker
+      WorkerState* sooner = nullptr;
       for (std::size_t i = 0; i < candidates.size(); ++i) {
         if (!asked.insert(candidates[i]->id).second) continue;
-        WorkerState* sooner = nullptr;
+        sooner = nullptr;
         if ((assigned = try_assign(*candidates[i], order, sooner))) break;
-        if (sooner && fleet_.load_of(*sooner).has_free_slot)
+        if (sooner && fleet_.load_of(*sooner).has_free_slot) {
+          if (!waited_for_free) waited_for_free = candidates[i];
           candidates.insert(candidates.begin() + static_cast<std::ptrdiff_t>(i) + 1, sooner);
+        }
       }
+      // The free workers it waited for took nothing (each grows its own group from the tensors
+      // it keeps, and two can each find the other sooner): waiting would stall with nothing in
+      // flight, so it takes its group after all.
+      if (!assigned && waited_for_free) assigned = try_assign(*waited_for_free, order, sooner, /*may_wait=*/false);
     }
     if (!assigned) return;
   }
@@ -80,7 +88,7 @@ std::vector<Graph*> CoordinatorImpl::graphs_in_fair_order() {
   return order;
 }
 
-bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& order, WorkerState*& sooner) {
+bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& order, WorkerState*& sooner, bool may_wait) {
   const bool alternatives = fleet_.benchmarked() > 1;
   for (Graph* candidate : order) {
     Graph& graph = *candidate;
@@ -115,7 +123,7 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& orde
         ready_ops += static_cast<int>(g.ready.size());
       }
       const double mine = finish_ms(fleet_.load_of(w), plan, input_bytes_on(w, plan), now(), link_) - now();
-      if (mine > drain_ms(fleet_.rates(), ready, ready_ops)) {
+      if (may_wait && mine > drain_ms(fleet_.rates(), ready, ready_ops)) {
         const bool disputed = !disputes_.empty();
         sooner = fleet_.first_faster(
             plan.cost, static_cast<int>(plan.ops.size()), link_.latency_ms, mine * kSoonerMargin,

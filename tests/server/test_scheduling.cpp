@@ -422,3 +422,20 @@ TEST_CASE("a group goes to the free worker that finishes it soonest even when ma
   CHECK(h.outbox.worker_frames(11, "assign").size() == 1);
   for (WorkerId w = 1; w <= 10; ++w) CHECK(h.outbox.worker_frames(w, "assign").empty());
 }
+
+TEST_CASE("two free workers that each find the other sooner for their own group do not stall") {
+  Harness h;
+  // Worker 1 is fast on matmul and slow on memory, worker 2 the other way round. Both seed from
+  // p (memory-bound); worker 1's fair share ends its group at {p}, which worker 2 would finish
+  // sooner, while worker 2 also takes q (a matmul), so worker 1 would finish its {p, q} sooner.
+  // Each waiting for the other, nothing would be assigned and nothing is in flight to wake them.
+  h.connect_worker(1, 1000, 1);
+  h.connect_worker(2, 1, 100);
+  h.connect_client(20);
+  h.submit_ok(20, {{"ops", {{{"id", "x"}, {"op", "ones"}, {"params", {{"shape", {1000000}}}}},
+                            {{"id", "a"}, {"op", "ones"}, {"params", {{"shape", {500, 500}}}}},
+                            {{"id", "p"}, {"op", "neg"}, {"inputs", {"x"}}},
+                            {{"id", "q"}, {"op", "matmul"}, {"inputs", {"a", "a"}}}}},
+                   {"outputs", {"p", "q"}}});
+  CHECK(h.outbox.worker_frames(1, "assign").size() + h.outbox.worker_frames(2, "assign").size() >= 1);
+}
