@@ -337,26 +337,18 @@ TEST_CASE("results compare per output with the op family's tolerance") {
   CHECK(c.describe() == "op 'x': 1 value differs; largest difference 1 at flat index 1 (2 vs 3)");
 }
 
-TEST_CASE("a graph's own verify: replicate survives a restart of the server") {
-  Harness h;  // the server's policy is off
-  const uint64_t g = start(h, {1}, false, {{"verify", "replicate"}});
-  h.reopen();
-  h.outbox.workers.clear();
-  h.connect_worker(1);
-  h.connect_client(10);
-  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
-  lone_liar_caught(h, 1, 1, 1);
-}
-
-TEST_CASE("a graph's own verify: adaptive tightens a server under off, and survives a restart") {
-  Harness h;  // the server's policy is off: a new worker's results would be taken alone
-  const uint64_t g = start(h, {1}, false, {{"verify", "adaptive"}});
-  h.reopen();
-  h.outbox.workers.clear();
-  h.connect_worker(1);
-  h.connect_client(10);
-  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
-  lone_liar_caught(h, 1, 1, 1);
+TEST_CASE("a graph's own verify: replicate or adaptive tightens a server under off, and survives a restart") {
+  for (const char* policy : {"replicate", "adaptive"}) {
+    CAPTURE(policy);
+    Harness h;  // the server's policy is off: a new worker's results would be taken alone
+    const uint64_t g = start(h, {1}, false, {{"verify", policy}});
+    h.reopen();
+    h.outbox.workers.clear();
+    h.connect_worker(1);
+    h.connect_client(10);
+    h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+    lone_liar_caught(h, 1, 1, 1);
+  }
 }
 
 TEST_CASE("replicate: a replica's false kernel error is refuted by the server's kernel") {
