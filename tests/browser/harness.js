@@ -72,10 +72,11 @@ function loadPlaywright() {
 }
 
 // A corvid-server child process on 127.0.0.1. start() resolves once it listens; url is
-// http://127.0.0.1:<port>. port 0 picks a free port (the server prints the one it bound).
+// http://127.0.0.1:<port>. port 0 picks a free port (the server prints the one it bound). webDir: the
+// pages it serves (a test may serve a modified copy, e.g. a lying tab's).
 class ServerProcess {
-  constructor({ serverBin, dataDir, port = 0, wasmDir, extraArgs = [] }) {
-    Object.assign(this, { serverBin, dataDir, port, wasmDir, extraArgs });
+  constructor({ serverBin, dataDir, port = 0, wasmDir, webDir = path.join(REPO, 'web'), extraArgs = [] }) {
+    Object.assign(this, { serverBin, dataDir, port, wasmDir, webDir, extraArgs });
     this.output = '';
     this.child = null;
   }
@@ -83,7 +84,7 @@ class ServerProcess {
   async start() {
     if (!fs.existsSync(this.serverBin)) throw new Error(`corvid-server not found at ${this.serverBin}`);
     const args = ['--host', '127.0.0.1', '--port', String(this.port), '--data-dir', this.dataDir,
-      '--web-dir', path.join(REPO, 'web'), ...this.extraArgs];
+      '--web-dir', this.webDir, ...this.extraArgs];
     if (this.wasmDir) args.push('--wasm-dir', this.wasmDir);
     this.output = '';
     const child = spawn(this.serverBin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
