@@ -2,7 +2,8 @@
 // workers and M developers from one process (loadgen.hpp).
 //
 //   corvid-loadgen --workers 10000 --developers 16 --seconds 10
-//       starts corvid-server (--server-bin) with --max-worker-connects-per-s 0 and prints connect
+//       starts corvid-server (--server-bin) with --max-worker-connects-per-s 0 and --verify off
+//       (--verify picks another policy) and prints connect
 //       time, the server's RSS per worker, idle CPU, /api/status and /metrics times, groups/s and
 //       dispatch and submit-to-result latency.
 //   corvid-loadgen --port 8080 --token T --server-pid P ...   drives a server already running.
@@ -39,6 +40,7 @@ struct Config {
   double idle_seconds = 3;
   std::vector<int> curve;
   int timeout_s = 120;
+  std::string verify = "off";  // the started server's --verify
 };
 
 // One size's figures.
@@ -79,8 +81,8 @@ Row run_size(const Config& c, int workers, int developers, double rate) {
     options.token = c.token;
   } else {
     // Every connection comes from 127.0.0.1: the per-address connect limit is lifted.
-    server = std::make_unique<bench::Server>(c.server_bin, "eft",
-                                             std::vector<std::string>{"--max-worker-connects-per-s", "0"});
+    server = std::make_unique<bench::Server>(
+        c.server_bin, "eft", std::vector<std::string>{"--max-worker-connects-per-s", "0", "--verify", c.verify});
     options.port = server->port();
     options.token = server->token();
     pid = server->pid();
@@ -145,6 +147,11 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--curve", c.curve, "worker counts for the benchmarks/scale table, e.g. 10,100,1000,10000")
       ->delimiter(',');
+  app.add_option("--verify", c.verify,
+                 "the started server's --verify: off measures dispatch alone (verification's cost is "
+                 "benchmarks/verification's)")
+      ->check(CLI::IsMember({"off", "adaptive", "replicate"}))
+      ->capture_default_str();
   app.add_option("--timeout-s", c.timeout_s, "bound on connecting and on each phase")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   if (c.port && (c.token.empty() || c.server_pid == 0)) {
