@@ -137,6 +137,19 @@ async function startServerAndBrowser(t, extraArgs = []) {
   return t.browser.newContext({ viewport: { width: 1280, height: 900 } });
 }
 
+// Clicks the Participate page's button `buttonId` (stop, pause) the moment a group arrives: the
+// page shows "Group N" when a slot starts a group, so the click lands while the tab holds it.
+async function clickWhenGroupArrives(page, buttonId) {
+  await page.evaluate((id) => {
+    const title = document.getElementById('current-title');
+    new MutationObserver((_, observer) => {
+      if (!title.textContent.startsWith('Group ')) return;
+      observer.disconnect();
+      document.getElementById(id).click();
+    }).observe(title, { childList: true, characterData: true, subtree: true });
+  }, buttonId);
+}
+
 // Sets the Participate page's "Cores to lend" control as a volunteer drags it.
 async function setCores(page, cores) {
   await page.evaluate((n) => {
@@ -269,6 +282,6 @@ async function runTest(name, body) {
 }
 
 module.exports = {
-  parseArgs, requireArg, log, check, sleep, waitFor, ServerProcess, launchBrowser, startServerAndBrowser,
+  parseArgs, requireArg, log, check, sleep, waitFor, ServerProcess, launchBrowser, startServerAndBrowser, clickWhenGroupArrives,
   setCores, openParticipatingTab, tabCounters, submitGraph, submitValues, numpyReference, checkClose, screenshots, tempDir, runTest,
 };

@@ -22,14 +22,7 @@ h.runTest('Pause hands back in-flight work; the controls persist across a reload
   const idA = (await h.tabCounters(tabA)).workerId;
 
   // Tab A's volunteer presses Pause the moment a group arrives.
-  await tabA.evaluate(() => {
-    const title = document.getElementById('current-title');
-    new MutationObserver((_, observer) => {
-      if (!title.textContent.startsWith('Group ')) return;
-      observer.disconnect();
-      document.getElementById('pause').click();
-    }).observe(title, { childList: true, characterData: true, subtree: true });
-  });
+  await h.clickWhenGroupArrives(tabA, 'pause');
   const file = path.join(t.dataDir, 'long.json');
   const graph = graphs.writeGraph(file, graphs.matmulBranches('browser-e2e-pause', { branches: 8, steps: 30, size: 256 }));
   const submitted = h.submitGraph({ corvidBin, server: t.server, file });

@@ -23,14 +23,7 @@ h.runTest('Stop hands back in-flight work; a tab survives a server restart', asy
   // Tab A's volunteer presses Stop the moment a group arrives: the page shows "Group N" when its
   // worker starts a group, and the Stop reaches the worker while it computes or holds that group
   // (a group held for only some milliseconds would make a later click a race).
-  await tabA.evaluate(() => {
-    const title = document.getElementById('current-title');
-    new MutationObserver((_, observer) => {
-      if (!title.textContent.startsWith('Group ')) return;
-      observer.disconnect();
-      document.getElementById('stop').click();
-    }).observe(title, { childList: true, characterData: true, subtree: true });
-  });
+  await h.clickWhenGroupArrives(tabA, 'stop');
 
   const longFile = path.join(t.dataDir, 'long.json');
   const longGraph = graphs.writeGraph(longFile, graphs.matmulBranches('browser-e2e-stop', { branches: 8, steps: 30, size: 256 }));
