@@ -6,7 +6,11 @@
 // get in between groups), and reconnects with backoff when the server goes away, without
 // re-running the benchmark. A CPU limit (duty cycle d < 1) makes the slot rest (1/d - 1) times
 // its busy time before it starts the next group; busy is everything since work arrived or the
-// last rest ended (receiving, copying, computing, encoding, sending), not only the kernel.
+// last rest ended (receiving, copying, computing, encoding, sending), not only the kernel. The
+// browser reads and writes the socket on this thread in tasks no script sees, so a busy stretch
+// lasts until the reply has left the socket, and a group that arrives during a rest counts from
+// the rest's start to its arrival: waiting on the network then counts as busy too (the slot
+// stays under its limit, at the price of computing less on a slow link).
 //
 // Page → worker messages: {cmd: "start", name, resumeId, slowdown, device, slot, dutyCycle, kernel},
 // {cmd: "limit", dutyCycle} and {cmd: "stop"}.
@@ -43,6 +47,8 @@ let dutyCycle = 1;         // the volunteer's CPU limit: the busy fraction this 
 let restUntilMs = 0;       // with a CPU limit: the slot rests until then before the next group
 let busySinceMs = 0;       // when the slot's current busy stretch began (work arrived, or the last rest ended)
 let busyDuringRestMs = 0;  // time spent on messages that arrived while the slot rested
+let quietSinceMs = 0;      // during a rest: when the slot last had something to do (the rest began, or a group arrived)
+let draining = false;      // a reply is still leaving the socket: the busy stretch goes on
 let keptCount = 0;         // tensors the kernel keeps, as last read
 let keptReadMs = -Infinity;
 let device = '';           // the id the page keeps for this device (localStorage), sent in hello
@@ -198,8 +204,18 @@ function connect() {
   ws.onmessage = (event) => {
     if (ws !== socket) return;
     const t0 = performance.now();
-    receive(new Uint8Array(event.data));
-    if (t0 < busySinceMs) busyDuringRestMs += performance.now() - t0;  // counted in the next busy stretch
+    const resting = t0 < restUntilMs;
+    const type = receive(new Uint8Array(event.data));
+    const t1 = performance.now();
+    // Counted in the next busy stretch. A group that arrives during a rest was received by this
+    // thread (the browser reads the socket here, in tasks no script sees) since the slot was last
+    // busy: all of that counts, not only this handler.
+    if (resting && type === 'assign') {
+      busyDuringRestMs += t1 - quietSinceMs;
+      quietSinceMs = t1;
+    } else if (t0 < busySinceMs) {
+      busyDuringRestMs += t1 - t0;
+    }
   };
   ws.onclose = (event) => { if (ws === socket) closed(event); };
 }
@@ -212,7 +228,7 @@ function receive(bytes) {
     header = CorvidWire.decodeFrame(bytes).header;
   } catch (e) {
     log('error', `Undecodable frame from the server: ${e.message}`);
-    return;
+    return undefined;
   }
   switch (header.type) {
     case 'welcome': welcomed(header); break;
@@ -226,6 +242,7 @@ function receive(bytes) {
       break;
     default: log('warn', `Ignored a '${header.type}' message from the server`);
   }
+  return header.type;
 }
 
 function welcomed(header) {
@@ -257,7 +274,7 @@ function heartbeat() {
 function assigned(header, bytes) {
   const ops = Array.isArray(header.ops) ? header.ops.map((o) => o.op) : [];
   const now = performance.now();
-  if (!queue.length && !delayed && now > restUntilMs && !pumpScheduled) busySinceMs = now;  // idle until now
+  if (!queue.length && !delayed && !draining && now > restUntilMs && !pumpScheduled) busySinceMs = now;  // idle until now
   queue.push({ groupId: header.group_id, bytes, ops });
   schedulePump();
 }
@@ -282,7 +299,11 @@ function schedulePump() {
 // (f - 1) × the compute time, so the tab looks f times slower to the scheduler.
 function pump() {
   pumpScheduled = false;
-  if (delayed) return;
+  if (delayed || draining) return;  // the held-back reply or the one still leaving moves on when done
+  if (performance.now() < restUntilMs) {  // scheduled before the rest was known (a group arrived meanwhile)
+    schedulePump();
+    return;
+  }
   const group = queue.shift();
   if (!group) return;
   post({ type: 'group', phase: 'start', groupId: group.groupId, ops: group.ops, queued: queue.length });
@@ -304,16 +325,39 @@ function pump() {
   }, (slowdown - 1) * wallMs);
 }
 
-// Under a CPU limit d < 1: the slot has been busy since busySinceMs, so it rests (1/d - 1) times
-// that long before its next group; its next busy stretch starts when the rest ends.
+// Under a CPU limit d < 1: the slot has been busy since busySinceMs (plus what arrived during its
+// last rest), so it rests (1/d - 1) times that long before its next group; its next busy stretch
+// starts when the rest ends.
 function rest() {
-  if (dutyCycle >= 1) return;
   const now = performance.now();
+  if (dutyCycle >= 1) {  // no rest; a limit set later counts from here, not from the last idle spell
+    busySinceMs = now;
+    busyDuringRestMs = 0;
+    return;
+  }
   const restMs = (now - Math.max(busySinceMs, restUntilMs) + busyDuringRestMs) * (1 / dutyCycle - 1);
   busyDuringRestMs = 0;
   restUntilMs = now + restMs;
   busySinceMs = restUntilMs;
+  quietSinceMs = now;
   totals.restMs += restMs;
+}
+
+// Under a CPU limit: calls back once the socket has handed the reply to the network (or closed).
+// The browser sends a large frame on this thread, in many small tasks after send() returns, which
+// no script sees: that is busy time too, so the busy stretch goes on until the reply has left.
+// Script cannot tell that work from waiting on a slow link or server, so both count as busy.
+function whenSent(callback) {
+  draining = true;
+  const check = () => {
+    if (dutyCycle < 1 && socket && socket.readyState === WebSocket.OPEN && socket.bufferedAmount > 0) {
+      setTimeout(check, 1);
+      return;
+    }
+    draining = false;
+    callback();
+  };
+  check();
 }
 
 // The reply frame, encoded, with a result's timings multiplied by the slowdown.
@@ -345,7 +389,12 @@ function finish(group, reply, header, wallMs, rested = false) {
   if (!sent) log('warn', `The connection closed before group ${group.groupId}'s reply could be sent`);
   post(done);
   postTotals();
-  if (!rested) rest();
+  if (rested) next();
+  else whenSent(() => { rest(); next(); });
+}
+
+// After a group: the next queued one, or the slot is ready for more.
+function next() {
   if (queue.length) schedulePump();
   else if (socket && socket.readyState === WebSocket.OPEN) setState('ready', '');
 }
