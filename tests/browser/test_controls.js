@@ -31,8 +31,11 @@ h.runTest('Pause hands back in-flight work; the controls persist across a reload
   await tabA.waitForFunction(() => document.getElementById('state').dataset.state === 'paused', null, { timeout: 120000 });
   const shown = await tabA.evaluate(() => `${document.getElementById('state').textContent} · ${document.getElementById('state-detail').textContent}`);
   h.check(/Paused by you/.test(shown), `tab A says it is paused by the volunteer ("${shown}")`);
-  const handedBack = await tabA.evaluate(() => [...document.querySelectorAll('#log li span')].map((s) => s.textContent)
-    .find((text) => text.startsWith('Handed back')));
+  // The page shows "paused" at the click; the slot says what it handed back once it has stopped.
+  const handedBackShown = () => [...document.querySelectorAll('#log li span')].map((s) => s.textContent)
+    .find((text) => text.startsWith('Handed back'));
+  await tabA.waitForFunction(handedBackShown, null, { timeout: 15000 }).catch(() => {});
+  const handedBack = await tabA.evaluate(handedBackShown);
   h.check(handedBack !== undefined, `Pause handed back tab A's in-flight group ("${handedBack}")`);
   h.check((await tabA.textContent('#pause')) === 'Resume', 'the Pause button offers Resume');
   await h.waitFor(`the server to drop paused worker ${idA}`,
