@@ -168,10 +168,15 @@ class Session {
     std::optional<Frame> frame = frame_from_payload(payload, size, error);
     if (!w.connected) {
       if (!frame || !valid_hello(*frame)) return;
+      protocol::WorkerHello hello;
+      try {
+        hello = protocol::decode<protocol::WorkerHello>(std::move(*frame));
+      } catch (const protocol::ProtocolError&) {
+        return;  // WorkerSession answers an error and closes (a device id or slot out of its limits)
+      }
       w.id = next_worker_++;
       w.connected = true;
       w.executor = GroupExecutor(16u << 20);
-      const auto hello = protocol::decode<protocol::WorkerHello>(std::move(*frame));  // as WorkerSession does
       guarded([&](Coordinator& c) { c.worker_connected(w.id, hello, false); });
     } else if (!frame) {
       guarded([&](Coordinator& c) { c.worker_malformed(w.id, error); });
