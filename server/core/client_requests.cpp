@@ -14,12 +14,18 @@ void CoordinatorImpl::client_connected(ClientId client, const std::string& owner
 }
 
 void CoordinatorImpl::client_disconnected(ClientId client) {
+  // Its staged submits are still stored (their answers go nowhere); its held messages are dropped.
+  held_.erase(client);
   clients_.erase(client);
   waiters_.remove_if([&](const Waiter& w) { return w.client == client; });
 }
 
 void CoordinatorImpl::client_message(ClientId client, Frame frame) {
   if (!clients_.count(client)) clients_[client] = "client " + std::to_string(client);
+  if (must_hold(client, frame)) {
+    held_[client].push_back(std::move(frame));
+    return;
+  }
   const auto id = frame.header.find("request_id");
   const protocol::RequestId request_id = id != frame.header.end() ? *id : protocol::RequestId();
   const std::string type = protocol::type_of(frame);
@@ -42,7 +48,62 @@ void CoordinatorImpl::client_message(ClientId client, Frame frame) {
   } catch (const protocol::ProtocolError& e) {
     send_client_error(client, request_id, "", e.what());
   }
+  if (!options_.group_commit) store_staged();
   settle();
+}
+
+bool CoordinatorImpl::must_hold(ClientId client, const Frame& frame) const {
+  if (staged_.empty() && held_.empty()) return false;
+  if (staged_clients_.count(client) || held_.count(client)) return true;
+  const auto graph = frame.header.find("graph_id");
+  if (graph != frame.header.end() && graph->is_number_unsigned() && staged_graphs_.count(graph->get<GraphId>()))
+    return true;
+  const auto key = frame.header.find("submit_key");
+  return key != frame.header.end() && key->is_string() && staged_keys_.count({clients_.at(client), key->get<std::string>()});
+}
+
+void CoordinatorImpl::commit_submits() {
+  store_staged();
+  // Held messages in arrival order per client; one may stage a submit, and the client's later
+  // messages are held again behind it.
+  std::map<ClientId, std::deque<Frame>> held;
+  held.swap(held_);
+  for (auto& [client, frames] : held) {
+    for (; !frames.empty(); frames.pop_front()) {
+      if (!clients_.count(client)) break;  // disconnected meanwhile
+      client_message(client, std::move(frames.front()));
+    }
+  }
+  settle();
+}
+
+void CoordinatorImpl::store_staged() {
+  if (staged_.empty()) return;
+  std::vector<StagedSubmit> batch;
+  batch.swap(staged_);
+  staged_clients_.clear();
+  staged_graphs_.clear();
+  staged_keys_.clear();
+  std::vector<StoredSubmit> records;
+  GraphId last_created = 0;
+  for (StagedSubmit& staged : batch) {
+    records.push_back(std::move(staged.stored));
+    if (staged.fresh) last_created = std::max(last_created, staged.graph);
+  }
+  std::string error;
+  std::size_t stored = 0;
+  try {
+    if (last_created) graph_ids_.raise(last_created);  // before the ids can reach anyone
+    stored = store_.add_submits(records, now(), error);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (i < stored)
+      apply_submit(batch[i]);
+    else
+      send_client_error(batch[i].client, batch[i].request_id, "", "the server could not store the graph: " + error);
+  }
 }
 
 void CoordinatorImpl::send_client_error(ClientId client, const protocol::RequestId& request_id, const std::string& op_id,
@@ -69,73 +130,82 @@ Graph* CoordinatorImpl::graph_for_request(ClientId client, GraphId id, const pro
 
 void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
   const protocol::RequestId& request_id = request.request_id;
-  Graph fresh;
-  Graph* graph = &fresh;
-  const bool create = !request.graph_id;
-  if (create) {
+  StagedSubmit staged;
+  staged.client = client;
+  staged.request_id = request_id;
+  Graph* graph = nullptr;
+  if (!request.graph_id) {
     // A submit resent after a lost connection carries the key of the first try: answer it with
     // the graph that try created instead of creating a second one.
-    fresh.submit_key = request.submit_key;
-    if (auto known = graph_by_key_.find({clients_[client], fresh.submit_key});
-        !fresh.submit_key.empty() && known != graph_by_key_.end()) {
+    if (auto known = graph_by_key_.find({clients_[client], request.submit_key});
+        !request.submit_key.empty() && known != graph_by_key_.end()) {
       outbox_.send_to_client(client, protocol::encode(protocol::Submitted{request_id, known->second, 0, true}));
       return;
     }
-    fresh.id = next_graph_id_;
-    fresh.name = request.name.empty() ? "graph " + std::to_string(fresh.id) : request.name;
-    fresh.owner = clients_[client];
-    fresh.created_at = unix_now();
-    fresh.created_ms = now();
+    graph = &staged.fresh.emplace();
+    graph->submit_key = request.submit_key;
+    graph->id = next_graph_id_;
+    graph->name = request.name.empty() ? "graph " + std::to_string(graph->id) : request.name;
+    graph->owner = clients_[client];
+    graph->created_at = unix_now();
+    graph->created_ms = now();
   } else if (!(graph = graph_for_request(client, *request.graph_id, request_id))) {
     return;
   }
-  ValidatedSubmit submit;
   try {
-    submit = validate_submit(*graph, std::move(request.ops), std::move(request.outputs));
+    staged.submit = validate_submit(*graph, std::move(request.ops), std::move(request.outputs));
   } catch (const SubmitError& e) {
     send_client_error(client, request_id, e.op_id(), e.what());
     return;
   }
-  // Durable first: nothing changes in memory unless the store took it.
+  // Nothing changes in memory until the store took it (store_staged, apply_submit).
   const auto base = static_cast<OpIndex>(graph->ops.size());
   std::unordered_map<std::string, OpIndex> new_index;
-  for (std::size_t i = 0; i < submit.ops.size(); ++i) new_index.emplace(submit.ops[i].id, base + OpIndex(i));
-  std::vector<OpIndex> outputs = graph->outputs;
-  std::vector<OpIndex> existing_requested;
-  for (const auto& id : submit.outputs) {
+  for (std::size_t i = 0; i < staged.submit.ops.size(); ++i) new_index.emplace(staged.submit.ops[i].id, base + OpIndex(i));
+  staged.outputs = graph->outputs;
+  for (const auto& id : staged.submit.outputs) {
     auto n = new_index.find(id);
     const OpIndex op = n != new_index.end() ? n->second : graph->index.at(id);
-    if (std::find(outputs.begin(), outputs.end(), op) == outputs.end()) outputs.push_back(op);
+    if (std::find(staged.outputs.begin(), staged.outputs.end(), op) == staged.outputs.end()) staged.outputs.push_back(op);
     if (n != new_index.end())
-      submit.ops[op - base].requested = true;
+      staged.submit.ops[op - base].requested = true;
     else
-      existing_requested.push_back(op);
+      staged.existing_requested.push_back(op);
   }
   // `verify` tightens the graph's policy from these ops on (stored with them), never loosens it.
-  const VerifyPolicy verify_before = graph->verify;
   VerifyPolicy asked = VerifyPolicy::off;
   parse_verify_policy(request.verify, asked);  // "" (off); the decoder refused anything else
-  graph->verify = stricter(graph->verify, asked);
-  try {
-    if (create) graph_ids_.raise(graph->id);  // before the id can reach anyone
-    store_.add_ops(*graph, create, base, submit.ops, outputs, now());
-  } catch (const std::exception& e) {
-    graph->verify = verify_before;
-    send_client_error(client, request_id, "", std::string("the server could not store the graph: ") + e.what());
-    return;
+  staged.verify = stricter(graph->verify, asked);
+  staged.graph = graph->id;
+  staged.stored = Persistence::stored_submit(*graph, staged.fresh.has_value(), base, staged.submit.ops, staged.outputs);
+  staged.stored.graph.verify = staged.verify;
+  if (staged.fresh) {
+    next_graph_id_ = graph->id + 1;  // taken, even if the store refuses it
+    if (!graph->submit_key.empty()) staged_keys_.insert({graph->owner, graph->submit_key});
   }
-  if (create) {
-    graph = &graphs_.emplace(fresh.id, std::move(fresh)).first->second;
-    next_graph_id_ = graph->id + 1;
+  staged_clients_.insert(client);
+  staged_graphs_.insert(staged.graph);
+  staged_.push_back(std::move(staged));
+}
+
+void CoordinatorImpl::apply_submit(StagedSubmit& staged) {
+  const bool created = staged.fresh.has_value();
+  Graph* graph = nullptr;
+  if (created) {
+    graph = &graphs_.emplace(staged.graph, std::move(*staged.fresh)).first->second;
     if (!graph->submit_key.empty()) graph_by_key_[{graph->owner, graph->submit_key}] = graph->id;
+  } else {
+    graph = &graphs_.at(staged.graph);  // not removed: remove_old_graphs spares staged graphs
   }
-  graph->outputs = outputs;
-  const std::size_t added = submit.ops.size();
-  for (auto& node : submit.ops) {
+  graph->verify = staged.verify;
+  graph->outputs = staged.outputs;
+  const auto base = static_cast<OpIndex>(graph->ops.size());
+  const std::size_t added = staged.submit.ops.size();
+  for (auto& node : staged.submit.ops) {
     if (node.value) holding_values_.insert(graph->id);
     graph->add_op(std::move(node));
   }
-  for (OpIndex op : existing_requested) mark_requested(*graph, op);
+  for (OpIndex op : staged.existing_requested) mark_requested(*graph, op);
   // New ops of a finished part: inputs that stayed on a worker are computed again; failed or
   // cancelled inputs decide the new op's fate at once.
   for (OpIndex op = base; op < graph->ops.size(); ++op) {
@@ -154,12 +224,12 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
     if (node.status == OpStatus::pending)
       for (OpIndex in : node.inputs) ensure_value(*graph, in);
   }
-  for (OpIndex op : existing_requested) ensure_value(*graph, op);
+  for (OpIndex op : staged.existing_requested) ensure_value(*graph, op);
   for (OpIndex op = base; op < graph->ops.size(); ++op) graph->refresh_ready(op);
   if (added && graph->finished()) note_finished(*graph);  // only sources, or ops of failed inputs
   touched(graph->id);
-  outbox_.send_to_client(client, protocol::encode(protocol::Submitted{request_id, graph->id, added, false}));
-  if (create)
+  outbox_.send_to_client(staged.client, protocol::encode(protocol::Submitted{staged.request_id, graph->id, added, false}));
+  if (created)
     event("graph", "graph " + std::to_string(graph->id) + " '" + graph->name + "' submitted by " + graph->owner + " (" +
                        std::to_string(added) + " ops)");
 }

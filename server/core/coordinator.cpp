@@ -294,6 +294,7 @@ void CoordinatorImpl::remove_old_graphs() {
   // A graph someone waits for, or that a group still refers to (a late answer may come), stays.
   std::set<GraphId> in_use = groups_.graphs_in_use();
   for (const auto& w : waiters_) in_use.insert(w.graph);
+  in_use.insert(staged_graphs_.begin(), staged_graphs_.end());  // a submit waits for its commit
   std::vector<GraphId> old;
   for (const auto& [id, g] : graphs_)
     if (g.finished() && g.finished_at > 0 && g.finished_at < cutoff && !in_use.count(id)) old.push_back(id);

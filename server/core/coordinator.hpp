@@ -70,6 +70,10 @@ struct CoordinatorOptions {
   double spot_check_rate = 0.1;
   double spot_check_budget = 0.1;
   uint64_t seed = 0;  // of the replication and spot-check draws (0: from std::random_device)
+  // Group commit: a valid submit waits for commit_submits(), which the caller makes once per turn
+  // of its event loop, so that the submits of one turn share one store transaction. false: each
+  // call that accepts a submit commits and answers it before returning.
+  bool group_commit = false;
 };
 
 // Which rows GET /api/status returns (docs/protocol.md); its aggregates always cover every
@@ -109,6 +113,15 @@ class Coordinator {
   // The reply of the ServerKernel to compute(job, ...): a `result` or an `error` frame, as
   // GroupExecutor::execute returns them.
   virtual void server_kernel_done(uint64_t job, Frame reply) = 0;
+
+  // Group commit (CoordinatorOptions::group_commit): the submits accepted since the last call are
+  // stored in one store transaction, then each is answered (`submitted`, or an error naming why
+  // the store refused it): a developer hears `submitted` only once its graph is durable. Messages
+  // that arrived meanwhile from a client with a submit waiting, or naming a graph with one, were
+  // held and are handled now, in order (they may leave new submits waiting).
+  virtual void commit_submits() = 0;
+  // Whether submits wait for commit_submits().
+  virtual bool submits_waiting() const = 0;
 
   // Deadlines, heartbeats, statistics history; call about every 50 ms.
   virtual void tick() = 0;

@@ -10,9 +10,11 @@
 // wait, end, cancel) and operator_views.cpp (/api/status, /api/graphs, /metrics).
 #pragma once
 
+#include <deque>
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -28,6 +30,7 @@
 #include "server/core/scheduler.hpp"
 #include "server/core/server_kernel.hpp"
 #include "server/core/statistics.hpp"
+#include "server/core/submit.hpp"
 #include "server/core/verification.hpp"
 
 namespace corvid::server {
@@ -48,6 +51,19 @@ struct Waiter {
   double progress_sent_ms = -1e18;
 };
 
+// A valid submit waiting for its commit (Coordinator::commit_submits).
+struct StagedSubmit {
+  ClientId client = 0;
+  protocol::RequestId request_id;
+  std::optional<Graph> fresh;  // the graph it creates (without ops yet), or none: it extends `graph`
+  GraphId graph = 0;
+  ValidatedSubmit submit;      // the new ops, appended to the graph once stored
+  std::vector<OpIndex> outputs;             // the graph's outputs with this submit's
+  std::vector<OpIndex> existing_requested;  // earlier ops this submit names as outputs
+  VerifyPolicy verify = VerifyPolicy::off;  // the graph's policy with this submit's `verify`
+  StoredSubmit stored;                      // what the store writes
+};
+
 // See Coordinator. Not thread-safe.
 class CoordinatorImpl final : public Coordinator {
  public:
@@ -63,6 +79,8 @@ class CoordinatorImpl final : public Coordinator {
   void worker_malformed(WorkerId worker, const std::string& error) override;
   void worker_disconnected(WorkerId worker) override;
   void server_kernel_done(uint64_t job, Frame reply) override;
+  void commit_submits() override;
+  bool submits_waiting() const override { return !staged_.empty(); }
   void tick() override;
   nlohmann::json status_json(const StatusQuery& query = {}) const override;
   nlohmann::json graph_json(uint64_t graph_id) const override;
@@ -226,7 +244,16 @@ class CoordinatorImpl final : public Coordinator {
   void save_trust();
 
   // ---- client_requests.cpp ----
+  // Validates a submit and stages it for the next commit (or answers it with an error).
   void handle_submit(ClientId client, protocol::Submit request);
+  // Whether a client's message must wait for the commit: the client has a submit waiting or
+  // held messages (its messages keep their order), or the message names a graph, or a submit key
+  // of its owner, that a waiting submit creates or extends.
+  bool must_hold(ClientId client, const Frame& frame) const;
+  // Stores the staged submits (one transaction) and answers each; the stored ones join their graphs.
+  void store_staged();
+  // A stored submit joins its graph in memory: ops added, inputs' fates applied, answered.
+  void apply_submit(StagedSubmit& staged);
   // A `wait`, or with `end` an `end` (its request_id and graph_id in `request`).
   void handle_wait(ClientId client, const protocol::Wait& request, bool end);
   void handle_cancel(ClientId client, const protocol::CancelOps& request);
@@ -281,6 +308,14 @@ class CoordinatorImpl final : public Coordinator {
   std::map<std::string, GraphId> graph_cursor_;  // per developer, the graph served last
   std::map<ClientId, std::string> clients_;
   std::list<Waiter> waiters_;
+  // Group commit: submits waiting for commit_submits(), what they touch, and the messages held
+  // behind them (at most what one turn of the network layer's event loop reads: it reads one
+  // message per connection at a time).
+  std::vector<StagedSubmit> staged_;
+  std::set<ClientId> staged_clients_;
+  std::set<GraphId> staged_graphs_;
+  std::set<std::pair<std::string, std::string>> staged_keys_;  // (owner, submit_key) of staged creates
+  std::map<ClientId, std::deque<Frame>> held_;
   std::set<GraphId> touched_;
   std::set<GraphId> holding_values_;  // graphs with values in memory (finished ones release them)
   bool settling_ = false;

@@ -234,17 +234,22 @@ class SqliteGraphStore final : public GraphStore {
                const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& values) override {
     Transaction tx(*this);
     write_queued();
-    const std::string outputs = nlohmann::json(graph.outputs).dump();
-    const std::string verify = graph.verify == VerifyPolicy::off ? "" : verify_policy_name(graph.verify);
-    if (create) {
-      insert_graph_->bind(1, static_cast<int64_t>(graph.id)).bind(2, graph.name).bind(3, graph.owner);
-      insert_graph_->bind(4, graph.created_at).bind(5, outputs).bind(6, graph.submit_key).bind(7, verify).run();
-    } else {
-      update_outputs_->bind(1, static_cast<int64_t>(graph.id)).bind(2, outputs).bind(3, verify).run();
-    }
-    for (const auto& op : ops) write_op(graph.id, op);
-    for (const auto& [seq, value] : values) write_value(graph.id, seq, *value);
+    write_submit(graph, create, ops, values);
     tx.commit();
+  }
+
+  std::size_t add_submits(const std::vector<StoredSubmit>& submits, std::string& error) override {
+    if (submits.empty()) return 0;
+    try {
+      Transaction tx(*this);
+      write_queued();
+      for (const StoredSubmit& s : submits) write_submit(s.graph, s.create, s.ops, s.values);
+      tx.commit();
+    } catch (const std::exception& e) {
+      error = e.what();
+      return 0;
+    }
+    return submits.size();
   }
 
   void queue_status(GraphId graph, OpIndex op, OpStatus status, const std::string& error) override {
@@ -350,6 +355,21 @@ class SqliteGraphStore final : public GraphStore {
     queued_bytes_ = 0;
   }
 
+  // The rows of one submit (inside a transaction).
+  void write_submit(const StoredGraph& graph, bool create, const std::vector<StoredOp>& ops,
+                    const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& values) {
+    const std::string outputs = nlohmann::json(graph.outputs).dump();
+    const std::string verify = graph.verify == VerifyPolicy::off ? "" : verify_policy_name(graph.verify);
+    if (create) {
+      insert_graph_->bind(1, static_cast<int64_t>(graph.id)).bind(2, graph.name).bind(3, graph.owner);
+      insert_graph_->bind(4, graph.created_at).bind(5, outputs).bind(6, graph.submit_key).bind(7, verify).run();
+    } else {
+      update_outputs_->bind(1, static_cast<int64_t>(graph.id)).bind(2, outputs).bind(3, verify).run();
+    }
+    for (const auto& op : ops) write_op(graph.id, op);
+    for (const auto& [seq, value] : values) write_value(graph.id, seq, *value);
+  }
+
   void write_op(GraphId graph, const StoredOp& op) {
     auto& q = *insert_op_;
     q.bind(1, static_cast<int64_t>(graph)).bind(2, static_cast<int64_t>(op.seq)).bind(3, op.id).bind(4, op.op);
@@ -422,6 +442,18 @@ class SqliteGraphStore final : public GraphStore {
 };
 
 }  // namespace
+
+std::size_t GraphStore::add_submits(const std::vector<StoredSubmit>& submits, std::string& error) {
+  for (std::size_t i = 0; i < submits.size(); ++i) {
+    try {
+      add_ops(submits[i].graph, submits[i].create, submits[i].ops, submits[i].values);
+    } catch (const std::exception& e) {
+      error = e.what();
+      return i;
+    }
+  }
+  return submits.size();
+}
 
 std::unique_ptr<GraphStore> open_sqlite_store(const std::string& path) {
   return std::make_unique<SqliteGraphStore>(path);

@@ -50,6 +50,15 @@ struct StoredTrust {
   std::string evidence;  // JSON (Evidence::to_json)
 };
 
+// One submit's writes, as add_ops takes them: the graph's row (created, or its outputs and verify
+// updated; `graph.ops` is not used), its new ops and their values.
+struct StoredSubmit {
+  StoredGraph graph;
+  bool create = false;
+  std::vector<StoredOp> ops;
+  std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> values;
+};
+
 // Storage of graphs. Writes of new graphs and ops are durable when the call returns; state
 // changes and values are queued and written in one transaction by flush() (a lost result is
 // only recomputed). Not thread-safe. Throws std::runtime_error on database errors.
@@ -69,7 +78,14 @@ class GraphStore {
   virtual void add_ops(const StoredGraph& graph, bool create, const std::vector<StoredOp>& ops,
                        const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& values) = 0;
 
-  // Queued writes, applied by the next flush (or add_ops).
+  // Group commit: durably stores several submits, each as add_ops would, with everything queued
+  // so far. Returns how many of them, from the first, are stored; if fewer than all, `error`
+  // says why the next one was refused, and none after it was stored. This default calls add_ops
+  // once per submit (one transaction each); a store that can overrides it with one transaction
+  // for all of them (all or none), as SQLite's does.
+  virtual std::size_t add_submits(const std::vector<StoredSubmit>& submits, std::string& error);
+
+  // Queued writes, applied by the next flush (or add_ops, add_submits).
   virtual void queue_status(GraphId graph, OpIndex op, OpStatus status, const std::string& error) = 0;
   virtual void queue_requested(GraphId graph, OpIndex op) = 0;
   virtual void queue_finished(GraphId graph, double finished_at) = 0;

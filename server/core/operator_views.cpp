@@ -294,6 +294,11 @@ std::string CoordinatorImpl::metrics_text() const {
   out << "corvid_groups_completed_total " << stats_.totals.groups_done << "\n";
   metric("corvid_groups_failed_total", "counter", "Op groups that came back with an error.");
   out << "corvid_groups_failed_total " << stats_.totals.groups_failed << "\n";
+  metric("corvid_submits_stored_total", "counter", "Submits stored (each answered `submitted` after its commit).");
+  out << "corvid_submits_stored_total " << store_.submits_stored() << "\n";
+  metric("corvid_submit_commits_total", "counter",
+         "Store commits of submits: submits arriving together share one (group commit).");
+  out << "corvid_submit_commits_total " << store_.submit_commits() << "\n";
   metric("corvid_deadlines_missed_total", "counter", "Op groups handed to another worker at their deadline.");
   out << "corvid_deadlines_missed_total " << stats_.totals.deadlines_missed << "\n";
   metric("corvid_results_rejected_total", "counter", "Results rejected (wrong group, tensor names, dtypes or shapes).");

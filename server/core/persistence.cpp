@@ -77,9 +77,11 @@ std::vector<Graph> Persistence::load(double now_ms, double unix_now) {
   return graphs;
 }
 
-void Persistence::add_ops(const Graph& graph, bool create, OpIndex base, const std::vector<OpNode>& ops,
-                          const std::vector<OpIndex>& outputs, double now_ms) {
-  StoredGraph record;
+StoredSubmit Persistence::stored_submit(const Graph& graph, bool create, OpIndex base, const std::vector<OpNode>& ops,
+                                       const std::vector<OpIndex>& outputs) {
+  StoredSubmit submit;
+  submit.create = create;
+  StoredGraph& record = submit.graph;
   record.id = graph.id;
   record.name = graph.name;
   record.owner = graph.owner;
@@ -87,14 +89,20 @@ void Persistence::add_ops(const Graph& graph, bool create, OpIndex base, const s
   record.submit_key = graph.submit_key;
   record.verify = graph.verify;
   record.outputs = outputs;
-  std::vector<StoredOp> stored;
-  std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> values;
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    stored.push_back(stored_op(ops[i], base + OpIndex(i)));
-    if (ops[i].value) values.emplace_back(base + OpIndex(i), ops[i].value);
+    submit.ops.push_back(stored_op(ops[i], base + OpIndex(i)));
+    if (ops[i].value) submit.values.emplace_back(base + OpIndex(i), ops[i].value);
   }
-  store_->add_ops(record, create, stored, values);
-  last_flush_ms_ = now_ms;
+  return submit;
+}
+
+std::size_t Persistence::add_submits(const std::vector<StoredSubmit>& submits, double now_ms, std::string& error) {
+  if (submits.empty()) return 0;
+  const std::size_t stored = store_->add_submits(submits, error);
+  if (stored) last_flush_ms_ = now_ms;  // the queued writes went with them
+  submits_stored_ += stored;
+  ++submit_commits_;
+  return stored;
 }
 
 void Persistence::record(const Graph& graph, const OpChanges& changes) {

@@ -33,11 +33,18 @@ class Persistence {
   // The largest graph id ever stored, removed graphs included.
   GraphId last_graph_id() { return store_->last_graph_id(); }
 
-  // Durably stores the ops graph.ops[base..] of a submit (and the graph itself if `create`),
-  // their values and the graph's `outputs`, with everything queued so far. Throws if the store
-  // refuses; then nothing was stored.
-  void add_ops(const Graph& graph, bool create, OpIndex base, const std::vector<OpNode>& ops,
-               const std::vector<OpIndex>& outputs, double now_ms);
+  // The writes of a submit: the ops graph.ops[base..] (`ops`), their values, the graph itself if
+  // `create`, and the graph's `outputs`.
+  static StoredSubmit stored_submit(const Graph& graph, bool create, OpIndex base, const std::vector<OpNode>& ops,
+                                    const std::vector<OpIndex>& outputs);
+  // Group commit: durably stores the submits with everything queued so far, in one store
+  // transaction if the store can (GraphStore::add_submits). Returns how many, from the first,
+  // are stored; for the others `error` says why not.
+  std::size_t add_submits(const std::vector<StoredSubmit>& submits, double now_ms, std::string& error);
+  // Submits stored, and the add_submits calls that stored them (for /metrics: their ratio is
+  // the size of a group commit).
+  uint64_t submits_stored() const { return submits_stored_; }
+  uint64_t submit_commits() const { return submit_commits_; }
   // Queues the statuses of the changed ops (running is not stored: after a restart every
   // running op is pending again anyway).
   void record(const Graph& graph, const OpChanges& changes);
@@ -67,6 +74,8 @@ class Persistence {
  private:
   std::unique_ptr<GraphStore> store_;
   double last_flush_ms_;
+  uint64_t submits_stored_ = 0;
+  uint64_t submit_commits_ = 0;
 };
 
 }  // namespace corvid::server

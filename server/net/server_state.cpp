@@ -32,12 +32,16 @@ void ServerState::start(const CoordinatorOptions& options) {
             self->guarded("server_kernel_done", nullptr, [&](Coordinator& c) { c.server_kernel_done(job, std::move(reply)); });
         });
       });
-  coordinator_ = make_coordinator(config_.data_dir.string(), *this, *this, options, kernel_.get());
+  CoordinatorOptions with_group_commit = options;
+  with_group_commit.group_commit = true;  // commit_soon() commits the submits of each turn together
+  coordinator_ = make_coordinator(config_.data_dir.string(), *this, *this, with_group_commit, kernel_.get());
   do_tick();
 }
 
 void ServerState::shutdown() {
   tick_timer_.cancel();
+  // Submits read in this turn are stored and answered before the connections close.
+  guarded("commit_submits", nullptr, [](Coordinator& c) { c.commit_submits(); });
   coordinator_.reset();
   kernel_.reset();  // after the group being computed, if any
   std::vector<std::shared_ptr<FrameSession>> open;
@@ -108,6 +112,21 @@ ClientId ServerState::add_client(const std::shared_ptr<FrameSession>& session, c
 
 void ServerState::client_message(ClientId client, Frame frame) {
   guarded("client_message", find(clients_, client), [&](Coordinator& c) { c.client_message(client, std::move(frame)); });
+  commit_soon();
+}
+
+void ServerState::commit_soon() {
+  if (commit_posted_ || !coordinator_ || !coordinator_->submits_waiting()) return;
+  commit_posted_ = true;
+  asio::post(tick_timer_.get_executor(), [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->on_commit();
+  });
+}
+
+void ServerState::on_commit() {
+  commit_posted_ = false;
+  guarded("commit_submits", nullptr, [](Coordinator& c) { c.commit_submits(); });
+  commit_soon();  // held messages handled by the commit may have staged new submits
 }
 
 void ServerState::remove_client(ClientId client) {

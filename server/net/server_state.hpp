@@ -117,6 +117,10 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
 
   void do_tick();
   void on_tick(beast::error_code ec);
+  // Group commit: once a turn of the event loop has left submits waiting, one posted handler
+  // (queued behind the turn's other handlers) commits them all (Coordinator::commit_submits).
+  void commit_soon();
+  void on_commit();
   // Runs fn(coordinator) unless shut down; an exception is logged and, if `reply_to` is set,
   // answered with an error frame.
   template <class Fn>
@@ -138,6 +142,7 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
   Sessions clients_;
   WorkerId next_worker_ = 1;
   ClientId next_client_ = 1;
+  bool commit_posted_ = false;
 };
 
 }  // namespace corvid::server

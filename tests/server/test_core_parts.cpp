@@ -228,7 +228,8 @@ TEST_CASE("Persistence rebuilds graphs on restart with running ops pending again
   g.owner = "ada";
   {
     Persistence store(open_sqlite_store(path), 0);
-    store.add_ops(g, true, 0, g.ops, {2}, 0);
+    std::string error;
+    CHECK(store.add_submits({Persistence::stored_submit(g, true, 0, g.ops, {2})}, 0, error) == 1);
     store.record(g, g.set_status(1, OpStatus::computed));  // no value: computed again on restart
     g.set_status(3, OpStatus::running);                     // not stored
     store.flush(10);
