@@ -1,10 +1,14 @@
 // A real corvid-server's life: the developer token it creates, a graceful SIGTERM that closes
-// connections and the store, and a restart on the same data directory.
+// connections and the store, and a restart on the same data directory; submits committed
+// together that survive a SIGKILL.
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <csignal>
 #include <fstream>
+#include <memory>
 #include <regex>
 
 #include <nlohmann/json.hpp>
@@ -76,4 +80,57 @@ TEST_CASE("SIGTERM closes connections with 1001, exits 0, and a restart still ha
   auto json = nlohmann::json::parse(graph.body());
   CHECK(json["name"] == "survives a restart");
   CHECK(json["ops"].size() == 2);
+}
+
+TEST_CASE("submits arriving together share one commit, each is answered after it, and all survive SIGKILL") {
+  // The server is stopped (SIGSTOP) while 16 developers send a submit each, so that it reads them
+  // in one turn of its event loop; once answered, it is killed without warning.
+  constexpr int kDevelopers = 16;
+  TestSite site;
+  std::vector<uint64_t> graph_ids;
+  {
+    ServerProcess server(site);
+    const std::string token = read_file(site.data_dir() / "token").substr(0, 32);
+    std::vector<std::unique_ptr<TestSocket>> developers;
+    for (int k = 0; k < kDevelopers; ++k) {
+      developers.push_back(std::make_unique<TestSocket>(server.port(), "/ws/client"));
+      developers.back()->send(client_hello(token, "dev" + std::to_string(k)));
+      developers.back()->receive_type("welcome");
+    }
+    server.signal(SIGSTOP);
+    for (int k = 0; k < kDevelopers; ++k) {
+      Frame submit;
+      submit.header = {{"type", "submit"},
+                       {"request_id", k},
+                       {"name", "durable " + std::to_string(k)},
+                       {"ops", {{{"id", "x"}, {"op", "tensor"}, {"value", {1.0 * k, 2.0}}},
+                                {{"id", "y"}, {"op", "neg"}, {"inputs", {"x"}}}}},
+                       {"outputs", {"y"}}};
+      developers[k]->send(submit);
+    }
+    server.signal(SIGCONT);
+    for (auto& developer : developers)
+      graph_ids.push_back(developer->receive_type("submitted").header["graph_id"].get<uint64_t>());
+    const std::string metrics = http_get(server.port(), "/metrics").body();
+    auto counter = [&](const std::string& name) {
+      std::smatch m;
+      REQUIRE(std::regex_search(metrics, m, std::regex("\n" + name + " ([0-9]+)\n")));
+      return std::stoi(m[1]);
+    };
+    CHECK(counter("corvid_submits_stored_total") == kDevelopers);
+    const int commits = counter("corvid_submit_commits_total");
+    MESSAGE(kDevelopers << " submits in " << commits << " commit(s)");
+    CHECK(commits < kDevelopers);
+    CHECK(server.stop(SIGKILL) == 128 + SIGKILL);
+  }
+  std::sort(graph_ids.begin(), graph_ids.end());
+  CHECK(std::unique(graph_ids.begin(), graph_ids.end()) == graph_ids.end());
+  ServerProcess again(site);
+  for (uint64_t id : graph_ids) {
+    HttpReply graph = http_get(again.port(), "/api/graphs/" + std::to_string(id));
+    REQUIRE(graph.result() == http::status::ok);
+    auto json = nlohmann::json::parse(graph.body());
+    CHECK(json["name"].get<std::string>().rfind("durable ", 0) == 0);
+    CHECK(json["ops"].size() == 2);
+  }
 }

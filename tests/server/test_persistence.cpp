@@ -138,3 +138,83 @@ TEST_CASE("finished graphs are removed after keep_finished_s, and their ids are 
   h.connect_client(11);
   CHECK(h.submit_ok(11, chain(3)) == running + 1);
 }
+
+TEST_CASE("group commit: submits wait for commit_submits, share one commit, and messages behind them keep their order") {
+  CoordinatorOptions options = unverified();
+  options.group_commit = true;
+  Harness h(options);
+  h.connect_worker(1);
+  for (ClientId c : {10, 11, 12}) h.connect_client(c, "dev" + std::to_string(c));
+  // Three developers' submits in one turn, and 10's wait on its new graph sent before `submitted`.
+  for (ClientId c : {10, 11, 12}) h.client_send(c, {{"type", "submit"}, {"request_id", "s"}, {"ops", negation()["ops"]},
+                                                    {"outputs", {"n"}}, {"submit_key", "k"}});
+  h.client_send(10, {{"type", "wait"}, {"graph_id", 1}, {"request_id", "w"}});
+  // 12 resends its submit (same key) on a new connection before the first try is answered: held,
+  // then answered with the graph the first try created.
+  h.connect_client(14, "dev12");
+  h.client_send(14, {{"type", "submit"}, {"request_id", "again"}, {"ops", negation()["ops"]}, {"submit_key", "k"}});
+  h.connect_client(13, "dev13");
+  h.client_send(13, {{"type", "wait"}, {"graph_id", 2}, {"request_id", "other"}});  // names 11's staged graph
+  CHECK(h.core->submits_waiting());
+  for (ClientId c : {10, 11, 12, 13, 14}) CHECK(h.outbox.clients[c].empty());  // nothing answered before the commit
+  CHECK(h.outbox.count(1, "assign") == 0);
+  CHECK(h.core->status_json()["graphs"].empty());
+
+  h.core->commit_submits();
+  CHECK_FALSE(h.core->submits_waiting());
+  std::vector<uint64_t> ids;
+  for (ClientId c : {10, 11, 12}) {
+    auto submitted = h.outbox.client_frames(c, "submitted");
+    REQUIRE(submitted.size() == 1);
+    ids.push_back(submitted[0].header["graph_id"].get<uint64_t>());
+  }
+  CHECK(ids == std::vector<uint64_t>{1, 2, 3});
+  CHECK(h.outbox.client_frames(13, "error").empty());  // its wait found graph 2
+  auto again = h.outbox.client_frames(14, "submitted");
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].header["graph_id"] == 3);
+  CHECK(again[0].header["repeated"] == true);
+  const std::string metrics = h.core->metrics_text();
+  CHECK(metrics.find("corvid_submits_stored_total 3\n") != std::string::npos);
+  CHECK(metrics.find("corvid_submit_commits_total 1\n") != std::string::npos);
+  // The held wait was handled after the commit: it gets its value once the worker computes it.
+  h.work_all({1});
+  auto values = h.values(10);
+  REQUIRE(values.size() == 1);
+  CHECK(values[0].header["request_id"] == "w");
+  CHECK(values_of(values[0].tensors.at(0).tensor) == std::vector<double>{-1, -2, -3, -4});
+
+  // A client's second submit to its graph waits behind its first (the same graph): two commits.
+  h.client_send(10, {{"type", "submit"}, {"graph_id", 1}, {"request_id", "a"},
+                     {"ops", {{{"id", "m"}, {"op", "neg"}, {"inputs", {"n"}}}}}});
+  h.client_send(10, {{"type", "submit"}, {"graph_id", 1}, {"request_id", "b"},
+                     {"ops", {{{"id", "o"}, {"op", "neg"}, {"inputs", {"m"}}}}}});
+  h.core->commit_submits();
+  auto first = h.outbox.client_frames(10, "submitted");
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].header["request_id"] == "a");
+  CHECK(h.core->submits_waiting());  // "b", handled after the commit of "a", waits for the next
+  h.core->commit_submits();
+  auto second = h.outbox.client_frames(10, "submitted");
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].header["request_id"] == "b");
+  CHECK(h.outbox.client_frames(10, "error").empty());
+
+  // After a restart everything answered is there.
+  h.reopen();
+  auto graphs = h.core->status_json()["graphs"];
+  CHECK(graphs.size() == 3);
+}
+
+TEST_CASE("group commit: a submit of a client that disconnects before the commit is stored, its held messages dropped") {
+  CoordinatorOptions options = unverified();
+  options.group_commit = true;
+  Harness h(options);
+  h.connect_client(10);
+  h.client_send(10, {{"type", "submit"}, {"request_id", "s"}, {"ops", negation()["ops"]}});
+  h.client_send(10, {{"type", "wait"}, {"graph_id", 1}});
+  h.core->client_disconnected(10);
+  h.core->commit_submits();
+  CHECK(h.core->status_json()["graphs"].size() == 1);
+  CHECK(h.core->status_json()["graphs"][0]["id"] == 1);
+}
