@@ -104,6 +104,14 @@ void CoordinatorImpl::store_staged() {
     else
       send_client_error(batch[i].client, batch[i].request_id, "", "the server could not store the graph: " + error);
   }
+  // The ids of refused creates were never handed out (they are the batch's last ones): the next
+  // create takes the first of them again, so that it is not taken for a removed graph.
+  for (std::size_t i = stored; i < batch.size(); ++i) {
+    if (batch[i].fresh) {
+      next_graph_id_ = batch[i].graph;
+      break;
+    }
+  }
 }
 
 void CoordinatorImpl::send_client_error(ClientId client, const protocol::RequestId& request_id, const std::string& op_id,

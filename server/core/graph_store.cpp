@@ -74,11 +74,16 @@ class Statement {
     check(sqlite3_bind_blob64(stmt_, i, n ? data : "", n, SQLITE_STATIC));
     return *this;
   }
-  // Steps once; true while a row is available.
+  // Steps once; true while a row is available. A failed step resets the statement (a statement
+  // left mid-step refuses every later bind, so one refused write would break the store for good).
   bool step() {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
-    if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
+    if (rc != SQLITE_DONE) {
+      const std::string error = std::string("sqlite step: ") + sqlite3_errmsg(db_);
+      reset();
+      throw std::runtime_error(error);
+    }
     return false;
   }
   void run() {

@@ -1,4 +1,6 @@
 // A coordinator restarted on the same data directory resumes unfinished graphs.
+#include <sqlite3.h>
+
 #include "harness.hpp"
 
 using namespace corvid;
@@ -217,4 +219,44 @@ TEST_CASE("group commit: a submit of a client that disconnects before the commit
   h.core->commit_submits();
   CHECK(h.core->status_json()["graphs"].size() == 1);
   CHECK(h.core->status_json()["graphs"][0]["id"] == 1);
+}
+
+TEST_CASE("group commit: when the store refuses a commit, every submit of it gets the store's error and nothing is kept") {
+  CoordinatorOptions options = unverified();
+  options.group_commit = true;
+  Harness h(options);
+  // A trigger makes SQLite refuse one graph's row, which aborts the whole transaction.
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open((h.data_dir / "corvid.db").c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "CREATE TRIGGER refuse BEFORE INSERT ON graphs WHEN NEW.name = 'refused' "
+                         "BEGIN SELECT RAISE(ABORT, 'disk says no'); END",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  h.connect_client(10);
+  h.connect_client(11);
+  h.client_send(10, {{"type", "submit"}, {"request_id", "ok"}, {"name", "fine"}, {"ops", negation()["ops"]}});
+  h.client_send(11, {{"type", "submit"}, {"request_id", "bad"}, {"name", "refused"}, {"ops", negation()["ops"]}});
+  h.client_send(10, {{"type", "wait"}, {"graph_id", 1}, {"request_id", "w"}});  // held behind its submit
+  h.core->commit_submits();
+  for (ClientId c : {10, 11}) {
+    CHECK(h.outbox.client_frames(c, "submitted").empty());
+    auto errors = h.outbox.client_frames(c, "error");
+    REQUIRE(errors.size() == (c == 10 ? 2u : 1u));
+    CHECK(errors[0].header["error"].get<std::string>().find("the server could not store the graph: ") == 0);
+    CHECK(errors[0].header["error"].get<std::string>().find("disk says no") != std::string::npos);
+    if (c == 10) CHECK(errors[1].header["error"] == "unknown graph_id 1");
+  }
+  CHECK(h.core->status_json()["graphs"].empty());
+  CHECK(h.core->metrics_text().find("corvid_submits_stored_total 0\n") != std::string::npos);
+  // The refused ids were never handed out: the held wait hears of no such graph (not of a removed
+  // one), and the next graph takes the first of them.
+  h.client_send(10, {{"type", "submit"}, {"request_id", "again"}, {"name", "fine"}, {"ops", negation()["ops"]}});
+  h.core->commit_submits();
+  CHECK(h.outbox.client_frames(10, "error").empty());  // the store works again after a refused commit
+  auto submitted = h.outbox.client_frames(10, "submitted");
+  REQUIRE(submitted.size() == 1);
+  CHECK(submitted[0].header["graph_id"] == 1);
 }
