@@ -87,6 +87,21 @@ void CoordinatorImpl::worker_disconnected(WorkerId worker) {
   settle();
 }
 
+std::size_t CoordinatorImpl::redirect_free_workers(std::size_t count, const std::string& url) {
+  if (const std::string problem = protocol::server_address_problem(url); !problem.empty())
+    throw protocol::ProtocolError("redirect: 'url' " + problem);
+  const std::vector<WorkerId> leaving = fleet_.idle(count);
+  for (WorkerId id : leaving) {
+    outbox_.send_to_worker(id, protocol::encode(protocol::Redirect{url, "redirected to " + url}));
+    drop_worker(id, "redirected to " + url);
+    outbox_.part_worker(id, "redirected to " + url);
+  }
+  if (!leaving.empty())
+    event("redirect", std::to_string(leaving.size()) + " free worker(s) redirected to " + url);
+  settle();
+  return leaving.size();
+}
+
 bool CoordinatorImpl::protocol_error(WorkerState& w, const std::string& error, bool reply) {
   const WorkerId id = w.id;
   if (reply) outbox_.send_to_worker(id, protocol::encode(protocol::ErrorReply{nullptr, "", error}));

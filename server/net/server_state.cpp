@@ -145,6 +145,10 @@ void ServerState::close_worker(WorkerId worker, const std::string& reason) {
   if (auto session = find(workers_, worker)) session->close(websocket::close_code::policy_error, reason);
 }
 
+void ServerState::part_worker(WorkerId worker, const std::string& reason) {
+  if (auto session = find(workers_, worker)) session->close(websocket::close_code::normal, reason);
+}
+
 double ServerState::now_ms() const {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
 }

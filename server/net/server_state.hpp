@@ -108,6 +108,7 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
   void send_to_worker(WorkerId worker, Frame frame) override;
   void send_to_client(ClientId client, Frame frame) override;
   void close_worker(WorkerId worker, const std::string& reason) override;
+  void part_worker(WorkerId worker, const std::string& reason) override;
 
   // Clock: milliseconds since the server started, on the steady clock.
   double now_ms() const override;
