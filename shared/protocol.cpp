@@ -266,7 +266,9 @@ Frame encode(WorkerHello m) {
 }
 
 Frame encode(WorkerWelcome m) {
-  return frame_of(WorkerWelcome::kType, {{"worker_id", m.worker_id}, {"heartbeat_ms", m.heartbeat_ms}});
+  Frame f = frame_of(WorkerWelcome::kType, {{"worker_id", m.worker_id}, {"heartbeat_ms", m.heartbeat_ms}});
+  if (!m.servers.empty()) f.header["servers"] = std::move(m.servers);
+  return f;
 }
 
 Frame encode(Benchmark m) {
@@ -447,7 +449,16 @@ WorkerHello decode<WorkerHello>(Frame frame) {
 template <>
 WorkerWelcome decode<WorkerWelcome>(Frame frame) {
   expect_type(frame, WorkerWelcome::kType);
-  return {required_u64(frame.header, "welcome", "worker_id"), number_or(frame.header, "welcome", "heartbeat_ms", 0)};
+  WorkerWelcome m{required_u64(frame.header, "welcome", "worker_id"), number_or(frame.header, "welcome", "heartbeat_ms", 0)};
+  if (const json* servers = field(frame.header, "servers");
+      servers && (!servers->is_array() || servers->size() > WorkerWelcome::kMaxServers))
+    throw ProtocolError("welcome: 'servers' must be a list of at most " + std::to_string(WorkerWelcome::kMaxServers) +
+                        " server addresses");
+  m.servers = strings(frame.header, "welcome", "servers", false);
+  for (const auto& url : m.servers)
+    if (const std::string problem = server_address_problem(url); !problem.empty())
+      throw ProtocolError("welcome: server address '" + url.substr(0, 64) + "' in 'servers' " + problem);
+  return m;
 }
 
 template <>

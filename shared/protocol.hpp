@@ -81,6 +81,10 @@ struct WorkerWelcome {
   static constexpr const char* kType = "welcome";
   uint64_t worker_id = 0;
   double heartbeat_ms = 0;
+  // Other servers of this fleet (the server's --peers) a worker may fail over to: at most
+  // kMaxServers valid server addresses (server_address_problem); absent from older servers.
+  std::vector<std::string> servers;
+  static constexpr std::size_t kMaxServers = 32;
 };
 
 // "redirect" from the server to a worker: connect to `url` instead (an operator's drain, or a

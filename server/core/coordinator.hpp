@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -74,6 +75,9 @@ struct CoordinatorOptions {
   double spot_check_rate = 0.1;
   double spot_check_budget = 0.1;
   uint64_t seed = 0;  // of the replication and spot-check draws (0: from std::random_device)
+  // Other servers of this fleet (--peers), sent in every worker's welcome for failover: at most
+  // WorkerWelcome::kMaxServers valid server addresses.
+  std::vector<std::string> peers;
 };
 
 // Which rows GET /api/status returns (docs/protocol.md); its aggregates always cover every

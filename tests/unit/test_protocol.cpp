@@ -264,3 +264,19 @@ TEST_CASE("protocol: redirect carries a server address and refuses anything else
   Redirect long_reason = decode<Redirect>(frame_with({{"type", "redirect"}, {"url", "ws://h"}, {"reason", std::string(999, 'r')}}));
   CHECK(long_reason.reason.size() == Redirect::kMaxReasonLength);
 }
+
+TEST_CASE("protocol: welcome's servers are valid server addresses, a bounded list") {
+  WorkerWelcome w = round_trip(WorkerWelcome{1, 5000, {"ws://a:1", "wss://b.example"}});
+  CHECK(w.servers == std::vector<std::string>{"ws://a:1", "wss://b.example"});
+  CHECK(round_trip(WorkerWelcome{1, 5000}).servers.empty());
+  auto welcome_error = [](json servers) {
+    return error_of<WorkerWelcome>({{"type", "welcome"}, {"worker_id", 1}, {"servers", std::move(servers)}});
+  };
+  CHECK(welcome_error("ws://a:1") == "welcome: 'servers' must be a list of at most 32 server addresses");
+  CHECK(welcome_error(json(std::vector<std::string>(33, "ws://a:1"))) ==
+        "welcome: 'servers' must be a list of at most 32 server addresses");
+  CHECK(welcome_error(json(std::vector<std::string>(32, "ws://a:1"))).empty());
+  CHECK(welcome_error({"ws://a:1", 5}) == "welcome: 'servers' must be a list of strings");
+  CHECK(welcome_error({"ws://a:1", "ws://b/path"}) ==
+        "welcome: server address 'ws://b/path' in 'servers' must be ws://host:port with no path");
+}
