@@ -561,7 +561,12 @@ Redirect decode<Redirect>(Frame frame) {
   m.url = string_or(h, "redirect", "url");
   if (const std::string problem = server_address_problem(m.url); !problem.empty())
     throw ProtocolError("redirect: 'url' " + problem);
-  m.reason = loose_string(h, "reason").substr(0, Redirect::kMaxReasonLength);
+  m.reason = loose_string(h, "reason");
+  if (m.reason.size() > Redirect::kMaxReasonLength) {
+    std::size_t end = Redirect::kMaxReasonLength;  // not inside a UTF-8 sequence: the text stays valid
+    while (end > 0 && (static_cast<unsigned char>(m.reason[end]) & 0xC0) == 0x80) --end;
+    m.reason.resize(end);
+  }
   return m;
 }
 

@@ -263,6 +263,15 @@ TEST_CASE("protocol: redirect carries a server address and refuses anything else
   CHECK(server_address_problem("ws://" + std::string(kMaxServerAddressLength - 5, 'h')).empty());
   Redirect long_reason = decode<Redirect>(frame_with({{"type", "redirect"}, {"url", "ws://h"}, {"reason", std::string(999, 'r')}}));
   CHECK(long_reason.reason.size() == Redirect::kMaxReasonLength);
+  // Cut before a UTF-8 sequence, never inside one: the reason encodes again.
+  std::string accents;
+  for (int i = 0; i < 150; ++i) accents += "\xc3\xa9";  // é, two bytes
+  Redirect cut = decode<Redirect>(frame_with({{"type", "redirect"}, {"url", "ws://h"}, {"reason", accents}}));
+  CHECK(cut.reason == accents.substr(0, Redirect::kMaxReasonLength));
+  CHECK(round_trip(cut).reason == cut.reason);
+  Redirect odd = decode<Redirect>(frame_with({{"type", "redirect"}, {"url", "ws://h"}, {"reason", "x" + accents}}));
+  CHECK(odd.reason.size() == Redirect::kMaxReasonLength - 1);
+  CHECK(round_trip(odd).reason == odd.reason);
 }
 
 TEST_CASE("protocol: welcome's servers are valid server addresses, a bounded list") {
