@@ -120,29 +120,27 @@ std::optional<StatusQuery> status_query(std::string_view target, std::string& er
   StatusQuery query;
   const auto parameters = query_parameters(target, error);
   if (!parameters) return std::nullopt;
-  for (const auto& [name, decoded] : *parameters) {
-    const std::string* value = &decoded;
-    auto number = [&](std::size_t& out) { return decimal_parameter(name, *value, out, error); };
+  for (const auto& [name, value] : *parameters) {
     if (name == "workers_offset") {
-      if (!number(query.workers_offset)) return std::nullopt;
+      if (!decimal_parameter(name, value, query.workers_offset, error)) return std::nullopt;
     } else if (name == "workers_limit") {
-      if (!number(query.workers_limit)) return std::nullopt;
+      if (!decimal_parameter(name, value, query.workers_limit, error)) return std::nullopt;
     } else if (name == "graphs_offset") {
-      if (!number(query.graphs_offset)) return std::nullopt;
+      if (!decimal_parameter(name, value, query.graphs_offset, error)) return std::nullopt;
     } else if (name == "graphs_limit") {
-      if (!number(query.graphs_limit)) return std::nullopt;
+      if (!decimal_parameter(name, value, query.graphs_limit, error)) return std::nullopt;
     } else if (name == "workers_search") {
-      if (value->size() > kMaxSearchBytes) {
+      if (value.size() > kMaxSearchBytes) {
         error = "'workers_search' is longer than " + std::to_string(kMaxSearchBytes) + " bytes";
         return std::nullopt;
       }
-      query.workers_search = *value;
+      query.workers_search = value;
     } else if (name == "workers_order") {
-      if (*value == "id") query.workers_order = StatusQuery::WorkerOrder::id;
-      else if (*value == "fastest") query.workers_order = StatusQuery::WorkerOrder::fastest;
-      else if (*value == "slowest") query.workers_order = StatusQuery::WorkerOrder::slowest;
+      if (value == "id") query.workers_order = StatusQuery::WorkerOrder::id;
+      else if (value == "fastest") query.workers_order = StatusQuery::WorkerOrder::fastest;
+      else if (value == "slowest") query.workers_order = StatusQuery::WorkerOrder::slowest;
       else {
-        error = "'workers_order' must be id, fastest or slowest, not '" + *value + "'";
+        error = "'workers_order' must be id, fastest or slowest, not '" + value + "'";
         return std::nullopt;
       }
     } else {
