@@ -79,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   }
   using namespace corvid::protocol;
   check_messages<Heartbeat, ErrorReply, WorkerHello, WorkerWelcome, Benchmark, Assign, Result, WorkerError, Release,
-                 CancelGroup, ClientHello, ClientWelcome, Submit, Submitted, Wait, End, CancelOps, Progress,
+                 CancelGroup, Redirect, ClientHello, ClientWelcome, Submit, Submitted, Wait, End, CancelOps, Progress,
                  ValueUpdate, Values, Report, Cancelled>(frame);
   return 0;
 }

@@ -118,6 +118,16 @@ def test_no_server_raises_server_unreachable(cluster):
         a()
 
 
+def test_a_server_list_fails_over_to_the_server_that_answers(cluster):
+    dead1, dead2 = f"ws://127.0.0.1:{harness.free_port()}", f"ws://127.0.0.1:{harness.free_port()}"
+    g = R.Graph("failover", server=f"{dead1},{cluster.url}", progress=False)
+    np.testing.assert_array_equal((g.t([1, 2]) + 1)(), [2, 3])
+    g = R.Graph("nowhere-twice", server=f"{dead1},{dead2}", progress=False, reconnect_window=0.5)
+    with pytest.raises(R.ServerUnreachable, match="cannot reach any of the Corvid servers") as error:
+        (g.t([1]) + 1)()
+    assert dead1 in str(error.value) and dead2 in str(error.value)
+
+
 @pytest.fixture(scope="module")
 def idle(cluster):
     """A second server without workers: waits on it last until they are stopped."""
