@@ -1,6 +1,6 @@
 // The browser benchmark: the scheduler's scenarios with headless Chromium tabs as workers.
 //   node --experimental-websocket bench_browser.js --server-bin PATH --wasm-dir DIR
-//        [--tabs 4] [--ops 2000] [--latency-rounds 200] [--smoke]
+//        [--tabs 4] [--ops 2000] [--latency-rounds 200] [--smoke] [--only kernel|heterogeneous|slots]
 // Prints:
 //   1. the wasm kernel as measured inside the browser (the Participate benchmark entry point and
 //      timed execute() calls of single-op groups in a Web Worker), the simd128 build and the
@@ -24,6 +24,9 @@ const smoke = Boolean(args.smoke);
 const TABS = Number(args.tabs || (smoke ? 2 : 4));
 const OPS = Number(args.ops || (smoke ? 200 : 2000));
 const LATENCY_ROUNDS = Number(args.latencyRounds || (smoke ? 20 : 200));
+// --only runs one part: 'kernel' (parts 1-3, one server), 'heterogeneous' (4) or 'slots' (5).
+const ONLY = args.only || '';
+const runs = (part) => !ONLY || ONLY === part;
 
 function percentile(sorted, p) { return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]; }
 
@@ -148,9 +151,20 @@ async function heterogeneous(browser, policy, slowdowns, count, size) {
 }
 
 async function main() {
+  const browser = await h.launchBrowser();
+  try {
+    if (runs('kernel')) await kernelLatencyThroughput(browser);
+    if (runs('heterogeneous')) await heterogeneousScenario(browser);
+    if (runs('slots')) await slotsScenario(browser);
+  } finally {
+    await browser.close().catch(() => {});
+  }
+}
+
+// Parts 1-3 on one server: the kernel inside Chromium, a + b latency, small-op throughput.
+async function kernelLatencyThroughput(browser) {
   const dataDir = h.tempDir('corvid-browser-bench-');
   const server = await new h.ServerProcess({ serverBin: h.requireArg(args, 'server-bin'), dataDir, wasmDir: args.wasmDir }).start();
-  const browser = await h.launchBrowser();
   let client = null;
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -188,26 +202,29 @@ async function main() {
     await server.stop();
     require('fs').rmSync(dataDir, { recursive: true, force: true });
   }
+}
 
-  try {
-    const slowdowns = smoke ? [1, 4] : [1, 2, 4, 8];
-    const count = smoke ? 60 : 2000, size = smoke ? 64 : 128;
-    console.log(`\n== heterogeneous: ${count} equal ops (${size}x${size} matmul) on tabs ${slowdowns.map((f) => f + 'x').join(', ')} slower ==`);
-    const alone = await heterogeneous(browser, 'eft', [1], count, size);
-    const bound = alone.seconds / slowdowns.reduce((sum, f) => sum + 1 / f, 0);
-    console.log(`one 1x tab alone:      ${alone.seconds.toFixed(2)} s   -> lower bound for the fleet ${bound.toFixed(2)} s (work / total speed)`);
-    for (const policy of ['eft', 'round-robin']) {
-      const r = await heterogeneous(browser, policy, slowdowns, count, size);
-      console.log(`${policy.padEnd(12)} makespan ${r.seconds.toFixed(2)} s   ${(r.seconds / bound).toFixed(2)}x the bound   ops per tab ${r.shares.join(' / ')}`);
-    }
-    console.log('\n== slots: one tab, equal independent 512x512 matmuls, 1 slot then 2 slots ==');
-    const [full, reduced] = await slots(browser, smoke ? 16 : 300, [equalOpsGraph, reducedMatmulsGraph]);
-    for (const [what, r] of [['W @ W, 1 MB back per op', full], ['sum(W @ W), a scalar back', reduced]])
-      console.log(`${what.padEnd(28)} 1 slot ${r[0].toFixed(1).padStart(6)}/s   2 slots ${r[1].toFixed(1).padStart(6)}/s   ` +
-        `${(r[1] / r[0]).toFixed(2)}x (target >= 1.7x on 2 cores)`);
-  } finally {
-    await browser.close().catch(() => {});
+// Part 4: equal ops on tabs emulating slower devices, earliest finish against round robin.
+async function heterogeneousScenario(browser) {
+  const slowdowns = smoke ? [1, 4] : [1, 2, 4, 8];
+  const count = smoke ? 60 : 2000, size = smoke ? 64 : 128;
+  console.log(`\n== heterogeneous: ${count} equal ops (${size}x${size} matmul) on tabs ${slowdowns.map((f) => f + 'x').join(', ')} slower ==`);
+  const alone = await heterogeneous(browser, 'eft', [1], count, size);
+  const bound = alone.seconds / slowdowns.reduce((sum, f) => sum + 1 / f, 0);
+  console.log(`one 1x tab alone:      ${alone.seconds.toFixed(2)} s   -> lower bound for the fleet ${bound.toFixed(2)} s (work / total speed)`);
+  for (const policy of ['eft', 'round-robin']) {
+    const r = await heterogeneous(browser, policy, slowdowns, count, size);
+    console.log(`${policy.padEnd(12)} makespan ${r.seconds.toFixed(2)} s   ${(r.seconds / bound).toFixed(2)}x the bound   ops per tab ${r.shares.join(' / ')}`);
   }
+}
+
+// Part 5: one tab with 1 slot, then 2 slots.
+async function slotsScenario(browser) {
+  console.log('\n== slots: one tab, equal independent 512x512 matmuls, 1 slot then 2 slots ==');
+  const [full, reduced] = await slots(browser, smoke ? 16 : 300, [equalOpsGraph, reducedMatmulsGraph]);
+  for (const [what, r] of [['W @ W, 1 MB back per op', full], ['sum(W @ W), a scalar back', reduced]])
+    console.log(`${what.padEnd(28)} 1 slot ${r[0].toFixed(1).padStart(6)}/s   2 slots ${r[1].toFixed(1).padStart(6)}/s   ` +
+      `${(r[1] / r[0]).toFixed(2)}x (target >= 1.7x on 2 cores)`);
 }
 
 // `count` × sum(W @ W) with one shared size×size W: the matmul stays on the worker and a scalar
@@ -226,7 +243,8 @@ function reducedMatmulsGraph(count, size) {
 // lend"), each after a warm-up graph: for each graph maker, [1 slot, 2 slots].
 async function slots(browser, count, makers) {
   const dataDir = h.tempDir('corvid-browser-bench-');
-  const server = await new h.ServerProcess({ serverBin: h.requireArg(args, 'server-bin'), dataDir, wasmDir: args.wasmDir }).start();
+  const server = await new h.ServerProcess({ serverBin: h.requireArg(args, 'server-bin'), dataDir, wasmDir: args.wasmDir,
+    extraArgs: args.verify ? ['--verify', args.verify] : [] }).start();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   let client = null;
   try {
@@ -246,6 +264,14 @@ async function slots(browser, count, makers) {
         const values = await client.wait(await client.submit(`bench-slots-${cores}-${m}`, ops, outputs));
         if (values.header.status !== 'computed') throw new Error(`slots ${cores}: graph ended ${values.header.status}`);
         rates[m].push(count / ((performance.now() - started) / 1000));
+        if (args.trace) {
+          const status = await server.status();
+          for (const w of status.workers)
+            console.log(`  [${cores} slot(s), graph ${m}] worker ${w.id}: ${w.groups_done} groups, ${w.ops_done} ops, ` +
+              `benchmark ${Number(w.score_gflops).toFixed(1)} / measured ${w.measured_gflops === null ? '-' : Number(w.measured_gflops).toFixed(1)} GFLOPS, ` +
+              `reported compute ${(w.reported_compute_ms / 1000).toFixed(2)} s`);
+          console.log(`  verification ${JSON.stringify(status.graphs ? status.graphs.map((g) => g.verification) : null)}`);
+        }
       }
     }
     return rates;
