@@ -1,6 +1,8 @@
 // The browser benchmark: the scheduler's scenarios with headless Chromium tabs as workers.
 //   node --experimental-websocket bench_browser.js --server-bin PATH --wasm-dir DIR
 //        [--tabs 4] [--ops 2000] [--latency-rounds 200] [--smoke] [--only kernel|heterogeneous|slots]
+//        [--verify off|replicate|adaptive (the servers' policy)] [--trace (slots: each slot's groups,
+//        ops, benchmark and learned speed after each graph)]
 // Prints:
 //   1. the wasm kernel as measured inside the browser (the Participate benchmark entry point and
 //      timed execute() calls of single-op groups in a Web Worker), the simd128 build and the
