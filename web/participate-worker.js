@@ -386,14 +386,16 @@ function rest() {
   totals.restMs += restMs;
 }
 
-// Under a CPU limit: calls back once the socket has handed the reply to the network (or closed).
-// The browser sends a large frame on this thread, in many small tasks after send() returns, which
-// no script sees: that is busy time too, so the busy stretch goes on until the reply has left.
-// Script cannot tell that work from waiting on a slow link or server, so both count as busy.
+// Calls back once the socket has handed the reply to the network (or closed). The browser sends
+// a large frame on this thread, in many small tasks after send() returns, which no script sees:
+// computing the next group at once would hold the reply back until that group is done too (the
+// server then sees two replies at once and the slot idles meanwhile). Under a CPU limit that
+// work is busy time, so the busy stretch goes on until the reply has left; script cannot tell it
+// from waiting on a slow link or server, so both count as busy.
 function whenSent(callback) {
   draining = true;
   const check = () => {
-    if (dutyCycle < 1 && socket && socket.readyState === WebSocket.OPEN && socket.bufferedAmount > 0) {
+    if (socket && socket.readyState === WebSocket.OPEN && socket.bufferedAmount > 0) {
       setTimeout(check, 1);
       return;
     }

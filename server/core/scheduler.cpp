@@ -19,15 +19,27 @@ double SpeedModel::raw_ms(const Cost& cost, int ops) const {
 }
 
 void SpeedModel::observe(double raw_estimate_ms, double measured_ms) {
-  if (!(raw_estimate_ms > 0) || !std::isfinite(measured_ms) || measured_ms < 0) return;
-  // Clamp single samples so one outlier (a GC pause, a tiny group timed at 0) cannot swing it far.
-  const double ratio = std::clamp(std::max(measured_ms, 1e-3) / raw_estimate_ms, 1e-3, 1e7);
-  correction_ = samples_ == 0 ? ratio : (1 - kAlpha) * correction_ + kAlpha * ratio;
+  if (!(raw_estimate_ms > 0) || !std::isfinite(raw_estimate_ms) || !std::isfinite(measured_ms) || measured_ms < 0) return;
+  // Measured and estimated times are averaged separately and the correction is their ratio, so
+  // each sample counts by its size: a tiny group whose time is all overhead, or two replies that
+  // arrived together (timed as one long and one near zero), cannot swing it far. A group timed
+  // at 0 counts as 1 µs.
+  measured_ms = std::max(measured_ms, 1e-3);
+  if (samples_ == 0) {
+    measured_avg_ms_ = measured_ms;
+    raw_avg_ms_ = raw_estimate_ms;
+  } else {
+    measured_avg_ms_ = (1 - kAlpha) * measured_avg_ms_ + kAlpha * measured_ms;
+    raw_avg_ms_ = (1 - kAlpha) * raw_avg_ms_ + kAlpha * raw_estimate_ms;
+  }
+  correction_ = std::clamp(measured_avg_ms_ / raw_avg_ms_, 1e-3, 1e7);
   ++samples_;
 }
 
 void SpeedModel::penalize(double factor) {
   correction_ = std::min(correction() * factor, 1e7);
+  if (samples_ == 0) raw_avg_ms_ = 1;
+  measured_avg_ms_ = correction_ * raw_avg_ms_;  // later samples average from the penalized speed
   samples_ = std::max(samples_, kSamplesBeforeTrust);
 }
 
@@ -64,6 +76,15 @@ GroupPlan grow_group(const Graph& graph, const SpeedModel& speed, const GroupLim
     }
     return true;
   };
+  // A cheap op whose value is smaller than the group's values it consumes (sum(W @ W)).
+  auto reduces = [&](OpIndex op) {
+    const OpNode& node = graph.ops[op];
+    double consumed = 0;
+    for (OpIndex in : node.inputs)
+      if (in_group.count(in)) consumed += value_bytes(graph.ops[in]);
+    return value_bytes(node) < consumed &&
+           speed.estimate_ms(node.cost, 1) < kReductionShareOfTarget * limits.target_ms;
+  };
   for (auto seed = graph.ready.begin(); seed != graph.ready.end() && !full(); ++seed) {
     if (in_group.count(*seed) || skip_seed(*seed) || (excluded && excluded(*seed))) continue;
     if (!plan.ops.empty() &&
@@ -72,12 +93,14 @@ GroupPlan grow_group(const Graph& graph, const SpeedModel& speed, const GroupLim
     std::deque<OpIndex> frontier;
     add(*seed);
     frontier.push_back(*seed);
-    while (!frontier.empty() && !full()) {
+    while (!frontier.empty()) {
       const OpIndex op = frontier.front();
       frontier.pop_front();
       for (OpIndex dep : graph.ops[op].dependents) {
-        if (full()) break;
         if (!joinable(dep)) continue;
+        // Once the group is full, only a cheap reduction of a value made here still joins: left
+        // out, it would cost that value's trip back and a group of its own.
+        if (full() && !(plan.ops.size() < limits.max_ops && reduces(dep))) continue;
         add(dep);
         frontier.push_back(dep);
       }

@@ -15,8 +15,9 @@ namespace corvid::server {
 
 // How fast one worker computes, from its benchmark and then from measured group timings.
 // A group's compute time is estimated as the sum over its ops of max(flops / flop rate,
-// bytes / memory rate) plus a small per-op overhead (a roofline), times a correction factor that
-// an exponentially weighted average of measured/estimated learns once there are a few samples.
+// bytes / memory rate) plus a small per-op overhead (a roofline), times a correction factor
+// learned once there are a few samples: the ratio of exponentially weighted averages of the
+// measured and the estimated times (so that samples count by their size).
 class SpeedModel {
  public:
   static constexpr double kPerOpMs = 0.002;       // dispatch overhead of one op in a kernel call
@@ -44,6 +45,7 @@ class SpeedModel {
   double flops_per_ms_ = 1e6;  // 1 GFLOPS until a benchmark arrives
   double bytes_per_ms_ = 1e6;  // 1 GB/s
   double correction_ = 1.0;
+  double measured_avg_ms_ = 0, raw_avg_ms_ = 0;  // weighted averages over the samples
   int samples_ = 0;
 };
 
@@ -77,10 +79,15 @@ struct GroupLimits {
   double new_part_below_ms = std::numeric_limits<double>::infinity();
 };
 
+// A dependent that reduces a group's value (its own value is smaller than the group's values it
+// consumes) joins a full group while its estimate is below this share of the target.
+constexpr double kReductionShareOfTarget = 0.25;
+
 // Grows a group on `graph` for a worker with speed `speed`: seeds are taken from the ready
 // frontier in submission order (skipping those `skip_seed` rejects), and each seed's pending
 // dependents join as soon as all their inputs are available or inside the group, so
-// intermediates stay on the worker. When a connected part is exhausted below the target, the
+// intermediates stay on the worker; once the group is full, only cheap reductions of its values
+// still join (kReductionShareOfTarget). When a connected part is exhausted below the target, the
 // next ready op seeds another part of the same group. `kept(op)` says whether the worker already
 // holds op's value (it then does not count towards input bytes). Ops that `excluded` names never
 // join, neither as seeds nor as dependents (a kernel error this worker reported is disputed).

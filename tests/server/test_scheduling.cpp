@@ -466,3 +466,25 @@ TEST_CASE("redirect_free_workers sends free workers to another server and leaves
   CHECK(h.values(10).size() == 1);
   CHECK(h.core->redirect_free_workers(5, "ws://elsewhere:9999") == 1);  // free now
 }
+
+TEST_CASE("each slot of a device holds a prefetched group: the next starts as soon as it answers") {
+  CoordinatorOptions options = unverified();  // two groups in flight per worker (the default)
+  options.target_group_ms = 0.001;             // one op per group
+  Harness h(options);
+  h.connect_worker(1, 10, 10, {{"device", "tab-1"}, {"slot", 0}});
+  h.connect_worker(2, 10, 10, {{"device", "tab-1"}, {"slot", 1}});
+  h.connect_client(10);
+  h.submit_ok(10, heavy_ops(40));
+  // Both slots hold two groups: the one computing and the next.
+  CHECK(h.outbox.count(1, "assign") == 2);
+  CHECK(h.outbox.count(2, "assign") == 2);
+  CHECK(worker_status(h, 1)["in_flight"] == 2);
+  // An answer frees a place, which is filled at once: the slot never waits for a round trip.
+  h.clock.t += 30;
+  REQUIRE(h.answer_one(1));
+  CHECK(h.outbox.count(1, "assign") == 2);
+  // A slot that goes (its tab closed or paused) hands both its groups to the other slot.
+  h.core->worker_disconnected(2);
+  h.work_all({1});
+  CHECK(worker_status(h, 1)["ops_done"] == 40);
+}
