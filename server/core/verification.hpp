@@ -71,6 +71,7 @@ struct Check {
   Cost cost;
   std::vector<Candidate> results;
   std::set<WorkerId> workers;   // that answered or hold a replica: a replica goes to another
+  std::set<std::string> devices;  // the devices (tabs) of those workers: a replica goes to another device
   GroupId replica = 0;          // the replica in flight (a worker's group or a server job); 0: none
   bool server_replica = false;  // the replica in flight is the server's kernel
   bool spot_checked = false;    // the server's kernel was asked (spot check or tie-break): once per check

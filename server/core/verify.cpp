@@ -79,6 +79,7 @@ void CoordinatorImpl::verify_result(WorkerState& w, Graph& graph, const GroupRec
   Check& check = checks_.open(graph.id, ops, done.outputs, external_inputs(graph, ops), cost);
   check.results.push_back({w.id, done.id, std::move(outputs)});
   check.workers.insert(w.id);
+  if (!w.device.empty()) check.devices.insert(w.device);
   std::set<GroupId> others;
   for (OpIndex op : ops) {
     // After a deadline the ops may have gone back to pending: the check runs them now.
@@ -345,7 +346,9 @@ void CoordinatorImpl::dispatch_replicas() {
     bool someone = false;  // a worker that may take the replica, now or once it has a free slot
     for (WorkerState* w : fleet_.eligible(options_.max_in_flight_per_worker, loads)) {
       // Not a worker that reported a kernel error for one of these ops: it would report it again.
-      if (w->suspect || check->workers.count(w->id) ||
+      // Not another slot of a device that computed the group: it runs the same kernel in the same
+      // browser, so it would repeat a fault of that device (or its owner's lie) and check nothing.
+      if (w->suspect || check->workers.count(w->id) || (!w->device.empty() && check->devices.count(w->device)) ||
           std::any_of(check->ops.begin(), check->ops.end(), [&](OpIndex op) { return reported_by(graph, op, w->id); }))
         continue;
       someone = true;
@@ -363,6 +366,7 @@ void CoordinatorImpl::dispatch_replicas() {
       if (assign(*best, graph, plan, check->id)) {
         check->replica = best->in_flight.back();
         check->workers.insert(best->id);
+        if (!best->device.empty()) check->devices.insert(best->device);
       }
     } else if (!someone) {
       // A fleet of one: the server gives the second opinion (not budgeted: nobody else can).

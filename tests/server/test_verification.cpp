@@ -614,3 +614,33 @@ TEST_CASE("a copy (transpose, movement) is compared as loosely as the op whose v
             .agree);
   CHECK_FALSE(compare_results(g, result(2), result(3)).agree);
 }
+
+TEST_CASE("replicate: a replica never goes to another slot of the device that computed the group") {
+  // Two slots of one tab run the same kernel in the same browser: a fault of that device (or its
+  // owner's patched kernel) would agree with itself. Their second opinion comes from elsewhere.
+  Harness h(replicate());
+  h.connect_worker(1, 100, 100, {{"device", "tab-a"}, {"slot", 0}});
+  h.connect_worker(2, 100, 100, {{"device", "tab-a"}, {"slot", 1}});
+  h.connect_client(10);
+  uint64_t g = h.submit_ok(10, negation());
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  // Both slots lie the same way: the server's kernel, not the sibling slot, checks the result.
+  const auto both_lie = [](WorkerId) { return lie(3); };
+  const WorkerId first = answer_next(h, {1, 2}, both_lie);
+  REQUIRE(first != 0);
+  CHECK(h.outbox.count(3 - first, "assign") == 0);
+  CHECK(delivered(h, 10) == kRight);
+  CHECK(worker_status(h, first)["failures"] == 1);
+  CHECK(metric(h, "corvid_server_replicas_total") == "1");
+
+  // With a worker of another device connected, the replica goes to it.
+  h.connect_worker(3, 100, 100, {{"device", "tab-b"}, {"slot", 0}});
+  g = h.submit_ok(10, negation());
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  const WorkerId again = answer_next(h, {1, 2});
+  REQUIRE((again == 1 || again == 2));
+  CHECK(h.outbox.count(3 - again, "assign") == 0);
+  REQUIRE(answer_next(h, {3}) == 3);
+  CHECK(delivered(h, 10) == kRight);
+  CHECK(metric(h, "corvid_server_replicas_total") == "1");
+}
