@@ -175,15 +175,19 @@ void CoordinatorImpl::decide(Check& check) {
   for (int wrong : verdict.wrong)
     if (blame(check, results[wrong], results[verdict.accepted], comparison(wrong, verdict.accepted)))
       to_quarantine.push_back(results[wrong].worker);
+  std::vector<WorkerId> agreed;  // the workers whose results were right: each is credited (as BOINC does)
   for (int i = 0; i < static_cast<int>(results.size()); ++i)
-    if (results[i].worker && std::find(verdict.wrong.begin(), verdict.wrong.end(), i) == verdict.wrong.end())
+    if (results[i].worker && std::find(verdict.wrong.begin(), verdict.wrong.end(), i) == verdict.wrong.end()) {
       trust_.verified(results[i].worker);
+      agreed.push_back(results[i].worker);
+    }
   Candidate accepted = std::move(check.results[verdict.accepted]);
   const std::vector<OpIndex> ops = check.ops;
   checks_.close(check.id);
   ++stats_.totals.groups_verified;
   const uint64_t computed = apply_result(graph, ops, accepted.outputs, {}, nullptr);
-  if (WorkerState* w = fleet_.find(accepted.worker)) w->ops_done += computed;
+  for (WorkerId worker : agreed)
+    if (WorkerState* w = fleet_.find(worker)) w->ops_done += computed;
   for (WorkerId worker : to_quarantine) quarantine(worker);
 }
 

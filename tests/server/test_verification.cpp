@@ -154,6 +154,7 @@ TEST_CASE("replicate: a fleet of one gets its second opinion from the server's k
   REQUIRE(answer_next(h, {1}) == 1);
   CHECK(delivered(h, 10) == kRight);
   CHECK(worker_status(h, 1)["failures"] == 0);
+  CHECK(worker_status(h, 1)["ops_done"] == 1);  // credited for its result, which the server's agreed with
   CHECK(metric(h, "corvid_server_replicas_total") == "1");
   // A lone liar is caught the same way.
   g = h.submit_ok(10, negation());
