@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "server/core/postgres_store.hpp"
 #include "server/core/verification.hpp"
 #include "server/net/http_routes.hpp"
 #include "server/net/listener.hpp"
@@ -69,6 +70,11 @@ int main(int argc, char** argv) {
                  "a web origin (https://host[:port]) whose pages may open /ws/worker and /ws/client besides this "
                  "server's own; repeatable; * allows any. On a loopback --host, its host name is also accepted in Host");
   app.add_option("--data-dir", data_dir, "directory for the SQLite store (corvid.db) and the developer token")
+      ->capture_default_str();
+  app.add_option("--store", options.store,
+                 "where graphs, trust records and tokens are kept: empty for the SQLite file corvid.db in --data-dir "
+                 "(one server), or a PostgreSQL URI (postgresql://user@host:port/db) shared by several servers, "
+                 "which then share graph ids and tokens (see README: several servers)")
       ->capture_default_str();
   app.add_option("--web-dir", web_dir, "directory of the web pages served at /")->capture_default_str();
   app.add_option("--wasm-dir", wasm_dir, "directory holding the built corvid_kernel.js and corvid_kernel.wasm")
@@ -140,6 +146,11 @@ int main(int argc, char** argv) {
     config.token = load_or_create_token(config.token_file);
     const fs::path worker_token_file = config.data_dir / "worker-token";
     config.worker_token = load_or_create_token(worker_token_file);
+    if (is_postgres_url(options.store)) {
+      // Servers on one database answer with one token: the first server's, kept in the database.
+      config.token = shared_secret(options.store, "developer-token", config.token);
+      config.worker_token = shared_secret(options.store, "worker-token", config.worker_token);
+    }
     config.max_frame_bytes = std::size_t{max_frame_mb} << 20;
     for (const auto& origin : allowed_origins) config.allowed_origins.push_back(normalize_origin(origin));
     config.loopback_only = address.is_loopback();
@@ -170,6 +181,8 @@ int main(int argc, char** argv) {
       if (lan.empty()) std::cout << "\ncorvid-server: other devices: no network address found besides loopback";
     }
     std::cout << "\ncorvid-server: data directory " << config.data_dir.string()
+              << "\ncorvid-server: store "
+              << (options.store.empty() ? (config.data_dir / "corvid.db").string() : redacted_url(options.store))
               << "\ncorvid-server: developer token in " << config.token_file.string()
               << "\ncorvid-server: worker token (trusted workers) in " << worker_token_file.string()
               << "\ncorvid-server: verification " << verify_policy_name(options.verify)

@@ -81,7 +81,12 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
       outbox_.send_to_client(client, protocol::encode(protocol::Submitted{request_id, known->second, 0, true}));
       return;
     }
-    fresh.id = next_graph_id_;
+    try {
+      fresh.id = store_.next_graph_id(next_graph_id_);
+    } catch (const std::exception& e) {
+      send_client_error(client, request_id, "", std::string("the server could not store the graph: ") + e.what());
+      return;
+    }
     fresh.name = request.name.empty() ? "graph " + std::to_string(fresh.id) : request.name;
     fresh.owner = clients_[client];
     fresh.created_at = unix_now();
@@ -126,7 +131,7 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
   }
   if (create) {
     graph = &graphs_.emplace(fresh.id, std::move(fresh)).first->second;
-    next_graph_id_ = graph->id + 1;
+    next_graph_id_ = std::max(next_graph_id_, graph->id + 1);
     if (!graph->submit_key.empty()) graph_by_key_[{graph->owner, graph->submit_key}] = graph->id;
   }
   graph->outputs = outputs;

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "server/core/coordinator_impl.hpp"
+#include "server/core/postgres_store.hpp"
 
 namespace corvid::server {
 
@@ -12,8 +13,10 @@ namespace {
 
 constexpr double kRemovalPeriodMs = 10000;  // how often finished graphs are checked for removal
 
-// The SQLite store in data_dir, which is created if missing.
-std::unique_ptr<GraphStore> open_store(const std::string& data_dir) {
+// The PostgreSQL store `store` names, or else the SQLite store in data_dir (created if missing).
+std::unique_ptr<GraphStore> open_store(const std::string& data_dir, const std::string& store) {
+  if (is_postgres_url(store)) return open_postgres_store(store);
+  if (!store.empty()) throw std::runtime_error("--store " + redacted_url(store) + " is not a postgresql:// URI");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) throw std::runtime_error("cannot create data directory " + data_dir + ": " + ec.message());
@@ -38,7 +41,7 @@ CoordinatorImpl::CoordinatorImpl(const std::string& data_dir, const Clock& clock
       kernel_(kernel ? *kernel : *own_kernel_),
       clock_at_start_(clock.now_ms()),
       unix_at_start_(system_unix_now()),
-      store_(open_store(data_dir), clock_at_start_),
+      store_(open_store(data_dir, options.store), clock_at_start_),
       stats_(clock_at_start_),
       // Group ids differ across restarts, so a result for a group of an earlier run is never
       // taken for one of this run.

@@ -70,6 +70,9 @@ struct CoordinatorOptions {
   double spot_check_rate = 0.1;
   double spot_check_budget = 0.1;
   uint64_t seed = 0;  // of the replication and spot-check draws (0: from std::random_device)
+  // Where graphs are kept: "" for the SQLite file corvid.db in the data directory, or a
+  // PostgreSQL URI (postgresql://...) shared by several servers (postgres_store.hpp).
+  std::string store;
 };
 
 // Which rows GET /api/status returns (docs/protocol.md); its aggregates always cover every
@@ -124,8 +127,8 @@ class Coordinator {
   virtual std::shared_ptr<const Tensor> value(uint64_t graph_id, const std::string& op_id, std::string& why) = 0;
 };
 
-// The coordinator with its SQLite store in `data_dir` (created if missing; file corvid.db, WAL)
-// and its graph id mark (file last-graph-id, see graph_id_mark.hpp). Unfinished graphs in the
+// The coordinator with its SQLite store in `data_dir` (created if missing; file corvid.db, WAL),
+// or the PostgreSQL store options.store names, and its graph id mark (file last-graph-id, see graph_id_mark.hpp). Unfinished graphs in the
 // store are resumed: their running ops go back to pending. `kernel` settles disputed kernel
 // errors; without one (tests, simulations) the coordinator computes them itself on the calling
 // thread at the end of the call that needed it. Throws std::runtime_error, with a one-line

@@ -61,6 +61,9 @@ class GraphStore {
   virtual std::vector<StoredGraph> load_graphs() = 0;
   // The largest graph id ever stored, removed graphs included (0 if none): ids are never reused.
   virtual GraphId last_graph_id() = 0;
+  // The id for a new graph, given the next one this server would use (`local_next`): a store
+  // shared by several servers hands out ids from one sequence; an embedded one takes local_next.
+  virtual GraphId next_graph_id(GraphId local_next) { return local_next; }
   // The stored value of an op, or nullopt.
   virtual std::optional<Tensor> load_value(GraphId graph, OpIndex op) = 0;
 

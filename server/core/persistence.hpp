@@ -32,6 +32,8 @@ class Persistence {
   std::vector<Graph> load(double now_ms, double unix_now);
   // The largest graph id ever stored, removed graphs included.
   GraphId last_graph_id() { return store_->last_graph_id(); }
+  // The id for a new graph (GraphStore::next_graph_id).
+  GraphId next_graph_id(GraphId local_next) { return store_->next_graph_id(local_next); }
 
   // Durably stores the ops graph.ops[base..] of a submit (and the graph itself if `create`),
   // their values and the graph's `outputs`, with everything queued so far. Throws if the store
