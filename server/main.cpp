@@ -148,8 +148,10 @@ int main(int argc, char** argv) {
     config.worker_token = load_or_create_token(worker_token_file);
     if (is_postgres_url(options.store)) {
       // Servers on one database answer with one token: the first server's, kept in the database.
-      config.token = shared_secret(options.store, "developer-token", config.token);
-      config.worker_token = shared_secret(options.store, "worker-token", config.worker_token);
+      const std::string token = shared_secret(options.store, "developer-token", config.token);
+      const std::string worker_token = shared_secret(options.store, "worker-token", config.worker_token);
+      if (token != config.token) replace_token_file(config.token_file, config.token = token);
+      if (worker_token != config.worker_token) replace_token_file(worker_token_file, config.worker_token = worker_token);
     }
     config.max_frame_bytes = std::size_t{max_frame_mb} << 20;
     for (const auto& origin : allowed_origins) config.allowed_origins.push_back(normalize_origin(origin));

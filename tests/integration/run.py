@@ -18,6 +18,9 @@ import numpy as np
 
 from harness import Cluster, TestFailure, check, finish, wait_until
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
+from pg_cluster import PgCluster  # noqa: E402  (tests/postgres: a throw-away PostgreSQL cluster)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRAPHS = os.path.join(HERE, "graphs")
 
@@ -962,6 +965,49 @@ def case_no_worker_notice(c):
     check(err.count("no worker has been connected") == 1, f"the notice is not said exactly once: {err!r}")
     check(f"http://127.0.0.1:{c.port}/" in err and "Participate" in err, f"the notice names no page: {err!r}")
     check_outputs(json.loads(out), doc, "graph after the notice")
+
+
+# ---- several servers on PostgreSQL (issue 16) ----
+
+
+def case_pg_server_restart(c):
+    """--store postgresql://: random graphs computed with workers; then the server is killed
+    mid-graph and started again with an EMPTY data directory on the same database: the graph is
+    still there (it lived in PostgreSQL, not in corvid.db), completes with NumPy's values, and the
+    developer token is the one kept in the database."""
+    with PgCluster() as pg:
+        store = pg.create_database("corvid")
+        c.start_server("--store", store)
+        c.start_worker("w1", slowdown=20)
+        c.start_worker("w2", slowdown=20)
+        c.wait_workers_ready(["w1", "w2"])
+        rng = np.random.default_rng(16)
+        submit_all_and_check(c, [random_graph(rng, f"pg-random-{i}") for i in range(3)])
+        check(int(pg.sql("SELECT count(*) FROM graphs", "corvid")) == 3, "the 3 graphs are not in PostgreSQL")
+        check(not os.path.exists(os.path.join(c.data_dir, "corvid.db")), "a PostgreSQL server created corvid.db")
+
+        doc = chain_graph("pg-restart", 160, size=128)
+        p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
+
+        def partly_computed():
+            graphs = [g for g in c.status().get("graphs", []) if g["name"] == "pg-restart"]
+            return graphs and graphs[0]["counts"].get("computed", 0) > 10 and graphs[0]
+
+        graph = wait_until(partly_computed, 60, "the graph to be partly computed")
+        check(p.poll() is None, "corvid submit finished before the server was killed; make the graph longer")
+        token = c.token()
+        c.kill_server()
+        check(graph["counts"]["computed"] < graph["total"], "the graph was complete before the kill")
+        c.data_dir = os.path.join(c.dir, "data-after")  # nothing local survives
+        c.start_server("--store", store)
+        check(c.token() == token, "the restarted server did not take the developer token kept in the database")
+        names = [g["name"] for g in c.status()["graphs"]]
+        check("pg-restart" in names and len(names) == 4, f"graphs after the restart: {names}")
+        code, out, err = finish(p, 150, "corvid submit --wait across a server restart")
+        check(code == 0, f"exit {code}: {err}")
+        check_outputs(json.loads(out), doc, "graph across a restart on PostgreSQL")
+        c.wait_workers_ready(["w1", "w2"], timeout=20)
+        c.stop()
 
 
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}
