@@ -76,6 +76,15 @@ int main(int argc, char** argv) {
                  "(one server), or a PostgreSQL URI (postgresql://user@host:port/db) shared by several servers, "
                  "which then share graph ids and tokens (see README: several servers)")
       ->capture_default_str();
+  app.add_option("--lease-ms", options.lease_ms,
+                 "with a PostgreSQL --store: a graph belongs to the server holding its lease, renewed every third of "
+                 "this; when a server stops renewing (killed, stalled), another adopts its graphs once the lease "
+                 "expired, so failover takes between this and about 1.33 times this")
+      ->check(CLI::Range(300.0, 3600000.0))
+      ->capture_default_str();
+  app.add_option("--advertise-url", options.advertise_url,
+                 "with a PostgreSQL --store: the URL (ws://host:port) other servers send developers and workers to "
+                 "for this server's graphs; default ws://<--host or this machine's first LAN address>:<port>");
   app.add_option("--web-dir", web_dir, "directory of the web pages served at /")->capture_default_str();
   app.add_option("--wasm-dir", wasm_dir, "directory holding the built corvid_kernel.js and corvid_kernel.wasm")
       ->capture_default_str();
@@ -167,6 +176,14 @@ int main(int argc, char** argv) {
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     auto state = std::make_shared<ServerState>(ioc, config);
     auto listener = std::make_shared<Listener>(ioc, tcp::endpoint{address, port}, state);
+    if (options.advertise_url.empty()) {
+      std::string reachable = host;
+      if (address.is_unspecified()) {
+        const auto lan = lan_addresses();
+        reachable = lan.empty() ? "127.0.0.1" : lan.front().substr(0, lan.front().find(' '));
+      }
+      options.advertise_url = "ws://" + reachable + ":" + std::to_string(listener->local_endpoint().port());
+    }
     state->start(options);
     listener->run();
 
@@ -184,7 +201,9 @@ int main(int argc, char** argv) {
     }
     std::cout << "\ncorvid-server: data directory " << config.data_dir.string()
               << "\ncorvid-server: store "
-              << (options.store.empty() ? (config.data_dir / "corvid.db").string() : redacted_url(options.store))
+              << (options.store.empty() ? (config.data_dir / "corvid.db").string()
+                                        : redacted_url(options.store) + " (shared; this server is " +
+                                              options.advertise_url + ")")
               << "\ncorvid-server: developer token in " << config.token_file.string()
               << "\ncorvid-server: worker token (trusted workers) in " << worker_token_file.string()
               << "\ncorvid-server: verification " << verify_policy_name(options.verify)

@@ -50,8 +50,30 @@ void CoordinatorImpl::send_client_error(ClientId client, const protocol::Request
   outbox_.send_to_client(client, protocol::encode(protocol::ErrorReply{request_id, op_id, error}));
 }
 
+void CoordinatorImpl::send_owned_elsewhere(ClientId client, const protocol::RequestId& request_id, GraphId graph,
+                                           const std::string& owner_url) {
+  Frame reply = protocol::encode(protocol::ErrorReply{
+      request_id, "", "graph " + std::to_string(graph) + " is owned by the server at " + owner_url});
+  reply.header["redirect"] = owner_url;
+  outbox_.send_to_client(client, std::move(reply));
+}
+
 Graph* CoordinatorImpl::graph_for_request(ClientId client, GraphId id, const protocol::RequestId& request_id) {
   auto g = graphs_.find(id);
+  if (g == graphs_.end() && store_.leases_graphs()) {
+    // Several servers: a graph this one does not hold may be another's (or a dead one's).
+    std::string owner;
+    try {
+      owner = store_.owner_url(id);
+    } catch (const std::exception& e) {
+      send_client_error(client, request_id, "", std::string("the server could not reach its store: ") + e.what());
+      return nullptr;
+    }
+    if (!owner.empty()) {
+      send_owned_elsewhere(client, request_id, id, owner);
+      return nullptr;
+    }
+  }
   if (g == graphs_.end() && id > 0 && id < next_graph_id_) {
     char hours[32];
     std::snprintf(hours, sizeof hours, "%g", options_.keep_finished_s / 3600);

@@ -14,8 +14,9 @@ namespace {
 constexpr double kRemovalPeriodMs = 10000;  // how often finished graphs are checked for removal
 
 // The PostgreSQL store `store` names, or else the SQLite store in data_dir (created if missing).
-std::unique_ptr<GraphStore> open_store(const std::string& data_dir, const std::string& store) {
-  if (is_postgres_url(store)) return open_postgres_store(store);
+std::unique_ptr<GraphStore> open_store(const std::string& data_dir, const CoordinatorOptions& options) {
+  const std::string& store = options.store;
+  if (is_postgres_url(store)) return open_postgres_store(store, {options.lease_ms, options.advertise_url});
   if (!store.empty()) throw std::runtime_error("--store " + redacted_url(store) + " is not a postgresql:// URI");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -41,7 +42,7 @@ CoordinatorImpl::CoordinatorImpl(const std::string& data_dir, const Clock& clock
       kernel_(kernel ? *kernel : *own_kernel_),
       clock_at_start_(clock.now_ms()),
       unix_at_start_(system_unix_now()),
-      store_(open_store(data_dir, options.store), clock_at_start_),
+      store_(open_store(data_dir, options), clock_at_start_),
       stats_(clock_at_start_),
       // Group ids differ across restarts, so a result for a group of an earlier run is never
       // taken for one of this run.
@@ -287,7 +288,53 @@ void CoordinatorImpl::tick() {
     }
   }
   if (t - last_removal_ms_ >= kRemovalPeriodMs) remove_old_graphs();
+  if (store_.leases_graphs() && t - last_lease_renewal_ms_ >= options_.lease_ms / 3) renew_leases();
   settle();
+}
+
+void CoordinatorImpl::renew_leases() {
+  last_lease_renewal_ms_ = now();
+  Persistence::Leases leases;
+  try {
+    leases = store_.renew_leases(static_cast<int64_t>(fleet_.size()), queue_depth(), now(), unix_now());
+  } catch (const std::exception& e) {
+    event("store", std::string("could not renew the leases: ") + e.what());
+    return;
+  }
+  for (GraphId id : leases.lost) drop_lost_graph(id);
+  for (Graph& adopted : leases.adopted) {
+    const GraphId id = adopted.id;
+    if (graphs_.count(id)) continue;
+    event("adopted", "graph " + std::to_string(id) + " '" + adopted.name + "' adopted from a server whose lease expired");
+    Graph& g = graphs_[id] = std::move(adopted);
+    if (!g.submit_key.empty()) graph_by_key_[{g.owner, g.submit_key}] = id;
+    touched(id);
+  }
+}
+
+void CoordinatorImpl::drop_lost_graph(GraphId id) {
+  auto found = graphs_.find(id);
+  if (found == graphs_.end()) return;
+  Graph& graph = found->second;
+  event("lease", "lost the lease of graph " + std::to_string(id) + " '" + graph.name +
+                     "' (this server stalled past it): another server carries it on, this one drops it");
+  // Developers waiting here are sent to the new owner; nothing of the graph is written any more
+  // (the store fences it), its groups are called back from the workers.
+  const std::string owner = store_.owner_url(id);
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->graph != id) {
+      ++it;
+      continue;
+    }
+    send_owned_elsewhere(it->client, it->request_id, id, owner);
+    it = waiters_.erase(it);
+  }
+  for (OpIndex op = 0; op < graph.ops.size(); ++op) apply_changes(graph, graph.cancel(op));
+  cancel_finished_groups(id);
+  graph_by_key_.erase({graph.owner, graph.submit_key});
+  graphs_.erase(id);
+  holding_values_.erase(id);
+  touched_.erase(id);
 }
 
 void CoordinatorImpl::remove_old_graphs() {

@@ -73,6 +73,11 @@ struct CoordinatorOptions {
   // Where graphs are kept: "" for the SQLite file corvid.db in the data directory, or a
   // PostgreSQL URI (postgresql://...) shared by several servers (postgres_store.hpp).
   std::string store;
+  // With a PostgreSQL store: how long a server's lease of its graphs lasts (renewed every third
+  // of it; another server adopts the graphs of one silent for longer), and the URL (ws://host:port)
+  // developers asking this server about a graph another one owns are sent to.
+  double lease_ms = 10000;
+  std::string advertise_url;
 };
 
 // Which rows GET /api/status returns (docs/protocol.md); its aggregates always cover every

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -18,7 +19,7 @@ namespace {
 
 // The schema version this server writes. Each entry of kMigrations brings a database from
 // version i to i + 1; a new version appends one (never edits an old one).
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 const char* const kMigrations[kSchemaVersion] = {
     R"sql(
 CREATE TABLE graphs (
@@ -64,6 +65,27 @@ CREATE TABLE secrets (
   value TEXT NOT NULL);
 CREATE SEQUENCE graph_ids;
 )sql",
+    // 2: several servers. written_by says which server wrote an op state or a value last.
+    R"sql(
+CREATE TABLE servers (
+  id BIGSERIAL PRIMARY KEY,
+  url TEXT NOT NULL,
+  slots BIGINT NOT NULL DEFAULT 0,
+  ready BIGINT NOT NULL DEFAULT 0,
+  started_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+  seen_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+  stopped BOOLEAN NOT NULL DEFAULT false);
+CREATE TABLE leases (
+  graph_id BIGINT PRIMARY KEY,
+  owner BIGINT NOT NULL,
+  epoch BIGINT NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL);
+CREATE INDEX leases_by_owner ON leases (owner);
+ALTER TABLE ops ADD COLUMN written_by BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE ops ADD COLUMN written_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp();
+ALTER TABLE tensors ADD COLUMN written_by BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE tensors ADD COLUMN written_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp();
+)sql",
 };
 
 // Any constant: the key of the advisory lock that serialises schema creation and upgrades.
@@ -104,6 +126,7 @@ struct Param {
   Param(int64_t v) : value(std::to_string(v)) {}  // NOLINT
   Param(uint64_t v) : value(std::to_string(v)) {}  // NOLINT
   Param(int v) : value(std::to_string(v)) {}       // NOLINT
+  Param(long long v) : value(std::to_string(v)) {}  // NOLINT
   Param(double v) {                                // NOLINT
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -225,58 +248,86 @@ void prepare_schema(Connection& db, const std::string& url) {
 }
 
 // The PostgreSQL implementation of GraphStore (one connection; not thread-safe, like the others).
+// A text literal of a PostgreSQL bigint[] holding `ids`.
+template <typename Ids>
+std::string id_array(const Ids& ids) {
+  std::string out = "{";
+  for (const auto& id : ids) out += (out.size() > 1 ? "," : "") + std::to_string(static_cast<int64_t>(id));
+  return out + "}";
+}
+
+// The PostgreSQL implementation of GraphStore, one server's view of a database shared with
+// others (one connection; not thread-safe, like the others).
 class PostgresGraphStore final : public GraphStore {
  public:
-  explicit PostgresGraphStore(const std::string& url) : db_(url) { prepare_schema(db_, url); }
+  PostgresGraphStore(const std::string& url, const PostgresOptions& options)
+      : db_(url), lease_(std::to_string(static_cast<int64_t>(options.lease_ms)) + " milliseconds") {
+    if (options.lease_ms < 100) throw std::runtime_error("the lease time must be at least 100 ms");
+    prepare_schema(db_, url);
+    Connection::Transaction tx(db_);
+    me_ = db_.exec("INSERT INTO servers (url) VALUES ($1) RETURNING id", {options.advertise_url}).integer(0, 0);
+    // A server that bound this URL's port is the successor of any earlier one there (a server
+    // restarted after a crash): it takes their graphs at once instead of after their leases.
+    if (!options.advertise_url.empty()) {
+      db_.exec("UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' WHERE owner IN "
+               "(SELECT id FROM servers WHERE url = $1 AND id <> $2)",
+               {options.advertise_url, me_});
+      db_.exec("UPDATE servers SET stopped = true WHERE url = $1 AND id <> $2", {options.advertise_url, me_});
+    }
+    tx.commit();
+  }
   ~PostgresGraphStore() override {
     try {
       flush();
+      // A clean stop hands this server's graphs to the others at once.
+      Connection::Transaction tx(db_);
+      db_.exec("UPDATE leases SET expires_at = clock_timestamp() - interval '1 second' WHERE owner = $1", {me_});
+      db_.exec("UPDATE servers SET stopped = true, slots = 0, ready = 0 WHERE id = $1", {me_});
+      tx.commit();
     } catch (const std::exception&) {
-      // Destruction must not throw; queued results are recomputed after a restart.
+      // Destruction must not throw; the leases then expire by themselves.
     }
   }
 
+  bool leases_graphs() const override { return true; }
+
   std::vector<StoredGraph> load_graphs() override {
-    std::vector<StoredGraph> graphs;
-    std::map<GraphId, std::size_t> by_id;
-    Result g = db_.exec(
-        "SELECT id, name, owner, created_at, outputs, finished_at, submit_key, verify FROM graphs "
-        "WHERE removed_at = 0 ORDER BY id");
-    for (int r = 0; r < g.rows(); ++r) {
-      StoredGraph sg;
-      sg.id = static_cast<GraphId>(g.integer(r, 0));
-      sg.name = g.text(r, 1);
-      sg.owner = g.text(r, 2);
-      sg.created_at = g.real(r, 3);
-      sg.outputs = nlohmann::json::parse(g.text(r, 4)).get<std::vector<OpIndex>>();
-      sg.finished_at = g.real(r, 5);
-      sg.submit_key = g.text(r, 6);
-      parse_verify_policy(g.text(r, 7), sg.verify);  // "" (off)
-      by_id[sg.id] = graphs.size();
-      graphs.push_back(std::move(sg));
+    adopt_expired();
+    return graphs_of(held_);
+  }
+
+  LeaseChanges renew_leases(int64_t slots, int64_t ready) override {
+    LeaseChanges changes;
+    Connection::Transaction tx(db_);
+    db_.exec("UPDATE servers SET slots = $2, ready = $3, seen_at = clock_timestamp(), stopped = false WHERE id = $1",
+             {me_, slots, ready});
+    Result renewed = db_.exec(
+        "UPDATE leases SET expires_at = clock_timestamp() + $2::interval WHERE owner = $1 RETURNING graph_id, epoch",
+        {me_, lease_});
+    tx.commit();
+    std::map<GraphId, int64_t> still;
+    for (int r = 0; r < renewed.rows(); ++r) still[static_cast<GraphId>(renewed.integer(r, 0))] = renewed.integer(r, 1);
+    for (auto it = held_.begin(); it != held_.end();) {
+      auto s = still.find(it->first);
+      if (s == still.end() || s->second != it->second) {
+        lost_.insert(it->first);
+        it = held_.erase(it);
+      } else {
+        ++it;
+      }
     }
-    Result o = db_.exec(
-        "SELECT graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, requested, "
-        "EXISTS (SELECT 1 FROM tensors t WHERE t.graph_id = ops.graph_id AND t.seq = ops.seq) "
-        "FROM ops ORDER BY graph_id, seq");
-    for (int r = 0; r < o.rows(); ++r) {
-      auto it = by_id.find(static_cast<GraphId>(o.integer(r, 0)));
-      if (it == by_id.end()) continue;
-      StoredOp op;
-      op.seq = static_cast<OpIndex>(o.integer(r, 1));
-      op.id = o.text(r, 2);
-      op.op = o.text(r, 3);
-      op.inputs = nlohmann::json::parse(o.text(r, 4)).get<std::vector<OpIndex>>();
-      op.params = nlohmann::json::parse(o.text(r, 5));
-      op.spec.dtype = static_cast<DType>(o.integer(r, 6));
-      op.spec.shape = parse_shape(o.text(r, 7));
-      op.status = static_cast<OpStatus>(o.integer(r, 8));
-      op.error = o.text(r, 9);
-      op.requested = o.boolean(r, 10);
-      op.has_value = o.boolean(r, 11);
-      graphs[it->second].ops.push_back(std::move(op));
-    }
-    return graphs;
+    changes.lost.assign(lost_.begin(), lost_.end());
+    lost_.clear();
+    changes.adopted = graphs_of(adopt_expired());
+    return changes;
+  }
+
+  std::string owner_url(GraphId graph) override {
+    Result r = db_.exec(
+        "SELECT s.url FROM leases l JOIN servers s ON s.id = l.owner "
+        "WHERE l.graph_id = $1 AND l.owner <> $2",
+        {static_cast<int64_t>(graph), me_});
+    return r.rows() ? r.text(0, 0) : "";
   }
 
   GraphId last_graph_id() override {
@@ -303,28 +354,39 @@ class PostgresGraphStore final : public GraphStore {
   void add_ops(const StoredGraph& graph, bool create, const std::vector<StoredOp>& ops,
                const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& values) override {
     Connection::Transaction tx(db_);
+    const auto id = static_cast<int64_t>(graph.id);
+    if (!create && !fenced(std::set<GraphId>{graph.id}).count(graph.id))
+      throw std::runtime_error("graph " + std::to_string(graph.id) + " is now owned by another server");
     write_queued();
     const std::string outputs = nlohmann::json(graph.outputs).dump();
     const std::string verify = graph.verify == VerifyPolicy::off ? "" : verify_policy_name(graph.verify);
-    const auto id = static_cast<int64_t>(graph.id);
     if (create) {
       db_.exec("INSERT INTO graphs (id, name, owner, created_at, outputs, submit_key, verify) "
                "VALUES ($1, $2, $3, $4, $5, $6, $7)",
                {id, graph.name, graph.owner, graph.created_at, outputs, graph.submit_key, verify});
+      db_.exec("INSERT INTO leases (graph_id, owner, epoch, expires_at) VALUES ($1, $2, 1, clock_timestamp() + $3::interval)",
+               {id, me_, lease_});
     } else {
       db_.exec("UPDATE graphs SET outputs = $2, verify = $3 WHERE id = $1", {id, outputs, verify});
     }
     for (const auto& op : ops) write_op(graph.id, op);
     for (const auto& [seq, value] : values) write_value(graph.id, seq, *value);
     tx.commit();
+    if (create) held_[graph.id] = 1;
   }
 
+  // Writes for graphs this server does not hold are not even queued.
   void queue_status(GraphId graph, OpIndex op, OpStatus status, const std::string& error) override {
-    statuses_[{graph, op}] = {status, error};
+    if (held_.count(graph)) statuses_[{graph, op}] = {status, error};
   }
-  void queue_requested(GraphId graph, OpIndex op) override { requested_.push_back({graph, op}); }
-  void queue_finished(GraphId graph, double finished_at) override { finished_[graph] = finished_at; }
+  void queue_requested(GraphId graph, OpIndex op) override {
+    if (held_.count(graph)) requested_.push_back({graph, op});
+  }
+  void queue_finished(GraphId graph, double finished_at) override {
+    if (held_.count(graph)) finished_[graph] = finished_at;
+  }
   void queue_value(GraphId graph, OpIndex op, std::shared_ptr<const Tensor> value) override {
+    if (!held_.count(graph)) return;
     queued_bytes_ += value->nbytes();
     values_[{graph, op}] = std::move(value);
   }
@@ -343,11 +405,14 @@ class PostgresGraphStore final : public GraphStore {
   void remove_graph(GraphId graph, double removed_at) override {
     Connection::Transaction tx(db_);
     write_queued();
+    if (!fenced(std::set<GraphId>{graph}).count(graph)) return;  // another server owns it now: it decides
     const auto id = static_cast<int64_t>(graph);
     db_.exec("DELETE FROM tensors WHERE graph_id = $1", {id});
     db_.exec("DELETE FROM ops WHERE graph_id = $1", {id});
     db_.exec("UPDATE graphs SET removed_at = $2, outputs = '[]' WHERE id = $1", {id, removed_at});
+    db_.exec("DELETE FROM leases WHERE graph_id = $1", {id});
     tx.commit();
+    held_.erase(graph);
   }
 
   void save_trust(const std::vector<StoredTrust>& records) override {
@@ -382,16 +447,116 @@ class PostgresGraphStore final : public GraphStore {
  private:
   using Key = std::pair<GraphId, OpIndex>;
 
+  // Takes every expired lease (a server died, stalled or stopped) with its epoch raised; returns
+  // the graphs it took.
+  std::map<GraphId, int64_t> adopt_expired() {
+    Result r = db_.exec(
+        "UPDATE leases SET owner = $1, epoch = epoch + 1, expires_at = clock_timestamp() + $2::interval "
+        "WHERE graph_id IN (SELECT graph_id FROM leases WHERE expires_at < clock_timestamp() "
+        "FOR UPDATE SKIP LOCKED) RETURNING graph_id, epoch",
+        {me_, lease_});
+    std::map<GraphId, int64_t> adopted;
+    for (int i = 0; i < r.rows(); ++i) adopted[static_cast<GraphId>(r.integer(i, 0))] = r.integer(i, 1);
+    for (const auto& [graph, epoch] : adopted) held_[graph] = epoch;
+    return adopted;
+  }
+
+  // Fencing, inside the caller's transaction: of `graphs`, those whose lease this server still
+  // holds at the epoch it took; the lease rows stay locked (FOR SHARE) until the transaction
+  // ends, so no server adopts them in between. The others are lost: forgotten here and reported
+  // by the next renew_leases.
+  template <typename Ids>
+  std::set<GraphId> fenced(const Ids& graphs) {
+    Result r = db_.exec("SELECT graph_id, epoch FROM leases WHERE owner = $1 AND graph_id = ANY($2::bigint[]) FOR SHARE",
+                        {me_, id_array(graphs)});
+    std::set<GraphId> valid;
+    for (int i = 0; i < r.rows(); ++i) {
+      const auto graph = static_cast<GraphId>(r.integer(i, 0));
+      auto held = held_.find(graph);
+      if (held != held_.end() && held->second == r.integer(i, 1)) valid.insert(graph);
+    }
+    for (GraphId graph : graphs)
+      if (!valid.count(graph) && held_.erase(graph)) lost_.insert(graph);
+    return valid;
+  }
+
+  // The stored graphs among `ids` (a map or set keyed by graph id), with their ops.
+  template <typename Ids>
+  std::vector<StoredGraph> graphs_of(const Ids& ids) {
+    std::vector<GraphId> list;
+    for (const auto& entry : ids) list.push_back(key_of(entry));
+    std::vector<StoredGraph> graphs;
+    if (list.empty()) return graphs;
+    const std::string array = id_array(list);
+    std::map<GraphId, std::size_t> by_id;
+    Result g = db_.exec(
+        "SELECT id, name, owner, created_at, outputs, finished_at, submit_key, verify FROM graphs "
+        "WHERE removed_at = 0 AND id = ANY($1::bigint[]) ORDER BY id",
+        {array});
+    for (int r = 0; r < g.rows(); ++r) {
+      StoredGraph sg;
+      sg.id = static_cast<GraphId>(g.integer(r, 0));
+      sg.name = g.text(r, 1);
+      sg.owner = g.text(r, 2);
+      sg.created_at = g.real(r, 3);
+      sg.outputs = nlohmann::json::parse(g.text(r, 4)).get<std::vector<OpIndex>>();
+      sg.finished_at = g.real(r, 5);
+      sg.submit_key = g.text(r, 6);
+      parse_verify_policy(g.text(r, 7), sg.verify);  // "" (off)
+      by_id[sg.id] = graphs.size();
+      graphs.push_back(std::move(sg));
+    }
+    Result o = db_.exec(
+        "SELECT graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, requested, "
+        "EXISTS (SELECT 1 FROM tensors t WHERE t.graph_id = ops.graph_id AND t.seq = ops.seq) "
+        "FROM ops WHERE graph_id = ANY($1::bigint[]) ORDER BY graph_id, seq",
+        {array});
+    for (int r = 0; r < o.rows(); ++r) {
+      auto it = by_id.find(static_cast<GraphId>(o.integer(r, 0)));
+      if (it == by_id.end()) continue;
+      StoredOp op;
+      op.seq = static_cast<OpIndex>(o.integer(r, 1));
+      op.id = o.text(r, 2);
+      op.op = o.text(r, 3);
+      op.inputs = nlohmann::json::parse(o.text(r, 4)).get<std::vector<OpIndex>>();
+      op.params = nlohmann::json::parse(o.text(r, 5));
+      op.spec.dtype = static_cast<DType>(o.integer(r, 6));
+      op.spec.shape = parse_shape(o.text(r, 7));
+      op.status = static_cast<OpStatus>(o.integer(r, 8));
+      op.error = o.text(r, 9);
+      op.requested = o.boolean(r, 10);
+      op.has_value = o.boolean(r, 11);
+      graphs[it->second].ops.push_back(std::move(op));
+    }
+    return graphs;
+  }
+  static GraphId key_of(const std::pair<const GraphId, int64_t>& entry) { return entry.first; }
+  static GraphId key_of(GraphId id) { return id; }
+
+  // Writes what is queued for graphs whose lease still holds (inside the caller's transaction);
+  // the rest is dropped: the graph's new owner computes it again.
   void write_queued() {
-    for (const auto& [key, value] : values_) write_value(key.first, key.second, *value);
+    std::set<GraphId> touched;
+    for (const auto& entry : values_) touched.insert(entry.first.first);
+    for (const auto& entry : statuses_) touched.insert(entry.first.first);
+    for (const auto& key : requested_) touched.insert(key.first);
+    for (const auto& entry : finished_) touched.insert(entry.first);
+    const std::set<GraphId> valid = touched.empty() ? std::set<GraphId>() : fenced(touched);
+    for (const auto& [key, value] : values_)
+      if (valid.count(key.first)) write_value(key.first, key.second, *value);
     for (const auto& [key, st] : statuses_)
-      db_.exec("UPDATE ops SET status = $3, error = $4 WHERE graph_id = $1 AND seq = $2",
-               {static_cast<int64_t>(key.first), static_cast<int64_t>(key.second), static_cast<int>(st.first), st.second});
+      if (valid.count(key.first))
+        db_.exec("UPDATE ops SET status = $3, error = $4, written_by = $5, written_at = clock_timestamp() "
+                 "WHERE graph_id = $1 AND seq = $2",
+                 {static_cast<int64_t>(key.first), static_cast<int64_t>(key.second), static_cast<int>(st.first),
+                  st.second, me_});
     for (const auto& key : requested_)
-      db_.exec("UPDATE ops SET requested = true WHERE graph_id = $1 AND seq = $2",
-               {static_cast<int64_t>(key.first), static_cast<int64_t>(key.second)});
+      if (valid.count(key.first))
+        db_.exec("UPDATE ops SET requested = true, written_by = $3, written_at = clock_timestamp() "
+                 "WHERE graph_id = $1 AND seq = $2",
+                 {static_cast<int64_t>(key.first), static_cast<int64_t>(key.second), me_});
     for (const auto& [graph, at] : finished_)
-      db_.exec("UPDATE graphs SET finished_at = $2 WHERE id = $1", {static_cast<int64_t>(graph), at});
+      if (valid.count(graph)) db_.exec("UPDATE graphs SET finished_at = $2 WHERE id = $1", {static_cast<int64_t>(graph), at});
     values_.clear();
     statuses_.clear();
     requested_.clear();
@@ -400,25 +565,29 @@ class PostgresGraphStore final : public GraphStore {
   }
 
   void write_op(GraphId graph, const StoredOp& op) {
-    db_.exec("INSERT INTO ops (graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, requested) "
-             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (graph_id, seq) DO UPDATE SET "
-             "op_id = EXCLUDED.op_id, op = EXCLUDED.op, inputs = EXCLUDED.inputs, params = EXCLUDED.params, "
+    db_.exec("INSERT INTO ops (graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, requested, "
+             "written_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (graph_id, seq) DO "
+             "UPDATE SET op_id = EXCLUDED.op_id, op = EXCLUDED.op, inputs = EXCLUDED.inputs, params = EXCLUDED.params, "
              "dtype = EXCLUDED.dtype, shape = EXCLUDED.shape, status = EXCLUDED.status, error = EXCLUDED.error, "
-             "requested = EXCLUDED.requested",
+             "requested = EXCLUDED.requested, written_by = EXCLUDED.written_by, written_at = clock_timestamp()",
              {static_cast<int64_t>(graph), static_cast<int64_t>(op.seq), op.id, op.op, nlohmann::json(op.inputs).dump(),
               op.params.dump(), static_cast<int>(op.spec.dtype), shape_json(op.spec.shape),
-              static_cast<int>(op.status), op.error, op.requested});
+              static_cast<int>(op.status), op.error, op.requested, me_});
   }
 
   void write_value(GraphId graph, OpIndex op, const Tensor& t) {
-    db_.exec("INSERT INTO tensors (graph_id, seq, dtype, shape, data) VALUES ($1, $2, $3, $4, $5) "
+    db_.exec("INSERT INTO tensors (graph_id, seq, dtype, shape, data, written_by) VALUES ($1, $2, $3, $4, $5, $6) "
              "ON CONFLICT (graph_id, seq) DO UPDATE SET dtype = EXCLUDED.dtype, shape = EXCLUDED.shape, "
-             "data = EXCLUDED.data",
+             "data = EXCLUDED.data, written_by = EXCLUDED.written_by, written_at = clock_timestamp()",
              {static_cast<int64_t>(graph), static_cast<int64_t>(op), static_cast<int>(t.dtype()),
-              shape_json(t.shape()), Param::binary(t.raw(), t.nbytes())});
+              shape_json(t.shape()), Param::binary(t.raw(), t.nbytes()), me_});
   }
 
   Connection db_;
+  std::string lease_;  // the lease time as a PostgreSQL interval
+  int64_t me_ = 0;     // this server's row in table servers
+  std::map<GraphId, int64_t> held_;  // graphs whose lease this server holds, and at which epoch
+  std::set<GraphId> lost_;           // leases found lost by a write, reported by renew_leases
   std::map<Key, std::pair<OpStatus, std::string>> statuses_;
   std::map<Key, std::shared_ptr<const Tensor>> values_;
   std::vector<Key> requested_;
@@ -443,8 +612,8 @@ std::string redacted_url(const std::string& url) {
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
-std::unique_ptr<GraphStore> open_postgres_store(const std::string& url) {
-  return std::make_unique<PostgresGraphStore>(url);
+std::unique_ptr<GraphStore> open_postgres_store(const std::string& url, const PostgresOptions& options) {
+  return std::make_unique<PostgresGraphStore>(url, options);
 }
 
 std::string shared_secret(const std::string& url, const std::string& name, const std::string& proposed) {

@@ -977,7 +977,7 @@ def case_pg_server_restart(c):
     developer token is the one kept in the database."""
     with PgCluster() as pg:
         store = pg.create_database("corvid")
-        c.start_server("--store", store)
+        c.start_server("--store", store, "--lease-ms", "1500")
         c.start_worker("w1", slowdown=20)
         c.start_worker("w2", slowdown=20)
         c.wait_workers_ready(["w1", "w2"])
@@ -999,8 +999,9 @@ def case_pg_server_restart(c):
         c.kill_server()
         check(graph["counts"]["computed"] < graph["total"], "the graph was complete before the kill")
         c.data_dir = os.path.join(c.dir, "data-after")  # nothing local survives
-        c.start_server("--store", store)
+        c.start_server("--store", store, "--lease-ms", "1500")
         check(c.token() == token, "the restarted server did not take the developer token kept in the database")
+        # On the same address, the new server takes the killed one's graphs at once.
         names = [g["name"] for g in c.status()["graphs"]]
         check("pg-restart" in names and len(names) == 4, f"graphs after the restart: {names}")
         code, out, err = finish(p, 150, "corvid submit --wait across a server restart")

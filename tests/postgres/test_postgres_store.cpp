@@ -38,7 +38,7 @@ std::string error_of(const std::function<void()>& f) {
 TEST_CASE("postgresql: a new database gets the schema and its version, kept on reopening") {
   const std::string url = fresh_postgres_database();
   open_postgres_store(url);
-  CHECK(pg_exec(url, "SELECT version FROM corvid_schema") == "1");
+  CHECK(pg_exec(url, "SELECT version FROM corvid_schema") == "2");
   CHECK(pg_exec(url, "SELECT count(*) FROM corvid_schema") == "1");
   open_postgres_store(url)->load_graphs();
   CHECK(pg_exec(url, "SELECT count(*) FROM corvid_schema") == "1");
@@ -79,11 +79,58 @@ TEST_CASE("postgresql: stores on one database never hand out the same graph id a
       b->add_ops(graph_with_id(from_b), true, {}, {});
     }
   }
-  CHECK(a->load_graphs().size() == 2);
+  // Each store holds the lease of the graph it created; b's passes to a when b closes.
+  CHECK(a->load_graphs().size() == 1);
   CHECK(b->last_graph_id() == *ids.rbegin());
+  b.reset();
+  CHECK(a->load_graphs().size() == 2);
   // A store opened later continues after every id given out, even ones never stored.
   auto c = open_postgres_store(url);
   CHECK(c->next_graph_id(1) == *ids.rbegin() + 1);
+}
+
+TEST_CASE("postgresql: an expired lease is adopted with a new epoch; the former owner's writes are fenced off") {
+  const std::string url = fresh_postgres_database();
+  auto a = open_postgres_store(url, {1000, "ws://a:1"});
+  auto b = open_postgres_store(url, {1000, "ws://b:2"});
+  StoredGraph g = graph_with_id(a->next_graph_id(1));
+  StoredOp op;
+  op.id = "x";
+  op.op = "tensor";
+  op.spec = {DType::f32, {1}};
+  a->add_ops(g, true, {op}, {});
+  const std::string id = std::to_string(g.id);
+  CHECK(b->owner_url(g.id) == "ws://a:1");
+  CHECK(a->owner_url(g.id).empty());
+  // While a renews, b adopts nothing.
+  CHECK(a->renew_leases(3, 1).lost.empty());
+  CHECK(b->renew_leases(0, 0).adopted.empty());
+  CHECK(pg_exec(url, "SELECT slots || '/' || ready FROM servers WHERE url = 'ws://a:1'") == "3/1");
+  // a stalls past its lease: b adopts the graph, with the epoch raised.
+  pg_exec(url, "UPDATE leases SET expires_at = clock_timestamp() - interval '1 second'");
+  auto adopted = b->renew_leases(0, 0).adopted;
+  REQUIRE(adopted.size() == 1);
+  CHECK(adopted[0].id == g.id);
+  CHECK(adopted[0].ops.size() == 1);
+  CHECK(pg_exec(url, "SELECT epoch FROM leases WHERE graph_id = " + id) == "2");
+  CHECK(a->owner_url(g.id) == "ws://b:2");
+  // a wakes up: what it had queued is not written, a submit to the graph is refused, and its
+  // next renewal reports the graph lost.
+  a->queue_status(g.id, 0, OpStatus::failed, "stale");
+  a->queue_value(g.id, 0, std::make_shared<const Tensor>(Tensor::from_vector<float>({1}, {9.0f})));
+  a->flush();
+  CHECK(pg_exec(url, "SELECT status || error FROM ops WHERE graph_id = " + id) ==
+        std::to_string(static_cast<int>(OpStatus::pending)));
+  CHECK(pg_exec(url, "SELECT count(*) FROM tensors") == "0");
+  CHECK_THROWS_WITH_AS(a->add_ops(g, false, {}, {}), doctest::Contains("owned by another server"), std::runtime_error);
+  auto lost = a->renew_leases(0, 0).lost;
+  CHECK(lost == std::vector<GraphId>{g.id});
+  // The new owner writes.
+  b->queue_status(g.id, 0, OpStatus::computed, "");
+  b->flush();
+  CHECK(pg_exec(url, "SELECT status FROM ops WHERE graph_id = " + id) ==
+        std::to_string(static_cast<int>(OpStatus::computed)));
+  CHECK(pg_exec(url, "SELECT s.url FROM ops o JOIN servers s ON s.id = o.written_by") == "ws://b:2");
 }
 
 TEST_CASE("postgresql: the first server's secret is every server's") {
