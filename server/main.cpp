@@ -69,6 +69,11 @@ int main(int argc, char** argv) {
   app.add_option("--allow-origin", allowed_origins,
                  "a web origin (https://host[:port]) whose pages may open /ws/worker and /ws/client besides this "
                  "server's own; repeatable; * allows any. On a loopback --host, its host name is also accepted in Host");
+  std::string peers;
+  app.add_option("--peers", peers,
+                 "other servers of this fleet, comma-separated ws://host:port addresses: sent to every worker for "
+                 "failover (corvid-worker and the Participate page move to them when this server is gone); their "
+                 "pages may also open /ws/worker and /ws/client here, as with --allow-origin");
   app.add_option("--data-dir", data_dir, "directory for the SQLite store (corvid.db) and the developer token")
       ->capture_default_str();
   app.add_option("--store", options.store,
@@ -164,6 +169,8 @@ int main(int argc, char** argv) {
     }
     config.max_frame_bytes = std::size_t{max_frame_mb} << 20;
     for (const auto& origin : allowed_origins) config.allowed_origins.push_back(normalize_origin(origin));
+    options.peers = parse_peers(peers);
+    for (const auto& peer : options.peers) config.allowed_origins.push_back(normalize_origin(page_origin_of(peer)));
     config.loopback_only = address.is_loopback();
     config.hello_timeout = std::chrono::milliseconds(hello_timeout_ms);
     const rlim_t open_file_limit = raise_open_file_limit();

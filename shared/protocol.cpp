@@ -204,6 +204,46 @@ std::string hello_version_problem(const Frame& hello) {
   return "";
 }
 
+std::string server_address_problem(const std::string& url) {
+  if (url.size() > kMaxServerAddressLength)
+    return "is longer than " + std::to_string(kMaxServerAddressLength) + " bytes";
+  std::string rest;
+  for (const char* scheme : {"ws://", "wss://"})
+    if (url.rfind(scheme, 0) == 0) rest = url.substr(std::string(scheme).size());
+  if (rest.empty()) return "must start with ws:// or wss:// and name a host";
+  if (rest.back() == '/') rest.pop_back();
+  std::string host = rest, port;
+  if (rest.front() == '[') {  // [IPv6]
+    const auto close = rest.find(']');
+    if (close == std::string::npos || close == 1) return "has an unclosed or empty '[' host";
+    host = rest.substr(1, close - 1);
+    if (host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) return "has a bad IPv6 host";
+    if (close + 1 < rest.size()) {
+      if (rest[close + 1] != ':') return "must be ws://host:port with no path";
+      port = rest.substr(close + 2);
+      if (port.empty()) return "has an empty port";
+    }
+  } else {
+    const auto colon = rest.find(':');
+    if (colon != std::string::npos) {
+      host = rest.substr(0, colon);
+      port = rest.substr(colon + 1);
+      if (port.empty()) return "has an empty port";
+    }
+    if (host.empty()) return "has no host";
+    for (char c : host)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_')
+        return c == '/' ? "must be ws://host:port with no path" : "has a character that is not allowed in a host name";
+  }
+  if (!port.empty()) {
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+      return port.find('/') != std::string::npos ? "must be ws://host:port with no path" : "has a port that is not a number";
+    const int n = std::stoi(port);
+    if (n < 1 || n > 65535) return "has a port outside 1..65535";
+  }
+  return "";
+}
+
 // ---------------------------------------------------------------- encoders
 
 Frame encode(Heartbeat m) { return frame_of(Heartbeat::kType, {{"t", m.t}}); }
@@ -226,7 +266,9 @@ Frame encode(WorkerHello m) {
 }
 
 Frame encode(WorkerWelcome m) {
-  return frame_of(WorkerWelcome::kType, {{"worker_id", m.worker_id}, {"heartbeat_ms", m.heartbeat_ms}});
+  Frame f = frame_of(WorkerWelcome::kType, {{"worker_id", m.worker_id}, {"heartbeat_ms", m.heartbeat_ms}});
+  if (!m.servers.empty()) f.header["servers"] = std::move(m.servers);
+  return f;
 }
 
 Frame encode(Benchmark m) {
@@ -260,6 +302,10 @@ Frame encode(WorkerError m) {
 Frame encode(Release m) { return frame_of(Release::kType, {{"group_ids", std::move(m.group_ids)}}); }
 
 Frame encode(CancelGroup m) { return frame_of(CancelGroup::kType, {{"group_id", m.group_id}}); }
+
+Frame encode(Redirect m) {
+  return frame_of(Redirect::kType, {{"url", std::move(m.url)}, {"reason", std::move(m.reason)}});
+}
 
 Frame encode(ClientHello m) {
   Frame f = frame_of(ClientHello::kType, {{"version", m.version}, {"token", std::move(m.token)}});
@@ -403,7 +449,16 @@ WorkerHello decode<WorkerHello>(Frame frame) {
 template <>
 WorkerWelcome decode<WorkerWelcome>(Frame frame) {
   expect_type(frame, WorkerWelcome::kType);
-  return {required_u64(frame.header, "welcome", "worker_id"), number_or(frame.header, "welcome", "heartbeat_ms", 0)};
+  WorkerWelcome m{required_u64(frame.header, "welcome", "worker_id"), number_or(frame.header, "welcome", "heartbeat_ms", 0)};
+  if (const json* servers = field(frame.header, "servers");
+      servers && (!servers->is_array() || servers->size() > WorkerWelcome::kMaxServers))
+    throw ProtocolError("welcome: 'servers' must be a list of at most " + std::to_string(WorkerWelcome::kMaxServers) +
+                        " server addresses");
+  m.servers = strings(frame.header, "welcome", "servers", false);
+  for (const auto& url : m.servers)
+    if (const std::string problem = server_address_problem(url); !problem.empty())
+      throw ProtocolError("welcome: server address '" + url.substr(0, 64) + "' in 'servers' " + problem);
+  return m;
 }
 
 template <>
@@ -496,6 +551,18 @@ template <>
 CancelGroup decode<CancelGroup>(Frame frame) {
   expect_type(frame, CancelGroup::kType);
   return {required_u64(frame.header, "cancel", "group_id")};
+}
+
+template <>
+Redirect decode<Redirect>(Frame frame) {
+  expect_type(frame, Redirect::kType);
+  const auto& h = frame.header;
+  Redirect m;
+  m.url = string_or(h, "redirect", "url");
+  if (const std::string problem = server_address_problem(m.url); !problem.empty())
+    throw ProtocolError("redirect: 'url' " + problem);
+  m.reason = loose_string(h, "reason").substr(0, Redirect::kMaxReasonLength);
+  return m;
 }
 
 template <>

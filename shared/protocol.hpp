@@ -81,7 +81,29 @@ struct WorkerWelcome {
   static constexpr const char* kType = "welcome";
   uint64_t worker_id = 0;
   double heartbeat_ms = 0;
+  // Other servers of this fleet (the server's --peers) a worker may fail over to: at most
+  // kMaxServers valid server addresses (server_address_problem); absent from older servers.
+  std::vector<std::string> servers;
+  static constexpr std::size_t kMaxServers = 32;
 };
+
+// "redirect" from the server to a worker: connect to `url` instead (an operator's drain, or a
+// server sending idle workers to one with a backlog); the server then closes the connection
+// normally. Decoding requires a valid server address (server_address_problem).
+struct Redirect {
+  static constexpr const char* kType = "redirect";
+  std::string url;     // ws://host[:port] or wss://host[:port], no path
+  std::string reason;  // shown only; at most kMaxReasonLength bytes are kept
+  static constexpr std::size_t kMaxReasonLength = 200;
+};
+
+// A server address a server sends (redirect's url): at most this many bytes.
+inline constexpr std::size_t kMaxServerAddressLength = 300;
+
+// What is wrong with `url` as a server address from the network ("" if nothing): it must be at
+// most kMaxServerAddressLength bytes of ws:// or wss:// followed by a host (letters, digits, '.',
+// '-', '_', or an IPv6 address in brackets), an optional :port in 1..65535 and an optional '/'.
+std::string server_address_problem(const std::string& url);
 
 // "benchmark": the worker's measured speed (shared/device_benchmark.hpp). Decoding requires
 // positive matmul_gflops and elementwise_gbs; the other two are 0 unless positive.
@@ -290,6 +312,7 @@ Frame encode(Result m);
 Frame encode(WorkerError m);
 Frame encode(Release m);
 Frame encode(CancelGroup m);
+Frame encode(Redirect m);
 Frame encode(ClientHello m);
 Frame encode(ClientWelcome m);
 Frame encode(Submit m);

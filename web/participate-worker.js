@@ -4,7 +4,8 @@
 // (hello → welcome → benchmark → assign/result…, see docs/protocol.md; the hello names the
 // device and slot), computes the groups it is assigned one per task (so Stop and cancel messages
 // get in between groups), and reconnects with backoff when the server goes away, without
-// re-running the benchmark. A CPU limit (duty cycle d < 1) makes the slot rest (1/d - 1) times
+// re-running the benchmark: to the next of the servers it knows (its own, and the `servers` a
+// welcome names) when there are several, or to the one a `redirect` names. A CPU limit (duty cycle d < 1) makes the slot rest (1/d - 1) times
 // its busy time before it starts the next group; busy is everything since work arrived or the
 // last rest ended (receiving, copying, computing, encoding, sending), not only the kernel. The
 // browser reads and writes the socket on this thread in tasks no script sees, so a busy stretch
@@ -54,6 +55,12 @@ let keptReadMs = -Infinity;
 let device = '';           // the id the page keeps for this device (localStorage), sent in hello
 let slot = null;           // this worker's slot on the device
 let kernelVariant = 'auto'; // which kernel build (web/kernel.js): auto, plain or relaxed (?kernel= on the page)
+// The servers this slot may work for ("ws://host:port"), its own first; welcomes and redirects add
+// more (docs/protocol.md: at most 32 a welcome, 300 bytes an address; the slot keeps 64).
+const servers = [`${self.location.protocol === 'https:' ? 'wss:' : 'ws:'}//${self.location.host}`];
+const MAX_SERVERS = 64;
+let currentServer = 0;     // index in servers of the one connected to (or tried next)
+let redirectTo = null;     // a redirect's server: the next connection goes there
 
 const totals = { groups: 0, ops: 0, computeMs: 0, restMs: 0, errors: 0, cancelled: 0, released: 0, bytesIn: 0, bytesOut: 0 };
 
@@ -158,9 +165,30 @@ async function measure() {
     duration_ms: runs.reduce((sum, r) => sum + r.duration_ms, 0) };
 }
 
-function serverUrl() {
-  const scheme = self.location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${self.location.host}/ws/worker`;
+function serverUrl() { return `${servers[currentServer]}/ws/worker`; }
+
+// The host:port of the current server, as the page shows it.
+function serverHost() { return servers[currentServer].replace(/^wss?:\/\//, ''); }
+
+// What is wrong with a server address from the network ('' if nothing): the rules of
+// protocol::server_address_problem (docs/protocol.md, Limits).
+function serverAddressProblem(url) {
+  if (typeof url !== 'string') return 'is not a string';
+  if (url.length > 300) return 'is longer than 300 bytes';
+  const m = /^wss?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?\/?$/.exec(url);
+  if (!m) return 'must be ws://host:port or wss://host:port with no path';
+  if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)) return 'has a port outside 1..65535';
+  return '';
+}
+
+// Adds a server address (without a trailing '/'); returns its index, or null if the list is full.
+function learnServer(url) {
+  const address = url.replace(/\/$/, '');
+  const known = servers.indexOf(address);
+  if (known >= 0) return known;
+  if (servers.length >= MAX_SERVERS) return null;
+  servers.push(address);
+  return servers.length - 1;
 }
 
 // Posts the counters to the page. How many tensors the kernel keeps is read at most once a second:
@@ -187,7 +215,7 @@ function send(header) { return sendBytes(CorvidWire.encodeFrame(header)); }
 function connect() {
   clearTimeout(reconnectTimer);
   attempt += 1;
-  setState('connecting', `Connecting to ${self.location.host}…`);
+  setState('connecting', `Connecting to ${serverHost()}…`);
   const ws = new WebSocket(serverUrl());
   ws.binaryType = 'arraybuffer';
   socket = ws;
@@ -235,6 +263,7 @@ function receive(bytes) {
     case 'assign': assigned(header, bytes); break;
     case 'cancel': cancelled(header.group_id); break;
     case 'heartbeat': serverHeartbeats = true; break;
+    case 'redirect': redirected(header); break;
     case 'error':
       totals.errors += 1;
       log('error', `Server: ${header.error}`);
@@ -245,13 +274,27 @@ function receive(bytes) {
   return header.type;
 }
 
+// A redirect (the server then closes): the next connection goes to its url, if it is valid.
+function redirected(header) {
+  const problem = serverAddressProblem(header.url);
+  if (problem) {
+    log('error', `Refused a redirect: its url ${problem}`);
+    return;
+  }
+  redirectTo = learnServer(header.url);
+  log('info', `Redirected to ${header.url}${header.reason ? ` (${header.reason})` : ''}`);
+}
+
 function welcomed(header) {
   const resumed = workerId !== null && header.worker_id === workerId;
   workerId = header.worker_id;
   heartbeatMs = Number(header.heartbeat_ms) > 0 ? Number(header.heartbeat_ms) : 5000;
   backoffMs = BACKOFF_FIRST_MS;
   attempt = 0;
-  post({ type: 'welcome', workerId, server: self.location.host, resumed });
+  for (const url of Array.isArray(header.servers) ? header.servers.slice(0, 32) : []) {
+    if (!serverAddressProblem(url)) learnServer(url);
+  }
+  post({ type: 'welcome', workerId, server: serverHost(), resumed });
   log('info', resumed ? `Reconnected as worker ${workerId}` : `Connected as worker ${workerId}`);
   send({ type: 'benchmark', ...reportedScore() });
   postTotals();
@@ -415,9 +458,17 @@ function closed(event) {
   const why = event.code === 1008 ? `the server closed the connection: ${event.reason || 'policy violation'}`
     : event.code === 1006 || !event.code ? 'the server is unreachable'
       : `the connection closed (${event.code}${event.reason ? ': ' + event.reason : ''})`;
+  // A redirect goes where it said, at once; any other loss moves on to the next server.
+  if (redirectTo !== null) {
+    currentServer = redirectTo;
+    redirectTo = null;
+    backoffMs = BACKOFF_FIRST_MS;
+  } else {
+    currentServer = (currentServer + 1) % servers.length;
+  }
   const delay = Math.round(backoffMs * (0.8 + 0.4 * Math.random()));
   backoffMs = Math.min(BACKOFF_MAX_MS, backoffMs * 2);
-  log('warn', `Disconnected: ${why}; retrying in ${(delay / 1000).toFixed(1)} s`);
+  log('warn', `Disconnected: ${why}; retrying ${servers.length > 1 ? `at ${serverHost()} ` : ''}in ${(delay / 1000).toFixed(1)} s`);
   setState('reconnecting', why, { retryAt: Date.now() + delay, attempt });
   reconnectTimer = setTimeout(() => { if (wanted) connect(); }, delay);
 }

@@ -463,7 +463,8 @@
       }
       case 'welcome':
         slot.workerId = m.workerId;
-        ui.server.textContent = m.server;
+        slot.server = m.server;  // slots fail over on their own: show every server they are on
+        ui.server.textContent = [...new Set(slots.filter((s) => s.server).map((s) => s.server))].join(', ');
         sessionStorage.setItem(storeWorkerId(slot.index), String(m.workerId));
         render();
         break;

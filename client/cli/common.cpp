@@ -33,7 +33,7 @@ int fail(const char* command, const Output& out, const std::string& message, int
 int connect_options(const char* command, const std::string& server, const Output& out, ConnectionOptions& connection,
                     bool token) {
   try {
-    connection.server = parse_server_url(server);
+    connection.servers = parse_server_list(server);
     if (token) connection.token = require_token();
   } catch (const std::exception& e) {  // std::invalid_argument or NoToken
     return fail(command, out, e.what(), kExitUsage);

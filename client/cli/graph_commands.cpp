@@ -48,8 +48,18 @@ std::map<std::string, int> op_counts(const nlohmann::json& graph) {
   return counts;
 }
 
+// GET `target` of the first of the servers that answers; ServerUnreachable naming each otherwise.
 nlohmann::json get_json(const ConnectionOptions& options, const std::string& target) {
-  return nlohmann::json::parse(http_get(options.server, target));
+  std::string tried;
+  for (const auto& server : options.servers) {
+    try {
+      return nlohmann::json::parse(http_get(server, target));
+    } catch (const ServerUnreachable& e) {
+      if (options.servers.size() == 1) throw;
+      tried += (tried.empty() ? "" : "; ") + std::string(e.what());
+    }
+  }
+  throw ServerUnreachable("cannot reach any of the Corvid servers " + server_list_text(options.servers) + ": " + tried);
 }
 
 }  // namespace
@@ -161,7 +171,7 @@ int run_workers(const GraphArgs& args) {
       return kExitOk;
     }
     if (status["workers"].empty())
-      std::cout << "no worker is connected: volunteers open http://" << options.server.authority()
+      std::cout << "no worker is connected: volunteers open http://" << options.servers.front().authority()
                 << "/ and click Participate\n";
     for (const auto& w : status["workers"]) {
       std::cout << "worker " << w.value("id", 0) << " '" << w.value("name", "") << "': " << w.value("state", "") << ", "

@@ -20,7 +20,7 @@ CLI::App* graph_command(CLI::App& app, const char* name, const char* help, corvi
   auto* id = cmd->add_option("graph", args.graph_id, "graph id (from `corvid submit` or `corvid status`)");
   if (id_required) id->required();
   cmd->add_flag("--json", args.out.json, "print one JSON object (errors too)");
-  cmd->add_option("--server", server, "server address, ws://host:port");
+  cmd->add_option("--server", server, "server address ws://host:port, or several comma-separated");
   return cmd;
 }
 
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "corvid " CORVID_VERSION " (wire protocol " + std::to_string(corvid::kProtocolVersion) + ")");
   std::string server = corvid::default_server_url();
-  app.add_option("--server", server, "server address, ws://host:port (default: CORVID_SERVER or ws://localhost:9999)");
+  app.add_option("--server", server, "server address ws://host:port, or several comma-separated to fail over between (default: CORVID_SERVER or ws://localhost:9999)");
 
   SubmitArgs submit;
   auto* sub = app.add_subcommand("submit", "submit a graph file (see README: The graph file)");
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   sub->add_flag("--wait", submit.wait, "wait until every op is final and print the outputs");
   sub->add_flag("--json", submit.out.json, "print the result as one JSON object (errors too)");
   sub->add_flag("--full", submit.out.full, "print large values in full instead of summarised");
-  sub->add_option("--server", server, "server address, ws://host:port");
+  sub->add_option("--server", server, "server address ws://host:port, or several comma-separated");
 
   MapArgs map;
   auto* mp = app.add_subcommand("map", "run a map job file: a template applied to many slices (README: Map jobs)");
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   mp->add_flag("--json", map.json, "print one JSON line per event instead of a progress bar");
   mp->add_option("--max-time", map.max_time_s, "stop after this many seconds, keeping the results so far")
       ->check(CLI::NonNegativeNumber);
-  mp->add_option("--server", server, "server address, ws://host:port");
+  mp->add_option("--server", server, "server address ws://host:port, or several comma-separated");
 
   GraphArgs graph;
   auto* wait = graph_command(app, "wait", "wait for a graph's outputs, with progress, and print them", graph, server, true);
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   auto* cancel = graph_command(app, "cancel", "cancel a graph's ops that are not final yet", graph, server, true);
   auto* workers = app.add_subcommand("workers", "the workers connected to the server");
   workers->add_flag("--json", graph.out.json, "print one JSON list");
-  workers->add_option("--server", server, "server address, ws://host:port");
+  workers->add_option("--server", server, "server address ws://host:port, or several comma-separated");
 
   try {
     app.parse(argc, argv);

@@ -103,14 +103,15 @@ void Connection::drop() {
 
 void Connection::connect_once() {
   auto s = std::make_unique<Socket>();
-  const std::string where = "ws://" + options_.server.authority();
+  const ServerUrl& server = this->server();
+  const std::string where = server.text();
   auto unreachable = [&](const std::string& why) {
     return ServerUnreachable("cannot reach the Corvid server at " + where + " (" + why + ")");
   };
   tcp::resolver resolver(s->io);
   beast::error_code ec;
-  auto results = resolver.resolve(options_.server.host, options_.server.port, ec);
-  if (ec) throw unreachable("cannot resolve " + options_.server.host + ": " + ec.message());
+  auto results = resolver.resolve(server.host, server.port, ec);
+  if (ec) throw unreachable("cannot resolve " + server.host + ": " + ec.message());
   ec = run_bounded(s->io, s->ws.next_layer(), kConnectLimit, [&](auto done) {
     net::async_connect(s->ws.next_layer(), results,
                        [done](const beast::error_code& e, const tcp::endpoint&) { done(e); });
@@ -120,7 +121,7 @@ void Connection::connect_once() {
   s->ws.read_message_max(options_.max_frame_bytes);
   s->ws.binary(true);
   ec = run_bounded(s->io, s->ws.next_layer(), kConnectLimit, [&](auto done) {
-    s->ws.async_handshake(options_.server.authority(), "/ws/client", [done](const beast::error_code& e) { done(e); });
+    s->ws.async_handshake(server.authority(), "/ws/client", [done](const beast::error_code& e) { done(e); });
   });
   if (ec) throw unreachable("WebSocket handshake: " + ec.message());
   {
@@ -150,12 +151,27 @@ void Connection::connect_once() {
   }
 }
 
+void Connection::connect_any() {
+  if (options_.servers.empty()) throw std::invalid_argument("corvid: ConnectionOptions::servers is empty");
+  if (options_.servers.size() == 1) return connect_once();
+  std::string tried;
+  for (std::size_t attempt = 0; attempt < options_.servers.size(); ++attempt) {
+    try {
+      return connect_once();
+    } catch (const ServerUnreachable& e) {
+      tried += (tried.empty() ? "" : "; ") + std::string(e.what());
+      current_ = (current_ + 1) % options_.servers.size();
+    }
+  }
+  throw ServerUnreachable("cannot reach any of the Corvid servers " + server_list_text(options_.servers) + ": " + tried);
+}
+
 void Connection::ensure_connected() {
-  if (!socket_) connect_once();
+  if (!socket_) connect_any();
 }
 
 void Connection::send(const Frame& frame) {
-  if (!socket_) throw ServerUnreachable("not connected to the Corvid server at ws://" + options_.server.authority());
+  if (!socket_) throw ServerUnreachable("not connected to the Corvid server at " + server().text());
   const auto bytes = encode_frame(frame);
   socket_->ws.write(net::buffer(bytes));  // throws beast::system_error when the connection is gone
 }
@@ -221,11 +237,12 @@ uint64_t Connection::request(Frame request, const std::function<bool(Frame&)>& o
   ensure_connected();
   const uint64_t id = next_request_id_++;
   request.header["request_id"] = id;
+  const std::size_t first_server = current_;
   bool first = true;
   for (;;) {
     try {
       if (!first && on_resend && !on_resend())
-        throw ServerUnreachable("lost the connection to ws://" + options_.server.authority());
+        throw ServerUnreachable("lost the connection to " + server().text());
       first = false;
       send(request);
       for (;;) {
@@ -235,13 +252,21 @@ uint64_t Connection::request(Frame request, const std::function<bool(Frame&)>& o
         if (h.contains("request_id") && !(h["request_id"].is_number() && h["request_id"] == id)) continue;
         if (protocol::type_of(frame) == protocol::ErrorReply::kType) {
           auto error = protocol::decode<protocol::ErrorReply>(std::move(frame));
+          if (current_ != first_server)
+            error.error += " (from " + server().text() + ", which this request failed over to when " +
+                           options_.servers[first_server].text() +
+                           " dropped: a graph lives on the server it was submitted to, unless the servers share "
+                           "a PostgreSQL store)";
           throw ServerError(error.op_id, error.error);
         }
         if (on_frame(frame)) return id;
       }
     } catch (const beast::system_error& e) {
-      // The connection dropped (server restarted?): reconnect with backoff and ask again.
+      // The connection dropped (server restarted or gone?): reconnect with backoff, to the next
+      // server when there are several, and ask again.
       drop();
+      const std::string dropped = server().text();
+      current_ = (current_ + 1) % options_.servers.size();
       auto give_up = std::chrono::steady_clock::now() + options_.reconnect_window;
       if (deadline && *deadline < give_up) give_up = *deadline;
       std::chrono::milliseconds backoff{100};
@@ -250,12 +275,12 @@ uint64_t Connection::request(Frame request, const std::function<bool(Frame&)>& o
         if (deadline && std::chrono::steady_clock::now() >= *deadline)
           throw RequestStopped("no answer from the server before the deadline");
         if (std::chrono::steady_clock::now() >= give_up)
-          throw ServerUnreachable("lost the connection to the Corvid server at ws://" + options_.server.authority() +
+          throw ServerUnreachable("lost the connection to the Corvid server at " + dropped +
                                   " and could not reconnect (" + last + ")");
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
         try {
-          connect_once();
+          connect_any();
           break;
         } catch (const ServerUnreachable& u) {
           last = u.what();

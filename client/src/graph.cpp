@@ -61,7 +61,7 @@ Graph& Graph::current() {
 Session& Graph::session() {
   if (!session_) {
     ConnectionOptions c;
-    c.server = parse_server_url(options_.server);
+    c.servers = parse_server_list(options_.server);
     c.token = require_token(options_.token);
     c.name = options_.owner.empty() ? user_name("developer") : options_.owner;
     c.reconnect_window = options_.reconnect_window;

@@ -1,5 +1,7 @@
+// Parsing of server addresses and lists (server_url.hpp).
 #include "corvid/server_url.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -31,6 +33,36 @@ ServerUrl parse_server_url(const std::string& text) {
     if (port < 1 || port > 65535) throw bad("port must be in 1..65535");
   }
   return url;
+}
+
+std::vector<ServerUrl> parse_server_list(const std::string& text) {
+  std::vector<ServerUrl> servers;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    const std::string entry = text.substr(start, comma - start);
+    if (entry.empty())
+      throw std::invalid_argument("bad server list '" + text + "': an empty address (give ws://host:port,ws://host:port)");
+    if (!add_server(servers, parse_server_url(entry)))
+      throw std::invalid_argument("bad server list '" + text.substr(0, 200) + "': more than " +
+                                  std::to_string(kMaxServerUrls) + " addresses");
+    if (comma == text.size()) return servers;
+    start = comma + 1;
+  }
+}
+
+std::string server_list_text(const std::vector<ServerUrl>& servers) {
+  std::string out;
+  for (const auto& s : servers) out += (out.empty() ? "" : ", ") + s.text();
+  return out;
+}
+
+std::optional<std::size_t> add_server(std::vector<ServerUrl>& servers, const ServerUrl& url) {
+  for (std::size_t i = 0; i < servers.size(); ++i)
+    if (servers[i] == url) return i;
+  if (servers.size() >= kMaxServerUrls) return std::nullopt;
+  servers.push_back(url);
+  return servers.size() - 1;
 }
 
 std::string default_server_url() {

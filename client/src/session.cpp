@@ -34,7 +34,7 @@ void Session::progress(Frame& frame, const ProgressHandler& extra) {
   p.no_workers_s = message.no_workers_s;
   if (p.no_workers_s >= kNoWorkersNoticeS && !told_no_workers_) {
     told_no_workers_ = true;
-    const std::string host = connection_->options().server.authority();
+    const std::string host = connection_->server().authority();
     const std::string notice = "no worker has been connected to the Corvid server for " +
                                std::to_string(static_cast<int>(p.no_workers_s)) +
                                " s, so nothing is computed: volunteers open http://" + host +

@@ -19,3 +19,29 @@ TEST_CASE("server addresses") {
   CHECK_THROWS_AS(parse_server_url("ws://x:99999"), std::invalid_argument);
   CHECK_THROWS_AS(parse_server_url("ws://x:abc"), std::invalid_argument);
 }
+
+TEST_CASE("server lists: comma-separated addresses, in order, each checked") {
+  using corvid::parse_server_list;
+  auto list = parse_server_list("ws://a:1,b:2,http://c");
+  REQUIRE(list.size() == 3);
+  CHECK(list[0].text() == "ws://a:1");
+  CHECK(list[1].text() == "ws://b:2");
+  CHECK(list[2].text() == "ws://c:9999");
+  CHECK(corvid::server_list_text(list) == "ws://a:1, ws://b:2, ws://c:9999");
+  CHECK(parse_server_list("ws://a:1").size() == 1);
+  CHECK(parse_server_list("ws://a:1,a:1").size() == 1);  // a repeat is kept once
+  CHECK_THROWS_WITH_AS(parse_server_list("ws://a:1,"),
+                       "bad server list 'ws://a:1,': an empty address (give ws://host:port,ws://host:port)",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(parse_server_list(""), std::invalid_argument);
+  CHECK_THROWS_AS(parse_server_list(",ws://a:1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_server_list("ws://a:1,ws://b:1/ws/client"),
+                       "bad server address 'ws://b:1/ws/client': expected ws://host:port without a path",
+                       std::invalid_argument);
+  std::string many;
+  for (int i = 1; i <= 65; ++i) many += (i > 1 ? "," : "") + std::string("h:") + std::to_string(i);
+  CHECK_THROWS_WITH_AS(parse_server_list(many), doctest::Contains("more than 64 addresses"), std::invalid_argument);
+  std::vector<corvid::ServerUrl> servers = list;
+  CHECK(corvid::add_server(servers, corvid::parse_server_url("b:2")) == std::optional<std::size_t>(1));
+  CHECK(corvid::add_server(servers, corvid::parse_server_url("d:4")) == std::optional<std::size_t>(3));
+}

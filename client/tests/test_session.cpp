@@ -47,7 +47,7 @@ class WorkerProcess {
 
 ConnectionOptions options_for(const ServerProcess& server, const TestSite& site) {
   ConnectionOptions options;
-  options.server = parse_server_url("ws://127.0.0.1:" + std::to_string(server.port()));
+  options.servers = {parse_server_url("ws://127.0.0.1:" + std::to_string(server.port()))};
   options.token = site.token();
   options.name = "session-test";
   return options;

@@ -16,7 +16,9 @@ int main(int argc, char** argv) {
   double slowdown = 1;
   double benchmark_ms = 600;
   std::size_t cache_mb = 256;
-  app.add_option("--server", server, "server address, ws://host:port (default: CORVID_SERVER or ws://localhost:9999)");
+  app.add_option("--server", server,
+                 "server address ws://host:port, or several comma-separated to fail over between (default: "
+                 "CORVID_SERVER or ws://localhost:9999)");
   app.add_option("--name", name, "name shown on the server's status page");
   app.add_option("--slowdown", slowdown, "emulate a device this many times slower (>= 1)")
       ->check(CLI::Range(1.0, 1000.0));
@@ -46,7 +48,7 @@ int main(int argc, char** argv) {
 
   corvid::WorkerOptions options;
   try {
-    options.server = corvid::parse_server_url(server);
+    options.servers = corvid::parse_server_list(server);
   } catch (const std::exception& e) {
     std::cerr << "corvid-worker: " << e.what() << "\n";
     return 2;

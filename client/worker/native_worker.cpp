@@ -114,19 +114,19 @@ void NativeWorker::connect() {
   link_ = link;
   link->ws.read_message_max(options_.max_frame_bytes);
   link->resolver.async_resolve(
-      options_.server.host, options_.server.port,
+      server().host, server().port,
       [this, link](const beast::error_code& ec, tcp::resolver::results_type results) {
-        if (ec) return lost(link, "cannot resolve " + options_.server.host + ": " + ec.message());
+        if (ec) return lost(link, "cannot resolve " + server().host + ": " + ec.message());
         beast::get_lowest_layer(link->ws).expires_after(std::chrono::seconds(10));
         beast::get_lowest_layer(link->ws).async_connect(
             results, [this, link](const beast::error_code& ec, const tcp::endpoint&) {
-              if (ec) return lost(link, "cannot connect to " + options_.server.authority() + ": " + ec.message());
+              if (ec) return lost(link, "cannot connect to " + server().authority() + ": " + ec.message());
               beast::get_lowest_layer(link->ws).socket().set_option(tcp::no_delay(true));
               beast::get_lowest_layer(link->ws).expires_never();
               link->ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
               link->ws.binary(true);
               link->ws.async_handshake(
-                  link->upgrade_response, options_.server.authority(), "/ws/worker",
+                  link->upgrade_response, server().authority(), "/ws/worker",
                   [this, link](const beast::error_code& ec) {
                     if (!ec) return on_connected(link);
                     const auto& response = link->upgrade_response;
@@ -185,8 +185,9 @@ void NativeWorker::on_message(std::shared_ptr<Link> link, Frame frame) {
       if (welcome.heartbeat_ms > 0) link->heartbeat_ms = std::max(50.0, welcome.heartbeat_ms);
       link->welcomed = true;
       backoff_ms_ = 100;
-      std::cerr << "corvid-worker " << options_.name << ": connected to " << options_.server.authority()
-                << " as worker " << *worker_id_ << "\n";
+      std::cerr << "corvid-worker " << options_.name << ": connected to " << server().text() << " as worker "
+                << *worker_id_ << "\n";
+      for (const auto& url : welcome.servers) learn_server(url);
       DeviceScore score = score_;
       for (double* figure : {&score.matmul_gflops, &score.elementwise_gbs, &score.reduce_gbs}) *figure /= options_.slowdown;
       send(link, protocol::encode(protocol::Benchmark{score}));
@@ -205,6 +206,13 @@ void NativeWorker::on_message(std::shared_ptr<Link> link, Frame frame) {
       queue_.erase(std::remove_if(queue_.begin(), queue_.end(), [&](const Job& j) { return j.group_id == group_id; }),
                    queue_.end());
       if (running_group_ == group_id) running_cancelled_ = true;
+    } else if (type == protocol::Redirect::kType) {
+      // Validated by the decoder; the server closes the connection after it (lost() follows it).
+      const auto redirect = protocol::decode<protocol::Redirect>(std::move(frame));
+      redirect_to_ = learn_server(redirect.url);
+      if (redirect_to_)
+        std::cerr << "corvid-worker " << options_.name << ": redirected to " << redirect.url << " (" << redirect.reason
+                  << ")\n";
     } else if (type == protocol::ErrorReply::kType) {
       std::cerr << "corvid-worker " << options_.name
                 << ": server says: " << protocol::decode<protocol::ErrorReply>(std::move(frame)).error << "\n";
@@ -215,6 +223,18 @@ void NativeWorker::on_message(std::shared_ptr<Link> link, Frame frame) {
     std::cerr << "corvid-worker " << options_.name << ": bad '" << type << "' from server: " << e.what() << "\n";
     if (type == protocol::Assign::kType)
       send(link, protocol::encode(protocol::WorkerError{0, "", e.what(), protocol::WorkerErrorKind::malformed}));
+    if (type == protocol::WorkerWelcome::kType) lost(link, std::string("a welcome that does not decode: ") + e.what());
+  }
+}
+
+std::optional<std::size_t> NativeWorker::learn_server(const std::string& url) {
+  try {
+    const auto index = add_server(options_.servers, parse_server_url(url));
+    if (!index) std::cerr << "corvid-worker " << options_.name << ": not keeping server " << url << ": the list is full\n";
+    return index;
+  } catch (const std::invalid_argument& e) {  // wss://: this worker speaks ws:// only
+    std::cerr << "corvid-worker " << options_.name << ": cannot use server " << url << ": " << e.what() << "\n";
+    return std::nullopt;
   }
 }
 
@@ -262,7 +282,15 @@ void NativeWorker::lost(std::shared_ptr<Link> link, const std::string& why) {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.clear();
   }
-  schedule_reconnect(why);
+  // A redirect goes where it said at once; any other loss moves on to the next server.
+  if (redirect_to_) {
+    current_ = *redirect_to_;
+    redirect_to_.reset();
+    backoff_ms_ = 100;
+  } else {
+    current_ = (current_ + 1) % options_.servers.size();
+  }
+  schedule_reconnect(why + (options_.servers.size() > 1 ? "; next: " + server().text() : ""));
 }
 
 void NativeWorker::schedule_reconnect(const std::string& why) {

@@ -1,5 +1,6 @@
 // The native headless worker: connects to /ws/worker, benchmarks this device, computes the op
-// groups the server assigns with the shared kernel (GroupExecutor), and reconnects by itself.
+// groups the server assigns with the shared kernel (GroupExecutor), and reconnects by itself:
+// to the next of its servers when one is gone, to the one a `redirect` names when told to.
 #pragma once
 
 #include <boost/asio.hpp>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "corvid/server_url.hpp"
 #include "lie.hpp"
@@ -24,7 +26,9 @@
 namespace corvid {
 
 struct WorkerOptions {
-  ServerUrl server;
+  // The servers to work for, tried in order (at least one); the welcome's `servers` and
+  // redirects add more (up to kMaxServerUrls).
+  std::vector<ServerUrl> servers;
   std::string name;
   double slowdown = 1;            // >= 1: sleep (slowdown - 1) × compute time after each group
   double benchmark_ms = 600;      // budget of the device benchmark
@@ -61,8 +65,12 @@ class NativeWorker {
     protocol::Assign assign;
   };
 
+  const ServerUrl& server() const { return options_.servers[current_]; }
   void connect();
   void schedule_reconnect(const std::string& why);
+  // Adds the addresses a server named (welcome's servers, a redirect's url); returns the index of
+  // `url`, or nullopt (logged) for one the worker cannot use (wss://) or has no room for.
+  std::optional<std::size_t> learn_server(const std::string& url);
   void on_connected(std::shared_ptr<Link> link);
   void read(std::shared_ptr<Link> link);
   void on_message(std::shared_ptr<Link> link, Frame frame);
@@ -82,6 +90,8 @@ class NativeWorker {
   std::shared_ptr<Link> link_;
   uint64_t epoch_ = 0;
   std::optional<uint64_t> worker_id_;  // from the last welcome, sent as resume_id on reconnect
+  std::size_t current_ = 0;                 // index of server() in options_.servers
+  std::optional<std::size_t> redirect_to_;  // a redirect's server: the next connection goes there
   double backoff_ms_ = 100;
   bool stopping_ = false;
   boost::asio::steady_timer reconnect_timer_;

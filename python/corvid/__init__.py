@@ -308,7 +308,8 @@ class Graph(_corvid.Graph):
     """A graph of ops computed by the server's workers; the current graph (for t() and the sources)
     from its creation until it is garbage.
 
-    server: ws://host:port (default $CORVID_SERVER, else ws://localhost:9999); token: default
+    server: ws://host:port, or several comma-separated to fail over between (default $CORVID_SERVER,
+    else ws://localhost:9999); token: default
     $CORVID_TOKEN or the data directory's token file; progress: a callable(computed, total), False
     for none, or None for a tqdm bar while waiting when stderr is a terminal; reconnect_window: how
     many seconds a lost connection is retried (default 120). `approach` is RavOp's;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,10 @@ class Outbox {
   virtual void send_to_client(ClientId client, Frame frame) = 0;
   // Asks the network layer to close a connection (abuse, protocol violation, heartbeat lost).
   virtual void close_worker(WorkerId worker, const std::string& reason) = 0;
+  // Closes a worker's connection normally (WebSocket 1000) after the frames sent before it: the
+  // worker leaves at the server's request (a redirect), not for misbehaving. The default closes
+  // it as close_worker does (tests, simulations).
+  virtual void part_worker(WorkerId worker, const std::string& reason) { close_worker(worker, reason); }
 };
 
 // The server's own native kernel, which settles a kernel error that only one worker has reported
@@ -78,6 +83,9 @@ struct CoordinatorOptions {
   // developers asking this server about a graph another one owns are sent to.
   double lease_ms = 10000;
   std::string advertise_url;
+  // Other servers of this fleet (--peers), sent in every worker's welcome for failover: at most
+  // WorkerWelcome::kMaxServers valid server addresses.
+  std::vector<std::string> peers;
 };
 
 // Which rows GET /api/status returns (docs/protocol.md); its aggregates always cover every
@@ -113,6 +121,12 @@ class Coordinator {
   // A frame from this worker failed to decode (the network layer already replied with the error).
   virtual void worker_malformed(WorkerId worker, const std::string& error) = 0;
   virtual void worker_disconnected(WorkerId worker) = 0;
+
+  // Sends up to `count` free workers (connected, not quarantined, no group in flight) to another
+  // server: each gets a `redirect` to `url`, is forgotten, and its connection is closed normally.
+  // Returns how many were sent. Throws protocol::ProtocolError naming the problem if `url` is not
+  // a valid server address (protocol::server_address_problem).
+  virtual std::size_t redirect_free_workers(std::size_t count, const std::string& url) = 0;
 
   // The reply of the ServerKernel to compute(job, ...): a `result` or an `error` frame, as
   // GroupExecutor::execute returns them.

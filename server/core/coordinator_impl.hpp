@@ -62,6 +62,7 @@ class CoordinatorImpl final : public Coordinator {
   void worker_message(WorkerId worker, Frame frame) override;
   void worker_malformed(WorkerId worker, const std::string& error) override;
   void worker_disconnected(WorkerId worker) override;
+  std::size_t redirect_free_workers(std::size_t count, const std::string& url) override;
   void server_kernel_done(uint64_t job, Frame reply) override;
   void tick() override;
   nlohmann::json status_json(const StatusQuery& query = {}) const override;

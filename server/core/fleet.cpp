@@ -175,6 +175,15 @@ SpeedModel Fleet::average_speed() const {
   return sizing;
 }
 
+std::vector<WorkerId> Fleet::idle(std::size_t limit) const {
+  std::vector<WorkerId> out;
+  for (const auto& [id, w] : workers_) {
+    if (out.size() >= limit) break;
+    if (w.in_flight.empty() && !w.quarantined) out.push_back(id);
+  }
+  return out;
+}
+
 bool Fleet::someone_else(const std::set<WorkerId>& except) const {
   // A suspect worker (it missed a deadline) is not counted on: it may never answer.
   for (const auto& [id, w] : workers_)

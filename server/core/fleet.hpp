@@ -136,6 +136,8 @@ class Fleet {
   // A speed model of the benchmarked workers' mean benchmark (round robin sizes groups for an
   // average worker). Requires at least one benchmarked worker.
   SpeedModel average_speed() const;
+  // Up to `limit` workers that hold no group and are not quarantined, in id order (scans the fleet).
+  std::vector<WorkerId> idle(std::size_t limit) const;
   // True if a benchmarked worker that is not suspect, quarantined or in `except` is connected.
   bool someone_else(const std::set<WorkerId>& except) const;
 

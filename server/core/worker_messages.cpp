@@ -40,7 +40,7 @@ void CoordinatorImpl::worker_connected(WorkerId worker, const protocol::WorkerHe
                                                    : "anonymous:" + std::to_string(static_cast<uint64_t>(unix_at_start_ * 1000)) + "-" +
                                                          std::to_string(worker);
   w.quarantined = trust_.bind(worker, identity, operator_credential).quarantined;
-  outbox_.send_to_worker(worker, protocol::encode(protocol::WorkerWelcome{worker, options_.heartbeat_ms}));
+  outbox_.send_to_worker(worker, protocol::encode(protocol::WorkerWelcome{worker, options_.heartbeat_ms, options_.peers}));
   event("worker", "worker " + std::to_string(worker) + " '" + w.name + "' connected" +
                       (operator_credential ? " with the worker token (trusted)" : "") +
                       (w.quarantined ? "; " + identity + " is quarantined: it gets no work" : ""));
@@ -85,6 +85,21 @@ void CoordinatorImpl::worker_disconnected(WorkerId worker) {
   if (!fleet_.find(worker)) return;
   drop_worker(worker, "worker disconnected");
   settle();
+}
+
+std::size_t CoordinatorImpl::redirect_free_workers(std::size_t count, const std::string& url) {
+  if (const std::string problem = protocol::server_address_problem(url); !problem.empty())
+    throw protocol::ProtocolError("redirect: 'url' " + problem);
+  const std::vector<WorkerId> leaving = fleet_.idle(count);
+  for (WorkerId id : leaving) {
+    outbox_.send_to_worker(id, protocol::encode(protocol::Redirect{url, "redirected to " + url}));
+    drop_worker(id, "redirected to " + url);
+    outbox_.part_worker(id, "redirected to " + url);
+  }
+  if (!leaving.empty())
+    event("redirect", std::to_string(leaving.size()) + " free worker(s) redirected to " + url);
+  settle();
+  return leaving.size();
 }
 
 bool CoordinatorImpl::protocol_error(WorkerState& w, const std::string& error, bool reply) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 #include <exception>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -41,17 +42,26 @@ http::response<http::string_body> json_response(const HttpRequest& request, http
   return text_response(request, status, "application/json", body.dump() + "\n");
 }
 
+// Whether the request carries the developer token (Authorization: Bearer <token>).
+bool has_developer_token(const ServerState& state, const HttpRequest& request) {
+  const std::string_view auth = request[http::field::authorization];
+  const std::string_view bearer = "Bearer ";
+  return auth.substr(0, bearer.size()) == bearer &&
+         token_matches(std::string(auth.substr(bearer.size())), state.config().token);
+}
+
+// The 401 of an endpoint that needs the developer token: "<what> need(s) the developer token ...".
+http::response<http::string_body> token_required(const HttpRequest& request, const std::string& what) {
+  return json_response(request, http::status::unauthorized,
+                       {{"error", what + " the developer token: send 'Authorization: Bearer <token>' (the file "
+                                         "'token' in the server's data directory)"}});
+}
+
 // GET /api/graphs/<id>/values/<op id>: the developer's token (Authorization: Bearer) is required;
 // the value as .npy when the request accepts application/x-npy, else as JSON (tensor_to_json).
 HttpResponse value_response(const ServerState& state, const HttpRequest& request, uint64_t graph_id,
                             std::string_view escaped_op) {
-  const std::string_view auth = request[http::field::authorization];
-  const std::string_view bearer = "Bearer ";
-  if (auth.substr(0, bearer.size()) != bearer ||
-      !token_matches(std::string(auth.substr(bearer.size())), state.config().token))
-    return json_response(request, http::status::unauthorized,
-                         {{"error", "values need the developer token: send 'Authorization: Bearer <token>' (the file "
-                                    "'token' in the server's data directory)"}});
+  if (!has_developer_token(state, request)) return token_required(request, "values need");
   std::string error = "an empty op id";
   const auto op_id = percent_decode(escaped_op, std::string_view("\0", 1), "an escaped NUL (%00)", error);
   if (!op_id || op_id->empty())
@@ -64,13 +74,13 @@ HttpResponse value_response(const ServerState& state, const HttpRequest& request
   return json_response(request, http::status::ok, tensor_to_json(*value));
 }
 
-// The query of GET /api/status (StatusQuery; docs/protocol.md): workers_offset, workers_limit,
-// workers_order (id, fastest, slowest), workers_search, graphs_offset, graphs_limit. Limits above
-// StatusQuery::kMaxLimit are lowered to it. nullopt with `error` naming the parameter otherwise.
-std::optional<StatusQuery> status_query(std::string_view target, std::string& error) {
-  StatusQuery query;
+// The parameters of a target's query string, in order: name and %-decoded value ('+' is a
+// space). nullopt with `error` naming the parameter whose value does not decode.
+std::optional<std::vector<std::pair<std::string, std::string>>> query_parameters(std::string_view target,
+                                                                                 std::string& error) {
+  std::vector<std::pair<std::string, std::string>> out;
   const std::size_t mark = target.find('?');
-  if (mark == std::string_view::npos) return query;
+  if (mark == std::string_view::npos) return out;
   std::string_view rest = target.substr(mark + 1);
   while (!rest.empty()) {
     const std::string_view pair = rest.substr(0, rest.find('&'));
@@ -81,21 +91,38 @@ std::optional<StatusQuery> status_query(std::string_view target, std::string& er
     std::string plus_as_space(raw);
     std::replace(plus_as_space.begin(), plus_as_space.end(), '+', ' ');
     std::string why;
-    const auto value = percent_decode(plus_as_space, std::string_view("\0", 1), "an escaped NUL (%00)", why);
+    auto value = percent_decode(plus_as_space, std::string_view("\0", 1), "an escaped NUL (%00)", why);
     if (!value) {
       error = "bad value of '" + std::string(name) + "': " + why;
       return std::nullopt;
     }
-    auto number = [&](std::size_t& out) {
-      std::size_t n = 0;
-      auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
-      if (value->empty() || ec != std::errc() || end != value->data() + value->size()) {
-        error = "'" + std::string(name) + "' must be a non-negative decimal number, not '" + *value + "'";
-        return false;
-      }
-      out = n;
-      return true;
-    };
+    out.emplace_back(std::string(name), std::move(*value));
+  }
+  return out;
+}
+
+// A parameter's value as a non-negative decimal number; false with `error` naming it otherwise.
+bool decimal_parameter(const std::string& name, const std::string& value, std::size_t& out, std::string& error) {
+  std::size_t n = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
+    error = "'" + name + "' must be a non-negative decimal number, not '" + value + "'";
+    return false;
+  }
+  out = n;
+  return true;
+}
+
+// The query of GET /api/status (StatusQuery; docs/protocol.md): workers_offset, workers_limit,
+// workers_order (id, fastest, slowest), workers_search, graphs_offset, graphs_limit. Limits above
+// StatusQuery::kMaxLimit are lowered to it. nullopt with `error` naming the parameter otherwise.
+std::optional<StatusQuery> status_query(std::string_view target, std::string& error) {
+  StatusQuery query;
+  const auto parameters = query_parameters(target, error);
+  if (!parameters) return std::nullopt;
+  for (const auto& [name, decoded] : *parameters) {
+    const std::string* value = &decoded;
+    auto number = [&](std::size_t& out) { return decimal_parameter(name, *value, out, error); };
     if (name == "workers_offset") {
       if (!number(query.workers_offset)) return std::nullopt;
     } else if (name == "workers_limit") {
@@ -127,7 +154,43 @@ std::optional<StatusQuery> status_query(std::string_view target, std::string& er
   return query;
 }
 
-HttpResponse api_response(const ServerState& state, const HttpRequest& request, std::string_view path) {
+// POST /api/drain?url=ws://host:port[&count=N] with the developer token: redirects up to N (default:
+// every) free worker of this server to `url` (Coordinator::redirect_free_workers) and answers
+// {"redirected": n, "url": url}.
+HttpResponse drain_response(ServerState& state, const HttpRequest& request) {
+  if (request.method() != http::verb::post) {
+    auto response = json_response(request, http::status::method_not_allowed,
+                                  {{"error", "/api/drain takes POST (with the developer token)"}});
+    response.set(http::field::allow, "POST");
+    return response;
+  }
+  if (!has_developer_token(state, request)) return token_required(request, "/api/drain needs");
+  std::string error;
+  const auto parameters = query_parameters(request.target(), error);
+  std::string url;
+  std::size_t count = std::numeric_limits<std::size_t>::max();
+  bool has_url = false;
+  for (std::size_t i = 0; parameters && error.empty() && i < parameters->size(); ++i) {
+    const auto& [name, value] = (*parameters)[i];
+    if (name == "url") {
+      url = value;
+      has_url = true;
+      if (const std::string problem = protocol::server_address_problem(url); !problem.empty())
+        error = "'url' " + problem;
+    } else if (name == "count") {
+      decimal_parameter(name, value, count, error);
+    } else {
+      error = "unknown parameter '" + name + "' (there are url and count)";
+    }
+  }
+  if (error.empty() && !has_url) error = "'url' is required: the server the workers go to (ws://host:port)";
+  if (!error.empty()) return json_response(request, http::status::bad_request, {{"error", "/api/drain: " + error}});
+  const std::size_t redirected = state.redirect_free_workers(count, url);
+  return json_response(request, http::status::ok, {{"redirected", redirected}, {"url", url}});
+}
+
+HttpResponse api_response(ServerState& state, const HttpRequest& request, std::string_view path) {
+  if (path == "/api/drain") return drain_response(state, request);
   if (path == "/api/status") {
     std::string error;
     const auto query = status_query(request.target(), error);
@@ -156,7 +219,7 @@ HttpResponse api_response(const ServerState& state, const HttpRequest& request, 
   }
   return json_response(request, http::status::not_found,
                        {{"error", "no such API endpoint: " + std::string(path) +
-                                      " (there are /api/status, /api/graphs/<id> and /api/graphs/<id>/values/<op id>)"}});
+                                      " (there are /api/status, /api/graphs/<id>, /api/graphs/<id>/values/<op id> and /api/drain)"}});
 }
 
 std::string lower_case(std::string_view s) {
@@ -270,6 +333,30 @@ std::optional<http::response<http::string_body>> refuse_foreign(const ServerStat
                            "with --allow-origin " + std::string(origin->value()) + " to let that site's pages in");
 }
 
+std::vector<std::string> parse_peers(const std::string& list) {
+  std::vector<std::string> peers;
+  std::size_t start = 0;
+  while (start <= list.size() && !list.empty()) {
+    const std::size_t comma = std::min(list.find(',', start), list.size());
+    std::string peer = list.substr(start, comma - start);
+    if (const std::string problem = protocol::server_address_problem(peer); !problem.empty())
+      throw std::invalid_argument("--peers: '" + peer + "' " + problem);
+    peers.push_back(std::move(peer));
+    start = comma + 1;
+  }
+  if (peers.size() > protocol::WorkerWelcome::kMaxServers)
+    throw std::invalid_argument("--peers names " + std::to_string(peers.size()) + " servers; at most " +
+                                std::to_string(protocol::WorkerWelcome::kMaxServers) + " are sent to workers");
+  return peers;
+}
+
+std::string page_origin_of(const std::string& server_address) {
+  const bool secure = server_address.rfind("wss://", 0) == 0;
+  std::string rest = server_address.substr(secure ? 6 : 5);
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  return (secure ? "https://" : "http://") + rest;
+}
+
 std::string normalize_origin(std::string_view origin) {
   std::string lower = lower_case(origin);
   if (!lower.empty() && lower.back() == '/') lower.pop_back();
@@ -281,14 +368,14 @@ std::string normalize_origin(std::string_view origin) {
   return lower;
 }
 
-HttpResponse handle_request(const ServerState& state, const HttpRequest& request) {
-  if (request.method() != http::verb::get && request.method() != http::verb::head) {
+HttpResponse handle_request(ServerState& state, const HttpRequest& request) {
+  std::string_view path = target_path(request.target());
+  if (request.method() != http::verb::get && request.method() != http::verb::head && path != "/api/drain") {
     auto response = error_page(request, http::status::method_not_allowed,
                                std::string(request.method_string()) + " is not supported: only GET and HEAD");
     response.set(http::field::allow, "GET, HEAD");
     return response;
   }
-  std::string_view path = target_path(request.target());
   try {
     if (path == "/metrics")
       return text_response(request, http::status::ok, "text/plain; version=0.0.4; charset=utf-8", state.metrics_text());

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "server/net/common.hpp"
 
@@ -16,10 +17,17 @@ using HttpRequest = http::request<http::string_body>;
 // A file is sent from disk as it is read; everything else is built in memory.
 using HttpResponse = std::variant<http::response<http::string_body>, http::response<http::file_body>>;
 
-// Builds the response to `request`: GET and HEAD only (405 otherwise), 400 for a target that
-// tries to leave the web directory, 404 with a message naming the missing path, 500 with the
+// Builds the response to `request`: GET and HEAD only (405 otherwise), but for POST /api/drain
+// (the operator's drain: free workers are redirected, see docs/protocol.md); 400 for a target
+// that tries to leave the web directory, 404 with a message naming the missing path, 500 with the
 // reason if the Coordinator fails. Keep-alive follows the request.
-HttpResponse handle_request(const ServerState& state, const HttpRequest& request);
+HttpResponse handle_request(ServerState& state, const HttpRequest& request);
+
+// --peers "ws://a:1,ws://b:2": the addresses, each checked by protocol::server_address_problem,
+// at most WorkerWelcome::kMaxServers. Throws std::invalid_argument naming the bad one.
+std::vector<std::string> parse_peers(const std::string& list);
+// The web origin of the pages a server at `server_address` (ws:// or wss://) serves: http:// or https://.
+std::string page_origin_of(const std::string& server_address);
 
 // The target without its query string ("/api/status?x=1" -> "/api/status").
 std::string_view target_path(std::string_view target);

@@ -133,6 +133,11 @@ std::shared_ptr<const Tensor> ServerState::value(uint64_t graph_id, const std::s
 
 std::string ServerState::metrics_text() const { return coordinator_or_throw().metrics_text(); }
 
+std::size_t ServerState::redirect_free_workers(std::size_t count, const std::string& url) {
+  if (!coordinator_) throw std::runtime_error("the server is shutting down");
+  return coordinator_->redirect_free_workers(count, url);
+}
+
 void ServerState::send_to_worker(WorkerId worker, Frame frame) {
   if (auto session = find(workers_, worker)) session->send(encode_frame(frame));
 }
@@ -143,6 +148,10 @@ void ServerState::send_to_client(ClientId client, Frame frame) {
 
 void ServerState::close_worker(WorkerId worker, const std::string& reason) {
   if (auto session = find(workers_, worker)) session->close(websocket::close_code::policy_error, reason);
+}
+
+void ServerState::part_worker(WorkerId worker, const std::string& reason) {
+  if (auto session = find(workers_, worker)) session->close(websocket::close_code::normal, reason);
 }
 
 double ServerState::now_ms() const {

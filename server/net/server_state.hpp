@@ -103,11 +103,15 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
   // Coordinator::value (the coordinator may load the value from the store).
   std::shared_ptr<const Tensor> value(uint64_t graph_id, const std::string& op_id, std::string& why) const;
   std::string metrics_text() const;
+  // POST /api/drain: Coordinator::redirect_free_workers (`url` already valid). Throws
+  // std::runtime_error while the server is shutting down.
+  std::size_t redirect_free_workers(std::size_t count, const std::string& url);
 
   // Outbox: frames for a session that has gone are dropped.
   void send_to_worker(WorkerId worker, Frame frame) override;
   void send_to_client(ClientId client, Frame frame) override;
   void close_worker(WorkerId worker, const std::string& reason) override;
+  void part_worker(WorkerId worker, const std::string& reason) override;
 
   // Clock: milliseconds since the server started, on the steady clock.
   double now_ms() const override;

@@ -86,10 +86,11 @@ class Cluster:
             return f.read().strip()
 
     # ---- workers ----
-    def start_worker(self, name, slowdown=1, *extra):
+    def start_worker(self, name, slowdown=1, *extra, server=None):
+        """`server`: the worker's --server (default: this cluster's server)."""
         log = open(os.path.join(self.dir, f"worker-{name}.log"), "w")
         self.workers[name] = subprocess.Popen(
-            [self.bins.worker, "--server", self.url, "--name", name, "--slowdown", str(slowdown),
+            [self.bins.worker, "--server", server or self.url, "--name", name, "--slowdown", str(slowdown),
              "--benchmark-ms", "100", *extra],
             stdout=log, stderr=subprocess.STDOUT)
         return self.workers[name]

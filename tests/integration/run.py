@@ -13,10 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 
 import numpy as np
 
-from harness import Cluster, TestFailure, check, finish, wait_until
+from harness import Cluster, TestFailure, check, finish, free_port, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
 from pg_cluster import PgCluster  # noqa: E402  (tests/postgres: a throw-away PostgreSQL cluster)
@@ -1153,6 +1155,126 @@ def case_pg_owner_stalled(c):
             stop_servers(servers, True)
             raise
         stop_servers(servers, False)
+
+
+# ---- several servers: failover and redirects (issue 16) ----
+
+class PeerServer:
+    """A second server (its own Cluster) for the duration of a `with`, sharing the developer token
+    of `c` (started first), as servers sharing a store would; its logs are printed on failure."""
+
+    def __init__(self, c, name):
+        self.cluster = Cluster(c.bins, name)
+        os.makedirs(self.cluster.data_dir)
+        shutil.copy(os.path.join(c.data_dir, "token"), os.path.join(self.cluster.data_dir, "token"))
+
+    def __enter__(self):
+        return self.cluster
+
+    def __exit__(self, kind, value, traceback):
+        if kind is not None:
+            self.cluster.dump_logs()
+        self.cluster.stop()
+        shutil.rmtree(self.cluster.dir, ignore_errors=True)
+
+
+def drain(c, url, count=None):
+    """POST /api/drain on c's server with its developer token; returns the JSON answer."""
+    query = urllib.parse.urlencode({"url": url, **({"count": count} if count is not None else {})})
+    request = urllib.request.Request(f"http://127.0.0.1:{c.port}/api/drain?{query}", data=b"", method="POST",
+                                     headers={"Authorization": f"Bearer {c.token()}"})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def compute_on(c, name, workers):
+    """Submits a graph to c's server, checks its values against NumPy and that `workers` computed it."""
+    doc = chain_graph(name, 4, size=32)
+    code, out, err = c.corvid("submit", c.graph_file(f"{name}.json", doc), "--wait", "--json")
+    check(code == 0, f"exit {code}: {err}")
+    check_outputs(json.loads(out), doc, name)
+    done = sum(groups_done(c, w) for w in workers)
+    check(done > 0, f"none of {workers} computed a group of {name}")
+
+
+def case_failover_worker(c):
+    c.start_server()
+    with PeerServer(c, "failover-b") as b:
+        b.start_server()
+        c.kill_server()
+        c.start_server("--peers", b.url)
+        # One worker is given both servers; the other only the first, and learns the second from the welcome.
+        c.start_worker("listed", server=f"{c.url},{b.url}")
+        c.start_worker("learner")
+        c.wait_workers_ready(["listed", "learner"])
+        c.kill_server()
+        b.wait_workers_ready(["listed", "learner"], timeout=30)
+        compute_on(b, "after-failover", ["listed", "learner"])
+
+
+def case_drain_redirect(c):
+    c.start_server()
+    with PeerServer(c, "drain-b") as b:
+        b.start_server()
+        c.start_worker("mover")
+        c.start_worker("stayer")
+        c.wait_workers_ready(["mover", "stayer"])
+        answer = drain(c, b.url, count=1)
+        check(answer == {"redirected": 1, "url": b.url}, f"drain answered {answer}")
+        moved = wait_until(lambda: [n for n in ("mover", "stayer") if b.worker_status(n)], 20,
+                           "a worker to arrive on the other server")
+        check(len(moved) == 1, f"one worker was to move, these did: {moved}")
+        stayed = "stayer" if moved == ["mover"] else "mover"
+        check(c.worker_status(stayed) is not None, f"{stayed} left the first server")
+        compute_on(b, "after-drain", moved)
+        check(drain(c, b.url) == {"redirected": 1, "url": b.url}, "the second drain did not move the other worker")
+        b.wait_workers_ready(["mover", "stayer"])
+
+
+def case_failover_cli(c):
+    c.start_server()
+    c.start_worker("w1")
+    c.wait_workers_ready(["w1"])
+    dead1, dead2 = f"ws://127.0.0.1:{free_port()}", f"ws://127.0.0.1:{free_port()}"
+    path = os.path.join(GRAPHS, "readme_example.json")
+    doc = json.load(open(path))
+
+    def corvid(server, *extra_env):
+        env = {**c.env(), **dict(extra_env)}
+        args = [c.bins.corvid, "submit", path, "--wait", "--json"] + (["--server", server] if server else [])
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+
+    p = corvid(f"{dead1},{c.url}")
+    check(p.returncode == 0, f"--server dead,alive: exit {p.returncode}: {p.stderr}")
+    check_outputs(json.loads(p.stdout), doc, "--server dead,alive")
+    p = corvid(None, ("CORVID_SERVER", f"{dead1},{c.url}"))
+    check(p.returncode == 0, f"CORVID_SERVER=dead,alive: exit {p.returncode}: {p.stderr}")
+    p = corvid(f"{dead1},{dead2}")
+    check(p.returncode == 3, f"--server dead1,dead2: exit {p.returncode}: {p.stderr}")
+    lines = p.stderr.strip().splitlines()
+    check(len(lines) == 1 and dead1 in lines[0] and dead2 in lines[0], f"the error must name both: {p.stderr!r}")
+    print(lines[0])
+
+    # A developer whose server drops fails over to the next; with SQLite stores that server does
+    # not know the graph, and says so.
+    with PeerServer(c, "developer-b") as b:
+        b.start_server()
+        c.signal_worker("w1", signal.SIGKILL)
+        c.start_worker("slow", 20)
+        c.wait_workers_ready(["slow"])
+        chain = chain_graph("dropped", 160, size=128)
+        p = subprocess.Popen([c.bins.corvid, "submit", c.graph_file("dropped.json", chain), "--wait", "--json",
+                              "--server", f"{c.url},{b.url}"], env=c.env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: c.status()["graphs"] and c.status()["graphs"][0]["counts"].get("computed", 0) > 10, 60,
+                   "the graph to be partly computed")
+        c.kill_server()
+        code, out, err = finish(p, 60, "corvid submit --wait after its server was killed")
+        check(code != 0, f"the graph cannot complete on a server that does not know it: exit {code}, {out}")
+        check(f"failed over to when {c.url} dropped" in err and "unknown graph_id" in err and b.url in err,
+              f"the error must say the request failed over and the graph is unknown there: {err!r}")
+        print(err.strip())
+
 
 
 CASES = {name[len("case_"):]: fn for name, fn in globals().items() if name.startswith("case_")}

@@ -246,3 +246,70 @@ TEST_CASE("WebSocket upgrades elsewhere than /ws/worker and /ws/client are refus
   CHECK_THROWS_AS(TestSocket(server.port(), "/ws/other"), beast::system_error);
   CHECK_THROWS_AS(TestSocket(server.port(), "/"), beast::system_error);
 }
+
+namespace {
+
+// POST /api/drain<query> with these extra header lines, over a fresh connection.
+HttpReply post_drain(uint16_t port, const std::string& query, const std::vector<std::string>& headers) {
+  std::string request = "POST /api/drain" + query + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                        "\r\nContent-Length: 0\r\nConnection: close\r\n";
+  for (const auto& h : headers) request += h + "\r\n";
+  return raw_http_exchange(port, request + "\r\n");
+}
+
+std::string error_of(const HttpReply& reply) { return nlohmann::json::parse(reply.body())["error"].get<std::string>(); }
+
+}  // namespace
+
+TEST_CASE("--peers reach workers in the welcome, and a drain redirects free workers with a normal close") {
+  TestSite site;
+  ServerProcess server(site, {"--peers", "ws://127.0.0.1:1,wss://peer.example", "--verify", "off"});
+  // The busy worker takes the graph's one group: a drain leaves it where it is.
+  Worker busy(server.port(), "busy");
+  CHECK(busy.welcome["servers"] == nlohmann::json({"ws://127.0.0.1:1", "wss://peer.example"}));
+  TestSocket client(server.port(), "/ws/client");
+  client.send(client_hello(site.token()));
+  client.receive_type("welcome");
+  client.send(submit_sum(1));
+  client.receive_type("submitted");
+  busy.socket.receive_type("assign");
+  Worker idle(server.port(), "idle");
+  Worker* free_one = &idle;
+
+  const std::string auth = "Authorization: Bearer " + site.token();
+  HttpReply no_token = post_drain(server.port(), "?url=ws://127.0.0.1:2", {});
+  CHECK(no_token.result() == http::status::unauthorized);
+  CHECK(error_of(no_token).find("/api/drain needs the developer token") == 0);
+  CHECK(post_drain(server.port(), "?url=ws://127.0.0.1:2", {"Authorization: Bearer wrong"}).result() ==
+        http::status::unauthorized);
+  HttpReply get = http_get(server.port(), "/api/drain?url=ws://127.0.0.1:2");
+  CHECK(get.result() == http::status::method_not_allowed);
+  CHECK(get[http::field::allow] == "POST");
+  HttpReply bad_url = post_drain(server.port(), "?url=http://127.0.0.1:2", {auth});
+  CHECK(bad_url.result() == http::status::bad_request);
+  CHECK(error_of(bad_url) == "/api/drain: 'url' must start with ws:// or wss:// and name a host");
+  CHECK(error_of(post_drain(server.port(), "", {auth})) ==
+        "/api/drain: 'url' is required: the server the workers go to (ws://host:port)");
+  CHECK(error_of(post_drain(server.port(), "?url=ws://h&count=x", {auth})) ==
+        "/api/drain: 'count' must be a non-negative decimal number, not 'x'");
+  CHECK(error_of(post_drain(server.port(), "?url=ws://h&shard=1", {auth})) ==
+        "/api/drain: unknown parameter 'shard' (there are url and count)");
+
+  HttpReply drained = post_drain(server.port(), "?url=ws%3A%2F%2F127.0.0.1%3A2", {auth});
+  REQUIRE(drained.result() == http::status::ok);
+  CHECK(nlohmann::json::parse(drained.body()) == nlohmann::json({{"redirected", 1}, {"url", "ws://127.0.0.1:2"}}));
+  Frame redirect = free_one->socket.receive_type("redirect");
+  CHECK(redirect.header["url"] == "ws://127.0.0.1:2");
+  CHECK(free_one->socket.expect_close().code == 1000);
+  // Pages of the peers may open /ws/worker here (a page failing over from its own server).
+  auto upgrade_from = [&](const std::string& origin) {
+    std::vector<std::string> headers = websocket_upgrade_headers();
+    headers.push_back("Origin: " + origin);
+    return http_get_with_headers(server.port(), "/ws/worker", headers).result();
+  };
+  CHECK(upgrade_from("http://127.0.0.1:1") == http::status::switching_protocols);
+  CHECK(upgrade_from("https://peer.example") == http::status::switching_protocols);
+  CHECK(upgrade_from("http://elsewhere.example") == http::status::forbidden);
+  // The holder stays.
+  CHECK(nlohmann::json::parse(http_get(server.port(), "/api/status").body())["workers"].size() == 1);
+}

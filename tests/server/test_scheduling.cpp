@@ -439,3 +439,30 @@ TEST_CASE("two free workers that each find the other sooner for their own group 
                    {"outputs", {"p", "q"}}});
   CHECK(h.outbox.worker_frames(1, "assign").size() + h.outbox.worker_frames(2, "assign").size() >= 1);
 }
+
+TEST_CASE("redirect_free_workers sends free workers to another server and leaves busy ones") {
+  Harness h(one_op_at_a_time());
+  h.connect_worker(1, 100, 100);
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, negation());
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  REQUIRE(h.outbox.count(1, "assign") == 1);  // worker 1 is busy
+  h.connect_worker(2);
+  h.connect_worker(3);
+  CHECK_THROWS_WITH(h.core->redirect_free_workers(5, "http://elsewhere"),
+                    "redirect: 'url' must start with ws:// or wss:// and name a host");
+  CHECK(h.outbox.closed.empty());
+  CHECK(h.core->redirect_free_workers(1, "ws://elsewhere:9999") == 1);
+  auto redirects = h.outbox.worker_frames(2, "redirect");
+  REQUIRE(redirects.size() == 1);
+  CHECK(protocol::decode<protocol::Redirect>(redirects[0]).url == "ws://elsewhere:9999");
+  CHECK(h.outbox.closed.count(2));
+  CHECK(h.core->redirect_free_workers(5, "ws://elsewhere:9999") == 1);  // worker 3; worker 1 holds a group
+  CHECK(h.outbox.closed.count(3));
+  CHECK(!h.outbox.closed.count(1));
+  CHECK(h.outbox.count(1, "redirect") == 0);
+  CHECK(h.core->status_json()["workers"].size() == 1);
+  h.work(1);
+  CHECK(h.values(10).size() == 1);
+  CHECK(h.core->redirect_free_workers(5, "ws://elsewhere:9999") == 1);  // free now
+}

@@ -235,3 +235,48 @@ TEST_CASE("protocol: lenient fields of hostile messages read as defaults, not er
         "protocol version 2 is not supported: this server speaks protocol version 1");
   CHECK(hello_version_problem(frame_with({{"type", "hello"}, {"version", kProtocolVersion}})).empty());
 }
+
+TEST_CASE("protocol: redirect carries a server address and refuses anything else") {
+  Redirect r = round_trip(Redirect{"ws://other.example:9999", "drain"});
+  CHECK(r.url == "ws://other.example:9999");
+  CHECK(r.reason == "drain");
+  for (const char* ok : {"ws://h", "wss://h.example:443/", "ws://10.0.0.2:1", "ws://[::1]:9999", "ws://my_host-2:65535"})
+    CHECK_MESSAGE(server_address_problem(ok).empty(), ok);
+  auto url_error = [](json url) { return error_of<Redirect>({{"type", "redirect"}, {"url", std::move(url)}}); };
+  CHECK(error_of<Redirect>({{"type", "redirect"}}) == "redirect: 'url' must start with ws:// or wss:// and name a host");
+  CHECK(url_error(7) == "redirect: 'url' must be a string");
+  CHECK(url_error("http://h:1") == "redirect: 'url' must start with ws:// or wss:// and name a host");
+  CHECK(url_error("javascript:alert(1)") == "redirect: 'url' must start with ws:// or wss:// and name a host");
+  CHECK(url_error("ws://") == "redirect: 'url' must start with ws:// or wss:// and name a host");
+  CHECK(url_error("ws://:80") == "redirect: 'url' has no host");
+  CHECK(url_error("ws://h:") == "redirect: 'url' has an empty port");
+  CHECK(url_error("ws://h:0") == "redirect: 'url' has a port outside 1..65535");
+  CHECK(url_error("ws://h:65536") == "redirect: 'url' has a port outside 1..65535");
+  CHECK(url_error("ws://h:9x") == "redirect: 'url' has a port that is not a number");
+  CHECK(url_error("ws://h/ws/worker") == "redirect: 'url' must be ws://host:port with no path");
+  CHECK(url_error("ws://h:1/x") == "redirect: 'url' must be ws://host:port with no path");
+  CHECK(url_error("ws://user@h") == "redirect: 'url' has a character that is not allowed in a host name");
+  CHECK(url_error("ws://h h") == "redirect: 'url' has a character that is not allowed in a host name");
+  CHECK(url_error("ws://[::1") == "redirect: 'url' has an unclosed or empty '[' host");
+  CHECK(url_error("ws://[zz]") == "redirect: 'url' has a bad IPv6 host");
+  CHECK(url_error("ws://" + std::string(kMaxServerAddressLength, 'h')) == "redirect: 'url' is longer than 300 bytes");
+  CHECK(server_address_problem("ws://" + std::string(kMaxServerAddressLength - 5, 'h')).empty());
+  Redirect long_reason = decode<Redirect>(frame_with({{"type", "redirect"}, {"url", "ws://h"}, {"reason", std::string(999, 'r')}}));
+  CHECK(long_reason.reason.size() == Redirect::kMaxReasonLength);
+}
+
+TEST_CASE("protocol: welcome's servers are valid server addresses, a bounded list") {
+  WorkerWelcome w = round_trip(WorkerWelcome{1, 5000, {"ws://a:1", "wss://b.example"}});
+  CHECK(w.servers == std::vector<std::string>{"ws://a:1", "wss://b.example"});
+  CHECK(round_trip(WorkerWelcome{1, 5000}).servers.empty());
+  auto welcome_error = [](json servers) {
+    return error_of<WorkerWelcome>({{"type", "welcome"}, {"worker_id", 1}, {"servers", std::move(servers)}});
+  };
+  CHECK(welcome_error("ws://a:1") == "welcome: 'servers' must be a list of at most 32 server addresses");
+  CHECK(welcome_error(json(std::vector<std::string>(33, "ws://a:1"))) ==
+        "welcome: 'servers' must be a list of at most 32 server addresses");
+  CHECK(welcome_error(json(std::vector<std::string>(32, "ws://a:1"))).empty());
+  CHECK(welcome_error({"ws://a:1", 5}) == "welcome: 'servers' must be a list of strings");
+  CHECK(welcome_error({"ws://a:1", "ws://b/path"}) ==
+        "welcome: server address 'ws://b/path' in 'servers' must be ws://host:port with no path");
+}

@@ -1,5 +1,6 @@
 // A developer's connection to /ws/client: synchronous Beast WebSocket, token hello, and
-// requests that survive a server restart (reconnect with backoff, then send the request again).
+// requests that survive a server restart or loss (reconnect with backoff, to the next of its
+// servers when it has several, then send the request again).
 #pragma once
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "corvid/server_url.hpp"
 #include "shared/protocol.hpp"
@@ -62,7 +64,9 @@ std::string require_token(const std::optional<std::string>& given = std::nullopt
 std::string user_name(const std::string& fallback);
 
 struct ConnectionOptions {
-  ServerUrl server;
+  // The servers to try, in order (at least one): a connection goes to the first that answers, and
+  // after a drop to the next (parse_server_list).
+  std::vector<ServerUrl> servers;
   std::string token;
   std::string name;  // shown as the graph owner
   // How long a lost connection is retried (with backoff from 100 ms to 2 s) before giving up.
@@ -78,15 +82,18 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Connects and says hello if not connected yet. Throws ServerUnreachable when the server
-  // cannot be reached, ServerError when it refuses the hello (bad token).
+  // Connects and says hello if not connected yet, trying each server once from the current
+  // one. Throws ServerUnreachable naming every address tried (and why) when none can be
+  // reached, ServerError when one refuses the hello (bad token).
   void ensure_connected();
 
   // Sends `request` (its header gets a fresh request_id) and hands every frame that comes back to
   // `on_frame` (which may move its tensors out) until it returns true. An `error` frame for this request throws ServerError. If
   // the connection drops, reconnects with backoff (within reconnect_window) and sends the request
   // again, so a request must be safe to repeat (wait, end, cancel) or be handled by `on_resend`,
-  // which is called before a repeat and may return false to give up (ServerUnreachable).
+  // which is called before a repeat and may return false to give up (ServerUnreachable). A drop
+  // fails over to the next server; an error from a server the request failed over to says so
+  // (that server may not know the request's graph).
   // With a deadline, or after interrupt(), throws RequestStopped when it passes. Returns the
   // request_id used last.
   using Deadline = std::optional<std::chrono::steady_clock::time_point>;
@@ -107,16 +114,22 @@ class Connection {
   void close();
 
   const ConnectionOptions& options() const { return options_; }
+  // The server connected to, or the one tried next.
+  const ServerUrl& server() const { return options_.servers.at(current_); }
 
  private:
   struct Socket;  // the io_context and WebSocket of one connection
+  // Connects to server() and says hello.
   void connect_once();
+  // connect_once() to each server in turn from server(), once; the error names every address.
+  void connect_any();
   Frame read_frame(Deadline deadline = std::nullopt);
   void drop();
 
   ConnectionOptions options_;
   std::unique_ptr<Socket> socket_;  // replaced only by the requesting thread, under socket_mutex_
   std::mutex socket_mutex_;         // lets interrupt() reach the socket from another thread
+  std::size_t current_ = 0;  // index of server() in options_.servers
   uint64_t next_request_id_ = 1;
   std::atomic<bool> interrupted_{false};
 };

@@ -94,7 +94,7 @@ class OpFailed : public std::runtime_error {
 };
 
 struct GraphOptions {
-  std::string server = default_server_url();  // ws://host:port
+  std::string server = default_server_url();  // ws://host:port, or several comma-separated (failover)
   std::optional<std::string> token;           // default: find_token()
   std::string owner;                          // shown on the status page; default: $USER
   std::chrono::milliseconds reconnect_window{120000};
