@@ -310,6 +310,24 @@ void CoordinatorImpl::renew_leases() {
     if (!g.submit_key.empty()) graph_by_key_[{g.owner, g.submit_key}] = id;
     touched(id);
   }
+  rebalance(leases.peers);
+}
+
+void CoordinatorImpl::rebalance(const std::vector<GraphStore::PeerLoad>& peers) {
+  // Idle workers here with no work here: half of them (at least one) go to the server with the
+  // largest backlog, if it has more ready ops than slots to run them. Each server decides alone,
+  // once per renewal, so a fleet moves gradually and never toward a server without a backlog.
+  if (peers.empty() || queue_depth() > 0) return;
+  const GraphStore::PeerLoad& busiest = peers.front();
+  if (busiest.ready <= busiest.slots) return;
+  const std::size_t idle = fleet_.idle(fleet_.size()).size();
+  if (idle == 0) return;
+  const auto wanted = static_cast<std::size_t>(busiest.ready - busiest.slots);
+  try {
+    redirect_free_workers(std::min({wanted, std::max<std::size_t>(1, idle / 2)}), busiest.url);
+  } catch (const protocol::ProtocolError& e) {
+    event("redirect", "server " + busiest.url + " has a backlog but its URL cannot be sent to workers: " + e.what());
+  }
 }
 
 void CoordinatorImpl::drop_lost_graph(GraphId id) {

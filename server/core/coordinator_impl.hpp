@@ -176,6 +176,8 @@ class CoordinatorImpl final : public Coordinator {
   // in the graphs it adopted (every third of the lease time, from tick).
   void renew_leases();
   void drop_lost_graph(GraphId id);
+  // Sends idle workers toward the peer with the largest backlog (see renew_leases).
+  void rebalance(const std::vector<GraphStore::PeerLoad>& peers);
   // The value of a computed op from memory or the store; nullptr if it has none.
   std::shared_ptr<const Tensor> value_of(Graph& graph, OpIndex op);
   void touched(GraphId graph) { touched_.insert(graph); }

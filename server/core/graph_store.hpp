@@ -96,9 +96,16 @@ class GraphStore {
   virtual bool leases_graphs() const { return false; }
   // What a renewal changed: graphs whose lease this server lost (to drop from memory) and graphs
   // it adopted (expired leases of servers that died or stalled), loaded as load_graphs does.
+  // Another live server's load as it last registered it.
+  struct PeerLoad {
+    std::string url;
+    int64_t slots = 0;
+    int64_t ready = 0;
+  };
   struct LeaseChanges {
     std::vector<GraphId> lost;
     std::vector<StoredGraph> adopted;
+    std::vector<PeerLoad> peers;  // the other servers that renewed within the lease time
   };
   // Records this server's load (connected slots, ops ready to run), renews its leases, adopts
   // expired ones. Throws std::runtime_error on database errors.

@@ -54,6 +54,7 @@ Persistence::Leases Persistence::renew_leases(int64_t slots, int64_t ready, doub
   GraphStore::LeaseChanges changes = store_->renew_leases(slots, ready);
   Leases leases;
   leases.lost = std::move(changes.lost);
+  leases.peers = std::move(changes.peers);
   for (StoredGraph& stored : changes.adopted) leases.adopted.push_back(rebuild(stored, now_ms, unix_now));
   return leases;
 }

@@ -36,6 +36,7 @@ class Persistence {
   struct Leases {
     std::vector<GraphId> lost;
     std::vector<Graph> adopted;
+    std::vector<GraphStore::PeerLoad> peers;
   };
   bool leases_graphs() const { return store_->leases_graphs(); }
   Leases renew_leases(int64_t slots, int64_t ready, double now_ms, double unix_now);

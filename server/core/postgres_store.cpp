@@ -319,6 +319,11 @@ class PostgresGraphStore final : public GraphStore {
     changes.lost.assign(lost_.begin(), lost_.end());
     lost_.clear();
     changes.adopted = graphs_of(adopt_expired());
+    Result peers = db_.exec(
+        "SELECT url, slots, ready FROM servers WHERE id <> $1 AND NOT stopped "
+        "AND seen_at > clock_timestamp() - $2::interval ORDER BY ready DESC",
+        {me_, lease_});
+    for (int r = 0; r < peers.rows(); ++r) changes.peers.push_back({peers.text(r, 0), peers.integer(r, 1), peers.integer(r, 2)});
     return changes;
   }
 

@@ -1113,6 +1113,32 @@ def case_pg_owner_killed(c):
         stop_servers(servers, False)
 
 
+def case_pg_rebalance(c):
+    """Two servers, all four workers on the first: a graph submitted to the second (no worker,
+    a backlog) is computed once the first, idle, redirects workers there (`redirect`, followed by
+    corvid-worker), with NumPy's values."""
+    with PgCluster() as pg:
+        servers = pg_servers(c, pg, 2, 1500)
+        a, b = servers
+        try:
+            names = [f"a{k}" for k in range(4)]
+            for n in names:
+                a.start_worker(n)
+            a.wait_workers_ready(names)
+            check(not b.status().get("workers"), "server b has workers before the rebalancing")
+            doc = random_graph(np.random.default_rng(7), "backlog-on-b", n_ops=20)
+            code, out, err = b.corvid("submit", b.graph_file("g.json", doc), "--wait", "--json", timeout=60)
+            check(code == 0, f"corvid submit on b: exit {code}: {err}")
+            check_outputs(json.loads(out), doc, "graph computed by workers redirected to b")
+            moved = [w["name"] for w in b.status().get("workers", []) if w.get("name") in names]
+            check(moved, "no worker of a reached b")
+            print(f"workers redirected from a to b: {moved}")
+        except BaseException:
+            stop_servers(servers, True)
+            raise
+        stop_servers(servers, False)
+
+
 def case_pg_owner_stalled(c):
     """Two servers, lease 1.5 s: the owner is stopped (SIGSTOP) past its lease, the other adopts
     the graph and completes it; the owner is resumed (SIGCONT): it writes nothing more to the
