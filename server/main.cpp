@@ -191,6 +191,9 @@ int main(int argc, char** argv) {
       }
       options.advertise_url = "ws://" + reachable + ":" + std::to_string(listener->local_endpoint().port());
     }
+    if (const std::string problem = corvid::protocol::server_address_problem(options.advertise_url);
+        is_postgres_url(options.store) && !problem.empty())
+      throw std::runtime_error("--advertise-url " + options.advertise_url + ": " + problem);
     state->start(options);
     listener->run();
 
