@@ -306,6 +306,7 @@ void CoordinatorImpl::renew_leases() {
     const GraphId id = adopted.id;
     if (graphs_.count(id)) continue;
     event("adopted", "graph " + std::to_string(id) + " '" + adopted.name + "' adopted from a server whose lease expired");
+    ++stats_.totals.graphs_adopted;
     Graph& g = graphs_[id] = std::move(adopted);
     if (!g.submit_key.empty()) graph_by_key_[{g.owner, g.submit_key}] = id;
     touched(id);
@@ -334,6 +335,7 @@ void CoordinatorImpl::drop_lost_graph(GraphId id) {
   auto found = graphs_.find(id);
   if (found == graphs_.end()) return;
   Graph& graph = found->second;
+  ++stats_.totals.leases_lost;
   event("lease", "lost the lease of graph " + std::to_string(id) + " '" + graph.name +
                      "' (this server stalled past it): another server carries it on, this one drops it");
   // Developers waiting here are sent to the new owner; nothing of the graph is written any more

@@ -1107,6 +1107,7 @@ def case_pg_owner_killed(c):
             code, out, err = adopter.corvid("wait", str(graph["id"]), "--json", timeout=150)
             check(code == 0, f"corvid wait on the adopter: exit {code}: {err}")
             check_outputs(json.loads(out), doc, "graph adopted after its owner was killed")
+            check(metric_value(adopter, "corvid_graphs_adopted_total") >= 1, "the adopter's /metrics counts no adoption")
         except BaseException:
             stop_servers(servers, True)
             raise
@@ -1170,6 +1171,7 @@ def case_pg_owner_stalled(c):
             check(code == 0, f"corvid wait on b: exit {code}: {err}")
             check_outputs(json.loads(out), doc, "graph adopted from a stalled owner")
             wait_until(lambda: graph_on(a, "stalled-owner") is None, 10, "server a to drop the graph it lost")
+            check(metric_value(a, "corvid_leases_lost_total") >= 1, "a's /metrics counts no lost lease")
             time.sleep(1)  # a's workers may still answer groups it had handed out: none may land
             late = pg.sql(f"SELECT (SELECT count(*) FROM ops WHERE written_by = {a_id} AND written_at > '{adopted_at}')"
                           f" + (SELECT count(*) FROM tensors WHERE written_by = {a_id} AND written_at > '{adopted_at}')",
