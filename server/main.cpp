@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "server/core/postgres_store.hpp"
 #include "server/core/verification.hpp"
 #include "server/net/http_routes.hpp"
 #include "server/net/listener.hpp"
@@ -75,6 +76,20 @@ int main(int argc, char** argv) {
                  "pages may also open /ws/worker and /ws/client here, as with --allow-origin");
   app.add_option("--data-dir", data_dir, "directory for the SQLite store (corvid.db) and the developer token")
       ->capture_default_str();
+  app.add_option("--store", options.store,
+                 "where graphs, trust records and tokens are kept: empty for the SQLite file corvid.db in --data-dir "
+                 "(one server), or a PostgreSQL URI (postgresql://user@host:port/db) shared by several servers, "
+                 "which then share graph ids and tokens (see README: several servers)")
+      ->capture_default_str();
+  app.add_option("--lease-ms", options.lease_ms,
+                 "with a PostgreSQL --store: a graph belongs to the server holding its lease, renewed every third of "
+                 "this; when a server stops renewing (killed, stalled), another adopts its graphs once the lease "
+                 "expired, so failover takes between this and about 1.33 times this")
+      ->check(CLI::Range(300.0, 3600000.0))
+      ->capture_default_str();
+  app.add_option("--advertise-url", options.advertise_url,
+                 "with a PostgreSQL --store: the URL (ws://host:port) other servers send developers and workers to "
+                 "for this server's graphs; default ws://<--host or this machine's first LAN address>:<port>");
   app.add_option("--web-dir", web_dir, "directory of the web pages served at /")->capture_default_str();
   app.add_option("--wasm-dir", wasm_dir, "directory holding the built corvid_kernel.js and corvid_kernel.wasm")
       ->capture_default_str();
@@ -145,6 +160,13 @@ int main(int argc, char** argv) {
     config.token = load_or_create_token(config.token_file);
     const fs::path worker_token_file = config.data_dir / "worker-token";
     config.worker_token = load_or_create_token(worker_token_file);
+    if (is_postgres_url(options.store)) {
+      // Servers on one database answer with one token: the first server's, kept in the database.
+      const std::string token = shared_secret(options.store, "developer-token", config.token);
+      const std::string worker_token = shared_secret(options.store, "worker-token", config.worker_token);
+      if (token != config.token) replace_token_file(config.token_file, config.token = token);
+      if (worker_token != config.worker_token) replace_token_file(worker_token_file, config.worker_token = worker_token);
+    }
     config.max_frame_bytes = std::size_t{max_frame_mb} << 20;
     for (const auto& origin : allowed_origins) config.allowed_origins.push_back(normalize_origin(origin));
     options.peers = parse_peers(peers);
@@ -161,6 +183,17 @@ int main(int argc, char** argv) {
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     auto state = std::make_shared<ServerState>(ioc, config);
     auto listener = std::make_shared<Listener>(ioc, tcp::endpoint{address, port}, state);
+    if (options.advertise_url.empty()) {
+      std::string reachable = host;
+      if (address.is_unspecified()) {
+        const auto lan = lan_addresses();
+        reachable = lan.empty() ? "127.0.0.1" : lan.front().substr(0, lan.front().find(' '));
+      }
+      options.advertise_url = "ws://" + reachable + ":" + std::to_string(listener->local_endpoint().port());
+    }
+    if (const std::string problem = corvid::protocol::server_address_problem(options.advertise_url);
+        is_postgres_url(options.store) && !problem.empty())
+      throw std::runtime_error("--advertise-url " + options.advertise_url + ": " + problem);
     state->start(options);
     listener->run();
 
@@ -177,6 +210,10 @@ int main(int argc, char** argv) {
       if (lan.empty()) std::cout << "\ncorvid-server: other devices: no network address found besides loopback";
     }
     std::cout << "\ncorvid-server: data directory " << config.data_dir.string()
+              << "\ncorvid-server: store "
+              << (options.store.empty() ? (config.data_dir / "corvid.db").string()
+                                        : redacted_url(options.store) + " (shared; this server is " +
+                                              options.advertise_url + ")")
               << "\ncorvid-server: developer token in " << config.token_file.string()
               << "\ncorvid-server: worker token (trusted workers) in " << worker_token_file.string()
               << "\ncorvid-server: verification " << verify_policy_name(options.verify)

@@ -119,8 +119,30 @@ void CoordinatorImpl::send_client_error(ClientId client, const protocol::Request
   outbox_.send_to_client(client, protocol::encode(protocol::ErrorReply{request_id, op_id, error}));
 }
 
+void CoordinatorImpl::send_owned_elsewhere(ClientId client, const protocol::RequestId& request_id, GraphId graph,
+                                           const std::string& owner_url) {
+  Frame reply = protocol::encode(protocol::ErrorReply{
+      request_id, "", "graph " + std::to_string(graph) + " is owned by the server at " + owner_url});
+  reply.header["redirect"] = owner_url;
+  outbox_.send_to_client(client, std::move(reply));
+}
+
 Graph* CoordinatorImpl::graph_for_request(ClientId client, GraphId id, const protocol::RequestId& request_id) {
   auto g = graphs_.find(id);
+  if (g == graphs_.end() && store_.leases_graphs()) {
+    // Several servers: a graph this one does not hold may be another's (or a dead one's).
+    std::string owner;
+    try {
+      owner = store_.owner_url(id);
+    } catch (const std::exception& e) {
+      send_client_error(client, request_id, "", std::string("the server could not reach its store: ") + e.what());
+      return nullptr;
+    }
+    if (!owner.empty()) {
+      send_owned_elsewhere(client, request_id, id, owner);
+      return nullptr;
+    }
+  }
   if (g == graphs_.end() && id > 0 && id < next_graph_id_) {
     char hours[32];
     std::snprintf(hours, sizeof hours, "%g", options_.keep_finished_s / 3600);
@@ -150,9 +172,16 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
       outbox_.send_to_client(client, protocol::encode(protocol::Submitted{request_id, known->second, 0, true}));
       return;
     }
+    GraphId id = 0;
+    try {
+      id = store_.next_graph_id(next_graph_id_);  // this server's counter, or a shared store's sequence
+    } catch (const std::exception& e) {
+      send_client_error(client, request_id, "", std::string("the server could not store the graph: ") + e.what());
+      return;
+    }
     graph = &staged.fresh.emplace();
     graph->submit_key = request.submit_key;
-    graph->id = next_graph_id_;
+    graph->id = id;
     graph->name = request.name.empty() ? "graph " + std::to_string(graph->id) : request.name;
     graph->owner = clients_[client];
     graph->created_at = unix_now();
@@ -188,7 +217,7 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
   staged.stored = Persistence::stored_submit(*graph, staged.fresh.has_value(), base, staged.submit.ops, staged.outputs);
   staged.stored.graph.verify = staged.verify;
   if (staged.fresh) {
-    next_graph_id_ = graph->id + 1;  // taken, even if the store refuses it
+    next_graph_id_ = std::max(next_graph_id_, graph->id + 1);  // taken, even if the store refuses it
     if (!graph->submit_key.empty()) staged_keys_.insert({graph->owner, graph->submit_key});
   }
   staged_clients_.insert(client);

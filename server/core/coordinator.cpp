@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "server/core/coordinator_impl.hpp"
+#include "server/core/postgres_store.hpp"
 
 namespace corvid::server {
 
@@ -12,8 +13,11 @@ namespace {
 
 constexpr double kRemovalPeriodMs = 10000;  // how often finished graphs are checked for removal
 
-// The SQLite store in data_dir, which is created if missing.
-std::unique_ptr<GraphStore> open_store(const std::string& data_dir) {
+// The PostgreSQL store `store` names, or else the SQLite store in data_dir (created if missing).
+std::unique_ptr<GraphStore> open_store(const std::string& data_dir, const CoordinatorOptions& options) {
+  const std::string& store = options.store;
+  if (is_postgres_url(store)) return open_postgres_store(store, {options.lease_ms, options.advertise_url});
+  if (!store.empty()) throw std::runtime_error("--store " + redacted_url(store) + " is not a postgresql:// URI");
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) throw std::runtime_error("cannot create data directory " + data_dir + ": " + ec.message());
@@ -38,7 +42,7 @@ CoordinatorImpl::CoordinatorImpl(const std::string& data_dir, const Clock& clock
       kernel_(kernel ? *kernel : *own_kernel_),
       clock_at_start_(clock.now_ms()),
       unix_at_start_(system_unix_now()),
-      store_(open_store(data_dir), clock_at_start_),
+      store_(open_store(data_dir, options), clock_at_start_),
       stats_(clock_at_start_),
       // Group ids differ across restarts, so a result for a group of an earlier run is never
       // taken for one of this run.
@@ -284,7 +288,73 @@ void CoordinatorImpl::tick() {
     }
   }
   if (t - last_removal_ms_ >= kRemovalPeriodMs) remove_old_graphs();
+  if (store_.leases_graphs() && t - last_lease_renewal_ms_ >= options_.lease_ms / 3) renew_leases();
   settle();
+}
+
+void CoordinatorImpl::renew_leases() {
+  last_lease_renewal_ms_ = now();
+  Persistence::Leases leases;
+  try {
+    leases = store_.renew_leases(static_cast<int64_t>(fleet_.size()), queue_depth(), now(), unix_now());
+  } catch (const std::exception& e) {
+    event("store", std::string("could not renew the leases: ") + e.what());
+    return;
+  }
+  for (GraphId id : leases.lost) drop_lost_graph(id);
+  for (Graph& adopted : leases.adopted) {
+    const GraphId id = adopted.id;
+    if (graphs_.count(id)) continue;
+    event("adopted", "graph " + std::to_string(id) + " '" + adopted.name + "' adopted from a server whose lease expired");
+    ++stats_.totals.graphs_adopted;
+    Graph& g = graphs_[id] = std::move(adopted);
+    if (!g.submit_key.empty()) graph_by_key_[{g.owner, g.submit_key}] = id;
+    touched(id);
+  }
+  rebalance(leases.peers);
+}
+
+void CoordinatorImpl::rebalance(const std::vector<GraphStore::PeerLoad>& peers) {
+  // Idle workers here with no work here: half of them (at least one) go to the server with the
+  // largest backlog, if it has more ready ops than slots to run them. Each server decides alone,
+  // once per renewal, so a fleet moves gradually and never toward a server without a backlog.
+  if (peers.empty() || queue_depth() > 0) return;
+  const GraphStore::PeerLoad& busiest = peers.front();
+  if (busiest.ready <= busiest.slots) return;
+  const std::size_t idle = fleet_.idle(fleet_.size()).size();
+  if (idle == 0) return;
+  const auto wanted = static_cast<std::size_t>(busiest.ready - busiest.slots);
+  try {
+    redirect_free_workers(std::min({wanted, std::max<std::size_t>(1, idle / 2)}), busiest.url);
+  } catch (const protocol::ProtocolError& e) {
+    event("redirect", "server " + busiest.url + " has a backlog but its URL cannot be sent to workers: " + e.what());
+  }
+}
+
+void CoordinatorImpl::drop_lost_graph(GraphId id) {
+  auto found = graphs_.find(id);
+  if (found == graphs_.end()) return;
+  Graph& graph = found->second;
+  ++stats_.totals.leases_lost;
+  event("lease", "lost the lease of graph " + std::to_string(id) + " '" + graph.name +
+                     "' (this server stalled past it): another server carries it on, this one drops it");
+  // Developers waiting here are sent to the new owner; nothing of the graph is written any more
+  // (the store fences it), its groups are called back from the workers.
+  const std::string owner = store_.owner_url(id);
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->graph != id) {
+      ++it;
+      continue;
+    }
+    send_owned_elsewhere(it->client, it->request_id, id, owner);
+    it = waiters_.erase(it);
+  }
+  for (OpIndex op = 0; op < graph.ops.size(); ++op) apply_changes(graph, graph.cancel(op));
+  cancel_finished_groups(id);
+  graph_by_key_.erase({graph.owner, graph.submit_key});
+  graphs_.erase(id);
+  holding_values_.erase(id);
+  touched_.erase(id);
 }
 
 void CoordinatorImpl::remove_old_graphs() {

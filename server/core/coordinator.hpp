@@ -79,6 +79,14 @@ struct CoordinatorOptions {
   // of its event loop, so that the submits of one turn share one store transaction. false: each
   // call that accepts a submit commits and answers it before returning.
   bool group_commit = false;
+  // Where graphs are kept: "" for the SQLite file corvid.db in the data directory, or a
+  // PostgreSQL URI (postgresql://...) shared by several servers (postgres_store.hpp).
+  std::string store;
+  // With a PostgreSQL store: how long a server's lease of its graphs lasts (renewed every third
+  // of it; another server adopts the graphs of one silent for longer), and the URL (ws://host:port)
+  // developers asking this server about a graph another one owns are sent to.
+  double lease_ms = 10000;
+  std::string advertise_url;
   // Other servers of this fleet (--peers), sent in every worker's welcome for failover: at most
   // WorkerWelcome::kMaxServers valid server addresses.
   std::vector<std::string> peers;
@@ -151,8 +159,8 @@ class Coordinator {
   virtual std::shared_ptr<const Tensor> value(uint64_t graph_id, const std::string& op_id, std::string& why) = 0;
 };
 
-// The coordinator with its SQLite store in `data_dir` (created if missing; file corvid.db, WAL)
-// and its graph id mark (file last-graph-id, see graph_id_mark.hpp). Unfinished graphs in the
+// The coordinator with its SQLite store in `data_dir` (created if missing; file corvid.db, WAL),
+// or the PostgreSQL store options.store names, and its graph id mark (file last-graph-id, see graph_id_mark.hpp). Unfinished graphs in the
 // store are resumed: their running ops go back to pending. `kernel` settles disputed kernel
 // errors; without one (tests, simulations) the coordinator computes them itself on the calling
 // thread at the end of the call that needed it. Throws std::runtime_error, with a one-line

@@ -190,6 +190,12 @@ class CoordinatorImpl final : public Coordinator {
   void note_finished(Graph& graph);
   // Removes graphs finished more than keep_finished_s ago that nobody uses any more.
   void remove_old_graphs();
+  // Several servers on one store: renews this server's leases, drops the graphs it lost, takes
+  // in the graphs it adopted (every third of the lease time, from tick).
+  void renew_leases();
+  void drop_lost_graph(GraphId id);
+  // Sends idle workers toward the peer with the largest backlog (see renew_leases).
+  void rebalance(const std::vector<GraphStore::PeerLoad>& peers);
   // The value of a computed op from memory or the store; nullptr if it has none.
   std::shared_ptr<const Tensor> value_of(Graph& graph, OpIndex op);
   void touched(GraphId graph) { touched_.insert(graph); }
@@ -258,6 +264,10 @@ class CoordinatorImpl final : public Coordinator {
   // A `wait`, or with `end` an `end` (its request_id and graph_id in `request`).
   void handle_wait(ClientId client, const protocol::Wait& request, bool end);
   void handle_cancel(ClientId client, const protocol::CancelOps& request);
+  // Answers a request about a graph that the server at `owner_url` owns (docs/protocol.md: an
+  // `error` with `redirect`).
+  void send_owned_elsewhere(ClientId client, const protocol::RequestId& request_id, GraphId graph,
+                            const std::string& owner_url);
   void send_client_error(ClientId client, const protocol::RequestId& request_id, const std::string& op_id,
                          const std::string& error);
   // The graph a request names, or nullptr after answering the developer why there is none.
@@ -321,6 +331,7 @@ class CoordinatorImpl final : public Coordinator {
   std::set<GraphId> holding_values_;  // graphs with values in memory (finished ones release them)
   bool settling_ = false;
   double last_removal_ms_ = 0;
+  double last_lease_renewal_ms_ = 0;
   double last_worker_ms_ = 0;  // when a worker was last connected (or the start): progress says how long none is
 };
 

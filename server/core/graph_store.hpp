@@ -70,6 +70,9 @@ class GraphStore {
   virtual std::vector<StoredGraph> load_graphs() = 0;
   // The largest graph id ever stored, removed graphs included (0 if none): ids are never reused.
   virtual GraphId last_graph_id() = 0;
+  // The id for a new graph, given the next one this server would use (`local_next`): a store
+  // shared by several servers hands out ids from one sequence; an embedded one takes local_next.
+  virtual GraphId next_graph_id(GraphId local_next) { return local_next; }
   // The stored value of an op, or nullopt.
   virtual std::optional<Tensor> load_value(GraphId graph, OpIndex op) = 0;
 
@@ -101,6 +104,37 @@ class GraphStore {
   // Trust records (durable on return, in one transaction), and all of them.
   virtual void save_trust(const std::vector<StoredTrust>& records) = 0;
   virtual std::vector<StoredTrust> load_trust() = 0;
+
+  // ---- several servers on one store (postgres_store.hpp); an embedded store has none of this.
+  // A store that leases graphs hands load_graphs only the graphs this server took the lease of,
+  // fences every write by the lease epoch (a write for a graph whose lease was lost is dropped,
+  // an add_ops to it throws), and renew_leases keeps the leases alive.
+  virtual bool leases_graphs() const { return false; }
+  // What a renewal changed: graphs whose lease this server lost (to drop from memory) and graphs
+  // it adopted (expired leases of servers that died or stalled), loaded as load_graphs does.
+  // Another live server's load as it last registered it.
+  struct PeerLoad {
+    std::string url;
+    int64_t slots = 0;
+    int64_t ready = 0;
+  };
+  struct LeaseChanges {
+    std::vector<GraphId> lost;
+    std::vector<StoredGraph> adopted;
+    std::vector<PeerLoad> peers;  // the other servers that renewed within the lease time
+  };
+  // Records this server's load (connected slots, ops ready to run), renews its leases, adopts
+  // expired ones. Throws std::runtime_error on database errors.
+  virtual LeaseChanges renew_leases(int64_t slots, int64_t ready) {
+    (void)slots, (void)ready;
+    return {};
+  }
+  // The URL of the server holding the lease of `graph`, even if it expired and is not adopted
+  // yet ("" if the graph has no lease or this server holds it).
+  virtual std::string owner_url(GraphId graph) {
+    (void)graph;
+    return "";
+  }
 };
 
 // The SQLite store in `path` (WAL journal), created with its schema if there is no such file.

@@ -305,6 +305,12 @@ std::string CoordinatorImpl::metrics_text() const {
   out << "corvid_results_rejected_total " << stats_.totals.results_rejected << "\n";
   metric("corvid_duplicate_results_total", "counter", "Groups made redundant because another worker finished first.");
   out << "corvid_duplicate_results_total " << stats_.totals.duplicates_ignored << "\n";
+  if (store_.leases_graphs()) {
+    metric("corvid_graphs_adopted_total", "counter", "Graphs adopted from a server whose lease expired (PostgreSQL store).");
+    out << "corvid_graphs_adopted_total " << stats_.totals.graphs_adopted << "\n";
+    metric("corvid_leases_lost_total", "counter", "Graphs this server lost because it stalled past its lease.");
+    out << "corvid_leases_lost_total " << stats_.totals.leases_lost << "\n";
+  }
   const std::pair<const char*, std::pair<const char*, uint64_t>> verification[] = {
       {"corvid_groups_verified_total", {"Replicated groups whose result was accepted (--verify replicate).",
                                         stats_.totals.groups_verified}},

@@ -46,35 +46,47 @@ OpNode Persistence::node_of(const StoredOp& op, const Graph& graph) {
 
 std::vector<Graph> Persistence::load(double now_ms, double unix_now) {
   std::vector<Graph> graphs;
-  for (StoredGraph& stored : store_->load_graphs()) {
-    Graph& g = graphs.emplace_back();
-    g.id = stored.id;
-    g.name = stored.name;
-    g.owner = stored.owner;
-    g.created_at = stored.created_at;
-    g.created_ms = now_ms - (unix_now - stored.created_at) * 1000.0;
-    g.finished_at = stored.finished_at;
-    g.submit_key = stored.submit_key;
-    g.verify = stored.verify;
-    for (const StoredOp& op : stored.ops) {
-      bool inputs_ok = op.seq == g.ops.size();
-      for (OpIndex in : op.inputs) inputs_ok = inputs_ok && in < g.ops.size();
-      if (!inputs_ok) break;  // a damaged row: keep the consistent prefix
-      g.add_op(node_of(op, g));
-    }
-    for (OpIndex out : stored.outputs)
-      if (out < g.ops.size()) g.outputs.push_back(out);
-    // Pending ops whose inputs stayed on a worker need those inputs computed again.
-    for (OpIndex op = 0; op < g.ops.size(); ++op) {
-      if (g.ops[op].status != OpStatus::pending) continue;
-      for (OpIndex in : g.ops[op].inputs) record(g, g.ensure_value(in));
-    }
-    for (OpIndex op = 0; op < g.ops.size(); ++op) {
-      if (g.ops[op].requested) record(g, g.ensure_value(op));
-      g.refresh_ready(op);
-    }
-  }
+  for (StoredGraph& stored : store_->load_graphs()) graphs.push_back(rebuild(stored, now_ms, unix_now));
   return graphs;
+}
+
+Persistence::Leases Persistence::renew_leases(int64_t slots, int64_t ready, double now_ms, double unix_now) {
+  GraphStore::LeaseChanges changes = store_->renew_leases(slots, ready);
+  Leases leases;
+  leases.lost = std::move(changes.lost);
+  leases.peers = std::move(changes.peers);
+  for (StoredGraph& stored : changes.adopted) leases.adopted.push_back(rebuild(stored, now_ms, unix_now));
+  return leases;
+}
+
+Graph Persistence::rebuild(StoredGraph& stored, double now_ms, double unix_now) {
+  Graph g;
+  g.id = stored.id;
+  g.name = stored.name;
+  g.owner = stored.owner;
+  g.created_at = stored.created_at;
+  g.created_ms = now_ms - (unix_now - stored.created_at) * 1000.0;
+  g.finished_at = stored.finished_at;
+  g.submit_key = stored.submit_key;
+  g.verify = stored.verify;
+  for (const StoredOp& op : stored.ops) {
+    bool inputs_ok = op.seq == g.ops.size();
+    for (OpIndex in : op.inputs) inputs_ok = inputs_ok && in < g.ops.size();
+    if (!inputs_ok) break;  // a damaged row: keep the consistent prefix
+    g.add_op(node_of(op, g));
+  }
+  for (OpIndex out : stored.outputs)
+    if (out < g.ops.size()) g.outputs.push_back(out);
+  // Pending ops whose inputs stayed on a worker need those inputs computed again.
+  for (OpIndex op = 0; op < g.ops.size(); ++op) {
+    if (g.ops[op].status != OpStatus::pending) continue;
+    for (OpIndex in : g.ops[op].inputs) record(g, g.ensure_value(in));
+  }
+  for (OpIndex op = 0; op < g.ops.size(); ++op) {
+    if (g.ops[op].requested) record(g, g.ensure_value(op));
+    g.refresh_ready(op);
+  }
+  return g;
 }
 
 StoredSubmit Persistence::stored_submit(const Graph& graph, bool create, OpIndex base, const std::vector<OpNode>& ops,

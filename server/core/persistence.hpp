@@ -30,8 +30,21 @@ class Persistence {
   // those changes queued. created_ms is placed on the coordinator's clock from `now_ms` and
   // `unix_now`. A damaged op row ends its graph's ops (the consistent prefix is kept).
   std::vector<Graph> load(double now_ms, double unix_now);
+
+  // Several servers on one store (GraphStore::leases_graphs): renew_leases records the load and
+  // renews the leases, and returns the graphs lost (to drop) and adopted (rebuilt as load does).
+  struct Leases {
+    std::vector<GraphId> lost;
+    std::vector<Graph> adopted;
+    std::vector<GraphStore::PeerLoad> peers;
+  };
+  bool leases_graphs() const { return store_->leases_graphs(); }
+  Leases renew_leases(int64_t slots, int64_t ready, double now_ms, double unix_now);
+  std::string owner_url(GraphId graph) { return store_->owner_url(graph); }
   // The largest graph id ever stored, removed graphs included.
   GraphId last_graph_id() { return store_->last_graph_id(); }
+  // The id for a new graph (GraphStore::next_graph_id).
+  GraphId next_graph_id(GraphId local_next) { return store_->next_graph_id(local_next); }
 
   // The writes of a submit: the ops graph.ops[base..] (`ops`), their values, the graph itself if
   // `create`, and the graph's `outputs`.
@@ -72,6 +85,9 @@ class Persistence {
   static OpNode node_of(const StoredOp& op, const Graph& graph);
 
  private:
+  // A stored graph rebuilt in memory (see load).
+  Graph rebuild(StoredGraph& stored, double now_ms, double unix_now);
+
   std::unique_ptr<GraphStore> store_;
   double last_flush_ms_;
   uint64_t submits_stored_ = 0;

@@ -41,6 +41,8 @@ class Statistics {
     uint64_t deadlines_missed = 0;
     uint64_t results_rejected = 0;
     uint64_t duplicates_ignored = 0;
+    uint64_t graphs_adopted = 0;  // several servers: graphs taken over from a server whose lease expired
+    uint64_t leases_lost = 0;     // several servers: graphs this server lost (it stalled past the lease)
     uint64_t groups_verified = 0;     // replicated groups whose result was accepted
     uint64_t disagreements = 0;       // replicas that disagreed with an earlier result
     uint64_t results_wrong = 0;       // results proven wrong (minority, or against the server)

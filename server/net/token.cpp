@@ -59,6 +59,19 @@ std::string load_or_create_token(const std::filesystem::path& token_file) {
   return token;
 }
 
+void replace_token_file(const std::filesystem::path& token_file, const std::string& token) {
+  const std::string temp = token_file.string() + ".new";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("cannot create " + temp + ": " + std::strerror(errno));
+  const std::string line = token + "\n";
+  bool ok = ::fchmod(fd, 0600) == 0;
+  ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ok;
+  ok = (::fsync(fd) == 0) && ok;
+  ::close(fd);
+  if (!ok || ::rename(temp.c_str(), token_file.c_str()) != 0)
+    throw std::runtime_error("cannot write the token file " + token_file.string() + ": " + std::strerror(errno));
+}
+
 bool token_matches(const std::string& presented, const std::string& token) {
   if (token.empty()) return false;
   unsigned char diff = presented.size() == token.size() ? 0 : 1;

@@ -12,6 +12,11 @@ namespace corvid::server {
 // be created or read, or is empty.
 std::string load_or_create_token(const std::filesystem::path& token_file);
 
+// Writes `token` to `token_file` (mode 0600), replacing what it held: a server sharing its store
+// with others takes their token and keeps the file saying the token in force. Throws
+// std::runtime_error naming the file if it cannot be written.
+void replace_token_file(const std::filesystem::path& token_file, const std::string& token);
+
 // Compares a presented token with the real one in time independent of where they differ.
 bool token_matches(const std::string& presented, const std::string& token);
 

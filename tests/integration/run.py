@@ -20,6 +20,9 @@ import numpy as np
 
 from harness import Cluster, TestFailure, check, finish, free_port, wait_until
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "postgres"))
+from pg_cluster import PgCluster  # noqa: E402  (tests/postgres: a throw-away PostgreSQL cluster)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRAPHS = os.path.join(HERE, "graphs")
 
@@ -964,6 +967,222 @@ def case_no_worker_notice(c):
     check(err.count("no worker has been connected") == 1, f"the notice is not said exactly once: {err!r}")
     check(f"http://127.0.0.1:{c.port}/" in err and "Participate" in err, f"the notice names no page: {err!r}")
     check_outputs(json.loads(out), doc, "graph after the notice")
+
+
+# ---- several servers on PostgreSQL (issue 16) ----
+
+
+def case_pg_server_restart(c):
+    """--store postgresql://: random graphs computed with workers; then the server is killed
+    mid-graph and started again with an EMPTY data directory on the same database: the graph is
+    still there (it lived in PostgreSQL, not in corvid.db), completes with NumPy's values, and the
+    developer token is the one kept in the database."""
+    with PgCluster() as pg:
+        store = pg.create_database("corvid")
+        c.start_server("--store", store, "--lease-ms", "1500")
+        c.start_worker("w1", slowdown=20)
+        c.start_worker("w2", slowdown=20)
+        c.wait_workers_ready(["w1", "w2"])
+        rng = np.random.default_rng(16)
+        submit_all_and_check(c, [random_graph(rng, f"pg-random-{i}") for i in range(3)])
+        check(int(pg.sql("SELECT count(*) FROM graphs", "corvid")) == 3, "the 3 graphs are not in PostgreSQL")
+        check(not os.path.exists(os.path.join(c.data_dir, "corvid.db")), "a PostgreSQL server created corvid.db")
+
+        doc = chain_graph("pg-restart", 160, size=128)
+        p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
+
+        def partly_computed():
+            graphs = [g for g in c.status().get("graphs", []) if g["name"] == "pg-restart"]
+            return graphs and graphs[0]["counts"].get("computed", 0) > 10 and graphs[0]
+
+        graph = wait_until(partly_computed, 60, "the graph to be partly computed")
+        check(p.poll() is None, "corvid submit finished before the server was killed; make the graph longer")
+        token = c.token()
+        c.kill_server()
+        check(graph["counts"]["computed"] < graph["total"], "the graph was complete before the kill")
+        c.data_dir = os.path.join(c.dir, "data-after")  # nothing local survives
+        c.start_server("--store", store, "--lease-ms", "1500")
+        check(c.token() == token, "the restarted server did not take the developer token kept in the database")
+        # On the same address, the new server takes the killed one's graphs at once.
+        names = [g["name"] for g in c.status()["graphs"]]
+        check("pg-restart" in names and len(names) == 4, f"graphs after the restart: {names}")
+        code, out, err = finish(p, 150, "corvid submit --wait across a server restart")
+        check(code == 0, f"exit {code}: {err}")
+        check_outputs(json.loads(out), doc, "graph across a restart on PostgreSQL")
+        c.wait_workers_ready(["w1", "w2"], timeout=20)
+        c.stop()
+
+
+def pg_servers(c, pg, count, lease_ms):
+    """`count` servers on one fresh database of `pg`: c's and count - 1 more Clusters (each its
+    own port, data directory and workers; stopped by stop_servers)."""
+    store = pg.create_database("corvid")
+    servers = [c] + [Cluster(c.bins, f"{c.dir.rsplit('-', 1)[-1]}-s{i}") for i in range(1, count)]
+    for s in servers:
+        s.start_server("--store", store, "--lease-ms", str(lease_ms))
+    return servers
+
+
+def stop_servers(servers, failed):
+    """Stops every server and its workers; the logs of the extra servers are printed if `failed`
+    (run.py prints the first one's)."""
+    for s in servers[1:]:
+        if failed:
+            s.dump_logs()
+        s.stop()
+        shutil.rmtree(s.dir, ignore_errors=True)
+    servers[0].stop()
+
+
+def graph_on(server, name):
+    """The /api/status row of graph `name` on `server` (None if it does not hold it)."""
+    try:
+        return next((g for g in server.status().get("graphs", []) if g["name"] == name), None)
+    except OSError:
+        return None
+
+
+def case_pg_three_servers(c):
+    """Three servers on one PostgreSQL database, two workers and two developers on each: every
+    random graph computes NumPy's values, graph ids never collide, and a developer asking a
+    server about a graph another one owns is told the owner (error with `redirect`)."""
+    with PgCluster() as pg:
+        servers = pg_servers(c, pg, 3, 3000)
+        try:
+            for i, s in enumerate(servers):
+                for k in range(2):
+                    s.start_worker(f"s{i}w{k}")
+            for i, s in enumerate(servers):
+                s.wait_workers_ready([f"s{i}w0", f"s{i}w1"])
+            check(len({s.token() for s in servers}) == 1, "the servers do not share one developer token")
+            rng = np.random.default_rng(163)
+            procs = []
+            for i, s in enumerate(servers):
+                for k in range(2):
+                    doc = random_graph(rng, f"s{i}-g{k}", n_ops=16)
+                    procs.append((s, doc, s.corvid_background("submit", s.graph_file(f"{doc['name']}.json", doc),
+                                                              "--wait", "--json")))
+            for s, doc, p in procs:
+                code, out, err = finish(p, 120, f"graph {doc['name']}")
+                check(code == 0, f"{doc['name']}: exit {code}, stderr {err}")
+                check_outputs(json.loads(out), doc, doc["name"])
+            ids = [int(x) for x in pg.sql("SELECT id FROM graphs ORDER BY id", "corvid").split()]
+            check(len(ids) == 6 and len(set(ids)) == 6, f"graph ids in the database: {ids}")
+            owned = {g["id"] for g in servers[0].status()["graphs"]}
+            other = next(i for i in ids if i not in owned)
+            code, out, err = servers[0].corvid("wait", str(other), "--json")
+            owner = next(s for s in servers[1:] if any(g["id"] == other for g in s.status()["graphs"]))
+            check(code != 0 and f"is owned by the server at {owner.url}" in out + err,
+                  f"asking server 0 about graph {other} of {owner.url}: exit {code}, {out} {err}")
+        except BaseException:
+            stop_servers(servers, True)
+            raise
+        stop_servers(servers, False)
+
+
+def case_pg_owner_killed(c):
+    """Three servers, lease 1.5 s: the owner of a graph is killed with SIGKILL mid-graph; another
+    server adopts it within the lease time and it completes with NumPy's values."""
+    lease_s = 1.5
+    with PgCluster() as pg:
+        servers = pg_servers(c, pg, 3, int(lease_s * 1000))
+        try:
+            for i, s in enumerate(servers):
+                s.start_worker(f"s{i}w0", slowdown=20)
+                s.wait_workers_ready([f"s{i}w0"])
+            doc = chain_graph("killed-owner", 120, size=128)
+            p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
+            graph = wait_until(lambda: (g := graph_on(c, "killed-owner")) and g["counts"].get("computed", 0) > 10 and g,
+                               60, "the graph to be partly computed")
+            c.kill_server()
+            killed_at = time.monotonic()
+            check(graph["counts"]["computed"] < graph["total"], "the graph was complete before the kill")
+            # Without the library's failover (another branch) the developer's `submit --wait` keeps
+            # retrying the dead server: the test ends it and reconnects explicitly to the adopter.
+            p.kill()
+            p.communicate()
+            adopter = wait_until(lambda: next((s for s in servers[1:] if graph_on(s, "killed-owner")), None),
+                                 4 * lease_s + 5, "another server to adopt the graph")
+            print(f"adopted by {adopter.url} {time.monotonic() - killed_at:.2f} s after the kill (lease {lease_s} s)")
+            code, out, err = adopter.corvid("wait", str(graph["id"]), "--json", timeout=150)
+            check(code == 0, f"corvid wait on the adopter: exit {code}: {err}")
+            check_outputs(json.loads(out), doc, "graph adopted after its owner was killed")
+            check(metric_value(adopter, "corvid_graphs_adopted_total") >= 1, "the adopter's /metrics counts no adoption")
+        except BaseException:
+            stop_servers(servers, True)
+            raise
+        stop_servers(servers, False)
+
+
+def case_pg_rebalance(c):
+    """Two servers, all four workers on the first: a graph submitted to the second (no worker,
+    a backlog) is computed once the first, idle, redirects workers there (`redirect`, followed by
+    corvid-worker), with NumPy's values."""
+    with PgCluster() as pg:
+        servers = pg_servers(c, pg, 2, 1500)
+        a, b = servers
+        try:
+            names = [f"a{k}" for k in range(4)]
+            for n in names:
+                a.start_worker(n)
+            a.wait_workers_ready(names)
+            check(not b.status().get("workers"), "server b has workers before the rebalancing")
+            doc = random_graph(np.random.default_rng(7), "backlog-on-b", n_ops=20)
+            code, out, err = b.corvid("submit", b.graph_file("g.json", doc), "--wait", "--json", timeout=60)
+            check(code == 0, f"corvid submit on b: exit {code}: {err}")
+            check_outputs(json.loads(out), doc, "graph computed by workers redirected to b")
+            moved = [w["name"] for w in b.status().get("workers", []) if w.get("name") in names]
+            check(moved, "no worker of a reached b")
+            print(f"workers redirected from a to b: {moved}")
+        except BaseException:
+            stop_servers(servers, True)
+            raise
+        stop_servers(servers, False)
+
+
+def case_pg_owner_stalled(c):
+    """Two servers, lease 1.5 s: the owner is stopped (SIGSTOP) past its lease, the other adopts
+    the graph and completes it; the owner is resumed (SIGCONT): it writes nothing more to the
+    database (checked there) and drops the graph, and the values are right."""
+    with PgCluster() as pg:
+        servers = pg_servers(c, pg, 2, 1500)
+        a, b = servers
+        try:
+            a.start_worker("a0", slowdown=20)
+            a.start_worker("a1", slowdown=20)
+            a.wait_workers_ready(["a0", "a1"])
+            doc = chain_graph("stalled-owner", 120, size=128)
+            p = a.corvid_background("submit", a.graph_file("chain.json", doc), "--wait", "--json")
+            graph = wait_until(lambda: (g := graph_on(a, "stalled-owner")) and g["counts"].get("computed", 0) > 10 and g,
+                               60, "the graph to be partly computed")
+            a_id = pg.sql(f"SELECT id FROM servers WHERE url = '{a.url}' AND NOT stopped", "corvid")
+            a.server.send_signal(signal.SIGSTOP)
+            wait_until(lambda: graph_on(b, "stalled-owner"), 10, "server b to adopt the graph")
+            adopted_at = pg.sql("SELECT clock_timestamp()", "corvid")
+            check(pg.sql(f"SELECT owner = {int(pg.sql('SELECT id FROM servers WHERE url = ' + repr(b.url), 'corvid'))}"
+                         f" FROM leases WHERE graph_id = {graph['id']}", "corvid") == "t", "b does not hold the lease")
+            b.start_worker("b0", slowdown=2)
+            a.server.send_signal(signal.SIGCONT)
+            # The developer's CLI is still connected to a, which now says the graph is b's; as with
+            # a killed owner, the test reconnects to b itself.
+            p.kill()
+            p.communicate()
+            code, out, err = b.corvid("wait", str(graph["id"]), "--json", timeout=150)
+            check(code == 0, f"corvid wait on b: exit {code}: {err}")
+            check_outputs(json.loads(out), doc, "graph adopted from a stalled owner")
+            wait_until(lambda: graph_on(a, "stalled-owner") is None, 10, "server a to drop the graph it lost")
+            check(metric_value(a, "corvid_leases_lost_total") >= 1, "a's /metrics counts no lost lease")
+            time.sleep(1)  # a's workers may still answer groups it had handed out: none may land
+            late = pg.sql(f"SELECT (SELECT count(*) FROM ops WHERE written_by = {a_id} AND written_at > '{adopted_at}')"
+                          f" + (SELECT count(*) FROM tensors WHERE written_by = {a_id} AND written_at > '{adopted_at}')",
+                          "corvid")
+            check(late == "0", f"the stalled owner wrote {late} row(s) after it lost the lease")
+            check(int(pg.sql(f"SELECT count(*) FROM ops WHERE written_by = {a_id}", "corvid")) > 0,
+                  "a wrote nothing before the stall: the check above proves nothing")
+        except BaseException:
+            stop_servers(servers, True)
+            raise
+        stop_servers(servers, False)
 
 
 # ---- several servers: failover and redirects (issue 16) ----

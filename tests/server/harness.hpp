@@ -19,6 +19,9 @@
 #include "server/core/graph.hpp"
 #include "shared/group_executor.hpp"
 #include "shared/wire.hpp"
+#ifdef CORVID_TEST_POSTGRES
+#include "tests/postgres/pg_test_db.hpp"
+#endif
 
 namespace corvid::server::testing {
 
@@ -106,6 +109,10 @@ inline CoordinatorOptions one_op_at_a_time() {
 struct Harness {
   explicit Harness(CoordinatorOptions options = unverified(), const std::filesystem::path& dir = {})
       : data_dir(dir.empty() ? temp.path : dir), options(options) {
+#ifdef CORVID_TEST_POSTGRES
+    // The same tests against PostgreSQL (tests/postgres): a fresh database per harness.
+    if (this->options.store.empty()) this->options.store = fresh_postgres_database();
+#endif
     reopen();
   }
 

@@ -1,4 +1,5 @@
-// The SQLite graph store: what add_ops and flush write comes back from load_graphs and load_value.
+// The graph store: what add_ops and flush write comes back from load_graphs and load_value.
+// Built twice: against SQLite here, and against PostgreSQL (CORVID_TEST_POSTGRES, tests/postgres).
 #include <doctest/doctest.h>
 
 #include <sqlite3.h>
@@ -7,18 +8,39 @@
 #include <filesystem>
 
 #include "server/core/graph_store.hpp"
+#ifdef CORVID_TEST_POSTGRES
+#include "server/core/postgres_store.hpp"
+#include "tests/postgres/pg_test_db.hpp"
+#endif
 
 namespace fs = std::filesystem;
 using namespace corvid;
 using namespace corvid::server;
 
+namespace {
+
+#ifdef CORVID_TEST_POSTGRES
+const char* const kStoreName = "postgresql";
+std::unique_ptr<GraphStore> open_store(const std::string& where) { return open_postgres_store(where); }
+#else
+const char* const kStoreName = "sqlite";
+std::unique_ptr<GraphStore> open_store(const std::string& where) { return open_sqlite_store(where); }
+#endif
+
+}  // namespace
+
 TEST_CASE("store keeps graphs and ops and states and values across reopening") {
+  INFO("store: " << kStoreName);
   const fs::path dir = fs::temp_directory_path() / ("corvid-store-test-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
+#ifdef CORVID_TEST_POSTGRES
+  const std::string path = testing::fresh_postgres_database();
+#else
   const std::string path = (dir / "corvid.db").string();
+#endif
   {
-    auto store = open_sqlite_store(path);
+    auto store = open_store(path);
     StoredGraph g;
     g.id = 7;
     g.name = "demo";
@@ -48,7 +70,7 @@ TEST_CASE("store keeps graphs and ops and states and values across reopening") {
     store->flush();
     CHECK(store->queued_count() == 0);
   }
-  auto store = open_sqlite_store(path);
+  auto store = open_store(path);
   auto graphs = store->load_graphs();
   REQUIRE(graphs.size() == 1);
   const auto& g = graphs[0];
@@ -75,7 +97,7 @@ TEST_CASE("store keeps graphs and ops and states and values across reopening") {
   CHECK(store->last_graph_id() == 7);
   store->remove_graph(7, 2000.0);
   store.reset();
-  store = open_sqlite_store(path);
+  store = open_store(path);
   CHECK(store->load_graphs().empty());
   CHECK_FALSE(store->load_value(7, 1));
   CHECK(store->last_graph_id() == 7);
@@ -83,6 +105,7 @@ TEST_CASE("store keeps graphs and ops and states and values across reopening") {
   fs::remove_all(dir);
 }
 
+#ifndef CORVID_TEST_POSTGRES  // an SQLite file of an older server
 TEST_CASE("store opens a database written before graphs recorded their finish time") {
   const fs::path dir = fs::temp_directory_path() / ("corvid-store-upgrade-" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -111,3 +134,4 @@ TEST_CASE("store opens a database written before graphs recorded their finish ti
   CHECK(graphs[0].finished_at == 120.0);
   fs::remove_all(dir);
 }
+#endif
