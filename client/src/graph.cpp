@@ -132,6 +132,16 @@ void Graph::flush() {
     submit_batch(first_unsent_, end);
     first_unsent_ = end;
   }
+  // Releases go with the last batch, after every op that reads them; alone if none is left.
+  if (!to_release_.empty() && id() != 0) submit_batch(first_unsent_, first_unsent_);
+}
+
+void Graph::release(const std::vector<Value>& ops) {
+  for (const Value& v : ops) {
+    if (!v.valid()) continue;
+    if (v.graph_ != this) throw std::logic_error("release: op " + v.id() + " is on another graph than " + name_);
+    to_release_.push_back(nodes_[v.index_].id);
+  }
 }
 
 void Graph::submit_batch(std::size_t begin, std::size_t end) {
@@ -151,6 +161,8 @@ void Graph::submit_batch(std::size_t begin, std::size_t end) {
     if (n.dependents == 0 && n.def->name != "tensor") batch.outputs.push_back(n.id);
     batch.ops.push_back(std::move(op));
   }
+  if (end == nodes_.size()) batch.release = std::move(to_release_);
+  to_release_.clear();
   session().submit(batch);
 }
 

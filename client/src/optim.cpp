@@ -51,7 +51,14 @@ void Optimizer::step(const std::vector<Value>& grads) {
                                   ") must have its dtype and shape");
   }
   ++steps_;
+  // What the step before left behind and this step's update ops were the last to read: the
+  // parameters they replace, the state they replace and the gradients the step before took.
+  std::vector<Value> superseded = params();
+  for (const Value& s : state()) superseded.push_back(s);
+  superseded.insert(superseded.end(), last_grads_.begin(), last_grads_.end());
   for (std::size_t i = 0; i < grads.size(); ++i) params_[i].get() = update(i, params_[i].get(), grads[i]);
+  params_[0].get().graph().release(superseded);
+  last_grads_ = grads;
 }
 
 std::vector<Value> Optimizer::params() const { return {params_.begin(), params_.end()}; }
@@ -65,6 +72,8 @@ SGD::SGD(ParamRefs params, double lr, double momentum) : Optimizer(std::move(par
   check_range("lr", lr, 0, 1e30, "[0, 1e30)");
   check_range("momentum", momentum, 0, 1, "[0, 1)");
 }
+
+std::vector<Value> SGD::state() const { return buffers_; }
 
 Value SGD::update(std::size_t i, const Value& w, const Value& g) {
   if (momentum_ == 0) return sgd_update(w, g, lr);
@@ -80,6 +89,12 @@ Adam::Adam(ParamRefs params, AdamOptions opts) : Optimizer(std::move(params)), o
   check_range("beta2", options.beta2, 0, 1, "[0, 1)");
   check_range("eps", options.eps, 0, 1e30, "[0, 1e30)");
   check_range("weight_decay", options.weight_decay, 0, 1e30, "[0, 1e30)");
+}
+
+std::vector<Value> Adam::state() const {
+  std::vector<Value> out = m_;
+  out.insert(out.end(), v_.begin(), v_.end());
+  return out;
 }
 
 Value Adam::update(std::size_t i, const Value& w, const Value& g) {

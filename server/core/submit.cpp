@@ -13,6 +13,13 @@ bool fully_known(const TensorSpec& spec) {
   return true;
 }
 
+// Throws SubmitError naming `blamed` if the earlier op `op` may no longer be referenced.
+void reject_reference(const Graph& graph, OpIndex op, const std::string& blamed) {
+  const std::string problem = graph.reference_problem(op);
+  if (!problem.empty())
+    throw SubmitError(blamed, blamed == graph.ops[op].id ? problem : "op '" + blamed + "': input " + problem);
+}
+
 }  // namespace
 
 ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
@@ -42,6 +49,7 @@ ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
     std::vector<TensorSpec> inputs;
     for (const auto& in : op.inputs) {
       auto it = new_index.find(in);
+      if (it == new_index.end()) reject_reference(graph, graph.index.at(in), op.id);
       node.inputs.push_back(it != new_index.end() ? it->second : graph.index.at(in));
       inputs.push_back(it != new_index.end() ? specs.at(in) : *earlier(in));
     }
@@ -67,6 +75,8 @@ ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
     new_index.emplace(op.id, static_cast<OpIndex>(base + out.ops.size()));
     out.ops.push_back(std::move(node));
   }
+  for (const auto& id : spec.outputs)
+    if (!new_index.count(id)) reject_reference(graph, graph.index.at(id), id);
   out.outputs = std::move(spec.outputs);
   return out;
 }

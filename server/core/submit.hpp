@@ -39,7 +39,8 @@ struct ValidatedSubmit {
 // Validates the ops of a submit (parsed by protocol::decode<Submit>, values of `tensor` ops
 // included) and its outputs (none: no new outputs) against `graph` (the ops already in it, or an
 // empty graph) with validate_graph. Throws SubmitError naming the first bad op and the reason
-// (the GraphError's message).
+// (the GraphError's message), or an earlier op that may no longer be referenced
+// (Graph::reference_problem: released).
 ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
                                 std::optional<std::vector<std::string>> outputs, std::size_t max_source_bytes = 4u << 20);
 

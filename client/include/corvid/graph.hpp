@@ -177,6 +177,12 @@ class Graph {
   Report end();
   // Cancels every op that is not final yet.
   void cancel();
+  // Tells the server, with the next batch, that these ops' values will never be asked for or
+  // read by a new op again: it frees them once every op reading them is final (docs/protocol.md,
+  // submit `release`), and refuses later ops, waits and outputs that name them. The optimizers
+  // release the parameters, state and gradients of the step before. Throws std::logic_error
+  // for a Value of another graph.
+  void release(const std::vector<Value>& ops);
 
   // The server's id of this graph (0 until the first flush).
   uint64_t id() const { return session_ ? session_->graph_id() : 0; }
@@ -242,6 +248,7 @@ class Graph {
   std::vector<Node> nodes_;
   std::map<std::string, std::size_t> by_id_;
   std::size_t first_unsent_ = 0;
+  std::vector<std::string> to_release_;  // ids sent with the next batch's `release`
   Graph* previous_ = nullptr;  // the current graph before this one
 };
 
