@@ -136,6 +136,11 @@ void Graph::flush() {
   if (!to_release_.empty() && id() != 0) submit_batch(first_unsent_, first_unsent_);
 }
 
+void Graph::mark_outputs(const std::vector<Value>& ops) {
+  for (const Value& v : ops)
+    if (v.valid() && v.graph_ == this) nodes_[v.index_].output = true;
+}
+
 void Graph::release(const std::vector<Value>& ops) {
   for (const Value& v : ops) {
     if (!v.valid()) continue;
@@ -158,7 +163,7 @@ void Graph::submit_batch(std::size_t begin, std::size_t end) {
     op.value = n.value && n.def->name == "tensor" ? n.value : std::nullopt;
     // Ops nothing else uses yet are the likely values the program asks for: mark them outputs
     // so their values come back to the server (others stay on the worker unless asked).
-    if (n.dependents == 0 && n.def->name != "tensor") batch.outputs.push_back(n.id);
+    if ((n.dependents == 0 || n.output) && n.def->name != "tensor") batch.outputs.push_back(n.id);
     batch.ops.push_back(std::move(op));
   }
   if (end == nodes_.size()) batch.release = std::move(to_release_);

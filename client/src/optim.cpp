@@ -36,6 +36,7 @@ Optimizer::Optimizer(ParamRefs params) : params_(std::move(params)) {
 
 std::vector<Value> Optimizer::step(const Value& loss) {
   std::vector<Value> grads = grad(loss, params());
+  loss.graph().mark_outputs({loss});  // the loop's likely question, kept when the step's values go
   step(grads);
   return grads;
 }
@@ -57,7 +58,13 @@ void Optimizer::step(const std::vector<Value>& grads) {
   for (const Value& s : state()) superseded.push_back(s);
   superseded.insert(superseded.end(), last_grads_.begin(), last_grads_.end());
   for (std::size_t i = 0; i < grads.size(); ++i) params_[i].get() = update(i, params_[i].get(), grads[i]);
-  params_[0].get().graph().release(superseded);
+  Graph& graph = params_[0].get().graph();
+  // Read by the next step (or the program): their values go to the server.
+  std::vector<Value> carried = params();
+  for (const Value& s : state()) carried.push_back(s);
+  carried.insert(carried.end(), grads.begin(), grads.end());
+  graph.mark_outputs(carried);
+  graph.release(superseded);
   last_grads_ = grads;
 }
 

@@ -167,6 +167,7 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
   for (OpIndex op : existing_requested) ensure_value(*graph, op);
   for (OpIndex op = base; op < graph->ops.size(); ++op) graph->refresh_ready(op);
   if (added && graph->finished()) note_finished(*graph);  // only sources, or ops of failed inputs
+  for (std::size_t i : submit.internal) released.push_back(base + OpIndex(i));
   release_ops_of_developer(*graph, released);
   touched(graph->id);
   outbox_.send_to_client(client, protocol::encode(protocol::Submitted{request_id, graph->id, added, false}));

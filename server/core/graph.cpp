@@ -26,6 +26,7 @@ OpIndex Graph::add_op(OpNode node) {
   for (OpIndex in : node.inputs) ops[in].dependents.push_back(op);
   index.emplace(node.id, op);
   counts[int(node.status)]++;
+  freed_count += node.freed;
   ops.push_back(std::move(node));
   return op;
 }
@@ -104,7 +105,8 @@ bool Graph::mark_requested(OpIndex op) {
 }
 
 std::string Graph::reference_problem(OpIndex op) const {
-  if (ops[op].released) return "op '" + ops[op].id + "' was released (submit 'release'): its value is gone";
+  if (ops[op].released)
+    return "op '" + ops[op].id + "' was released (submit 'release', or computed from a released op and not asked for): its value is gone";
   // A value that stayed on a worker is computed again from its inputs, which must still exist.
   std::vector<OpIndex> stack{op};
   std::set<OpIndex> seen;
@@ -123,7 +125,14 @@ std::string Graph::reference_problem(OpIndex op) const {
 }
 
 bool Graph::freeable(OpIndex op) const {
-  if (!ops[op].released || ops[op].freed) return false;
+  const OpNode& root = ops[op];
+  if (root.freed) return false;
+  if (!root.released) {
+    if (root.requested || root.status != OpStatus::computed) return false;
+    bool from_freed = false;
+    for (OpIndex in : root.inputs) from_freed = from_freed || ops[in].freed;
+    if (!from_freed) return false;
+  }
   std::vector<OpIndex> stack{op};
   std::set<OpIndex> seen;
   while (!stack.empty()) {
@@ -146,8 +155,9 @@ void Graph::free_value(OpIndex op) {
   OpNode& node = ops[op];
   node.value.reset();
   node.has_value = false;
-  node.freed = true;
-  --unfreed_releases;
+  if (node.released) --unfreed_releases;
+  node.released = node.freed = true;
+  ++freed_count;
 }
 
 bool Graph::inputs_available(OpIndex op) const {

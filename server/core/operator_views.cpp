@@ -267,6 +267,7 @@ nlohmann::json CoordinatorImpl::graph_json(uint64_t graph_id) const {
                    {"op", op.def ? std::string(op.def->name) : "?"},
                    {"inputs", std::move(inputs)},
                    {"status", status_name(op.status)},
+                   {"value", op.freed ? "freed" : op.has_value ? "server" : op.status == OpStatus::computed ? "worker" : ""},
                    {"error", op.error.empty() ? nlohmann::json() : nlohmann::json(op.error)}});
   }
   return {{"id", g.id}, {"name", g.name}, {"owner", g.owner}, {"status", g.status()}, {"ops", std::move(ops)}};

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace corvid::server {
 
@@ -30,6 +31,8 @@ ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
   };
   GraphSpec spec;
   std::unordered_map<std::string, TensorSpec> specs;
+  std::unordered_set<std::string> named;  // the developer's op ids
+  for (const auto& op : ops) named.insert(op.id);
   try {
     spec.ops = std::move(ops);
     if (outputs) spec.outputs = std::move(*outputs);
@@ -72,6 +75,7 @@ ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
         throw SubmitError(op.id, "op '" + op.id + "': " + e.what());
       }
     }
+    if (!named.count(op.id)) out.internal.push_back(out.ops.size());
     new_index.emplace(op.id, static_cast<OpIndex>(base + out.ops.size()));
     out.ops.push_back(std::move(node));
   }

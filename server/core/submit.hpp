@@ -34,6 +34,9 @@ struct ValidatedSubmit {
   // server: their value must be stored anyway and computing them is cheap.
   std::vector<OpNode> ops;
   std::vector<std::string> outputs;  // the submit's output ids (new or existing ops)
+  // Positions in `ops` of the ops the expansion of grad ops added (the backward pass, ids
+  // "<g>#n"): the developer never named them, so they are released from the start.
+  std::vector<std::size_t> internal;
 };
 
 // Validates the ops of a submit (parsed by protocol::decode<Submit>, values of `tensor` ops

@@ -183,6 +183,10 @@ class Graph {
   // release the parameters, state and gradients of the step before. Throws std::logic_error
   // for a Value of another graph.
   void release(const std::vector<Value>& ops);
+  // Marks ops not sent yet as outputs of their batch, so that their values reach the server even
+  // if ops of the batch read them: a later batch (the next training step) then reads them without
+  // the server computing them again. The optimizers mark the new parameters and state.
+  void mark_outputs(const std::vector<Value>& ops);
 
   // The server's id of this graph (0 until the first flush).
   uint64_t id() const { return session_ ? session_->graph_id() : 0; }
@@ -228,6 +232,7 @@ class Graph {
     TensorSpec spec;
     std::optional<Tensor> value;  // known locally (tensor ops) or fetched
     std::size_t dependents = 0;  // within the graph
+    bool output = false;         // mark_outputs: an output of its batch whatever reads it
     std::optional<FailedOp> failure;
   };
   Value add(Node node);
