@@ -141,6 +141,19 @@ void Graph::mark_outputs(const std::vector<Value>& ops) {
     if (v.valid() && v.graph_ == this) nodes_[v.index_].output = true;
 }
 
+void Graph::release_unread(std::size_t begin, std::size_t end, const std::vector<Value>& keep) {
+  std::vector<char> read_later(end - begin, 0);
+  for (std::size_t i = end; i < nodes_.size(); ++i)
+    for (std::size_t in : nodes_[i].inputs)
+      if (in >= begin && in < end) read_later[in - begin] = 1;
+  for (const Value& v : keep)
+    if (v.valid() && v.graph_ == this && v.index_ >= begin && v.index_ < end) read_later[v.index_ - begin] = 1;
+  std::vector<Value> unread;
+  for (std::size_t i = begin; i < end; ++i)
+    if (!read_later[i - begin] && nodes_[i].dependents > 0) unread.push_back(Value(this, i));
+  release(unread);
+}
+
 void Graph::release(const std::vector<Value>& ops) {
   for (const Value& v : ops) {
     if (!v.valid()) continue;

@@ -32,12 +32,14 @@ Optimizer::Optimizer(ParamRefs params) : params_(std::move(params)) {
       throw std::invalid_argument("optimizer: parameter " + std::to_string(i) + " (" + w.id() +
                                   ") is on another graph than parameter 0");
   }
+  step_begin_ = step_end_ = params_[0].get().graph().size();
 }
 
 std::vector<Value> Optimizer::step(const Value& loss) {
   std::vector<Value> grads = grad(loss, params());
   loss.graph().mark_outputs({loss});  // the loop's likely question, kept when the step's values go
   step(grads);
+  last_loss_ = loss;
   return grads;
 }
 
@@ -65,6 +67,11 @@ void Optimizer::step(const std::vector<Value>& grads) {
   carried.insert(carried.end(), grads.begin(), grads.end());
   graph.mark_outputs(carried);
   graph.release(superseded);
+  // The last step's own intermediates (forward pass, averaging of shards, ...) that this step
+  // does not read.
+  graph.release_unread(step_begin_, step_end_, {last_loss_});
+  step_begin_ = step_end_;
+  step_end_ = graph.size();
   last_grads_ = grads;
 }
 

@@ -199,7 +199,7 @@ void CoordinatorImpl::apply_changes(Graph& graph, const OpChanges& changes) {
       if (is_final(graph.ops[op].status)) close_dispute(graph, op, graph.ops[op].status == OpStatus::computed);
   }
   if (changes.finished) note_finished(graph);
-  if (graph.releasing()) free_released(graph, changes.ops);
+  if (graph.unfreed_releases) free_released(graph, changes.ops);
   touched(graph.id);
 }
 
@@ -221,15 +221,12 @@ void CoordinatorImpl::free_released(Graph& graph, const std::vector<OpIndex>& op
   std::vector<OpIndex> stack(ops.begin(), ops.end());
   const std::set<OpIndex> given(ops.begin(), ops.end());
   std::set<OpIndex> seen = given;
-  while (!stack.empty()) {
+  while (!stack.empty() && graph.unfreed_releases) {
     const OpIndex op = stack.back();
     stack.pop_back();
     const OpNode& node = graph.ops[op];
     if (graph.freeable(op) && !waited.count(op)) {
       graph.free_value(op);
-      // What was computed from it and nobody asked for goes with it once its readers are final.
-      for (OpIndex dep : node.dependents)
-        if (seen.insert(dep).second) stack.push_back(dep);
       store_.record_freed(graph, op);
       const std::string name = graph.wire_name(op);
       for (auto& [id, w] : fleet_.all())
@@ -277,7 +274,7 @@ void CoordinatorImpl::settle() {
         const Waiter served = std::move(*it);
         it = waiters_.erase(it);
         auto g = graphs_.find(served.graph);  // released ops it named may be freed now
-        if (g != graphs_.end() && g->second.releasing()) free_released(g->second, served.ids);
+        if (g != graphs_.end() && g->second.unfreed_releases) free_released(g->second, served.ids);
       } else {
         ++it;
       }

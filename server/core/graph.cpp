@@ -26,7 +26,6 @@ OpIndex Graph::add_op(OpNode node) {
   for (OpIndex in : node.inputs) ops[in].dependents.push_back(op);
   index.emplace(node.id, op);
   counts[int(node.status)]++;
-  freed_count += node.freed;
   ops.push_back(std::move(node));
   return op;
 }
@@ -106,7 +105,7 @@ bool Graph::mark_requested(OpIndex op) {
 
 std::string Graph::reference_problem(OpIndex op) const {
   if (ops[op].released)
-    return "op '" + ops[op].id + "' was released (submit 'release', or computed from a released op and not asked for): its value is gone";
+    return "op '" + ops[op].id + "' was released (submit 'release'): its value is gone";
   // A value that stayed on a worker is computed again from its inputs, which must still exist.
   std::vector<OpIndex> stack{op};
   std::set<OpIndex> seen;
@@ -125,14 +124,7 @@ std::string Graph::reference_problem(OpIndex op) const {
 }
 
 bool Graph::freeable(OpIndex op) const {
-  const OpNode& root = ops[op];
-  if (root.freed) return false;
-  if (!root.released) {
-    if (root.requested || root.status != OpStatus::computed) return false;
-    bool from_freed = false;
-    for (OpIndex in : root.inputs) from_freed = from_freed || ops[in].freed;
-    if (!from_freed) return false;
-  }
+  if (!ops[op].released || ops[op].freed) return false;
   std::vector<OpIndex> stack{op};
   std::set<OpIndex> seen;
   while (!stack.empty()) {
@@ -143,7 +135,7 @@ bool Graph::freeable(OpIndex op) const {
       if (!is_final(reader.status)) return false;
       // A reader whose value stayed on a worker is computed again from `op` if anything needs it.
       if (reader.status == OpStatus::computed && !reader.has_value && !reader.freed) {
-        if (reader.requested) return false;
+        if (reader.requested || !reader.released) return false;  // it may be asked for: keep what makes it
         if (seen.insert(dep).second) stack.push_back(dep);
       }
     }
@@ -155,9 +147,8 @@ void Graph::free_value(OpIndex op) {
   OpNode& node = ops[op];
   node.value.reset();
   node.has_value = false;
-  if (node.released) --unfreed_releases;
-  node.released = node.freed = true;
-  ++freed_count;
+  --unfreed_releases;
+  node.freed = true;
 }
 
 bool Graph::inputs_available(OpIndex op) const {

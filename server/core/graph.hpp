@@ -94,9 +94,6 @@ struct Graph {
   int counts[kOpStatusCount] = {0, 0, 0, 0, 0};
   uint64_t version = 0;  // bumped on every status change (progress messages compare it)
   std::size_t unfreed_releases = 0;  // released ops whose value is not freed yet
-  std::size_t freed_count = 0;       // ops whose value was freed
-  // Released values may be waiting to be freed, or values computed from freed ones.
-  bool releasing() const { return unfreed_releases > 0 || freed_count > 0; }
 
   // Appends an op (its inputs must already be in the graph) and links it to its inputs'
   // dependents. Returns its index.
@@ -120,10 +117,9 @@ struct Graph {
   // Why a new op, output or wait may not name `op` ("" if it may): it was released, or its value
   // stayed on a worker and computing it again needs an op whose value was freed.
   std::string reference_problem(OpIndex op) const;
-  // True when `op`'s value may be freed: it is not freed yet; it was released, or it is a computed
-  // value nobody asked for (not requested) computed from a freed one; and no op could need it
-  // again: every op that reads it is final, and so, transitively, is every op that reads one of
-  // those whose value stayed on a worker (computing it again would need `op`).
+  // True when `op` is released, not freed, and no op could need its value again: every op that
+  // reads it is final, and every reader whose value stayed on a worker (computing it again would
+  // need `op`) is released too, transitively.
   bool freeable(OpIndex op) const;
   // Frees a freeable op's value: `value` and has_value cleared, `released` and `freed` set.
   void free_value(OpIndex op);

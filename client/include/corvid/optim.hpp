@@ -59,6 +59,9 @@ class Optimizer {
  private:
   ParamRefs params_;
   std::vector<Value> last_grads_;  // the gradients of the last step, released by the next
+  Value last_loss_;                // the loss of the last step(loss): kept for the program
+  std::size_t step_begin_ = 0;     // the graph's size at the end of the step before the last (or at construction)
+  std::size_t step_end_ = 0;       // ... and at the end of the last step (or at construction)
   int64_t steps_ = 0;
 };
 
