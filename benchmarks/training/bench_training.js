@@ -13,7 +13,8 @@
 // medians of --reps runs after a warm-up, the ratios training / forward, and browser / native;
 //   3. where the larger CNN's training step goes: the submit's round trip (validation, grad
 //      expansion, the durable store), the workers' compute (the compute_ms they report, summed
-//      over the step's groups, from /api/status), and the rest (scheduling, moving tensors
+//      over the step's groups, from /api/status), the server's own kernel verifying results
+//      (/metrics corvid_server_verify_ms_total), and the rest (scheduling, moving tensors
 //      between server and workers, results, the wait's answer), medians over the same runs.
 'use strict';
 
@@ -157,14 +158,22 @@ async function reportedComputeMs(server) {
   return (await server.status()).workers.reduce((sum, w) => sum + (w.reported_compute_ms || 0), 0);
 }
 
+// The time the server's own kernel spent verifying results so far (ms; /metrics).
+async function serverVerifyMs(server) {
+  const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('corvid_server_verify_ms_total '));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
 // Median seconds of `build(prefix)` submitted to `graphId` and waited for, over REPS runs after
 // one warm-up run, with the medians of the submit's round trip and of the workers' reported
 // compute (ms) for the run.
 async function timeRuns(client, server, graphId, label, build) {
-  const times = [], submits = [], computes = [];
+  const times = [], submits = [], computes = [], verifies = [];
   for (let r = 0; r <= REPS; r++) {
     const { ops, outputs } = build(`${label}${r}_`);
     const computedBefore = await reportedComputeMs(server);
+    const verifiedBefore = await serverVerifyMs(server);
     const started = performance.now();
     await client.submit(label, ops, outputs, graphId);
     const submitted = performance.now();
@@ -175,9 +184,10 @@ async function timeRuns(client, server, graphId, label, build) {
       times.push(seconds);
       submits.push(submitted - started);
       computes.push((await reportedComputeMs(server)) - computedBefore);
+      verifies.push((await serverVerifyMs(server)) - verifiedBefore);
     }
   }
-  return { seconds: median(times), submitMs: median(submits), computeMs: median(computes), ops: build('count_').ops.length };
+  return { seconds: median(times), submitMs: median(submits), computeMs: median(computes), verifyMs: median(verifies), ops: build('count_').ops.length };
 }
 
 // Every figure on one fleet: `attach(server)` connects its workers and resolves to a cleanup.
@@ -253,7 +263,8 @@ async function main() {
   const parts = [
     ['submit round trip (validate, expand grads, store)', (f) => f.submitMs],
     ['workers computing (sum over the step\'s groups)', (f) => f.computeMs],
-    ['the rest: scheduling, tensors to and from workers, answer', (f) => 1000 * f.seconds - f.submitMs - f.computeMs],
+    ['server kernel verifying (--verify adaptive spot checks)', (f) => f.verifyMs],
+    ['the rest: scheduling, tensors to and from workers, answer', (f) => 1000 * f.seconds - f.submitMs - f.computeMs - f.verifyMs],
   ];
   for (const [what, of] of parts)
     console.log(`${what.padEnd(58)} ${part(native.stepTrain, of(native.stepTrain)).padStart(24)}   ${part(tabs.stepTrain, of(tabs.stepTrain)).padStart(24)}`);
