@@ -146,6 +146,9 @@ void Graph::release_unread(std::size_t begin, std::size_t end, const std::vector
   for (std::size_t i = end; i < nodes_.size(); ++i)
     for (std::size_t in : nodes_[i].inputs)
       if (in >= begin && in < end) read_later[in - begin] = 1;
+  // Losses (what a grad op differentiates) are what a training loop asks for, often later.
+  for (std::size_t i = begin; i < end; ++i)
+    if (nodes_[i].def->name == "grad" && nodes_[i].inputs[0] >= begin) read_later[nodes_[i].inputs[0] - begin] = 1;
   for (const Value& v : keep)
     if (v.valid() && v.graph_ == this && v.index_ >= begin && v.index_ < end) read_later[v.index_ - begin] = 1;
   std::vector<Value> unread;

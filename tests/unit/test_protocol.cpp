@@ -107,7 +107,14 @@ TEST_CASE("protocol: worker messages round-trip") {
   CHECK(e.error == "add: bad");
   CHECK(e.kind == WorkerErrorKind::kernel);
 
-  CHECK(round_trip(Release{{3, 4}}).group_ids == std::vector<uint64_t>{3, 4});
+  CHECK(round_trip(Release{{3, 4}, {}}).group_ids == std::vector<uint64_t>{3, 4});
+  const Release forget = round_trip(Release{{}, {"1:w", "1:m"}});
+  CHECK(forget.group_ids.empty());
+  CHECK(forget.names == std::vector<std::string>{"1:w", "1:m"});
+  Submit submit;
+  submit.graph_id = 4;
+  submit.release = {"w0", "m0"};
+  CHECK(round_trip(submit).release == std::vector<std::string>{"w0", "m0"});
   CHECK(round_trip(CancelGroup{5}).group_id == 5);
   CHECK(round_trip(Heartbeat{123.5}).t == 123.5);
   ErrorReply err = round_trip(ErrorReply{17, "x", "bad"});

@@ -188,9 +188,9 @@ class Graph {
   // the server computing them again. The optimizers mark the new parameters and state.
   void mark_outputs(const std::vector<Value>& ops);
   // Releases the ops recorded at positions [begin, end) that some op reads but no op recorded
-  // at or after `end` reads, except those in `keep`: the intermediates of a finished training
-  // step (ops nothing reads, the likely values a program asks for, stay). Requires begin <= end
-  // <= size().
+  // at or after `end` reads, except those in `keep` and the losses of grad ops: the
+  // intermediates of a finished training step (losses and ops nothing reads, the likely values a
+  // program asks for, stay). Requires begin <= end <= size().
   void release_unread(std::size_t begin, std::size_t end, const std::vector<Value>& keep);
 
   // The server's id of this graph (0 until the first flush).
