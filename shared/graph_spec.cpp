@@ -137,6 +137,7 @@ GraphSpec parse_graph_json(const nlohmann::json& doc) {
   if (!doc.contains("ops") || !doc["ops"].is_array()) throw GraphError("", "a graph file needs an 'ops' list");
   if (doc["ops"].empty()) throw GraphError("", "'ops' is empty");
   spec.ops = parse_op_specs(doc["ops"]);
+  if (doc.contains("release") && !doc["release"].is_null()) spec.release = parse_op_ids(doc["release"], "release");
   if (doc.contains("outputs") && !doc["outputs"].is_null()) {
     spec.outputs = parse_op_ids(doc["outputs"], "outputs");
   } else {

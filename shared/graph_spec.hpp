@@ -57,6 +57,9 @@ struct GraphSpec {
   // whatever its `--verify` (a graph may tighten the server's policy, never loosen it). "" or
   // "off": the server's.
   std::string verify;
+  // Op ids (earlier ops of the graph, or these) whose values will never be referenced again: the
+  // server frees them once every op reading them is final (docs/protocol.md, submit `release`).
+  std::vector<std::string> release;
 };
 
 // Parses JSON text within the default JsonLimits (shared/json_limits.hpp); throws GraphError

@@ -72,6 +72,10 @@ void GroupExecutor::keep(const std::string& name, const Tensor& t) {
 
 const Tensor* GroupExecutor::cached(const std::string& name) { return cache_.touch(name); }
 
+void GroupExecutor::forget(const std::vector<std::string>& names) {
+  for (const auto& name : names) cache_.erase(name);
+}
+
 std::vector<std::string> GroupExecutor::cached_names() const {
   std::vector<std::string> names;
   std::size_t bytes = 0;

@@ -33,6 +33,8 @@ class GroupExecutor {
   std::vector<std::string> cached_names() const;
   static constexpr std::size_t kMaxCachedNamesBytes = 64u << 10;
   std::size_t cached_bytes() const { return static_cast<std::size_t>(cache_.bytes()); }
+  // Drops the kept tensors with these names (a server's `release`); unknown names are ignored.
+  void forget(const std::vector<std::string>& names);
 
  private:
   void keep(const std::string& name, const Tensor& t);

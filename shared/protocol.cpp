@@ -299,7 +299,11 @@ Frame encode(WorkerError m) {
                                        {"error", std::move(m.error)}, {"kind", kind_name(m.kind)}});
 }
 
-Frame encode(Release m) { return frame_of(Release::kType, {{"group_ids", std::move(m.group_ids)}}); }
+Frame encode(Release m) {
+  Frame f = frame_of(Release::kType, {{"group_ids", std::move(m.group_ids)}});
+  if (!m.names.empty()) f.header["names"] = std::move(m.names);
+  return f;
+}
 
 Frame encode(CancelGroup m) { return frame_of(CancelGroup::kType, {{"group_id", m.group_id}}); }
 
@@ -332,6 +336,7 @@ Frame encode(Submit m) {
   if (m.graph_id) f.header["graph_id"] = *m.graph_id;
   if (!m.submit_key.empty()) f.header["submit_key"] = std::move(m.submit_key);
   if (!m.verify.empty()) f.header["verify"] = std::move(m.verify);
+  if (!m.release.empty()) f.header["release"] = std::move(m.release);
   return f;
 }
 
@@ -449,7 +454,7 @@ WorkerHello decode<WorkerHello>(Frame frame) {
 template <>
 WorkerWelcome decode<WorkerWelcome>(Frame frame) {
   expect_type(frame, WorkerWelcome::kType);
-  WorkerWelcome m{required_u64(frame.header, "welcome", "worker_id"), number_or(frame.header, "welcome", "heartbeat_ms", 0)};
+  WorkerWelcome m{required_u64(frame.header, "welcome", "worker_id"), number_or(frame.header, "welcome", "heartbeat_ms", 0), {}};
   if (const json* servers = field(frame.header, "servers");
       servers && (!servers->is_array() || servers->size() > WorkerWelcome::kMaxServers))
     throw ProtocolError("welcome: 'servers' must be a list of at most " + std::to_string(WorkerWelcome::kMaxServers) +
@@ -544,6 +549,9 @@ Release decode<Release>(Frame frame) {
   Release m;
   for (const auto& id : *ids)
     if (uint64_t gid = 0; as_u64(id, gid)) m.group_ids.push_back(gid);
+  if (const json* names = field(frame.header, "names"); names && names->is_array())
+    for (const auto& name : *names)
+      if (name.is_string()) m.names.push_back(name.get<std::string>());
   return m;
 }
 
@@ -600,6 +608,12 @@ Submit decode<Submit>(Frame frame) {
   if (ops && !ops->is_array()) throw ProtocolError("submit: \"ops\" must be a list");
   if (ops) m.ops = parse_op_specs(*ops, &frame);
   if (const json* outputs = field(h, "outputs")) m.outputs = parse_op_ids(*outputs, "outputs");
+  if (const json* release = field(h, "release")) {
+    if (release->is_array() && release->size() > Submit::kMaxRelease)
+      throw ProtocolError("submit: 'release' has " + std::to_string(release->size()) + " entries, more than " +
+                          std::to_string(Submit::kMaxRelease));
+    m.release = parse_op_ids(*release, "release");
+  }
   return m;
 }
 

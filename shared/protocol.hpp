@@ -145,10 +145,13 @@ struct WorkerError {
   WorkerErrorKind kind = WorkerErrorKind::unknown;
 };
 
-// "release": groups the worker hands back without computing them (the Stop button).
+// "release" from a worker: groups it hands back without computing them (the Stop button).
+// "release" to a worker: kept tensors it may forget (their ops' values were released by the
+// developer, docs/protocol.md); group_ids is then empty.
 struct Release {
   static constexpr const char* kType = "release";
   std::vector<uint64_t> group_ids;  // entries that are not group ids are dropped when decoding
+  std::vector<std::string> names;  // kept tensors' wire names; entries that are not strings are dropped when decoding
 };
 
 // "cancel" to a worker: another worker already finished this group.
@@ -187,6 +190,10 @@ struct Submit {
   // the server's (a developer may tighten the policy, never loosen it: "off" leaves the server's).
   // "": the server's.
   std::string verify;
+  // Op ids (of the graph or of these ops) whose values the developer will never reference again:
+  // the server frees them once every op that reads them is final, and refuses later references.
+  std::vector<std::string> release;
+  static constexpr std::size_t kMaxRelease = 65536;  // entries of `release`
 };
 
 // "submitted": the submit was stored.

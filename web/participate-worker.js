@@ -262,6 +262,7 @@ function receive(bytes) {
     case 'welcome': welcomed(header); break;
     case 'assign': assigned(header, bytes); break;
     case 'cancel': cancelled(header.group_id); break;
+    case 'release': break;  // kept tensors the server released: the kernel's LRU cache lets them go in time
     case 'heartbeat': serverHeartbeats = true; break;
     case 'redirect': redirected(header); break;
     case 'error':

@@ -10,7 +10,12 @@
 //      submitted as one batch of ops to a graph that already holds the data;
 //   2. one step of a larger CNN (batch 128 of 1x32x32 images, conv 16 and 32 channels), forward
 //      against training, where the kernels rather than the per-op overhead dominate;
-// medians of --reps runs after a warm-up, the ratios training / forward, and browser / native.
+// medians of --reps runs after a warm-up, the ratios training / forward, and browser / native;
+//   3. where the larger CNN's training step goes: the submit's round trip (validation, grad
+//      expansion, the durable store), the workers' compute (the compute_ms they report, summed
+//      over the step's groups, from /api/status), the server's own kernel verifying results
+//      (/metrics corvid_server_verify_ms_total), and the rest (scheduling, moving tensors
+//      between server and workers, results, the wait's answer), medians over the same runs.
 'use strict';
 
 const fs = require('fs');
@@ -148,20 +153,41 @@ function dataOps(shards, large) {
   return ops;
 }
 
+// The compute time every worker reported so far, summed (ms; /api/status).
+async function reportedComputeMs(server) {
+  return (await server.status()).workers.reduce((sum, w) => sum + (w.reported_compute_ms || 0), 0);
+}
+
+// The time the server's own kernel spent verifying results so far (ms; /metrics).
+async function serverVerifyMs(server) {
+  const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('corvid_server_verify_ms_total '));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+
 // Median seconds of `build(prefix)` submitted to `graphId` and waited for, over REPS runs after
-// one warm-up run.
-async function timeRuns(client, graphId, label, build) {
-  const times = [];
+// one warm-up run, with the medians of the submit's round trip and of the workers' reported
+// compute (ms) for the run.
+async function timeRuns(client, server, graphId, label, build) {
+  const times = [], submits = [], computes = [], verifies = [];
   for (let r = 0; r <= REPS; r++) {
     const { ops, outputs } = build(`${label}${r}_`);
+    const computedBefore = await reportedComputeMs(server);
+    const verifiedBefore = await serverVerifyMs(server);
     const started = performance.now();
     await client.submit(label, ops, outputs, graphId);
+    const submitted = performance.now();
     const values = await client.wait(graphId, outputs);
     const seconds = (performance.now() - started) / 1000;
     if (values.header.status !== 'computed') throw new Error(`${label}: ${JSON.stringify(values.header.failed)}`);
-    if (r > 0) times.push(seconds);
+    if (r > 0) {
+      times.push(seconds);
+      submits.push(submitted - started);
+      computes.push((await reportedComputeMs(server)) - computedBefore);
+      verifies.push((await serverVerifyMs(server)) - verifiedBefore);
+    }
   }
-  return { seconds: median(times), ops: build('count_').ops.length };
+  return { seconds: median(times), submitMs: median(submits), computeMs: median(computes), verifyMs: median(verifies), ops: build('count_').ops.length };
 }
 
 // Every figure on one fleet: `attach(server)` connects its workers and resolves to a cleanup.
@@ -179,10 +205,10 @@ async function measure(fleet, attach) {
     const graphId = await client.submit(`training benchmark (${fleet})`, dataOps(shards, large), []);
     const shardBatch = 32, steps = smoke ? 3 : Math.floor(shards[0].length / shardBatch);
     const figures = {
-      epochForward: await timeRuns(client, graphId, 'ef', (p) => digitsEpoch(p, false, steps, shardBatch, shards[0].length, 3)),
-      epochTrain: await timeRuns(client, graphId, 'et', (p) => digitsEpoch(p, true, steps, shardBatch, shards[0].length, 3)),
-      stepForward: await timeRuns(client, graphId, 'sf', (p) => largeStep(p, false, large.n, large.size)),
-      stepTrain: await timeRuns(client, graphId, 'st', (p) => largeStep(p, true, large.n, large.size)),
+      epochForward: await timeRuns(client, server, graphId, 'ef', (p) => digitsEpoch(p, false, steps, shardBatch, shards[0].length, 3)),
+      epochTrain: await timeRuns(client, server, graphId, 'et', (p) => digitsEpoch(p, true, steps, shardBatch, shards[0].length, 3)),
+      stepForward: await timeRuns(client, server, graphId, 'sf', (p) => largeStep(p, false, large.n, large.size)),
+      stepTrain: await timeRuns(client, server, graphId, 'st', (p) => largeStep(p, true, large.n, large.size)),
     };
     figures.steps = steps;
     figures.large = large;
@@ -232,6 +258,16 @@ async function main() {
       `${ms(tabs[key])} (${String(tabs[key].ops).padStart(5)} ops)   ${ratio(tabs[key], native[key]).padStart(8)}`);
   console.log(`${'training / forward: digits epoch'.padEnd(46)} ${ratio(native.epochTrain, native.epochForward).padStart(30)}   ${ratio(tabs.epochTrain, tabs.epochForward).padStart(30)}`);
   console.log(`${'training / forward: larger CNN step'.padEnd(46)} ${ratio(native.stepTrain, native.stepForward).padStart(30)}   ${ratio(tabs.stepTrain, tabs.stepForward).padStart(30)}`);
+  console.log(`\n== where the larger CNN's training step goes (medians; compute as the workers report it) ==`);
+  const part = (f, ms) => `${ms.toFixed(1).padStart(9)} ms (${(100 * ms / (1000 * f.seconds)).toFixed(0).padStart(3)}%)`;
+  const parts = [
+    ['submit round trip (validate, expand grads, store)', (f) => f.submitMs],
+    ['workers computing (sum over the step\'s groups)', (f) => f.computeMs],
+    ['server kernel verifying (--verify adaptive spot checks)', (f) => f.verifyMs],
+    ['the rest: scheduling, tensors to and from workers, answer', (f) => 1000 * f.seconds - f.submitMs - f.computeMs - f.verifyMs],
+  ];
+  for (const [what, of] of parts)
+    console.log(`${what.padEnd(58)} ${part(native.stepTrain, of(native.stepTrain)).padStart(24)}   ${part(tabs.stepTrain, of(tabs.stepTrain)).padStart(24)}`);
 }
 
 main().then(() => process.exit(0), (e) => { console.error(`bench_training: ${e.stack || e}`); process.exit(1); });

@@ -132,6 +132,37 @@ void Graph::flush() {
     submit_batch(first_unsent_, end);
     first_unsent_ = end;
   }
+  // Releases go with the last batch, after every op that reads them; alone if none is left.
+  if (!to_release_.empty() && id() != 0) submit_batch(first_unsent_, first_unsent_);
+}
+
+void Graph::mark_outputs(const std::vector<Value>& ops) {
+  for (const Value& v : ops)
+    if (v.valid() && v.graph_ == this) nodes_[v.index_].output = true;
+}
+
+void Graph::release_unread(std::size_t begin, std::size_t end, const std::vector<Value>& keep) {
+  std::vector<char> read_later(end - begin, 0);
+  for (std::size_t i = end; i < nodes_.size(); ++i)
+    for (std::size_t in : nodes_[i].inputs)
+      if (in >= begin && in < end) read_later[in - begin] = 1;
+  // Losses (what a grad op differentiates) are what a training loop asks for, often later.
+  for (std::size_t i = begin; i < end; ++i)
+    if (nodes_[i].def->name == "grad" && nodes_[i].inputs[0] >= begin) read_later[nodes_[i].inputs[0] - begin] = 1;
+  for (const Value& v : keep)
+    if (v.valid() && v.graph_ == this && v.index_ >= begin && v.index_ < end) read_later[v.index_ - begin] = 1;
+  std::vector<Value> unread;
+  for (std::size_t i = begin; i < end; ++i)
+    if (!read_later[i - begin] && nodes_[i].dependents > 0) unread.push_back(Value(this, i));
+  release(unread);
+}
+
+void Graph::release(const std::vector<Value>& ops) {
+  for (const Value& v : ops) {
+    if (!v.valid()) continue;
+    if (v.graph_ != this) throw std::logic_error("release: op " + v.id() + " is on another graph than " + name_);
+    to_release_.push_back(nodes_[v.index_].id);
+  }
 }
 
 void Graph::submit_batch(std::size_t begin, std::size_t end) {
@@ -148,9 +179,11 @@ void Graph::submit_batch(std::size_t begin, std::size_t end) {
     op.value = n.value && n.def->name == "tensor" ? n.value : std::nullopt;
     // Ops nothing else uses yet are the likely values the program asks for: mark them outputs
     // so their values come back to the server (others stay on the worker unless asked).
-    if (n.dependents == 0 && n.def->name != "tensor") batch.outputs.push_back(n.id);
+    if ((n.dependents == 0 || n.output) && n.def->name != "tensor") batch.outputs.push_back(n.id);
     batch.ops.push_back(std::move(op));
   }
+  if (end == nodes_.size()) batch.release = std::move(to_release_);
+  to_release_.clear();
   session().submit(batch);
 }
 

@@ -6,7 +6,7 @@
 namespace corvid {
 
 Frame submit_frame(const GraphSpec& spec, uint64_t request_id, std::optional<uint64_t> graph_id) {
-  protocol::Submit submit{request_id, graph_id, spec.name, spec.ops, spec.outputs, "", spec.verify};
+  protocol::Submit submit{request_id, graph_id, spec.name, spec.ops, spec.outputs, "", spec.verify, spec.release};
   if (!graph_id) {
     // Names this creation: the same frame resent after a lost connection gets the graph the
     // first try created, not a second one.

@@ -32,11 +32,14 @@ Optimizer::Optimizer(ParamRefs params) : params_(std::move(params)) {
       throw std::invalid_argument("optimizer: parameter " + std::to_string(i) + " (" + w.id() +
                                   ") is on another graph than parameter 0");
   }
+  step_begin_ = step_end_ = params_[0].get().graph().size();
 }
 
 std::vector<Value> Optimizer::step(const Value& loss) {
   std::vector<Value> grads = grad(loss, params());
+  loss.graph().mark_outputs({loss});  // the loop's likely question, kept when the step's values go
   step(grads);
+  last_loss_ = loss;
   return grads;
 }
 
@@ -51,7 +54,25 @@ void Optimizer::step(const std::vector<Value>& grads) {
                                   ") must have its dtype and shape");
   }
   ++steps_;
+  // What the step before left behind and this step's update ops were the last to read: the
+  // parameters they replace, the state they replace and the gradients the step before took.
+  std::vector<Value> superseded = params();
+  for (const Value& s : state()) superseded.push_back(s);
+  superseded.insert(superseded.end(), last_grads_.begin(), last_grads_.end());
   for (std::size_t i = 0; i < grads.size(); ++i) params_[i].get() = update(i, params_[i].get(), grads[i]);
+  Graph& graph = params_[0].get().graph();
+  // Read by the next step (or the program): their values go to the server.
+  std::vector<Value> carried = params();
+  for (const Value& s : state()) carried.push_back(s);
+  carried.insert(carried.end(), grads.begin(), grads.end());
+  graph.mark_outputs(carried);
+  graph.release(superseded);
+  // The last step's own intermediates (forward pass, averaging of shards, ...) that this step
+  // does not read.
+  graph.release_unread(step_begin_, step_end_, {last_loss_});
+  step_begin_ = step_end_;
+  step_end_ = graph.size();
+  last_grads_ = grads;
 }
 
 std::vector<Value> Optimizer::params() const { return {params_.begin(), params_.end()}; }
@@ -65,6 +86,8 @@ SGD::SGD(ParamRefs params, double lr, double momentum) : Optimizer(std::move(par
   check_range("lr", lr, 0, 1e30, "[0, 1e30)");
   check_range("momentum", momentum, 0, 1, "[0, 1)");
 }
+
+std::vector<Value> SGD::state() const { return buffers_; }
 
 Value SGD::update(std::size_t i, const Value& w, const Value& g) {
   if (momentum_ == 0) return sgd_update(w, g, lr);
@@ -80,6 +103,12 @@ Adam::Adam(ParamRefs params, AdamOptions opts) : Optimizer(std::move(params)), o
   check_range("beta2", options.beta2, 0, 1, "[0, 1)");
   check_range("eps", options.eps, 0, 1e30, "[0, 1e30)");
   check_range("weight_decay", options.weight_decay, 0, 1e30, "[0, 1e30)");
+}
+
+std::vector<Value> Adam::state() const {
+  std::vector<Value> out = m_;
+  out.insert(out.end(), v_.begin(), v_.end());
+  return out;
 }
 
 Value Adam::update(std::size_t i, const Value& w, const Value& g) {

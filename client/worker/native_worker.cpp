@@ -83,7 +83,7 @@ void NativeWorker::stop() {
     io_.stop();
     return;
   }
-  if (!groups.empty()) send(link, protocol::encode(protocol::Release{groups}));
+  if (!groups.empty()) send(link, protocol::encode(protocol::Release{groups, {}}));
   // write_next closes the connection once the release went out; the close ends run(). A server
   // that does not answer the close gets two seconds.
   if (link->outgoing.empty()) close_and_finish(link);
@@ -197,7 +197,16 @@ void NativeWorker::on_message(std::shared_ptr<Link> link, Frame frame) {
       const uint64_t group_id = assign.group_id;
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        queue_.push_back(Job{link->epoch, group_id, std::move(assign)});
+        queue_.push_back(Job{link->epoch, group_id, std::move(assign), {}});
+      }
+      wake_.notify_one();
+    } else if (type == protocol::Release::kType) {
+      // Kept tensors whose values the developer released: dropped by the compute thread, in order
+      // with the groups queued before.
+      auto names = protocol::decode<protocol::Release>(std::move(frame)).names;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        queue_.push_back(Job{link->epoch, 0, {}, std::move(names)});
       }
       wake_.notify_one();
     } else if (type == protocol::CancelGroup::kType) {
@@ -316,6 +325,11 @@ void NativeWorker::compute_loop() {
       if (quit_) return;
       job = std::move(queue_.front());
       queue_.pop_front();
+      if (job.group_id == 0) {
+        executor_.forget(job.forget);
+        cached_names_ = executor_.cached_names();
+        continue;
+      }
       running_group_ = job.group_id;
       running_cancelled_ = false;
     }

@@ -63,6 +63,7 @@ class NativeWorker {
     uint64_t epoch = 0;  // the connection the group came on; results for an older one are dropped
     uint64_t group_id = 0;
     protocol::Assign assign;
+    std::vector<std::string> forget;  // a server's `release` (group_id 0, no assign): kept tensors to drop
   };
 
   const ServerUrl& server() const { return options_.servers[current_]; }

@@ -199,6 +199,15 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
   const auto base = static_cast<OpIndex>(graph->ops.size());
   std::unordered_map<std::string, OpIndex> new_index;
   for (std::size_t i = 0; i < staged.submit.ops.size(); ++i) new_index.emplace(staged.submit.ops[i].id, base + OpIndex(i));
+  for (const auto& id : request.release) {
+    auto n = new_index.find(id);
+    auto e = graph->index.find(id);
+    if (n == new_index.end() && e == graph->index.end())
+      return send_client_error(client, request_id, id,
+                               "release: unknown op id '" + id + "' (not an op of graph " + std::to_string(graph->id) +
+                                   " or of this submit)");
+    staged.released.push_back(n != new_index.end() ? n->second : e->second);
+  }
   staged.outputs = graph->outputs;
   for (const auto& id : staged.submit.outputs) {
     auto n = new_index.find(id);
@@ -264,6 +273,8 @@ void CoordinatorImpl::apply_submit(StagedSubmit& staged) {
   for (OpIndex op : staged.existing_requested) ensure_value(*graph, op);
   for (OpIndex op = base; op < graph->ops.size(); ++op) graph->refresh_ready(op);
   if (added && graph->finished()) note_finished(*graph);  // only sources, or ops of failed inputs
+  for (std::size_t i : staged.submit.internal) staged.released.push_back(base + OpIndex(i));
+  release_ops_of_developer(*graph, staged.released);
   touched(graph->id);
   outbox_.send_to_client(staged.client, protocol::encode(protocol::Submitted{staged.request_id, graph->id, added, false}));
   if (created)
@@ -274,13 +285,16 @@ void CoordinatorImpl::apply_submit(StagedSubmit& staged) {
 namespace {
 
 // Op ids of a request as op indices of `graph`, without repeats. Throws SubmitError naming an id
-// that is not an op of the graph.
-std::vector<OpIndex> op_indices(const Graph& graph, const std::vector<std::string>& ids) {
+// that is not an op of the graph, or, for `values`, one whose value may no longer be asked for
+// (Graph::reference_problem: released).
+std::vector<OpIndex> op_indices(const Graph& graph, const std::vector<std::string>& ids, bool values = false) {
   std::vector<OpIndex> out;
   std::set<OpIndex> seen;
   for (const auto& id : ids) {
     auto it = graph.index.find(id);
     if (it == graph.index.end()) throw SubmitError(id, "unknown op id '" + id + "' in graph " + std::to_string(graph.id));
+    if (values)
+      if (std::string problem = graph.reference_problem(it->second); !problem.empty()) throw SubmitError(id, problem);
     if (seen.insert(it->second).second) out.push_back(it->second);
   }
   return out;
@@ -302,17 +316,18 @@ void CoordinatorImpl::handle_wait(ClientId client, const protocol::Wait& request
     waiter.stream = request.stream;
     waiter.any = request.any;
     try {
-      if (request.ids) waiter.ids = op_indices(*graph, *request.ids);
+      if (request.ids) waiter.ids = op_indices(*graph, *request.ids, true);
       if (request.track) waiter.track = op_indices(*graph, *request.track);
     } catch (const SubmitError& e) {
       return send_client_error(client, request.request_id, e.op_id(), e.what());
     }
     if (!request.ids && !graph->outputs.empty()) {
-      waiter.ids = graph->outputs;
+      for (OpIndex op : graph->outputs)  // released outputs are no longer anyone's
+        if (!graph->ops[op].released) waiter.ids.push_back(op);
     } else if (!request.ids) {
       // No outputs named: the graph's sinks.
       for (OpIndex op = 0; op < graph->ops.size(); ++op)
-        if (graph->ops[op].dependents.empty()) waiter.ids.push_back(op);
+        if (graph->ops[op].dependents.empty() && !graph->ops[op].released) waiter.ids.push_back(op);
     }
     for (OpIndex op : waiter.ids) {
       mark_requested(*graph, op);

@@ -203,7 +203,49 @@ void CoordinatorImpl::apply_changes(Graph& graph, const OpChanges& changes) {
       if (is_final(graph.ops[op].status)) close_dispute(graph, op, graph.ops[op].status == OpStatus::computed);
   }
   if (changes.finished) note_finished(graph);
+  if (graph.unfreed_releases) free_released(graph, changes.ops);
   touched(graph.id);
+}
+
+void CoordinatorImpl::release_ops_of_developer(Graph& graph, const std::vector<OpIndex>& ops) {
+  for (OpIndex op : ops) {
+    OpNode& node = graph.ops[op];
+    if (node.released) continue;
+    node.released = true;
+    ++graph.unfreed_releases;
+  }
+  free_released(graph, ops);
+}
+
+void CoordinatorImpl::free_released(Graph& graph, const std::vector<OpIndex>& ops) {
+  std::set<OpIndex> waited;  // a waiter answered later still reads them
+  for (const Waiter& w : waiters_)
+    if (w.graph == graph.id) waited.insert(w.ids.begin(), w.ids.end());
+  std::map<WorkerId, std::vector<std::string>> forget;
+  std::vector<OpIndex> stack(ops.begin(), ops.end());
+  const std::set<OpIndex> given(ops.begin(), ops.end());
+  std::set<OpIndex> seen = given;
+  while (!stack.empty() && graph.unfreed_releases) {
+    const OpIndex op = stack.back();
+    stack.pop_back();
+    const OpNode& node = graph.ops[op];
+    if (graph.freeable(op) && !waited.count(op)) {
+      graph.free_value(op);
+      store_.record_freed(graph, op);
+      const std::string name = graph.wire_name(op);
+      for (auto& [id, w] : fleet_.all())
+        if (w.kept.has(name)) {
+          w.kept.erase(name);
+          forget[id].push_back(name);
+        }
+    }
+    // The inputs of a final op may be freeable now; through a value that stayed on a worker (or
+    // was freed), theirs too.
+    if ((given.count(op) && is_final(node.status)) || (node.status == OpStatus::computed && !node.has_value))
+      for (OpIndex in : node.inputs)
+        if (seen.insert(in).second) stack.push_back(in);
+  }
+  for (auto& [id, names] : forget) outbox_.send_to_worker(id, protocol::encode(protocol::Release{{}, std::move(names)}));
 }
 
 void CoordinatorImpl::note_finished(Graph& graph) {
@@ -232,10 +274,14 @@ void CoordinatorImpl::settle() {
     std::set<GraphId> touched;
     touched.swap(touched_);
     for (auto it = waiters_.begin(); it != waiters_.end();) {
-      if (touched.count(it->graph) && serve_waiter(*it))
+      if (touched.count(it->graph) && serve_waiter(*it)) {
+        const Waiter served = std::move(*it);
         it = waiters_.erase(it);
-      else
+        auto g = graphs_.find(served.graph);  // released ops it named may be freed now
+        if (g != graphs_.end() && g->second.unfreed_releases) free_released(g->second, served.ids);
+      } else {
         ++it;
+      }
     }
     dispatch();
   }

@@ -60,6 +60,7 @@ struct StagedSubmit {
   ValidatedSubmit submit;      // the new ops, appended to the graph once stored
   std::vector<OpIndex> outputs;             // the graph's outputs with this submit's
   std::vector<OpIndex> existing_requested;  // earlier ops this submit names as outputs
+  std::vector<OpIndex> released;            // the submit's `release`: ops of the graph or of this submit
   VerifyPolicy verify = VerifyPolicy::off;  // the graph's policy with this submit's `verify`
   StoredSubmit stored;                      // what the store writes
 };
@@ -186,6 +187,13 @@ class CoordinatorImpl final : public Coordinator {
   void mark_requested(Graph& graph, OpIndex op) {
     if (graph.mark_requested(op)) store_.record_requested(graph, op);
   }
+  // Marks the ops the developer released (submit `release`) and frees those nothing needs any more.
+  void release_ops_of_developer(Graph& graph, const std::vector<OpIndex>& ops);
+  // Frees the values of released ops among `ops` and their inputs that nothing can need any more
+  // (Graph::freeable) and no waiter names: in memory, in the store, and on the workers that keep
+  // them (a `release` naming the tensors). Walks up from `ops` through values that stayed on
+  // workers, so passing the ops that just became final finds every op they made freeable.
+  void free_released(Graph& graph, const std::vector<OpIndex>& ops);
   // Records (in memory and in the store) that the graph's last op just became final.
   void note_finished(Graph& graph);
   // Removes graphs finished more than keep_finished_s ago that nobody uses any more.

@@ -86,7 +86,7 @@ OpChanges Graph::ensure_value(OpIndex root) {
     const OpIndex op = stack.back();
     stack.pop_back();
     OpNode& node = ops[op];
-    if (node.status != OpStatus::computed || node.has_value) continue;
+    if (node.status != OpStatus::computed || node.has_value || node.freed) continue;
     changes.merge(set_status(op, OpStatus::pending));
     stack.insert(stack.end(), node.inputs.begin(), node.inputs.end());
   }
@@ -101,6 +101,54 @@ bool Graph::mark_requested(OpIndex op) {
   if (ops[op].requested) return false;
   ops[op].requested = true;
   return true;
+}
+
+std::string Graph::reference_problem(OpIndex op) const {
+  if (ops[op].released)
+    return "op '" + ops[op].id + "' was released (submit 'release'): its value is gone";
+  // A value that stayed on a worker is computed again from its inputs, which must still exist.
+  std::vector<OpIndex> stack{op};
+  std::set<OpIndex> seen;
+  while (!stack.empty()) {
+    const OpNode& node = ops[stack.back()];
+    stack.pop_back();
+    if (node.status != OpStatus::computed || node.has_value) continue;
+    for (OpIndex in : node.inputs) {
+      if (ops[in].freed)
+        return "op '" + ops[op].id + "' would have to be computed again from op '" + ops[in].id +
+               "', which was released (submit 'release')";
+      if (seen.insert(in).second) stack.push_back(in);
+    }
+  }
+  return "";
+}
+
+bool Graph::freeable(OpIndex op) const {
+  if (!ops[op].released || ops[op].freed) return false;
+  std::vector<OpIndex> stack{op};
+  std::set<OpIndex> seen;
+  while (!stack.empty()) {
+    const OpNode& node = ops[stack.back()];
+    stack.pop_back();
+    for (OpIndex dep : node.dependents) {
+      const OpNode& reader = ops[dep];
+      if (!is_final(reader.status)) return false;
+      // A reader whose value stayed on a worker is computed again from `op` if anything needs it.
+      if (reader.status == OpStatus::computed && !reader.has_value && !reader.freed) {
+        if (reader.requested || !reader.released) return false;  // it may be asked for: keep what makes it
+        if (seen.insert(dep).second) stack.push_back(dep);
+      }
+    }
+  }
+  return true;
+}
+
+void Graph::free_value(OpIndex op) {
+  OpNode& node = ops[op];
+  node.value.reset();
+  node.has_value = false;
+  --unfreed_releases;
+  node.freed = true;
 }
 
 bool Graph::inputs_available(OpIndex op) const {
@@ -125,6 +173,18 @@ void Graph::unready(OpIndex op) {
   ready_cost.flops -= ops[op].cost.flops;
   ready_cost.bytes -= ops[op].cost.bytes;
   if (ready.empty()) ready_cost = {};  // no drift from floating-point sums
+}
+
+ValueHoldings Graph::holdings() const {
+  ValueHoldings h;
+  for (const OpNode& node : ops) {
+    h.freed += node.freed;
+    if (node.status != OpStatus::computed || !node.has_value) continue;
+    ++h.values;
+    h.bytes += value_bytes(node);
+    h.in_memory += node.value != nullptr;
+  }
+  return h;
 }
 
 std::string Graph::status() const {

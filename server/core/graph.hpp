@@ -46,10 +46,22 @@ struct OpNode {
   int attempts = 0;                   // transient failures so far
   uint64_t avoid_worker = 0;          // worker that last failed it transiently (0: none)
   std::vector<GroupId> groups;        // groups currently computing it (more than one after a deadline)
+  // The developer released it (submit `release`): no later op, output or wait may name it.
+  bool released = false;
+  // Its value was freed (memory, store, workers' copies) once nothing could need it again.
+  bool freed = false;
 };
 
 // Bytes of the op's value: the tensor's when the server holds it, else its spec's (spec_bytes).
 double value_bytes(const OpNode& node);
+
+// The values a graph holds on the server (memory or store), for /api/status and /metrics.
+struct ValueHoldings {
+  int64_t values = 0;     // computed ops with a value on the server
+  double bytes = 0;       // their bytes
+  int64_t in_memory = 0;  // of them, held in memory (the rest are only in the store)
+  int64_t freed = 0;      // released ops whose value was freed
+};
 
 // What a state change of a Graph did, for the coordinator to react to (persist the statuses,
 // close disputes, note the graph finished, answer waiters).
@@ -81,6 +93,7 @@ struct Graph {
   Cost ready_cost;          // summed over the ready set
   int counts[kOpStatusCount] = {0, 0, 0, 0, 0};
   uint64_t version = 0;  // bumped on every status change (progress messages compare it)
+  std::size_t unfreed_releases = 0;  // released ops whose value is not freed yet
 
   // Appends an op (its inputs must already be in the graph) and links it to its inputs'
   // dependents. Returns its index.
@@ -101,6 +114,15 @@ struct Graph {
   OpChanges ensure_value(OpIndex root);
   // Marks an op's value as wanted on the server; true if it was not marked before.
   bool mark_requested(OpIndex op);
+  // Why a new op, output or wait may not name `op` ("" if it may): it was released, or its value
+  // stayed on a worker and computing it again needs an op whose value was freed.
+  std::string reference_problem(OpIndex op) const;
+  // True when `op` is released, not freed, and no op could need its value again: every op that
+  // reads it is final, and every reader whose value stayed on a worker (computing it again would
+  // need `op`) is released too, transitively.
+  bool freeable(OpIndex op) const;
+  // Frees a freeable op's value: `value` and has_value cleared, `released` and `freed` set.
+  void free_value(OpIndex op);
   // True when every input of `op` has a value on the server.
   bool inputs_available(OpIndex op) const;
   // Removes an op from the ready set (keeping ready_cost in step).
@@ -109,6 +131,7 @@ struct Graph {
   void refresh_ready(OpIndex op);
   bool finished() const { return counts[int(OpStatus::pending)] == 0 && counts[int(OpStatus::running)] == 0; }
   int total() const { return static_cast<int>(ops.size()); }
+  ValueHoldings holdings() const;
   // "running" while any op is not final, else "failed" if one failed, "cancelled" if one was
   // cancelled, else "computed".
   std::string status() const;

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS ops (
   status INTEGER NOT NULL,
   error TEXT NOT NULL DEFAULT '',
   requested INTEGER NOT NULL DEFAULT 0,
+  released INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (graph_id, seq));
 CREATE TABLE IF NOT EXISTS tensors (
   graph_id INTEGER NOT NULL,
@@ -142,6 +143,7 @@ class SqliteGraphStore final : public GraphStore {
       add_column_if_missing("graphs", "removed_at", "REAL NOT NULL DEFAULT 0");
       add_column_if_missing("graphs", "submit_key", "TEXT NOT NULL DEFAULT ''");
       add_column_if_missing("graphs", "verify", "TEXT NOT NULL DEFAULT ''");
+      add_column_if_missing("ops", "released", "INTEGER NOT NULL DEFAULT 0");
       insert_graph_ = std::make_unique<Statement>(
           db_, "INSERT INTO graphs (id, name, owner, created_at, outputs, submit_key, verify) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
@@ -196,7 +198,7 @@ class SqliteGraphStore final : public GraphStore {
       }
     }
     Statement q(db_,
-                "SELECT graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, requested, "
+                "SELECT graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, requested, released, "
                 "EXISTS (SELECT 1 FROM tensors t WHERE t.graph_id = ops.graph_id AND t.seq = ops.seq) "
                 "FROM ops ORDER BY graph_id, seq");
     while (q.step()) {
@@ -213,7 +215,8 @@ class SqliteGraphStore final : public GraphStore {
       op.status = static_cast<OpStatus>(q.int_at(8));
       op.error = q.text_at(9);
       op.requested = q.int_at(10) != 0;
-      op.has_value = q.int_at(11) != 0;
+      op.released = q.int_at(11) != 0;
+      op.has_value = q.int_at(12) != 0;
       graphs[it->second].ops.push_back(std::move(op));
     }
     return graphs;
@@ -266,9 +269,16 @@ class SqliteGraphStore final : public GraphStore {
     queued_bytes_ += value->nbytes();
     values_[{graph, op}] = std::move(value);
   }
+  void queue_freed(GraphId graph, OpIndex op) override {
+    if (auto queued = values_.find({graph, op}); queued != values_.end()) {
+      queued_bytes_ -= queued->second->nbytes();
+      values_.erase(queued);
+    }
+    freed_.push_back({graph, op});
+  }
   std::size_t queued_bytes() const override { return queued_bytes_; }
   std::size_t queued_count() const override {
-    return statuses_.size() + values_.size() + requested_.size() + finished_.size();
+    return statuses_.size() + values_.size() + requested_.size() + finished_.size() + freed_.size();
   }
 
   void flush() override {
@@ -353,10 +363,19 @@ class SqliteGraphStore final : public GraphStore {
     for (const auto& key : requested_)
       update_requested_->bind(1, static_cast<int64_t>(key.first)).bind(2, static_cast<int64_t>(key.second)).run();
     for (const auto& [graph, at] : finished_) update_finished_->bind(1, static_cast<int64_t>(graph)).bind(2, at).run();
+    if (!freed_.empty()) {
+      Statement mark(db_, "UPDATE ops SET released = 1 WHERE graph_id = ?1 AND seq = ?2");
+      Statement drop(db_, "DELETE FROM tensors WHERE graph_id = ?1 AND seq = ?2");
+      for (const auto& [graph, op] : freed_) {
+        mark.bind(1, static_cast<int64_t>(graph)).bind(2, static_cast<int64_t>(op)).run();
+        drop.bind(1, static_cast<int64_t>(graph)).bind(2, static_cast<int64_t>(op)).run();
+      }
+    }
     values_.clear();
     statuses_.clear();
     requested_.clear();
     finished_.clear();
+    freed_.clear();
     queued_bytes_ = 0;
   }
 
@@ -443,6 +462,7 @@ class SqliteGraphStore final : public GraphStore {
   std::map<Key, std::shared_ptr<const Tensor>> values_;
   std::vector<Key> requested_;
   std::map<GraphId, double> finished_;
+  std::vector<Key> freed_;  // released values to delete
   std::size_t queued_bytes_ = 0;
 };
 

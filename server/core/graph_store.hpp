@@ -25,6 +25,7 @@ struct StoredOp {
   std::string error;
   bool requested = false;
   bool has_value = false;  // a tensor row exists
+  bool released = false;   // released by the developer and its value freed (column released)
 };
 
 // A graph as stored.
@@ -93,6 +94,9 @@ class GraphStore {
   virtual void queue_requested(GraphId graph, OpIndex op) = 0;
   virtual void queue_finished(GraphId graph, double finished_at) = 0;
   virtual void queue_value(GraphId graph, OpIndex op, std::shared_ptr<const Tensor> value) = 0;
+  // The op's value was released and freed: its tensor row goes (a queued value is dropped) and
+  // the op is marked released.
+  virtual void queue_freed(GraphId graph, OpIndex op) = 0;
   // Bytes of values queued and not yet written (the caller flushes early when it grows).
   virtual std::size_t queued_bytes() const = 0;
   virtual std::size_t queued_count() const = 0;

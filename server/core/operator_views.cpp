@@ -40,6 +40,11 @@ nlohmann::json benchmark_json(const WorkerState& w) {
           {"duration_ms", s.duration_ms}};
 }
 
+// A graph's ValueHoldings as /api/status shows them.
+nlohmann::json holdings_json(const ValueHoldings& h) {
+  return {{"held", h.values}, {"bytes", h.bytes}, {"in_memory", h.in_memory}, {"freed", h.freed}};
+}
+
 // Seconds from a graph's submit until its last op became final, or until now while it runs;
 // null for a graph finished before servers recorded the time.
 nlohmann::json elapsed_s(const Graph& g, double now_ms) {
@@ -199,6 +204,7 @@ nlohmann::json CoordinatorImpl::status_json(const StatusQuery& query) const {
                       {"created_at", g.created_at},
                       {"elapsed_s", elapsed_s(g, t)},
                       {"verification", summary_json(verification_of(g))},
+                      {"values", holdings_json(g.holdings())},
                       {"failed", std::move(failed)}});
   }
   // Quarantined identities, connected or not (an anonymous one never connects again).
@@ -261,6 +267,7 @@ nlohmann::json CoordinatorImpl::graph_json(uint64_t graph_id) const {
                    {"op", op.def ? std::string(op.def->name) : "?"},
                    {"inputs", std::move(inputs)},
                    {"status", status_name(op.status)},
+                   {"value", op.freed ? "freed" : op.has_value ? "server" : op.status == OpStatus::computed ? "worker" : ""},
                    {"error", op.error.empty() ? nlohmann::json() : nlohmann::json(op.error)}});
   }
   return {{"id", g.id}, {"name", g.name}, {"owner", g.owner}, {"status", g.status()}, {"ops", std::move(ops)}};
@@ -345,6 +352,15 @@ std::string CoordinatorImpl::metrics_text() const {
   for (const auto& [id, g] : graphs_)
     for (const auto& [what, field] : per_graph)
       out << "corvid_graph_verification{graph=\"" << id << "\",what=\"" << what << "\"} " << g.verification.*field << "\n";
+  metric("corvid_graph_values_held", "gauge",
+         "Per graph in memory: computed values the server holds (memory or store), and their bytes (what=\"bytes\").");
+  for (const auto& [id, g] : graphs_) {
+    const ValueHoldings h = g.holdings();
+    out << "corvid_graph_values_held{graph=\"" << id << "\",what=\"values\"} " << h.values << "\n";
+    out << "corvid_graph_values_held{graph=\"" << id << "\",what=\"bytes\"} " << h.bytes << "\n";
+    out << "corvid_graph_values_held{graph=\"" << id << "\",what=\"in_memory\"} " << h.in_memory << "\n";
+    out << "corvid_graph_values_held{graph=\"" << id << "\",what=\"freed\"} " << h.freed << "\n";
+  }
   metric("corvid_worker_trust", "gauge", "Share of a connected worker's groups taken without a replica (0: quarantined).");
   for (const auto& [id, w] : fleet_.all())
     if (const TrustRecord* r = trust_.of(id)) out << "corvid_worker_trust{worker=\"" << id << "\"} " << trust_.trust(*r) << "\n";

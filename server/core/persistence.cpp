@@ -14,6 +14,7 @@ StoredOp Persistence::stored_op(const OpNode& node, OpIndex seq) {
   op.error = node.error;
   op.requested = node.requested;
   op.has_value = node.has_value;
+  op.released = node.freed;
   return op;
 }
 
@@ -27,7 +28,8 @@ OpNode Persistence::node_of(const StoredOp& op, const Graph& graph) {
   node.status = op.status == OpStatus::running ? OpStatus::pending : op.status;
   node.error = op.error;
   node.requested = op.requested;
-  node.has_value = op.status == OpStatus::computed && op.has_value;
+  node.has_value = op.status == OpStatus::computed && op.has_value && !op.released;
+  node.released = node.freed = op.released;
   if (!node.def && !is_final(node.status)) {
     node.status = OpStatus::failed;
     node.error = "op '" + op.op + "' is not known to this server version";

@@ -64,6 +64,8 @@ class Persistence {
   void record_requested(const Graph& graph, OpIndex op) { store_->queue_requested(graph.id, op); }
   void record_finished(const Graph& graph) { store_->queue_finished(graph.id, graph.finished_at); }
   void record_value(const Graph& graph, OpIndex op) { store_->queue_value(graph.id, op, graph.ops[op].value); }
+  // The op was released and its value freed (it stays released after a restart).
+  void record_freed(const Graph& graph, OpIndex op) { store_->queue_freed(graph.id, op); }
   // The stored value of an op, or nullptr.
   std::shared_ptr<const Tensor> load_value(const Graph& graph, OpIndex op);
   // Removes a graph's ops and values for good (durable on return).

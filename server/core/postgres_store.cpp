@@ -19,7 +19,7 @@ namespace {
 
 // The schema version this server writes. Each entry of kMigrations brings a database from
 // version i to i + 1; a new version appends one (never edits an old one).
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 const char* const kMigrations[kSchemaVersion] = {
     R"sql(
 CREATE TABLE graphs (
@@ -85,6 +85,10 @@ ALTER TABLE ops ADD COLUMN written_by BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE ops ADD COLUMN written_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp();
 ALTER TABLE tensors ADD COLUMN written_by BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE tensors ADD COLUMN written_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp();
+)sql",
+    // 2 -> 3: values the developer released (submit `release`) and the server freed.
+    R"sql(
+ALTER TABLE ops ADD COLUMN released BOOLEAN NOT NULL DEFAULT false;
 )sql",
 };
 
@@ -412,7 +416,15 @@ class PostgresGraphStore final : public GraphStore {
   }
   std::size_t queued_bytes() const override { return queued_bytes_; }
   std::size_t queued_count() const override {
-    return statuses_.size() + values_.size() + requested_.size() + finished_.size();
+    return statuses_.size() + values_.size() + requested_.size() + finished_.size() + freed_.size();
+  }
+  void queue_freed(GraphId graph, OpIndex op) override {
+    if (!held_.count(graph)) return;
+    if (auto queued = values_.find({graph, op}); queued != values_.end()) {
+      queued_bytes_ -= queued->second->nbytes();
+      values_.erase(queued);
+    }
+    freed_.push_back({graph, op});
   }
 
   void flush() override {
@@ -527,7 +539,7 @@ class PostgresGraphStore final : public GraphStore {
       graphs.push_back(std::move(sg));
     }
     Result o = db_.exec(
-        "SELECT graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, requested, "
+        "SELECT graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, requested, released, "
         "EXISTS (SELECT 1 FROM tensors t WHERE t.graph_id = ops.graph_id AND t.seq = ops.seq) "
         "FROM ops WHERE graph_id = ANY($1::bigint[]) ORDER BY graph_id, seq",
         {array});
@@ -545,7 +557,8 @@ class PostgresGraphStore final : public GraphStore {
       op.status = static_cast<OpStatus>(o.integer(r, 8));
       op.error = o.text(r, 9);
       op.requested = o.boolean(r, 10);
-      op.has_value = o.boolean(r, 11);
+      op.released = o.boolean(r, 11);
+      op.has_value = o.boolean(r, 12);
       graphs[it->second].ops.push_back(std::move(op));
     }
     return graphs;
@@ -561,6 +574,7 @@ class PostgresGraphStore final : public GraphStore {
     for (const auto& entry : statuses_) touched.insert(entry.first.first);
     for (const auto& key : requested_) touched.insert(key.first);
     for (const auto& entry : finished_) touched.insert(entry.first);
+    for (const auto& key : freed_) touched.insert(key.first);
     const std::set<GraphId> valid = touched.empty() ? std::set<GraphId>() : fenced(touched);
     for (const auto& [key, value] : values_)
       if (valid.count(key.first)) write_value(key.first, key.second, *value);
@@ -577,10 +591,19 @@ class PostgresGraphStore final : public GraphStore {
                  {static_cast<int64_t>(key.first), static_cast<int64_t>(key.second), me_});
     for (const auto& [graph, at] : finished_)
       if (valid.count(graph)) db_.exec("UPDATE graphs SET finished_at = $2 WHERE id = $1", {static_cast<int64_t>(graph), at});
+    for (const auto& key : freed_) {
+      if (!valid.count(key.first)) continue;
+      const auto graph = static_cast<int64_t>(key.first), seq = static_cast<int64_t>(key.second);
+      db_.exec("UPDATE ops SET released = true, written_by = $3, written_at = clock_timestamp() "
+               "WHERE graph_id = $1 AND seq = $2",
+               {graph, seq, me_});
+      db_.exec("DELETE FROM tensors WHERE graph_id = $1 AND seq = $2", {graph, seq});
+    }
     values_.clear();
     statuses_.clear();
     requested_.clear();
     finished_.clear();
+    freed_.clear();
     queued_bytes_ = 0;
   }
 
@@ -631,6 +654,7 @@ class PostgresGraphStore final : public GraphStore {
   std::map<Key, std::pair<OpStatus, std::string>> statuses_;
   std::map<Key, std::shared_ptr<const Tensor>> values_;
   std::vector<Key> requested_;
+  std::vector<Key> freed_;  // released values to delete
   std::map<GraphId, double> finished_;
   std::size_t queued_bytes_ = 0;
 };

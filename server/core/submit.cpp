@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace corvid::server {
 
@@ -11,6 +12,13 @@ bool fully_known(const TensorSpec& spec) {
   for (int64_t d : spec.shape)
     if (d < 0) return false;
   return true;
+}
+
+// Throws SubmitError naming `blamed` if the earlier op `op` may no longer be referenced.
+void reject_reference(const Graph& graph, OpIndex op, const std::string& blamed) {
+  const std::string problem = graph.reference_problem(op);
+  if (!problem.empty())
+    throw SubmitError(blamed, blamed == graph.ops[op].id ? problem : "op '" + blamed + "': input " + problem);
 }
 
 }  // namespace
@@ -23,6 +31,8 @@ ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
   };
   GraphSpec spec;
   std::unordered_map<std::string, TensorSpec> specs;
+  std::unordered_set<std::string> named;  // the developer's op ids
+  for (const auto& op : ops) named.insert(op.id);
   try {
     spec.ops = std::move(ops);
     if (outputs) spec.outputs = std::move(*outputs);
@@ -42,6 +52,7 @@ ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
     std::vector<TensorSpec> inputs;
     for (const auto& in : op.inputs) {
       auto it = new_index.find(in);
+      if (it == new_index.end()) reject_reference(graph, graph.index.at(in), op.id);
       node.inputs.push_back(it != new_index.end() ? it->second : graph.index.at(in));
       inputs.push_back(it != new_index.end() ? specs.at(in) : *earlier(in));
     }
@@ -64,9 +75,12 @@ ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
         throw SubmitError(op.id, "op '" + op.id + "': " + e.what());
       }
     }
+    if (!named.count(op.id)) out.internal.push_back(out.ops.size());
     new_index.emplace(op.id, static_cast<OpIndex>(base + out.ops.size()));
     out.ops.push_back(std::move(node));
   }
+  for (const auto& id : spec.outputs)
+    if (!new_index.count(id)) reject_reference(graph, graph.index.at(id), id);
   out.outputs = std::move(spec.outputs);
   return out;
 }

@@ -34,12 +34,16 @@ struct ValidatedSubmit {
   // server: their value must be stored anyway and computing them is cheap.
   std::vector<OpNode> ops;
   std::vector<std::string> outputs;  // the submit's output ids (new or existing ops)
+  // Positions in `ops` of the ops the expansion of grad ops added (the backward pass, ids
+  // "<g>#n"): the developer never named them, so they are released from the start.
+  std::vector<std::size_t> internal;
 };
 
 // Validates the ops of a submit (parsed by protocol::decode<Submit>, values of `tensor` ops
 // included) and its outputs (none: no new outputs) against `graph` (the ops already in it, or an
 // empty graph) with validate_graph. Throws SubmitError naming the first bad op and the reason
-// (the GraphError's message).
+// (the GraphError's message), or an earlier op that may no longer be referenced
+// (Graph::reference_problem: released).
 ValidatedSubmit validate_submit(const Graph& graph, std::vector<OpSpec> ops,
                                 std::optional<std::vector<std::string>> outputs, std::size_t max_source_bytes = 4u << 20);
 

@@ -856,6 +856,84 @@ def case_optimizer(c):
     print(f"{steps} Adam steps on workers match NumPy; loss {losses[0]:.4f} -> {losses[-1]:.4f}")
 
 
+def graph_values_held(c, graph_id):
+    """The values the server holds for a graph (memory or store), as /api/status shows them."""
+    for g in c.status()["graphs"]:
+        if g["id"] == graph_id:
+            return g["values"]
+    raise TestFailure(f"graph {graph_id} is not on /api/status")
+
+
+def case_training_release(c):
+    """A long training loop is one graph with one submit per step: 200 SGD-with-momentum steps and
+    200 Adam steps of the Python package (R.SGD, R.Adam) on a 64x16 least-squares model, through the
+    real server and two workers. Each step's optimizer releases the parameters, state and gradients
+    it replaced, so the bytes the server holds for the graph stay bounded (read from /api/status
+    after 20 and after 200 steps: they grow by the losses the loop fetched, 8 bytes a step, give or
+    take the values of the steps in flight, not by the 8 KB parameter versions and the gradients
+    and backward-pass values of every step), and the result still matches NumPy's optimizers."""
+    sys.path.insert(0, os.environ.get("CORVID_PYTHONPATH", ""))
+    import corvid as R
+    c.start_server()
+    os.environ["CORVID_TOKEN"] = c.token()
+    c.start_worker("w1")
+    c.start_worker("w2")
+    c.wait_workers_ready(["w1", "w2"])
+    rng = np.random.default_rng(21)
+    x_np = rng.standard_normal((32, 64))
+    y_np = x_np @ rng.standard_normal((64, 16))
+    w0 = 0.1 * rng.standard_normal((64, 16))
+    steps, early = 200, 20
+    param_bytes = w0.nbytes
+
+    def run(make_opt, name):
+        g = R.Graph(name=name, server=c.url, progress=False)
+        x, y, w = R.t(x_np), R.t(y_np), R.t(w0)
+        opt = make_opt([w])
+        losses, held = [], {}
+        for k in range(1, steps + 1):
+            loss = R.mean(R.square(R.matmul(x, w) - y))
+            opt.step(loss)
+            losses.append(float(loss()))
+            if k in (early, steps):
+                held[k] = graph_values_held(c, g.id)
+        final_w = np.array(w())
+        report = g.end()
+        check(report.status == "computed", f"{name}: {report}")
+        growth = held[steps]["bytes"] - held[early]["bytes"]
+        print(f"{name}: server holds {held[early]['held']} values ({held[early]['bytes']:.0f} B) after {early} steps, "
+              f"{held[steps]['held']} ({held[steps]['bytes']:.0f} B) after {steps}; {held[steps]['freed']} freed")
+        # Losses (8 B a step) and the values of the step or two in flight when each figure is read.
+        check(growth <= 8 * (steps - early) + 3 * param_bytes,
+              f"{name}: the held bytes grew by {growth:.0f} B over {steps - early} steps (one parameter version is "
+              f"{param_bytes} B): superseded values are not released")
+        return np.array(losses), final_w
+
+    # NumPy's SGD with momentum and Adam (torch.optim's algorithms) on the same loss.
+    def grad_of(w):
+        return 2 * x_np.T @ (x_np @ w - y_np) / (32 * 16)
+
+    losses, got_w = run(lambda ps: R.SGD(ps, lr=0.05, momentum=0.9), "sgd release")
+    w, buf, ref = w0.copy(), np.zeros_like(w0), []
+    for _ in range(steps):
+        ref.append(np.mean((x_np @ w - y_np) ** 2))
+        buf = 0.9 * buf + grad_of(w)
+        w = w - 0.05 * buf
+    check(np.allclose(losses, ref, rtol=1e-9), f"SGD losses differ from NumPy's: {losses[:3]} vs {ref[:3]}")
+    check(np.allclose(got_w, w, rtol=1e-9, atol=1e-12), "SGD's final w differs from NumPy's")
+
+    losses, got_w = run(lambda ps: R.Adam(ps, lr=0.01), "adam release")
+    w, m, v, ref = w0.copy(), np.zeros_like(w0), np.zeros_like(w0), []
+    for k in range(1, steps + 1):
+        ref.append(np.mean((x_np @ w - y_np) ** 2))
+        gw = grad_of(w)
+        m, v = 0.9 * m + 0.1 * gw, 0.999 * v + 0.001 * gw * gw
+        w = w - 0.01 * (m / (1 - 0.9 ** k)) / (np.sqrt(v / (1 - 0.999 ** k)) + 1e-8)
+    check(np.allclose(losses, ref, rtol=1e-9), f"Adam losses differ from NumPy's: {losses[:3]} vs {ref[:3]}")
+    check(np.allclose(got_w, w, rtol=1e-9, atol=1e-12), "Adam's final w differs from NumPy's")
+    check(ref[-1] < 0.1 * ref[0], f"the loss did not fall: {ref[0]} -> {ref[-1]}")
+
+
 def case_cli_verbs(c):
     """A graph's life through the CLI: submit without waiting, status, result before and after,
     wait (and Ctrl-C in a wait), cancel, workers, --npy, summarised values, JSON errors."""

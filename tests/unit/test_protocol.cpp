@@ -64,7 +64,7 @@ TEST_CASE("protocol: worker messages round-trip") {
   CHECK(h.device == "a1B2-c_3");
   CHECK(h.slot == std::optional<uint64_t>(255));
 
-  WorkerWelcome w = round_trip(WorkerWelcome{42, 5000});
+  WorkerWelcome w = round_trip(WorkerWelcome{42, 5000, {}});
   CHECK(w.worker_id == 42);
   CHECK(w.heartbeat_ms == 5000);
 
@@ -107,7 +107,14 @@ TEST_CASE("protocol: worker messages round-trip") {
   CHECK(e.error == "add: bad");
   CHECK(e.kind == WorkerErrorKind::kernel);
 
-  CHECK(round_trip(Release{{3, 4}}).group_ids == std::vector<uint64_t>{3, 4});
+  CHECK(round_trip(Release{{3, 4}, {}}).group_ids == std::vector<uint64_t>{3, 4});
+  const Release forget = round_trip(Release{{}, {"1:w", "1:m"}});
+  CHECK(forget.group_ids.empty());
+  CHECK(forget.names == std::vector<std::string>{"1:w", "1:m"});
+  Submit submit;
+  submit.graph_id = 4;
+  submit.release = {"w0", "m0"};
+  CHECK(round_trip(submit).release == std::vector<std::string>{"w0", "m0"});
   CHECK(round_trip(CancelGroup{5}).group_id == 5);
   CHECK(round_trip(Heartbeat{123.5}).t == 123.5);
   ErrorReply err = round_trip(ErrorReply{17, "x", "bad"});
@@ -277,7 +284,7 @@ TEST_CASE("protocol: redirect carries a server address and refuses anything else
 TEST_CASE("protocol: welcome's servers are valid server addresses, a bounded list") {
   WorkerWelcome w = round_trip(WorkerWelcome{1, 5000, {"ws://a:1", "wss://b.example"}});
   CHECK(w.servers == std::vector<std::string>{"ws://a:1", "wss://b.example"});
-  CHECK(round_trip(WorkerWelcome{1, 5000}).servers.empty());
+  CHECK(round_trip(WorkerWelcome{1, 5000, {}}).servers.empty());
   auto welcome_error = [](json servers) {
     return error_of<WorkerWelcome>({{"type", "welcome"}, {"worker_id", 1}, {"servers", std::move(servers)}});
   };

@@ -177,6 +177,21 @@ class Graph {
   Report end();
   // Cancels every op that is not final yet.
   void cancel();
+  // Tells the server, with the next batch, that these ops' values will never be asked for or
+  // read by a new op again: it frees them once every op reading them is final (docs/protocol.md,
+  // submit `release`), and refuses later ops, waits and outputs that name them. The optimizers
+  // release the parameters, state and gradients of the step before. Throws std::logic_error
+  // for a Value of another graph.
+  void release(const std::vector<Value>& ops);
+  // Marks ops not sent yet as outputs of their batch, so that their values reach the server even
+  // if ops of the batch read them: a later batch (the next training step) then reads them without
+  // the server computing them again. The optimizers mark the new parameters and state.
+  void mark_outputs(const std::vector<Value>& ops);
+  // Releases the ops recorded at positions [begin, end) that some op reads but no op recorded
+  // at or after `end` reads, except those in `keep` and the losses of grad ops: the
+  // intermediates of a finished training step (losses and ops nothing reads, the likely values a
+  // program asks for, stay). Requires begin <= end <= size().
+  void release_unread(std::size_t begin, std::size_t end, const std::vector<Value>& keep);
 
   // The server's id of this graph (0 until the first flush).
   uint64_t id() const { return session_ ? session_->graph_id() : 0; }
@@ -222,6 +237,7 @@ class Graph {
     TensorSpec spec;
     std::optional<Tensor> value;  // known locally (tensor ops) or fetched
     std::size_t dependents = 0;  // within the graph
+    bool output = false;         // mark_outputs: an output of its batch whatever reads it
     std::optional<FailedOp> failure;
   };
   Value add(Node node);
@@ -242,6 +258,7 @@ class Graph {
   std::vector<Node> nodes_;
   std::map<std::string, std::size_t> by_id_;
   std::size_t first_unsent_ = 0;
+  std::vector<std::string> to_release_;  // ids sent with the next batch's `release`
   Graph* previous_ = nullptr;  // the current graph before this one
 };
 

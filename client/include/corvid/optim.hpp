@@ -37,7 +37,9 @@ class Optimizer {
   std::vector<Value> step(const Value& loss);
   // One step on given gradients, one per parameter in order with its shape and dtype (for
   // example averaged over data-parallel shards). Throws std::invalid_argument for a count,
-  // shape or dtype that does not match, naming the parameter.
+  // shape or dtype that does not match, naming the parameter. The step releases (Graph::release)
+  // the parameters and state it replaces and the previous step's gradients, so a long run holds
+  // a bounded number of values on the server; do not ask for those old values afterwards.
   void step(const std::vector<Value>& grads);
 
   // Steps taken so far.
@@ -51,9 +53,15 @@ class Optimizer {
   virtual Value update(std::size_t i, const Value& w, const Value& g) = 0;
   // A zero tensor like parameter i, on its graph: the initial state.
   Value zeros_like(std::size_t i) const;
+  // The state tensors the next update replaces (released by the step).
+  virtual std::vector<Value> state() const = 0;
 
  private:
   ParamRefs params_;
+  std::vector<Value> last_grads_;  // the gradients of the last step, released by the next
+  Value last_loss_;                // the loss of the last step(loss): kept for the program
+  std::size_t step_begin_ = 0;     // the graph's size at the end of the step before the last (or at construction)
+  std::size_t step_end_ = 0;       // ... and at the end of the last step (or at construction)
   int64_t steps_ = 0;
 };
 
@@ -69,6 +77,7 @@ class SGD : public Optimizer {
 
  private:
   Value update(std::size_t i, const Value& w, const Value& g) override;
+  std::vector<Value> state() const override;
   double momentum_;
   std::vector<Value> buffers_;
 };
@@ -94,6 +103,7 @@ class Adam : public Optimizer {
 
  private:
   Value update(std::size_t i, const Value& w, const Value& g) override;
+  std::vector<Value> state() const override;
   std::vector<Value> m_, v_;
 };
 
