@@ -357,7 +357,19 @@ void CoordinatorImpl::renew_leases() {
     if (!g.submit_key.empty()) graph_by_key_[{g.owner, g.submit_key}] = id;
     touched(id);
   }
+  registry_peers_.clear();
+  for (const GraphStore::PeerLoad& peer : leases.peers)
+    if (protocol::server_address_problem(peer.url).empty()) registry_peers_.push_back(peer.url);
   rebalance(leases.peers);
+}
+
+std::vector<std::string> CoordinatorImpl::welcome_servers() const {
+  std::vector<std::string> servers = options_.peers;
+  for (const std::string& url : registry_peers_) {
+    if (servers.size() >= protocol::WorkerWelcome::kMaxServers) break;
+    if (std::find(servers.begin(), servers.end(), url) == servers.end()) servers.push_back(url);
+  }
+  return servers;
 }
 
 void CoordinatorImpl::rebalance(const std::vector<GraphStore::PeerLoad>& peers) {

@@ -204,6 +204,8 @@ class CoordinatorImpl final : public Coordinator {
   void drop_lost_graph(GraphId id);
   // Sends idle workers toward the peer with the largest backlog (see renew_leases).
   void rebalance(const std::vector<GraphStore::PeerLoad>& peers);
+  // The servers a worker's welcome names: --peers, then the live servers of a shared store.
+  std::vector<std::string> welcome_servers() const;
   // The value of a computed op from memory or the store; nullptr if it has none.
   std::shared_ptr<const Tensor> value_of(Graph& graph, OpIndex op);
   void touched(GraphId graph) { touched_.insert(graph); }
@@ -340,6 +342,9 @@ class CoordinatorImpl final : public Coordinator {
   bool settling_ = false;
   double last_removal_ms_ = 0;
   double last_lease_renewal_ms_ = 0;
+  // The other live servers on a shared store (their --advertise-url, from the last renewal):
+  // sent in workers' welcomes after --peers, for failover.
+  std::vector<std::string> registry_peers_;
   double last_worker_ms_ = 0;  // when a worker was last connected (or the start): progress says how long none is
 };
 

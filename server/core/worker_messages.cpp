@@ -40,7 +40,7 @@ void CoordinatorImpl::worker_connected(WorkerId worker, const protocol::WorkerHe
                                                    : "anonymous:" + std::to_string(static_cast<uint64_t>(unix_at_start_ * 1000)) + "-" +
                                                          std::to_string(worker);
   w.quarantined = trust_.bind(worker, identity, operator_credential).quarantined;
-  outbox_.send_to_worker(worker, protocol::encode(protocol::WorkerWelcome{worker, options_.heartbeat_ms, options_.peers}));
+  outbox_.send_to_worker(worker, protocol::encode(protocol::WorkerWelcome{worker, options_.heartbeat_ms, welcome_servers()}));
   event("worker", "worker " + std::to_string(worker) + " '" + w.name + "' connected" +
                       (operator_credential ? " with the worker token (trusted)" : "") +
                       (w.quarantined ? "; " + identity + " is quarantined: it gets no work" : ""));

@@ -1192,6 +1192,31 @@ def case_pg_owner_killed(c):
         stop_servers(servers, False)
 
 
+def case_pg_worker_learns_peers(c):
+    """Two servers on one PostgreSQL database and no --peers: a worker given only the first
+    server's address learns the second from its welcome (the live servers of the shared store),
+    fails over to it when the first is killed, and computes a graph there with NumPy's values."""
+    lease_ms = 1000
+    with PgCluster() as pg:
+        servers = pg_servers(c, pg, 2, lease_ms)
+        a, b = servers
+        try:
+            # Both register and renew every third of the lease: after two leases, a knows b.
+            time.sleep(2 * lease_ms / 1000)
+            a.start_worker("w")
+            a.wait_workers_ready(["w"])
+            a.kill_server()
+            b.wait_workers_ready(["w"], timeout=30)
+            doc = random_graph(np.random.default_rng(11), "on-b", n_ops=12)
+            code, out, err = b.corvid("submit", b.graph_file("g.json", doc), "--wait", "--json", timeout=60)
+            check(code == 0, f"corvid submit on b: exit {code}: {err}")
+            check_outputs(json.loads(out), doc, "graph computed by the worker that failed over to b")
+        except BaseException:
+            stop_servers(servers, True)
+            raise
+        stop_servers(servers, False)
+
+
 def case_pg_rebalance(c):
     """Two servers, all four workers on the first: a graph submitted to the second (no worker,
     a backlog) is computed once the first, idle, redirects workers there (`redirect`, followed by

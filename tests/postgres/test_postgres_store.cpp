@@ -38,10 +38,21 @@ std::string error_of(const std::function<void()>& f) {
 TEST_CASE("postgresql: a new database gets the schema and its version, kept on reopening") {
   const std::string url = fresh_postgres_database();
   open_postgres_store(url);
-  CHECK(pg_exec(url, "SELECT version FROM corvid_schema") == "2");
+  CHECK(pg_exec(url, "SELECT version FROM corvid_schema") == "3");
   CHECK(pg_exec(url, "SELECT count(*) FROM corvid_schema") == "1");
   open_postgres_store(url)->load_graphs();
   CHECK(pg_exec(url, "SELECT count(*) FROM corvid_schema") == "1");
+}
+
+TEST_CASE("postgresql: a database of schema 2 is upgraded to 3 (ops.released) on opening") {
+  const std::string url = fresh_postgres_database();
+  open_postgres_store(url);
+  // Back to what a server of schema 2 left: no released column.
+  pg_exec(url, "ALTER TABLE ops DROP COLUMN released");
+  pg_exec(url, "UPDATE corvid_schema SET version = 2");
+  open_postgres_store(url)->load_graphs();
+  CHECK(pg_exec(url, "SELECT version FROM corvid_schema") == "3");
+  CHECK(pg_exec(url, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'ops' AND column_name = 'released'") == "1");
 }
 
 TEST_CASE("postgresql: a database of a newer server, or not Corvid's, is refused and left as it was") {
