@@ -261,25 +261,16 @@ class SqliteGraphStore final : public GraphStore {
   }
 
   void queue_status(GraphId graph, OpIndex op, OpStatus status, const std::string& error) override {
-    statuses_[{graph, op}] = {status, error};
+    queued_.statuses[{graph, op}] = {status, error};
   }
-  void queue_requested(GraphId graph, OpIndex op) override { requested_.push_back({graph, op}); }
-  void queue_finished(GraphId graph, double finished_at) override { finished_[graph] = finished_at; }
+  void queue_requested(GraphId graph, OpIndex op) override { queued_.requested.push_back({graph, op}); }
+  void queue_finished(GraphId graph, double finished_at) override { queued_.finished[graph] = finished_at; }
   void queue_value(GraphId graph, OpIndex op, std::shared_ptr<const Tensor> value) override {
-    queued_bytes_ += value->nbytes();
-    values_[{graph, op}] = std::move(value);
+    queued_.value(graph, op, std::move(value));
   }
-  void queue_freed(GraphId graph, OpIndex op) override {
-    if (auto queued = values_.find({graph, op}); queued != values_.end()) {
-      queued_bytes_ -= queued->second->nbytes();
-      values_.erase(queued);
-    }
-    freed_.push_back({graph, op});
-  }
-  std::size_t queued_bytes() const override { return queued_bytes_; }
-  std::size_t queued_count() const override {
-    return statuses_.size() + values_.size() + requested_.size() + finished_.size() + freed_.size();
-  }
+  void queue_freed(GraphId graph, OpIndex op) override { queued_.free(graph, op); }
+  std::size_t queued_bytes() const override { return queued_.bytes; }
+  std::size_t queued_count() const override { return queued_.count(); }
 
   void flush() override {
     if (queued_count() == 0) return;
@@ -335,8 +326,6 @@ class SqliteGraphStore final : public GraphStore {
   }
 
  private:
-  using Key = std::pair<GraphId, OpIndex>;
-
   // BEGIN ... COMMIT, rolled back if not committed.
   class Transaction {
    public:
@@ -355,28 +344,23 @@ class SqliteGraphStore final : public GraphStore {
   };
 
   void write_queued() {
-    for (const auto& [key, value] : values_) write_value(key.first, key.second, *value);
-    for (const auto& [key, st] : statuses_) {
+    for (const auto& [key, value] : queued_.values) write_value(key.first, key.second, *value);
+    for (const auto& [key, st] : queued_.statuses) {
       update_status_->bind(1, static_cast<int64_t>(key.first)).bind(2, static_cast<int64_t>(key.second));
       update_status_->bind(3, static_cast<int64_t>(st.first)).bind(4, st.second).run();
     }
-    for (const auto& key : requested_)
+    for (const auto& key : queued_.requested)
       update_requested_->bind(1, static_cast<int64_t>(key.first)).bind(2, static_cast<int64_t>(key.second)).run();
-    for (const auto& [graph, at] : finished_) update_finished_->bind(1, static_cast<int64_t>(graph)).bind(2, at).run();
-    if (!freed_.empty()) {
+    for (const auto& [graph, at] : queued_.finished) update_finished_->bind(1, static_cast<int64_t>(graph)).bind(2, at).run();
+    if (!queued_.freed.empty()) {
       Statement mark(db_, "UPDATE ops SET released = 1 WHERE graph_id = ?1 AND seq = ?2");
       Statement drop(db_, "DELETE FROM tensors WHERE graph_id = ?1 AND seq = ?2");
-      for (const auto& [graph, op] : freed_) {
+      for (const auto& [graph, op] : queued_.freed) {
         mark.bind(1, static_cast<int64_t>(graph)).bind(2, static_cast<int64_t>(op)).run();
         drop.bind(1, static_cast<int64_t>(graph)).bind(2, static_cast<int64_t>(op)).run();
       }
     }
-    values_.clear();
-    statuses_.clear();
-    requested_.clear();
-    finished_.clear();
-    freed_.clear();
-    queued_bytes_ = 0;
+    queued_.clear();
   }
 
   // The rows of one submit (inside a transaction).
@@ -458,15 +442,44 @@ class SqliteGraphStore final : public GraphStore {
   sqlite3* db_ = nullptr;
   std::unique_ptr<Statement> insert_graph_, update_outputs_, update_finished_, insert_op_, update_status_,
       update_requested_, insert_tensor_, select_tensor_;
-  std::map<Key, std::pair<OpStatus, std::string>> statuses_;
-  std::map<Key, std::shared_ptr<const Tensor>> values_;
-  std::vector<Key> requested_;
-  std::map<GraphId, double> finished_;
-  std::vector<Key> freed_;  // released values to delete
-  std::size_t queued_bytes_ = 0;
+  QueuedWrites queued_;
 };
 
 }  // namespace
+
+void QueuedWrites::value(GraphId graph, OpIndex op, std::shared_ptr<const Tensor> value) {
+  auto& slot = values[{graph, op}];
+  if (slot) bytes -= slot->nbytes();
+  bytes += value->nbytes();
+  slot = std::move(value);
+}
+
+void QueuedWrites::free(GraphId graph, OpIndex op) {
+  if (auto queued = values.find({graph, op}); queued != values.end()) {
+    bytes -= queued->second->nbytes();
+    values.erase(queued);
+  }
+  freed.push_back({graph, op});
+}
+
+std::set<GraphId> QueuedWrites::graphs() const {
+  std::set<GraphId> out;
+  for (const auto& entry : values) out.insert(entry.first.first);
+  for (const auto& entry : statuses) out.insert(entry.first.first);
+  for (const auto& key : requested) out.insert(key.first);
+  for (const auto& entry : finished) out.insert(entry.first);
+  for (const auto& key : freed) out.insert(key.first);
+  return out;
+}
+
+void QueuedWrites::clear() {
+  statuses.clear();
+  values.clear();
+  requested.clear();
+  finished.clear();
+  freed.clear();
+  bytes = 0;
+}
 
 std::size_t GraphStore::add_submits(const std::vector<StoredSubmit>& submits, std::string& error) {
   for (std::size_t i = 0; i < submits.size(); ++i) {

@@ -2,8 +2,10 @@
 // shared database can replace the embedded SQLite file when one server is no longer enough.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,24 @@ struct StoredSubmit {
   bool create = false;
   std::vector<StoredOp> ops;
   std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> values;
+};
+
+// The writes a store queues between flushes (GraphStore::queue_*), kept alike by every store: the
+// latest status of each op, values, requested ops, finish times and freed ops.
+struct QueuedWrites {
+  using Key = std::pair<GraphId, OpIndex>;
+  std::map<Key, std::pair<OpStatus, std::string>> statuses;
+  std::map<Key, std::shared_ptr<const Tensor>> values;
+  std::vector<Key> requested;
+  std::map<GraphId, double> finished;
+  std::vector<Key> freed;  // released values to delete (their queued value is dropped)
+  std::size_t bytes = 0;   // of `values`
+
+  void value(GraphId graph, OpIndex op, std::shared_ptr<const Tensor> value);
+  void free(GraphId graph, OpIndex op);
+  std::size_t count() const { return statuses.size() + values.size() + requested.size() + finished.size() + freed.size(); }
+  std::set<GraphId> graphs() const;  // every graph with a queued write
+  void clear();
 };
 
 // Storage of graphs. Writes of new graphs and ops are durable when the call returns; state

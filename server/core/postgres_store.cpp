@@ -401,31 +401,22 @@ class PostgresGraphStore final : public GraphStore {
 
   // Writes for graphs this server does not hold are not even queued.
   void queue_status(GraphId graph, OpIndex op, OpStatus status, const std::string& error) override {
-    if (held_.count(graph)) statuses_[{graph, op}] = {status, error};
+    if (held_.count(graph)) queued_.statuses[{graph, op}] = {status, error};
   }
   void queue_requested(GraphId graph, OpIndex op) override {
-    if (held_.count(graph)) requested_.push_back({graph, op});
+    if (held_.count(graph)) queued_.requested.push_back({graph, op});
   }
   void queue_finished(GraphId graph, double finished_at) override {
-    if (held_.count(graph)) finished_[graph] = finished_at;
+    if (held_.count(graph)) queued_.finished[graph] = finished_at;
   }
   void queue_value(GraphId graph, OpIndex op, std::shared_ptr<const Tensor> value) override {
-    if (!held_.count(graph)) return;
-    queued_bytes_ += value->nbytes();
-    values_[{graph, op}] = std::move(value);
-  }
-  std::size_t queued_bytes() const override { return queued_bytes_; }
-  std::size_t queued_count() const override {
-    return statuses_.size() + values_.size() + requested_.size() + finished_.size() + freed_.size();
+    if (held_.count(graph)) queued_.value(graph, op, std::move(value));
   }
   void queue_freed(GraphId graph, OpIndex op) override {
-    if (!held_.count(graph)) return;
-    if (auto queued = values_.find({graph, op}); queued != values_.end()) {
-      queued_bytes_ -= queued->second->nbytes();
-      values_.erase(queued);
-    }
-    freed_.push_back({graph, op});
+    if (held_.count(graph)) queued_.free(graph, op);
   }
+  std::size_t queued_bytes() const override { return queued_.bytes; }
+  std::size_t queued_count() const override { return queued_.count(); }
 
   void flush() override {
     if (queued_count() == 0) return;
@@ -477,8 +468,6 @@ class PostgresGraphStore final : public GraphStore {
   }
 
  private:
-  using Key = std::pair<GraphId, OpIndex>;
-
   // Takes every expired lease (a server died, stalled or stopped) with its epoch raised; returns
   // the graphs it took.
   std::map<GraphId, int64_t> adopt_expired() {
@@ -569,29 +558,24 @@ class PostgresGraphStore final : public GraphStore {
   // Writes what is queued for graphs whose lease still holds (inside the caller's transaction);
   // the rest is dropped: the graph's new owner computes it again.
   void write_queued() {
-    std::set<GraphId> touched;
-    for (const auto& entry : values_) touched.insert(entry.first.first);
-    for (const auto& entry : statuses_) touched.insert(entry.first.first);
-    for (const auto& key : requested_) touched.insert(key.first);
-    for (const auto& entry : finished_) touched.insert(entry.first);
-    for (const auto& key : freed_) touched.insert(key.first);
+    const std::set<GraphId> touched = queued_.graphs();
     const std::set<GraphId> valid = touched.empty() ? std::set<GraphId>() : fenced(touched);
-    for (const auto& [key, value] : values_)
+    for (const auto& [key, value] : queued_.values)
       if (valid.count(key.first)) write_value(key.first, key.second, *value);
-    for (const auto& [key, st] : statuses_)
+    for (const auto& [key, st] : queued_.statuses)
       if (valid.count(key.first))
         db_.exec("UPDATE ops SET status = $3, error = $4, written_by = $5, written_at = clock_timestamp() "
                  "WHERE graph_id = $1 AND seq = $2",
                  {static_cast<int64_t>(key.first), static_cast<int64_t>(key.second), static_cast<int>(st.first),
                   st.second, me_});
-    for (const auto& key : requested_)
+    for (const auto& key : queued_.requested)
       if (valid.count(key.first))
         db_.exec("UPDATE ops SET requested = true, written_by = $3, written_at = clock_timestamp() "
                  "WHERE graph_id = $1 AND seq = $2",
                  {static_cast<int64_t>(key.first), static_cast<int64_t>(key.second), me_});
-    for (const auto& [graph, at] : finished_)
+    for (const auto& [graph, at] : queued_.finished)
       if (valid.count(graph)) db_.exec("UPDATE graphs SET finished_at = $2 WHERE id = $1", {static_cast<int64_t>(graph), at});
-    for (const auto& key : freed_) {
+    for (const auto& key : queued_.freed) {
       if (!valid.count(key.first)) continue;
       const auto graph = static_cast<int64_t>(key.first), seq = static_cast<int64_t>(key.second);
       db_.exec("UPDATE ops SET released = true, written_by = $3, written_at = clock_timestamp() "
@@ -599,12 +583,7 @@ class PostgresGraphStore final : public GraphStore {
                {graph, seq, me_});
       db_.exec("DELETE FROM tensors WHERE graph_id = $1 AND seq = $2", {graph, seq});
     }
-    values_.clear();
-    statuses_.clear();
-    requested_.clear();
-    finished_.clear();
-    freed_.clear();
-    queued_bytes_ = 0;
+    queued_.clear();
   }
 
   // A submit's rows (inside the caller's transaction, after fencing): the graph (and its lease)
@@ -651,12 +630,7 @@ class PostgresGraphStore final : public GraphStore {
   int64_t me_ = 0;     // this server's row in table servers
   std::map<GraphId, int64_t> held_;  // graphs whose lease this server holds, and at which epoch
   std::set<GraphId> lost_;           // leases found lost by a write, reported by renew_leases
-  std::map<Key, std::pair<OpStatus, std::string>> statuses_;
-  std::map<Key, std::shared_ptr<const Tensor>> values_;
-  std::vector<Key> requested_;
-  std::vector<Key> freed_;  // released values to delete
-  std::map<GraphId, double> finished_;
-  std::size_t queued_bytes_ = 0;
+  QueuedWrites queued_;
 };
 
 }  // namespace
