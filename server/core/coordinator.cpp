@@ -357,6 +357,15 @@ void CoordinatorImpl::renew_leases() {
     if (!g.submit_key.empty()) graph_by_key_[{g.owner, g.submit_key}] = id;
     touched(id);
   }
+  // Quarantines decided by the other servers (trust records are shared through the store).
+  try {
+    for (WorkerId worker : trust_.merge_quarantined(store_.load_trust())) {
+      event("quarantine", "worker " + std::to_string(worker) + " is quarantined by another server of this store");
+      isolate(worker);
+    }
+  } catch (const std::exception& e) {
+    event("store", std::string("could not read the shared trust records: ") + e.what());
+  }
   registry_peers_.clear();
   for (const GraphStore::PeerLoad& peer : leases.peers)
     if (protocol::server_address_problem(peer.url).empty()) registry_peers_.push_back(peer.url);

@@ -254,6 +254,9 @@ class CoordinatorImpl final : public Coordinator {
   // and candidate results are discarded, and its unreplicated deliveries since its last
   // verified result are recomputed by the server's own kernel (recheck_done).
   void quarantine(WorkerId worker);
+  // What quarantine does to a connected worker whose identity is now quarantined (here or by
+  // another server of a shared store): no work, its unverified results dropped and rechecked.
+  void isolate(WorkerId worker);
   void recheck_done(const GroupRecord& job, Frame reply);
   // Inputs of `ops` from outside them, in first-use order.
   std::vector<OpIndex> external_inputs(const Graph& graph, const std::vector<OpIndex>& ops) const;

@@ -148,6 +148,20 @@ void TrustTable::load(std::vector<TrustRecord> records) {
   }
 }
 
+std::vector<WorkerId> TrustTable::merge_quarantined(std::vector<TrustRecord> stored) {
+  std::vector<WorkerId> newly;
+  for (TrustRecord& r : stored) {
+    if (!r.quarantined) continue;
+    auto local = records_.find(r.identity);
+    if (local != records_.end() && local->second.quarantined) continue;
+    quarantine_order_.push_front(r.identity);
+    for (const auto& [worker, identity] : bound_)
+      if (identity == r.identity) newly.push_back(worker);
+    records_[r.identity] = std::move(r);
+  }
+  return newly;
+}
+
 TrustRecord& TrustTable::bind(WorkerId worker, const std::string& identity, bool operator_credential) {
   TrustRecord& r = records_[identity];
   if (r.identity.empty()) {

@@ -148,6 +148,10 @@ class TrustTable {
   std::vector<Unverified> take_unverified(WorkerId worker);
   // Records changed since the last call that the store keeps: operators' and quarantined ones.
   std::vector<TrustRecord> take_changed();
+  // Records from a store shared with other servers: an identity quarantined there is quarantined
+  // here too (its record, evidence included, replaces this one's). Returns the connected workers
+  // bound to identities quarantined by this call.
+  std::vector<WorkerId> merge_quarantined(std::vector<TrustRecord> stored);
   // Quarantined identities, most recent first, at most `limit`.
   std::vector<const TrustRecord*> quarantined(std::size_t limit) const;
 

@@ -212,6 +212,12 @@ void CoordinatorImpl::quarantine(WorkerId worker) {
   event("quarantine", "worker " + std::to_string(worker) + " (" + r->identity + ") quarantined after " +
                           std::to_string(r->wrong) + " wrong results; last: graph " + std::to_string(r->evidence.graph) +
                           " group " + std::to_string(r->evidence.group) + ", " + r->evidence.detail);
+  isolate(worker);
+}
+
+void CoordinatorImpl::isolate(WorkerId worker) {
+  const TrustRecord* r = trust_.of(worker);
+  if (!r) return;
   const std::string identity = r->identity;
   // It gets no work, and what it holds or answered and is not verified yet is discarded.
   if (WorkerState* w = fleet_.find(worker)) {

@@ -1091,13 +1091,13 @@ def case_pg_server_restart(c):
         c.stop()
 
 
-def pg_servers(c, pg, count, lease_ms):
+def pg_servers(c, pg, count, lease_ms, *extra):
     """`count` servers on one fresh database of `pg`: c's and count - 1 more Clusters (each its
-    own port, data directory and workers; stopped by stop_servers)."""
+    own port, data directory and workers; stopped by stop_servers), each given `extra` flags."""
     store = pg.create_database("corvid")
     servers = [c] + [Cluster(c.bins, f"{c.dir.rsplit('-', 1)[-1]}-s{i}") for i in range(1, count)]
     for s in servers:
-        s.start_server("--store", store, "--lease-ms", str(lease_ms))
+        s.start_server("--store", store, "--lease-ms", str(lease_ms), *extra)
     return servers
 
 
@@ -1211,6 +1211,32 @@ def case_pg_worker_learns_peers(c):
             code, out, err = b.corvid("submit", b.graph_file("g.json", doc), "--wait", "--json", timeout=60)
             check(code == 0, f"corvid submit on b: exit {code}: {err}")
             check_outputs(json.loads(out), doc, "graph computed by the worker that failed over to b")
+        except BaseException:
+            stop_servers(servers, True)
+            raise
+        stop_servers(servers, False)
+
+
+def case_pg_shared_quarantine(c):
+    """Two servers on one PostgreSQL database: an operator's worker (worker token) that lies on
+    server a is quarantined there (every group spot-checked), and the same identity connected to
+    server b is quarantined by b within a lease renewal: trust records are shared."""
+    with PgCluster() as pg:
+        servers = pg_servers(c, pg, 2, 1000, "--spot-check-rate", "1", "--spot-check-budget", "1")
+        a, b = servers
+        try:
+            token = os.path.join(a.data_dir, "worker-token")
+            b.start_worker("op", 1, "--worker-token", token)
+            b.wait_workers_ready(["op"])
+            check(not b.worker_status("op")["quarantined"], "b's operator worker is quarantined from the start")
+            a.start_worker("op", 1, "--worker-token", token, "--lie", "1", "--lie-mode", "perturb")
+            a.start_worker("honest")
+            a.wait_workers_ready(["op", "honest"])
+            rng = random.Random(77)
+            submit_all_and_check(a, [random_graph(rng, f"q{i}", n_ops=rng.randint(8, 20)) for i in range(6)], 120)
+            check_quarantined(a, "op", "the lying operator's worker on a")
+            on_b = check_quarantined(b, "op", "the same operator identity on b")
+            print("quarantined on b with a's evidence:", on_b["evidence"]["detail"])
         except BaseException:
             stop_servers(servers, True)
             raise
