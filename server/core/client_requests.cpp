@@ -127,6 +127,15 @@ void CoordinatorImpl::send_owned_elsewhere(ClientId client, const protocol::Requ
   outbox_.send_to_client(client, std::move(reply));
 }
 
+std::string CoordinatorImpl::owner_elsewhere(uint64_t graph_id) {
+  if (graphs_.count(graph_id) || !store_.leases_graphs()) return "";
+  try {
+    return store_.owner_url(graph_id);
+  } catch (const std::exception&) {
+    return "";  // the store is unreachable: the caller answers as for an unknown graph
+  }
+}
+
 Graph* CoordinatorImpl::graph_for_request(ClientId client, GraphId id, const protocol::RequestId& request_id) {
   auto g = graphs_.find(id);
   if (g == graphs_.end() && store_.leases_graphs()) {

@@ -157,6 +157,9 @@ class Coordinator {
   // Developers over HTTP (GET /api/graphs/<id>/values/<op id>): the value of a computed op, or
   // nullptr with `why` ("no graph 7", "no op 'x' in graph 7", "op 'x' is running", ...).
   virtual std::shared_ptr<const Tensor> value(uint64_t graph_id, const std::string& op_id, std::string& why) = 0;
+  // Several servers on one store: the URL (ws://host:port) of the server that owns a graph this
+  // one does not hold; "" if this server holds it, nobody does, or the store is not shared.
+  virtual std::string owner_elsewhere(uint64_t graph_id) = 0;
 };
 
 // The coordinator with its SQLite store in `data_dir` (created if missing; file corvid.db, WAL),

@@ -87,6 +87,7 @@ class CoordinatorImpl final : public Coordinator {
   nlohmann::json status_json(const StatusQuery& query = {}) const override;
   nlohmann::json graph_json(uint64_t graph_id) const override;
   std::shared_ptr<const Tensor> value(uint64_t graph_id, const std::string& op_id, std::string& why) override;
+  std::string owner_elsewhere(uint64_t graph_id) override;
   std::string metrics_text() const override;
 
  private:

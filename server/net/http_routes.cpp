@@ -42,6 +42,22 @@ http::response<http::string_body> json_response(const HttpRequest& request, http
   return text_response(request, status, "application/json", body.dump() + "\n");
 }
 
+// 307 to the same path on the server that owns graph `graph_id` (several servers on one store),
+// if another one does; nullopt otherwise.
+std::optional<http::response<http::string_body>> owner_redirect(const ServerState& state, const HttpRequest& request,
+                                                                 uint64_t graph_id) {
+  const std::string owner = state.owner_elsewhere(graph_id);
+  if (owner.empty()) return std::nullopt;
+  const bool tls = owner.rfind("wss://", 0) == 0;
+  const std::string location = (tls ? "https://" : "http://") + owner.substr(tls ? 6 : 5) +
+                               std::string(request.target());
+  http::response<http::string_body> response = json_response(
+      request, http::status::temporary_redirect,
+      {{"error", "graph " + std::to_string(graph_id) + " is owned by the server at " + owner}, {"redirect", owner}});
+  response.set(http::field::location, location);
+  return response;
+}
+
 // Whether the request carries the developer token (Authorization: Bearer <token>).
 bool has_developer_token(const ServerState& state, const HttpRequest& request) {
   const std::string_view auth = request[http::field::authorization];
@@ -68,7 +84,10 @@ HttpResponse value_response(const ServerState& state, const HttpRequest& request
     return json_response(request, http::status::bad_request, {{"error", "bad op id in the path: " + error}});
   std::string why;
   const auto value = state.value(graph_id, *op_id, why);
-  if (!value) return json_response(request, http::status::not_found, {{"error", why}});
+  if (!value) {
+    if (auto redirect = owner_redirect(state, request, graph_id)) return std::move(*redirect);
+    return json_response(request, http::status::not_found, {{"error", why}});
+  }
   if (request[http::field::accept].find("application/x-npy") != std::string_view::npos)
     return text_response(request, http::status::ok, "application/x-npy", encode_npy(*value));
   return json_response(request, http::status::ok, tensor_to_json(*value));
@@ -211,8 +230,10 @@ HttpResponse api_response(ServerState& state, const HttpRequest& request, std::s
                            {{"error", "no such API endpoint: " + std::string(path) +
                                           " (there are /api/graphs/<id> and /api/graphs/<id>/values/<op id>)"}});
     nlohmann::json graph = state.graph_json(id);
-    if (graph.is_null())
+    if (graph.is_null()) {
+      if (auto redirect = owner_redirect(state, request, id)) return std::move(*redirect);
       return json_response(request, http::status::not_found, {{"error", "no graph " + std::to_string(id)}});
+    }
     return json_response(request, http::status::ok, graph);
   }
   return json_response(request, http::status::not_found,

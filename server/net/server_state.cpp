@@ -150,6 +150,11 @@ std::shared_ptr<const Tensor> ServerState::value(uint64_t graph_id, const std::s
   return coordinator_->value(graph_id, op_id, why);
 }
 
+std::string ServerState::owner_elsewhere(uint64_t graph_id) const {
+  if (!coordinator_) throw std::runtime_error("the server is shutting down");
+  return coordinator_->owner_elsewhere(graph_id);
+}
+
 std::string ServerState::metrics_text() const { return coordinator_or_throw().metrics_text(); }
 
 std::size_t ServerState::redirect_free_workers(std::size_t count, const std::string& url) {

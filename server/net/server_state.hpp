@@ -102,6 +102,8 @@ class ServerState final : public Outbox, public Clock, public std::enable_shared
   nlohmann::json graph_json(uint64_t graph_id) const;
   // Coordinator::value (the coordinator may load the value from the store).
   std::shared_ptr<const Tensor> value(uint64_t graph_id, const std::string& op_id, std::string& why) const;
+  // Coordinator::owner_elsewhere.
+  std::string owner_elsewhere(uint64_t graph_id) const;
   std::string metrics_text() const;
   // POST /api/drain: Coordinator::redirect_free_workers (`url` already valid). Throws
   // std::runtime_error while the server is shutting down.

@@ -1243,6 +1243,51 @@ def case_pg_shared_quarantine(c):
         stop_servers(servers, False)
 
 
+def case_pg_values_redirect(c):
+    """Two servers on one PostgreSQL database: GET /api/graphs/<id> and .../values/<op> on the
+    server that does not own the graph answer 307 to the owner, and the value arrives (urllib
+    follows the redirect with the token) matching NumPy."""
+    import urllib.error
+    import urllib.request
+    with PgCluster() as pg:
+        servers = pg_servers(c, pg, 2, 1000)
+        a, b = servers
+        try:
+            a.start_worker("w")
+            a.wait_workers_ready(["w"])
+            doc = random_graph(np.random.default_rng(3), "values-on-a", n_ops=10)
+            code, out, err = a.corvid("submit", a.graph_file("g.json", doc), "--wait", "--json", timeout=60)
+            check(code == 0, f"corvid submit on a: exit {code}: {err}")
+            result = json.loads(out)
+            check_outputs(result, doc, "graph on a")
+            graph_id = result["graph_id"]
+            op = doc["outputs"][0]
+            auth = {"Authorization": f"Bearer {b.token()}"}
+            url = f"http://127.0.0.1:{b.port}/api/graphs/{graph_id}/values/{op}"
+
+            class NoRedirect(urllib.request.HTTPRedirectHandler):
+                def redirect_request(self, *args, **kwargs):
+                    return None
+            try:
+                urllib.request.build_opener(NoRedirect).open(urllib.request.Request(url, headers=auth), timeout=10)
+                check(False, "b served a value of a's graph itself")
+            except urllib.error.HTTPError as e:
+                check(e.code == 307, f"b answered HTTP {e.code}, not 307")
+                check(e.headers["Location"] == f"http://127.0.0.1:{a.port}/api/graphs/{graph_id}/values/{op}",
+                      f"Location {e.headers['Location']}")
+            with urllib.request.urlopen(urllib.request.Request(url, headers=auth), timeout=10) as r:
+                got = json.loads(r.read())
+            want = numpy_values(doc)[op]
+            check(np.allclose(np.array(got["data"], dtype=np.float64).reshape(want.shape), want, rtol=1e-4, atol=1e-4),
+                  "the value through the redirect differs from NumPy's")
+            with urllib.request.urlopen(f"http://127.0.0.1:{b.port}/api/graphs/{graph_id}", timeout=10) as r:
+                check(json.loads(r.read())["id"] == graph_id, "GET /api/graphs/<id> on b did not reach a's graph")
+        except BaseException:
+            stop_servers(servers, True)
+            raise
+        stop_servers(servers, False)
+
+
 def case_pg_rebalance(c):
     """Two servers, all four workers on the first: a graph submitted to the second (no worker,
     a backlog) is computed once the first, idle, redirects workers there (`redirect`, followed by
