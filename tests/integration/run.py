@@ -1287,7 +1287,8 @@ def case_pg_rebalance(c):
 def case_pg_owner_stalled(c):
     """Two servers, lease 1.5 s: the owner is stopped (SIGSTOP) past its lease, the other adopts
     the graph and completes it; the owner is resumed (SIGCONT): it writes nothing more to the
-    database (checked there) and drops the graph, and the values are right."""
+    database (checked there) and drops the graph, its developer's wait ends naming b and the
+    library resumes it there, and the values are right."""
     with PgCluster() as pg:
         servers = pg_servers(c, pg, 2, 1500)
         a, b = servers
@@ -1307,12 +1308,10 @@ def case_pg_owner_stalled(c):
                          f" FROM leases WHERE graph_id = {graph['id']}", "corvid") == "t", "b does not hold the lease")
             b.start_worker("b0", slowdown=2)
             a.server.send_signal(signal.SIGCONT)
-            # The developer's CLI is still connected to a, which now says the graph is b's; as with
-            # a killed owner, the test reconnects to b itself.
-            p.kill()
-            p.communicate()
-            code, out, err = b.corvid("wait", str(graph["id"]), "--json", timeout=150)
-            check(code == 0, f"corvid wait on b: exit {code}: {err}")
+            # The developer's CLI (given only a) waits on a, which ends the wait naming b, the new
+            # owner (`redirect`): the library resumes the wait on b.
+            code, out, err = finish(p, 150, "corvid submit --wait --server a across a's stall")
+            check(code == 0, f"corvid submit --wait --server {a.url}: exit {code}: {err}")
             check_outputs(json.loads(out), doc, "graph adopted from a stalled owner")
             wait_until(lambda: graph_on(a, "stalled-owner") is None, 10, "server a to drop the graph it lost")
             check(metric_value(a, "corvid_leases_lost_total") >= 1, "a's /metrics counts no lost lease")
