@@ -310,7 +310,7 @@ uint64_t Connection::request(Frame request, const std::function<bool(Frame&)>& o
             follow_redirect(redirect, error.error, redirects, owner_search, deadline);
             break;
           }
-          if (failed_over_from)
+          if (failed_over_from && *failed_over_from != server().text())
             error.error += " (from " + server().text() + ", which this request failed over to when " +
                            *failed_over_from +
                            " dropped: a graph lives on the server it was submitted to, unless the servers share "
@@ -325,7 +325,7 @@ uint64_t Connection::request(Frame request, const std::function<bool(Frame&)>& o
       drop();
       dropped = true;
       const std::string dropped_server = server().text();
-      if (!failed_over_from && options_.servers.size() > 1) failed_over_from = dropped_server;
+      if (!failed_over_from) failed_over_from = dropped_server;
       current_ = (current_ + 1) % options_.servers.size();
       auto give_up = std::chrono::steady_clock::now() + options_.reconnect_window;
       if (deadline && *deadline < give_up) give_up = *deadline;
