@@ -232,18 +232,68 @@ void Connection::interrupt() {
   }
 }
 
+void Connection::follow_redirect(const std::string& url, const std::string& error, RedirectChain& chain,
+                                 OwnerSearch& search, Deadline deadline) {
+  ServerUrl owner;
+  try {
+    owner = parse_redirect_url(url);
+  } catch (const std::invalid_argument& e) {
+    throw ServerError("", error + " (cannot follow: " + e.what() + ")");
+  }
+  const auto index = add_server(options_.servers, owner);
+  if (!index)
+    throw ServerError("", error + " (cannot follow: the library keeps at most " + std::to_string(kMaxServerUrls) +
+                              " server addresses)");
+  close();
+  current_ = *index;
+  std::string last;
+  try {
+    connect_once();
+    try {
+      chain.follow(owner);
+    } catch (const std::length_error& e) {
+      throw ServerError("", error + " (" + e.what() + ")");
+    }
+    return;
+  } catch (const ServerUnreachable& e) {
+    last = e.what();
+  }
+  // The owner is gone (killed or stalled: another server adopts its graphs once its lease
+  // expires): try the known servers with backoff; the one that answers next says who owns it now.
+  const auto now = std::chrono::steady_clock::now();
+  if (!search.ends) search.ends = now + options_.owner_search_window;
+  current_ = (current_ + 1) % options_.servers.size();
+  for (;;) {
+    if (interrupted_.exchange(false)) throw RequestStopped("interrupted");
+    if (deadline && std::chrono::steady_clock::now() >= *deadline)
+      throw RequestStopped("no answer from the server before the deadline");
+    if (std::chrono::steady_clock::now() >= *search.ends)
+      throw ServerUnreachable(error + ", which cannot be reached, and no other server took the graph over within " +
+                              std::to_string(options_.owner_search_window.count() / 1000) + " s (" + last + ")");
+    std::this_thread::sleep_for(search.backoff);
+    search.backoff = std::min(search.backoff * 2, std::chrono::milliseconds(2000));
+    try {
+      return connect_any();
+    } catch (const ServerUnreachable& u) {
+      last = u.what();
+    }
+  }
+}
+
 uint64_t Connection::request(Frame request, const std::function<bool(Frame&)>& on_frame,
                              const std::function<bool()>& on_resend, Deadline deadline) {
   ensure_connected();
   const uint64_t id = next_request_id_++;
   request.header["request_id"] = id;
-  const std::size_t first_server = current_;
-  bool first = true;
+  std::optional<std::string> failed_over_from;  // the server that dropped, once one did
+  RedirectChain redirects(server());
+  OwnerSearch owner_search;
+  bool dropped = false;
   for (;;) {
     try {
-      if (!first && on_resend && !on_resend())
+      if (dropped && on_resend && !on_resend())
         throw ServerUnreachable("lost the connection to " + server().text());
-      first = false;
+      dropped = false;
       send(request);
       for (;;) {
         Frame frame = read_frame(deadline);
@@ -251,10 +301,18 @@ uint64_t Connection::request(Frame request, const std::function<bool(Frame&)>& o
         // Answers to earlier requests (a stream abandoned midway) are not this request's.
         if (h.contains("request_id") && !(h["request_id"].is_number() && h["request_id"] == id)) continue;
         if (protocol::type_of(frame) == protocol::ErrorReply::kType) {
+          const std::string redirect = h.contains("redirect") && h["redirect"].is_string()
+                                           ? h["redirect"].get<std::string>()
+                                           : std::string();
           auto error = protocol::decode<protocol::ErrorReply>(std::move(frame));
-          if (current_ != first_server)
+          if (!redirect.empty()) {
+            // Another server owns the graph: ask it (the loop sends the request again).
+            follow_redirect(redirect, error.error, redirects, owner_search, deadline);
+            break;
+          }
+          if (failed_over_from && *failed_over_from != server().text())
             error.error += " (from " + server().text() + ", which this request failed over to when " +
-                           options_.servers[first_server].text() +
+                           *failed_over_from +
                            " dropped: a graph lives on the server it was submitted to, unless the servers share "
                            "a PostgreSQL store)";
           throw ServerError(error.op_id, error.error);
@@ -265,7 +323,9 @@ uint64_t Connection::request(Frame request, const std::function<bool(Frame&)>& o
       // The connection dropped (server restarted or gone?): reconnect with backoff, to the next
       // server when there are several, and ask again.
       drop();
-      const std::string dropped = server().text();
+      dropped = true;
+      const std::string dropped_server = server().text();
+      if (!failed_over_from) failed_over_from = dropped_server;
       current_ = (current_ + 1) % options_.servers.size();
       auto give_up = std::chrono::steady_clock::now() + options_.reconnect_window;
       if (deadline && *deadline < give_up) give_up = *deadline;
@@ -275,7 +335,7 @@ uint64_t Connection::request(Frame request, const std::function<bool(Frame&)>& o
         if (deadline && std::chrono::steady_clock::now() >= *deadline)
           throw RequestStopped("no answer from the server before the deadline");
         if (std::chrono::steady_clock::now() >= give_up)
-          throw ServerUnreachable("lost the connection to the Corvid server at " + dropped +
+          throw ServerUnreachable("lost the connection to the Corvid server at " + dropped_server +
                                   " and could not reconnect (" + last + ")");
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "shared/protocol.hpp"
+
 namespace corvid {
 
 ServerUrl parse_server_url(const std::string& text) {
@@ -63,6 +65,28 @@ std::optional<std::size_t> add_server(std::vector<ServerUrl>& servers, const Ser
   if (servers.size() >= kMaxServerUrls) return std::nullopt;
   servers.push_back(url);
   return servers.size() - 1;
+}
+
+ServerUrl parse_redirect_url(const std::string& url) {
+  const std::string shown = url.substr(0, 64);
+  if (const std::string problem = protocol::server_address_problem(url); !problem.empty())
+    throw std::invalid_argument("the redirect address '" + shown + "' " + problem);
+  if (url.rfind("wss://", 0) == 0)
+    throw std::invalid_argument("the redirect address '" + shown + "' is wss://, and libcorvid speaks ws:// only");
+  return parse_server_url(url);
+}
+
+void RedirectChain::follow(const ServerUrl& to) {
+  if (servers_.size() > kMaxRedirects)
+    throw std::length_error("gave up after " + std::to_string(kMaxRedirects) + " redirects (" + text() + " -> " +
+                            to.text() + "): the servers keep naming another server as the owner");
+  servers_.push_back(to);
+}
+
+std::string RedirectChain::text() const {
+  std::string out;
+  for (const auto& s : servers_) out += (out.empty() ? "" : " -> ") + s.text();
+  return out;
 }
 
 std::string default_server_url() {

@@ -45,3 +45,33 @@ TEST_CASE("server lists: comma-separated addresses, in order, each checked") {
   CHECK(corvid::add_server(servers, corvid::parse_server_url("b:2")) == std::optional<std::size_t>(1));
   CHECK(corvid::add_server(servers, corvid::parse_server_url("d:4")) == std::optional<std::size_t>(3));
 }
+
+TEST_CASE("redirect addresses: checked as server addresses from the network, ws:// only") {
+  using corvid::parse_redirect_url;
+  CHECK(parse_redirect_url("ws://10.0.0.2:9999").text() == "ws://10.0.0.2:9999");
+  CHECK(parse_redirect_url("ws://owner.example/").text() == "ws://owner.example:9999");
+  CHECK_THROWS_WITH_AS(parse_redirect_url("wss://owner:443"),
+                       "the redirect address 'wss://owner:443' is wss://, and libcorvid speaks ws:// only",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_redirect_url("ws://owner:1/ws/client"),
+                       "the redirect address 'ws://owner:1/ws/client' must be ws://host:port with no path",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_redirect_url("http://owner:1"), doctest::Contains("must start with ws:// or wss://"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(parse_redirect_url("ws://own er:1"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_redirect_url("ws://owner:0"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_redirect_url("ws://" + std::string(400, 'h')), doctest::Contains("is longer than 300 bytes"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("a redirect chain stops after kMaxRedirects, naming the servers") {
+  using corvid::parse_server_url;
+  const auto a = parse_server_url("a:1"), b = parse_server_url("b:2");
+  corvid::RedirectChain chain(a);
+  for (std::size_t i = 0; i < corvid::RedirectChain::kMaxRedirects; ++i) chain.follow(i % 2 ? a : b);
+  CHECK(chain.text() == "ws://a:1 -> ws://b:2 -> ws://a:1 -> ws://b:2 -> ws://a:1 -> ws://b:2");
+  CHECK_THROWS_WITH_AS(chain.follow(a),
+                       "gave up after 5 redirects (ws://a:1 -> ws://b:2 -> ws://a:1 -> ws://b:2 -> ws://a:1 -> "
+                       "ws://b:2 -> ws://a:1): the servers keep naming another server as the owner",
+                       std::length_error);
+}

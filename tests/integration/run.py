@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -1123,7 +1124,8 @@ def graph_on(server, name):
 def case_pg_three_servers(c):
     """Three servers on one PostgreSQL database, two workers and two developers on each: every
     random graph computes NumPy's values, graph ids never collide, and a developer asking a
-    server about a graph another one owns is told the owner (error with `redirect`)."""
+    server about a graph another one owns gets its values (the server answers with `redirect`
+    naming the owner, and the library follows it)."""
     with PgCluster() as pg:
         servers = pg_servers(c, pg, 3, 3000)
         try:
@@ -1148,10 +1150,12 @@ def case_pg_three_servers(c):
             check(len(ids) == 6 and len(set(ids)) == 6, f"graph ids in the database: {ids}")
             owned = {g["id"] for g in servers[0].status()["graphs"]}
             other = next(i for i in ids if i not in owned)
+            # Server 0 answers with `redirect` naming the owner; the library follows it.
             code, out, err = servers[0].corvid("wait", str(other), "--json")
-            owner = next(s for s in servers[1:] if any(g["id"] == other for g in s.status()["graphs"]))
-            check(code != 0 and f"is owned by the server at {owner.url}" in out + err,
-                  f"asking server 0 about graph {other} of {owner.url}: exit {code}, {out} {err}")
+            owner_row = next(g for s in servers[1:] for g in s.status()["graphs"] if g["id"] == other)
+            check(code == 0, f"asking server 0 about graph {other}: exit {code}, {out} {err}")
+            check_outputs(json.loads(out), next(doc for _, doc, _ in procs if doc["name"] == owner_row["name"]),
+                          f"graph {other} waited on through server 0's redirect")
         except BaseException:
             stop_servers(servers, True)
             raise
@@ -1160,7 +1164,9 @@ def case_pg_three_servers(c):
 
 def case_pg_owner_killed(c):
     """Three servers, lease 1.5 s: the owner of a graph is killed with SIGKILL mid-graph; another
-    server adopts it within the lease time and it completes with NumPy's values."""
+    server adopts it within the lease time, and the developer's `corvid submit --wait --server
+    A,B,C` (A the owner) fails over by itself (the next server names the adopter with `redirect`,
+    the library follows it): the graph completes with NumPy's values, with no reconnect by hand."""
     lease_s = 1.5
     with PgCluster() as pg:
         servers = pg_servers(c, pg, 3, int(lease_s * 1000))
@@ -1169,21 +1175,20 @@ def case_pg_owner_killed(c):
                 s.start_worker(f"s{i}w0", slowdown=20)
                 s.wait_workers_ready([f"s{i}w0"])
             doc = chain_graph("killed-owner", 120, size=128)
-            p = c.corvid_background("submit", c.graph_file("chain.json", doc), "--wait", "--json")
+            server_list = ",".join(s.url for s in servers)
+            p = subprocess.Popen([c.bins.corvid, "submit", c.graph_file("chain.json", doc), "--wait", "--json",
+                                  "--server", server_list], env=c.env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
             graph = wait_until(lambda: (g := graph_on(c, "killed-owner")) and g["counts"].get("computed", 0) > 10 and g,
                                60, "the graph to be partly computed")
             c.kill_server()
             killed_at = time.monotonic()
             check(graph["counts"]["computed"] < graph["total"], "the graph was complete before the kill")
-            # Without the library's failover (another branch) the developer's `submit --wait` keeps
-            # retrying the dead server: the test ends it and reconnects explicitly to the adopter.
-            p.kill()
-            p.communicate()
             adopter = wait_until(lambda: next((s for s in servers[1:] if graph_on(s, "killed-owner")), None),
                                  4 * lease_s + 5, "another server to adopt the graph")
             print(f"adopted by {adopter.url} {time.monotonic() - killed_at:.2f} s after the kill (lease {lease_s} s)")
-            code, out, err = adopter.corvid("wait", str(graph["id"]), "--json", timeout=150)
-            check(code == 0, f"corvid wait on the adopter: exit {code}: {err}")
+            code, out, err = finish(p, 150, "corvid submit --wait --server A,B,C across its owner's death")
+            check(code == 0, f"corvid submit --wait --server {server_list}: exit {code}: {err}")
             check_outputs(json.loads(out), doc, "graph adopted after its owner was killed")
             check(metric_value(adopter, "corvid_graphs_adopted_total") >= 1, "the adopter's /metrics counts no adoption")
         except BaseException:
@@ -1282,6 +1287,61 @@ def case_pg_values_redirect(c):
                   "the value through the redirect differs from NumPy's")
             with urllib.request.urlopen(f"http://127.0.0.1:{b.port}/api/graphs/{graph_id}", timeout=10) as r:
                 check(json.loads(r.read())["id"] == graph_id, "GET /api/graphs/<id> on b did not reach a's graph")
+def case_pg_redirect(c):
+    """Two servers on one PostgreSQL database, lease 1.5 s. A developer connected to server B only
+    waits on a graph server A owns: B answers with `redirect`, the library follows it and the
+    values are NumPy's. Then the Python package, given "A,B", computes a chain on A; A is killed
+    with SIGKILL mid-graph: the value the program asked for arrives from B once B adopts the graph
+    (B first names the dead A as the owner: the library keeps trying until B answers for it)."""
+    sys.path.insert(0, os.environ.get("CORVID_PYTHONPATH", ""))
+    import corvid as R
+    with PgCluster() as pg:
+        servers = pg_servers(c, pg, 2, 1500)
+        a, b = servers
+        try:
+            a.start_worker("a0", slowdown=20)
+            b.start_worker("b0", slowdown=20)
+            a.wait_workers_ready(["a0"])
+            b.wait_workers_ready(["b0"])
+            doc = chain_graph("owned-by-a", 60, size=64)
+            code, out, err = a.corvid("submit", a.graph_file("chain.json", doc), "--json")
+            check(code == 0, f"corvid submit on a: exit {code}: {err}")
+            graph_id = json.loads(out)["graph_id"]
+            check(graph_on(a, "owned-by-a") and not graph_on(b, "owned-by-a"), "the graph is not a's alone")
+            code, out, err = b.corvid("wait", str(graph_id), "--json", timeout=120)
+            check(code == 0, f"corvid wait --server {b.url} on a's graph {graph_id}: exit {code}: {err}")
+            check_outputs(json.loads(out), doc, "graph waited on through b's redirect to a")
+
+            # The Python package: the same library, so the same failover and redirects.
+            os.environ["CORVID_TOKEN"] = a.token()
+            rng = np.random.default_rng(5)
+            w_np = (rng.standard_normal((128, 128)) / np.sqrt(128)).astype(np.float32)
+            x_np = rng.standard_normal((128, 128)).astype(np.float32)
+            g = R.Graph(name="python-failover", server=f"{a.url},{b.url}", progress=False)
+            w, x, ref = R.t(w_np), R.t(x_np), x_np
+            for _ in range(120):
+                x = R.tanh(R.matmul(x, w))
+                ref = np.tanh(ref @ w_np)
+            result = {}
+
+            def fetch_value():
+                try:
+                    result["x"] = np.array(x())
+                except Exception as e:  # reported by the check below
+                    result["error"] = e
+
+            fetch = threading.Thread(target=fetch_value)
+            fetch.start()
+            graph = wait_until(lambda: (h := graph_on(a, "python-failover")) and h["counts"].get("computed", 0) > 10
+                               and h, 60, "the Python graph to be partly computed on a")
+            a.kill_server()
+            check(graph["counts"]["computed"] < graph["total"], "the Python graph was complete before the kill")
+            fetch.join(120)
+            check(not fetch.is_alive() and "x" in result,
+                  f"the Python program's value did not arrive after a was killed: {result.get('error')}")
+            check(graph_on(b, "python-failover"), "b did not adopt the Python graph")
+            check(np.allclose(result["x"], ref, rtol=1e-3, atol=1e-4), "the Python value differs from NumPy's")
+            del g
         except BaseException:
             stop_servers(servers, True)
             raise
@@ -1317,7 +1377,8 @@ def case_pg_rebalance(c):
 def case_pg_owner_stalled(c):
     """Two servers, lease 1.5 s: the owner is stopped (SIGSTOP) past its lease, the other adopts
     the graph and completes it; the owner is resumed (SIGCONT): it writes nothing more to the
-    database (checked there) and drops the graph, and the values are right."""
+    database (checked there) and drops the graph, its developer's wait ends naming b and the
+    library resumes it there, and the values are right."""
     with PgCluster() as pg:
         servers = pg_servers(c, pg, 2, 1500)
         a, b = servers
@@ -1337,12 +1398,10 @@ def case_pg_owner_stalled(c):
                          f" FROM leases WHERE graph_id = {graph['id']}", "corvid") == "t", "b does not hold the lease")
             b.start_worker("b0", slowdown=2)
             a.server.send_signal(signal.SIGCONT)
-            # The developer's CLI is still connected to a, which now says the graph is b's; as with
-            # a killed owner, the test reconnects to b itself.
-            p.kill()
-            p.communicate()
-            code, out, err = b.corvid("wait", str(graph["id"]), "--json", timeout=150)
-            check(code == 0, f"corvid wait on b: exit {code}: {err}")
+            # The developer's CLI (given only a) waits on a, which ends the wait naming b, the new
+            # owner (`redirect`): the library resumes the wait on b.
+            code, out, err = finish(p, 150, "corvid submit --wait --server a across a's stall")
+            check(code == 0, f"corvid submit --wait --server {a.url}: exit {code}: {err}")
             check_outputs(json.loads(out), doc, "graph adopted from a stalled owner")
             wait_until(lambda: graph_on(a, "stalled-owner") is None, 10, "server a to drop the graph it lost")
             check(metric_value(a, "corvid_leases_lost_total") >= 1, "a's /metrics counts no lost lease")

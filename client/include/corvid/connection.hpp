@@ -71,6 +71,11 @@ struct ConnectionOptions {
   std::string name;  // shown as the graph owner
   // How long a lost connection is retried (with backoff from 100 ms to 2 s) before giving up.
   std::chrono::milliseconds reconnect_window{120000};
+  // How long a request whose graph's owner (named by a `redirect` answer) cannot be reached keeps
+  // failing over through the known servers, with backoff, until one answers for the graph: 3 x the
+  // server's default --lease-ms (10 s), as another server adopts a dead owner's graphs within
+  // about 1.33 x the lease.
+  std::chrono::milliseconds owner_search_window{30000};
   std::size_t max_frame_bytes = 1024u << 20;
 };
 
@@ -93,7 +98,13 @@ class Connection {
   // again, so a request must be safe to repeat (wait, end, cancel) or be handled by `on_resend`,
   // which is called before a repeat and may return false to give up (ServerUnreachable). A drop
   // fails over to the next server; an error from a server the request failed over to says so
-  // (that server may not know the request's graph).
+  // (that server may not know the request's graph). An `error` naming the graph's owner
+  // (`redirect`, several servers on one store) is followed: the request goes to that server
+  // (added to the known ones) and is sent again, at most RedirectChain::kMaxRedirects times
+  // (then ServerError naming the chain); a redirect that is not a ws:// server address throws
+  // ServerError. When the owner named cannot be reached, the request fails over through the
+  // known servers with backoff until one answers for the graph, for at most owner_search_window
+  // (then ServerUnreachable).
   // With a deadline, or after interrupt(), throws RequestStopped when it passes. Returns the
   // request_id used last.
   using Deadline = std::optional<std::chrono::steady_clock::time_point>;
@@ -124,6 +135,17 @@ class Connection {
   // connect_once() to each server in turn from server(), once; the error names every address.
   void connect_any();
   Frame read_frame(Deadline deadline = std::nullopt);
+  // When the owner a redirect named cannot be reached: the time the search for a server that
+  // answers for the graph gives up, and the next pause between tries.
+  struct OwnerSearch {
+    std::optional<std::chrono::steady_clock::time_point> ends;
+    std::chrono::milliseconds backoff{100};
+  };
+  // Connects to the server `url` names for the request that got `error` (follows `chain`), or,
+  // when it cannot be reached, to another known server after a pause (`search`). Throws as
+  // request() documents.
+  void follow_redirect(const std::string& url, const std::string& error, RedirectChain& chain, OwnerSearch& search,
+                       Deadline deadline);
   void drop();
 
   ConnectionOptions options_;

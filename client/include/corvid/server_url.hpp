@@ -41,6 +41,29 @@ std::string server_list_text(const std::vector<ServerUrl>& servers);
 // its index in the list, or nullopt when it was not added for want of room.
 std::optional<std::size_t> add_server(std::vector<ServerUrl>& servers, const ServerUrl& url);
 
+// The server a `redirect` in an error reply names (a server address from the network), checked by
+// protocol::server_address_problem. Throws std::invalid_argument naming the problem, and for a
+// wss:// address (libcorvid speaks ws:// only).
+ServerUrl parse_redirect_url(const std::string& url);
+
+// The servers one request was redirected to, in order: stops a request that servers keep sending
+// round (two servers naming each other as a graph's owner). Plain value type.
+class RedirectChain {
+ public:
+  // Redirects one request follows at most.
+  static constexpr std::size_t kMaxRedirects = 5;
+  // `first`: the server the request went to first.
+  explicit RedirectChain(ServerUrl first) : servers_{std::move(first)} {}
+  // Records a redirect to `to`. Throws std::length_error naming the chain (text()) when the
+  // request has already followed kMaxRedirects.
+  void follow(const ServerUrl& to);
+  // "ws://a:1 -> ws://b:2 -> ...": the servers in the order the request went to them.
+  std::string text() const;
+
+ private:
+  std::vector<ServerUrl> servers_;
+};
+
 // CORVID_SERVER if set and non-empty, else "ws://localhost:9999".
 std::string default_server_url();
 
