@@ -1287,6 +1287,12 @@ def case_pg_values_redirect(c):
                   "the value through the redirect differs from NumPy's")
             with urllib.request.urlopen(f"http://127.0.0.1:{b.port}/api/graphs/{graph_id}", timeout=10) as r:
                 check(json.loads(r.read())["id"] == graph_id, "GET /api/graphs/<id> on b did not reach a's graph")
+        except BaseException:
+            stop_servers(servers, True)
+            raise
+        stop_servers(servers, False)
+
+
 def case_pg_redirect(c):
     """Two servers on one PostgreSQL database, lease 1.5 s. A developer connected to server B only
     waits on a graph server A owns: B answers with `redirect`, the library follows it and the
