@@ -167,11 +167,13 @@ TEST_CASE("the submit frame carries tensor values as binary tensors, never JSON 
   CHECK_FALSE(submit_frame(spec, 1, std::nullopt).header.contains("graph_id"));
 }
 
-TEST_CASE("a graph file's verify field reaches the submit; anything but off or replicate is refused") {
+TEST_CASE("a graph file's verify field reaches the submit, anything but off, adaptive or replicate is refused") {
   nlohmann::json doc = nlohmann::json::parse(kReadme);
   CHECK_FALSE(submit_frame(parse_graph_json(doc), 1, std::nullopt).header.contains("verify"));
   doc["verify"] = "replicate";
   CHECK(submit_frame(parse_graph_json(doc), 1, std::nullopt).header["verify"] == "replicate");
   doc["verify"] = "sometimes";
-  CHECK_THROWS_WITH_AS(parse_graph_json(doc), "'verify' must be \"off\" or \"replicate\"", GraphError);
+  CHECK_THROWS_WITH_AS(parse_graph_json(doc), "'verify' must be \"off\", \"adaptive\" or \"replicate\"", GraphError);
+  doc["verify"] = "adaptive";
+  CHECK(submit_frame(parse_graph_json(doc), 1, std::nullopt).header["verify"] == "adaptive");
 }

@@ -267,7 +267,7 @@ TEST_CASE("the token is the one given, else CORVID_TOKEN, else NoToken with the 
   else ::unsetenv("CORVID_DATA_DIR");
 }
 
-TEST_CASE("optimizers record their update ops and rebind the parameters; bad use is refused at once") {
+TEST_CASE("optimizers record their update ops and rebind the parameters, bad use is refused at once") {
   Graph graph{"optimizers"};
   Value w = t({1.0, 2.0}), b = t({0.5});
   const std::string w0 = w.id(), b0 = b.id();

@@ -100,7 +100,7 @@ TEST_CASE("postgresql: stores on one database never hand out the same graph id a
   CHECK(c->next_graph_id(1) == *ids.rbegin() + 1);
 }
 
-TEST_CASE("postgresql: an expired lease is adopted with a new epoch; the former owner's writes are fenced off") {
+TEST_CASE("postgresql: an expired lease is adopted with a new epoch, the former owner's writes are fenced off") {
   const std::string url = fresh_postgres_database();
   auto a = open_postgres_store(url, {1000, "ws://a:1"});
   auto b = open_postgres_store(url, {1000, "ws://b:2"});

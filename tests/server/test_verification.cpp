@@ -478,7 +478,7 @@ TEST_CASE("adaptive: a fleet of one is verified by the server's kernel until the
   CHECK(worker_status(h, 1)["quarantined"] == false);
 }
 
-TEST_CASE("adaptive: a liar among honest workers is quarantined with the evidence; no wrong value delivered") {
+TEST_CASE("adaptive: a liar among honest workers is quarantined with the evidence, no wrong value delivered") {
   Harness h(adaptive());
   for (WorkerId w : {1, 2, 3}) h.connect_worker(w);
   h.connect_client(10);
@@ -563,7 +563,7 @@ TEST_CASE("adaptive: a liar honest for 50 groups is quarantined and what it deli
   CHECK(worker_status(h, 4)["quarantined"] == false);
 }
 
-TEST_CASE("a worker token's worker is trusted; quarantined, it stays so across a restart") {
+TEST_CASE("a worker token's worker is trusted, quarantined, it stays so across a restart") {
   Harness h(adaptive(1));
   h.connect_worker(1, 10, 10, {}, true);
   h.connect_worker(2);  // an honest volunteer
