@@ -587,19 +587,20 @@ def case_map_cli(c):
 
 def case_map_max_time(c):
     c.start_server()
-    # About a second per slice on this worker: most slices cannot finish within 3 s.
+    # A quarter to one second per slice on this worker, depending on the machine: 32 slices cannot
+    # all finish within 3 s (8 did once, in a fresh clone on a quick core).
     c.start_worker("slow", slowdown=1000)
     c.wait_workers_ready(["slow"])
     rng = np.random.default_rng(8)
     w = (rng.standard_normal((256, 256)) / 16).astype(np.float32).round(3)
-    slices = [rng.standard_normal((256, 256)).astype(np.float32).round(3) for _ in range(8)]
+    slices = [rng.standard_normal((256, 256)).astype(np.float32).round(3) for _ in range(32)]
     doc = matmul_sum_job("map-max-time", w, slices)
     code, out, err = c.corvid("map", c.graph_file("map.json", doc), "--json", "--max-time", "3", timeout=60)
     events = [json.loads(line) for line in out.splitlines()]
     check(code == 1, f"exit {code} for a job stopped by --max-time: {err}")
     check(events[-1]["event"] == "done" and events[-1]["status"] == "timed_out", f"last event {events[-1]}")
     results = [e for e in events if e["event"] == "result"]
-    check(len(results) < 8, "every slice finished within --max-time; make the slices slower")
+    check(len(results) < len(slices), "every slice finished within --max-time; make the slices slower")
     for r in results:
         want = float((slices[r["slice"]] @ w).sum())
         check(abs(r["data"][0] - want) <= 1e-3 * max(1.0, abs(want)), f"slice {r['slice']}: {r['data']} vs {want}")
