@@ -277,10 +277,15 @@
     return first;
   }
 
-  // "2 cores on host:port": the slots that have a connection.
+  // The servers the slots are connected to (slots fail over on their own), "host:port, ...".
+  function slotServers() {
+    return [...new Set(slots.filter((s) => s.server).map((s) => s.server))].join(', ') || location.host;
+  }
+
+  // "2 cores on host:port": the slots that have a connection, and where.
   function connectedText() {
     const n = slots.filter((s) => s.workerId !== null && s.wanted).length;
-    return `${n} core${n === 1 ? '' : 's'} on ${location.host}`;
+    return `${n} core${n === 1 ? '' : 's'} on ${slotServers()}`;
   }
 
   // ---- rendering ----
@@ -464,7 +469,7 @@
       case 'welcome':
         slot.workerId = m.workerId;
         slot.server = m.server;  // slots fail over on their own: show every server they are on
-        ui.server.textContent = [...new Set(slots.filter((s) => s.server).map((s) => s.server))].join(', ');
+        ui.server.textContent = slotServers();
         sessionStorage.setItem(storeWorkerId(slot.index), String(m.workerId));
         render();
         break;

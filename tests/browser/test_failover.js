@@ -56,6 +56,8 @@ h.runTest('the page fails over to its server\'s peer, and a drain moves workers 
     await tab.waitForFunction((want) => document.getElementById('server').textContent === want,
       `127.0.0.1:${port2}`, { timeout: 15000 });
     h.check(true, `the page shows server 2 (127.0.0.1:${port2})`);
+    const stateLine = await tab.evaluate(() => document.getElementById('state-detail').textContent);
+    h.check(stateLine === `2 cores on 127.0.0.1:${port2}`, `the state line names server 2, not the page's origin ("${stateLine}")`);
     await h.screenshots(tab, h.requireArg(t.args, 'artifacts'), 'participate-failed-over');
 
     const file = path.join(t.dataDir, 'on-server-2.json');
