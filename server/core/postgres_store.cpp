@@ -153,14 +153,17 @@ struct Param {
 // One libpq connection. Every call throws std::runtime_error on a database error.
 class Connection {
  public:
-  explicit Connection(const std::string& url) : url_(url) {
+  // `settings`: SET statements for the session, made again whenever the connection is reopened.
+  explicit Connection(const std::string& url, std::vector<std::string> settings = {})
+      : url_(url), settings_(std::move(settings)) {
+    settings_.insert(settings_.begin(), "SET client_min_messages = warning");
     conn_ = PQconnectdb(url.c_str());
     if (PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = one_line(PQerrorMessage(conn_));
       PQfinish(conn_);
       throw std::runtime_error("cannot connect to the PostgreSQL store " + redacted_url(url) + ": " + msg);
     }
-    exec("SET client_min_messages = warning");
+    apply_settings();
   }
   ~Connection() { PQfinish(conn_); }
   Connection(const Connection&) = delete;
@@ -216,9 +219,14 @@ class Connection {
     PQreset(conn_);
     if (PQstatus(conn_) != CONNECTION_OK)
       throw std::runtime_error("lost the PostgreSQL store " + redacted_url(url_) + ": " + one_line(PQerrorMessage(conn_)));
+    apply_settings();
+  }
+  void apply_settings() {
+    for (const std::string& sql : settings_) exec(sql.c_str());
   }
 
   std::string url_;
+  std::vector<std::string> settings_;
   PGconn* conn_ = nullptr;
 };
 
@@ -264,8 +272,15 @@ std::string id_array(const Ids& ids) {
 // others (one connection; not thread-safe, like the others).
 class PostgresGraphStore final : public GraphStore {
  public:
+  // A server stopped inside a transaction (SIGSTOP, a VM paused) would hold its lease rows locked
+  // (FOR SHARE) and so keep every other server from adopting its graphs for as long as it is
+  // stopped: PostgreSQL ends a session idle in a transaction for half a lease, which rolls the
+  // transaction back and frees the rows (the stopped server finds its connection gone, reopens
+  // it and learns at its next renewal that its leases were taken).
   PostgresGraphStore(const std::string& url, const PostgresOptions& options)
-      : db_(url), lease_(std::to_string(static_cast<int64_t>(options.lease_ms)) + " milliseconds") {
+      : db_(url, {"SET idle_in_transaction_session_timeout = " +
+                  std::to_string(std::max<int64_t>(50, static_cast<int64_t>(options.lease_ms / 2)))}),
+        lease_(std::to_string(static_cast<int64_t>(options.lease_ms)) + " milliseconds") {
     if (options.lease_ms < 100) throw std::runtime_error("the lease time must be at least 100 ms");
     prepare_schema(db_, url);
     Connection::Transaction tx(db_);
