@@ -25,6 +25,7 @@ importScripts('wire.js');
 const PROTOCOL_VERSION = 1;
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_MAX_MS = 15000;
+const SEND_POLL_MS = 2;    // how long whenSent looks again at once before it polls on a timer
 
 let kernel = null;         // the loaded wasm kernel (kept across connections)
 let score = null;          // the benchmark result (measured once per worker)
@@ -65,7 +66,16 @@ let redirectTo = null;     // a redirect's server: the next connection goes ther
 const totals = { groups: 0, ops: 0, computeMs: 0, restMs: 0, errors: 0, cancelled: 0, released: 0, bytesIn: 0, bytesOut: 0 };
 
 function post(message) { self.postMessage(message); }
-function setState(state, detail = '', extra = {}) { post({ type: 'state', state, detail, ...extra }); }
+// Tells the page the slot's state; a state the page already has (a slot is 'working' on every
+// group) is not posted again, so that the page does not redraw on every group.
+let postedState = null;
+function setState(state, detail = '', extra = {}) {
+  const message = { type: 'state', state, detail, ...extra };
+  const key = JSON.stringify(message);
+  if (key === postedState) return;
+  postedState = key;
+  post(message);
+}
 function log(level, message) { post({ type: 'log', level, message }); }
 
 self.onmessage = (event) => {
@@ -106,6 +116,7 @@ function fail(error) {
 async function start({ name, resumeId, slowdown: factor, device: deviceId, slot: slotIndex, dutyCycle: duty, kernel: variant }) {
   if (wanted) return;
   wanted = true;
+  postedState = null;  // the page shows a restarted slot as loading: every state is news again
   slowdown = Number(factor) > 1 ? Number(factor) : 1;
   dutyCycle = dutyOf(duty);
   device = typeof deviceId === 'string' ? deviceId : '';
@@ -335,7 +346,21 @@ function cancelled(groupId) {
 function schedulePump() {
   if (pumpScheduled) return;
   pumpScheduled = true;
-  setTimeout(pump, Math.max(0, restUntilMs - performance.now()));
+  const waitMs = restUntilMs - performance.now();
+  if (waitMs > 0) setTimeout(pump, waitMs);
+  else soon(pump);
+}
+
+// Runs fn in a task of its own as soon as the thread is free. setTimeout(fn, 0) would not do:
+// a timer set from a timer, five deep, waits at least 4 ms (HTML's timer nesting rule), and the
+// slot's groups chain through timers, so every group would wait 4 ms, most of a group's compute.
+// A message to ourselves is not clamped.
+const soonChannel = new MessageChannel();
+const soonQueue = [];
+soonChannel.port1.onmessage = () => { const fn = soonQueue.shift(); if (fn) fn(); };
+function soon(fn) {
+  soonQueue.push(fn);
+  soonChannel.port2.postMessage(0);
 }
 
 // Computes one queued group and sends its reply; one group per task, so that "stop", "cancel"
@@ -395,9 +420,13 @@ function rest() {
 // from waiting on a slow link or server, so both count as busy.
 function whenSent(callback) {
   draining = true;
+  const started = performance.now();
   const check = () => {
     if (socket && socket.readyState === WebSocket.OPEN && socket.bufferedAmount > 0) {
-      setTimeout(check, 1);
+      // The browser's sending tasks run between ours: look again at once for the first
+      // SEND_POLL_MS (a small reply leaves within that), then every millisecond.
+      if (performance.now() - started < SEND_POLL_MS) soon(check);
+      else setTimeout(check, 1);
       return;
     }
     draining = false;

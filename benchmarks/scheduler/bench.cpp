@@ -7,7 +7,7 @@
 //
 // Usage: corvid_scheduler_bench [-r rounds] [--smoke] [--workers N] [--ops N] [--clients N]
 //          [--client-rounds N] [--latency-rounds N] [--makespan-ops N] [--matmul-n N]
-//          [--server-bin P] [--worker-bin P]
+//          [--server-bin P] [--worker-bin P] [--verify off|adaptive|replicate]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -47,6 +47,7 @@ struct Config {
   int client_rounds = 200;     // `a + b` round trips per developer there
   int makespan_ops = 1000;     // equal independent matmul + sum items per makespan run
   int matmul_n = 320;          // each matmul is n x n by n x n
+  std::string verify = "off";  // the servers' --verify: off measures scheduling alone
   std::chrono::seconds timeout{300};  // bound on every wait for the server
 };
 
@@ -112,7 +113,7 @@ struct Throughput {
   double ops_per_s, groups_per_s, ops_per_group;
 };
 Throughput run_throughput(const Config& c) {
-  Server server(c.server_bin, "eft");
+  Server server(c.server_bin, "eft", {"--verify", c.verify});
   Workers workers(c.worker_bin, server, std::vector<double>(static_cast<std::size_t>(c.workers), 1.0));
   server.wait_for_idle_workers(workers.size(), std::chrono::seconds(60));
   Graph graph("throughput", options_for(server));
@@ -147,7 +148,7 @@ double add_round_trip(int i) {
 // Groups/s: `clients` developers at once (one thread and connection each), each doing
 // `client_rounds` fresh `a + b` round trips, so every group holds one op; 1x workers.
 double run_group_rate(const Config& c) {
-  Server server(c.server_bin, "eft");
+  Server server(c.server_bin, "eft", {"--verify", c.verify});
   Workers workers(c.worker_bin, server, std::vector<double>(static_cast<std::size_t>(c.workers), 1.0));
   server.wait_for_idle_workers(workers.size(), std::chrono::seconds(60));
   const long long groups_before = server.groups_done();
@@ -176,7 +177,7 @@ double run_group_rate(const Config& c) {
 // Latency: submit-to-result time of a fresh `a + b` (two fresh 4-element tensors) with one idle
 // worker; returns {p50, p99} in ms over `latency_rounds` (after a few warm-up rounds).
 std::pair<double, double> run_latency(const Config& c) {
-  Server server(c.server_bin, "eft");
+  Server server(c.server_bin, "eft", {"--verify", c.verify});
   Workers workers(c.worker_bin, server, {1.0});
   server.wait_for_idle_workers(1, std::chrono::seconds(60));
   Graph graph("latency", options_for(server));
@@ -193,7 +194,7 @@ std::pair<double, double> run_latency(const Config& c) {
 // Makespan in seconds of `makespan_ops` equal independent items (n x n matmul, then its sum) on workers with these
 // slowdowns, under `policy`: from the submit until every op is final.
 double run_makespan(const Config& c, const std::vector<double>& slowdowns, const std::string& policy) {
-  Server server(c.server_bin, policy);
+  Server server(c.server_bin, policy, {"--verify", c.verify});
   Workers workers(c.worker_bin, server, slowdowns);
   server.wait_for_idle_workers(workers.size(), std::chrono::seconds(60));
   Graph graph("makespan", options_for(server));
@@ -252,6 +253,11 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--matmul-n", c.matmul_n, "size of each square matmul of the makespan runs")->check(CLI::Range(1, 2048));
   app.add_option("--server-bin", c.server_bin, "corvid-server binary")->check(CLI::ExistingFile);
+  app.add_option("--verify", c.verify,
+                 "the servers' --verify: off (default) measures scheduling alone; under adaptive every group "
+                 "of a new worker is replicated on another, which the makespan bound does not count "
+                 "(verification's cost is benchmarks/verification's)")
+      ->check(CLI::IsMember({"off", "adaptive", "replicate"}));
   app.add_option("--worker-bin", c.worker_bin, "corvid-worker binary")->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
   if (smoke) {

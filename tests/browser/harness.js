@@ -178,8 +178,10 @@ async function openParticipatingTab(context, url, label, query = '', { cores = 1
   return page;
 }
 
-// The Participate page's counters, read from the DOM as a volunteer sees them.
+// The Participate page's counters, read from the DOM as a volunteer sees them. The page redraws
+// them at most every 200 ms (VIEW_EVERY_MS in web/participate.js): read after one redraw.
 async function tabCounters(page) {
+  await new Promise((resolve) => setTimeout(resolve, 250));
   return page.evaluate(() => {
     const text = (id) => document.getElementById(id).textContent.trim();
     const number = (id) => Number(text(id).replace(/,/g, ''));
