@@ -14,12 +14,15 @@
 //      emulating devices 2×, 4×, 8×, 16× slower (the Participate page's ?slowdown=f), makespan
 //      under the earliest-finish policy and the round-robin baseline against the lower bound;
 //   5. slots: one tab computing equal independent matmuls with 1 slot, then with 2 slots.
+// Chromium is driven over a bare DevTools connection (bare_chromium.js), as a volunteer's browser
+// runs with no debugger instrumenting its sockets.
 'use strict';
 
 const path = require('path');
 const h = require('../../tests/browser/harness');
 const graphs = require('../../tests/browser/graphs');
 const { DevClient } = require('./dev_client');
+const { launchBareChromium } = require('./bare_chromium');
 
 const args = h.parseArgs();
 const smoke = Boolean(args.smoke);
@@ -162,7 +165,7 @@ async function heterogeneous(browser, policy, slowdowns, count, size) {
 }
 
 async function main() {
-  const browser = await h.launchBrowser();
+  const browser = await launchBareChromium();  // not Playwright: its instrumentation costs the tabs CPU
   try {
     if (runs('kernel')) await kernelLatencyThroughput(browser);
     if (runs('heterogeneous')) await heterogeneousScenario(browser);

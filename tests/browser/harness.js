@@ -284,6 +284,6 @@ async function runTest(name, body) {
 }
 
 module.exports = {
-  parseArgs, requireArg, log, check, sleep, waitFor, ServerProcess, launchBrowser, startServerAndBrowser, clickWhenGroupArrives,
+  CHROMIUM_ARGS, parseArgs, requireArg, log, check, sleep, waitFor, ServerProcess, launchBrowser, startServerAndBrowser, clickWhenGroupArrives,
   setCores, openParticipatingTab, tabCounters, submitGraph, submitValues, numpyReference, checkClose, screenshots, tempDir, runTest,
 };
