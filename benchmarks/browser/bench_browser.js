@@ -1,7 +1,8 @@
 // The browser benchmark: the scheduler's scenarios with headless Chromium tabs as workers.
 //   node --experimental-websocket bench_browser.js --server-bin PATH --wasm-dir DIR
 //        [--tabs 4] [--ops 2000] [--latency-rounds 200] [--smoke] [--only kernel|heterogeneous|slots]
-//        [--verify off|replicate|adaptive (the servers' policy)] [--trace (slots: each slot's groups,
+//        [--verify off|replicate|adaptive (the servers' policy: parts 1-3 default to the server's
+//        default, adaptive; parts 4 and 5 to off, as they measure scheduling and the tab)] [--trace (slots: each slot's groups,
 //        ops, benchmark and learned speed after each graph)]
 // Prints:
 //   1. the wasm kernel as measured inside the browser (the Participate benchmark entry point and
@@ -127,13 +128,14 @@ function equalOpsGraph(count, size) {
 }
 
 // Makespan of `count` × sum(W @ W) (size×size W) on tabs with the given slowdowns, under a server
-// policy, after a warm-up graph. Also the tabs' own rates during the run (ops over the compute
+// policy, after a warm-up graph. Verification is off unless --verify says otherwise: under
+// adaptive, new tabs' groups are replicated on other tabs, work the bound does not count. Also the tabs' own rates during the run (ops over the compute
 // time they reported, which a slowed tab multiplies by its slowdown): the bound under the same
 // contention is count / Σ rates.
 async function heterogeneous(browser, policy, slowdowns, count, size) {
   const dataDir = h.tempDir('corvid-browser-bench-');
   const server = await new h.ServerProcess({ serverBin: h.requireArg(args, 'server-bin'), dataDir, wasmDir: args.wasmDir,
-    extraArgs: ['--policy', policy, ...(args.verify ? ['--verify', args.verify] : [])] }).start();
+    extraArgs: ['--policy', policy, '--verify', args.verify || 'off'] }).start();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   let client = null;
   try {
@@ -267,9 +269,9 @@ function reducedMatmulsGraph(count, size) {
 // slots' reported compute time over the wall time, [1 slot, 2 slots]}.
 async function slots(browser, count, makers) {
   const dataDir = h.tempDir('corvid-browser-bench-');
-  // Verification is off unless --verify says otherwise: with one tab, the default (adaptive) has
-  // the server's kernel recompute every group of the untrusted tab on the same 2 cores, and the
-  // figure would measure that, not the tab (its cost is in benchmarks/verification).
+  // Verification is off unless --verify says otherwise (as in part 4): with one tab, the default
+  // (adaptive) has the server's kernel recompute every group of the untrusted tab on the same 2
+  // cores, and the figure would measure that, not the tab.
   const server = await new h.ServerProcess({ serverBin: h.requireArg(args, 'server-bin'), dataDir, wasmDir: args.wasmDir,
     extraArgs: ['--verify', args.verify || 'off'] }).start();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
