@@ -481,7 +481,7 @@ PhaseReport LoadGenerator::run_developers(std::chrono::milliseconds duration, pi
     if (up.wait_for(lg.options.timeout) != std::future_status::ready)
       throw std::runtime_error("the developers did not connect within the timeout");
   }
-  const ProcessSample before = sample_process(server_pid);
+  const ProcessSample before = sample_process(server_pid), self_before = sample_process(::getpid());
   const auto start = Clock::now();
   lg.on_io([&] {
     lg.running = true;
@@ -502,6 +502,7 @@ PhaseReport LoadGenerator::run_developers(std::chrono::milliseconds duration, pi
     return r;
   });
   report.server_cpu_s = sample_process(server_pid).cpu_s - before.cpu_s;
+  report.loadgen_cpu_s = sample_process(::getpid()).cpu_s - self_before.cpu_s;
   // Let the rounds in flight finish so the next phase starts clean; one never answered is an error.
   const auto settle_until = Clock::now() + lg.options.timeout;
   auto unanswered = [&] {
