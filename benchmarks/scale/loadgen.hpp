@@ -1,5 +1,7 @@
 // corvid-loadgen's engine: many protocol-speaking workers and developers in one process, on one
-// Asio thread. Workers say hello, report benchmark figures spread over a range of devices, send
+// Asio thread, kept cheap so that it leaves the cores it shares with the server to the server:
+// each connection reads whatever has arrived in one system call into a buffer it keeps, and
+// writes the frames one turn produces in one (loadgen.cpp, Connection). Workers say hello, report benchmark figures spread over a range of devices, send
 // heartbeats and compute the groups they are assigned with the real kernel (GroupExecutor);
 // developers submit fresh `a + b` ops to their graph and wait for the value, checking it. It
 // measures connect times, dispatch latency (submit sent to the assign arriving at a worker),

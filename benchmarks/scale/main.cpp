@@ -4,8 +4,10 @@
 //   corvid-loadgen --workers 10000 --developers 16 --seconds 10
 //       starts corvid-server (--server-bin) with --max-worker-connects-per-s 0 and --verify off
 //       (--verify picks another policy) and prints connect
-//       time, the server's RSS per worker, idle CPU, /api/status and /metrics times, groups/s and
-//       dispatch and submit-to-result latency.
+//       time, the server's RSS per worker, idle CPU, /api/status and /metrics times, groups/s,
+//       CPU time per group of the server and of this load generator (both from /proc over the
+//       developer phase; the server is a child, so `time corvid-loadgen` counts both together),
+//       and dispatch and submit-to-result latency.
 //   corvid-loadgen --port 8080 --token T --server-pid P ...   drives a server already running.
 //   corvid-loadgen --curve 10,100,1000,10000                  the benchmarks/scale table: each
 //       size on a fresh server, with growth ratios between steps.
@@ -135,7 +137,11 @@ void print_header() {
 
 int main(int argc, char** argv) {
   Config c;
-  CLI::App app{"corvid-loadgen: N protocol workers and M developers against a corvid-server"};
+  CLI::App app{
+      "corvid-loadgen: N protocol workers and M developers against a corvid-server. Prints connect time, the "
+      "server's RSS per worker and idle CPU, /api/status and /metrics times, groups/s, CPU microseconds per group "
+      "of the server and of the load generator itself (cpu_us/g server, cpu_us/g loadgen: /proc over the developer "
+      "phase; the two share the machine's cores), dispatch and submit-to-result latency"};
   app.add_option("--server-bin", c.server_bin, "corvid-server to start (unless --port names a running one)");
   app.add_option("--port", c.port, "a running server on 127.0.0.1 (needs --token and --server-pid)");
   app.add_option("--token", c.token, "the running server's developer token");
