@@ -6,11 +6,11 @@
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/detail/hybi13.hpp>
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -28,14 +28,20 @@ namespace corvid::loadgen {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+// Sockets and timers bound to the io_context's own executor (no type-erased executor per operation).
+using Socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+                                         asio::io_context::executor_type>;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
 constexpr std::size_t kWorkerCacheBytes = 16u << 20;  // each simulated worker's kept-tensor budget
 constexpr std::size_t kMaxFrameBytes = 64u << 20;
+constexpr std::size_t kReadBufferBytes = 8u << 10;  // each connection's read buffer to start with (it grows for a longer message)
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
@@ -97,9 +103,15 @@ long raise_fd_limit() {
 }
 
 struct LoadGenerator::Impl {
-  // One WebSocket with a single-writer queue of encoded frames.
+  // One WebSocket client connection (RFC 6455) on a plain socket. The upgrade goes through
+  // Beast's HTTP code; the frames are read and written here rather than by Beast's websocket
+  // stream, which reads and writes one message per system call: this reads whatever has
+  // arrived (several messages at once when they are waiting) into a buffer kept across reads,
+  // and queues the frames a turn of the event loop produces (a developer's submit and wait, say)
+  // to go out in one write. Everything on the wire is unchanged: masked binary messages to the
+  // server (a fresh random mask key per frame), pings answered with pongs.
   struct Connection : std::enable_shared_from_this<Connection> {
-    Connection(Impl& lg, std::string path) : lg(lg), ws(lg.ioc), path(std::move(path)) {}
+    Connection(Impl& lg, std::string path) : lg(lg), socket(lg.ioc), path(std::move(path)) {}
     virtual ~Connection() = default;
     virtual void on_frame(Frame frame) = 0;
     virtual void on_open() = 0;
@@ -107,61 +119,185 @@ struct LoadGenerator::Impl {
 
     void open() {
       started = Clock::now();
-      beast::get_lowest_layer(ws).async_connect(lg.endpoint, [self = shared_from_this()](beast::error_code ec) {
+      socket.async_connect(lg.endpoint, [self = shared_from_this()](beast::error_code ec) {
         if (ec) return self->fail("connect: " + ec.message());
-        beast::get_lowest_layer(self->ws).socket().set_option(tcp::no_delay(true));
-        beast::get_lowest_layer(self->ws).expires_never();
-        self->ws.binary(true);
-        self->ws.read_message_max(kMaxFrameBytes);
-        self->ws.async_handshake(self->lg.options.host, self->path, [self](beast::error_code ec) {
+        self->socket.set_option(tcp::no_delay(true));
+        self->upgrade();
+      });
+    }
+    void upgrade() {
+      websocket::detail::sec_ws_key_type key;
+      websocket::detail::make_sec_ws_key(key);
+      websocket::detail::make_sec_ws_accept(expected_accept, key);
+      auto request = std::make_shared<http::request<http::empty_body>>(http::verb::get, path, 11);
+      request->set(http::field::host, lg.options.host);
+      request->set(http::field::upgrade, "websocket");
+      request->set(http::field::connection, "upgrade");
+      request->set(http::field::sec_websocket_key, key);
+      request->set(http::field::sec_websocket_version, "13");
+      http::async_write(socket, *request, [self = shared_from_this(), request](beast::error_code ec, std::size_t) {
+        if (ec) return self->fail("upgrade: " + ec.message());
+        auto buffer = std::make_shared<beast::flat_buffer>();
+        auto response = std::make_shared<http::response<http::empty_body>>();
+        http::async_read(self->socket, *buffer, *response, [self, buffer, response](beast::error_code ec, std::size_t) {
           if (ec) return self->fail("upgrade: " + ec.message());
+          if (response->result() != http::status::switching_protocols)
+            return self->fail("upgrade: the server answered " + std::to_string(response->result_int()));
+          if ((*response)[http::field::sec_websocket_accept] != beast::string_view(self->expected_accept))
+            return self->fail("upgrade: wrong Sec-WebSocket-Accept");
+          // Bytes after the response's headers are the first frames.
+          const auto rest = buffer->cdata();
+          self->in.resize(std::max(kReadBufferBytes, rest.size()));
+          std::memcpy(self->in.data(), rest.data(), rest.size());
+          self->in_end = rest.size();
           self->on_open();
-          self->read();
+          self->take_frames();
+          self->flush();
+          if (!self->closed) self->read();
         });
       });
     }
     void read() {
-      ws.async_read(in, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        if (ec) return self->fail("read: " + ec.message());
-        Frame frame;
-        try {
-          const auto data = self->in.cdata();
-          frame = decode_frame(static_cast<const uint8_t*>(data.data()), data.size());
-        } catch (const std::exception& e) {
-          return self->fail(std::string("bad frame from the server: ") + e.what());
-        }
-        self->in.consume(self->in.size());
-        self->on_frame(std::move(frame));
-        if (!self->closed) self->read();
-      });
+      socket.async_read_some(asio::buffer(in.data() + in_end, in.size() - in_end),
+                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                               if (ec) return self->fail("read: " + ec.message());
+                               self->in_end += n;
+                               self->take_frames();
+                               self->flush();
+                               if (!self->closed) self->read();
+                             });
     }
+    // Handles every complete WebSocket frame in `in` and keeps the partial one, making room for it.
+    void take_frames() {
+      while (!closed) {
+        const uint8_t* p = in.data() + in_begin;
+        const std::size_t have = in_end - in_begin;
+        if (have < 2) break;
+        const bool fin = p[0] & 0x80;
+        const int opcode = p[0] & 0x0f;
+        if (p[0] & 0x70) return fail("the server set reserved bits (no extension was negotiated)");
+        if (p[1] & 0x80) return fail("the server sent a masked frame");
+        std::size_t header = 2;
+        uint64_t length = p[1] & 0x7f;
+        if (length == 126) {
+          header = 4;
+          if (have < header) break;
+          length = (uint64_t{p[2]} << 8) | p[3];
+        } else if (length == 127) {
+          header = 10;
+          if (have < header) break;
+          length = 0;
+          for (int i = 2; i < 10; ++i) length = (length << 8) | p[i];
+        }
+        if (length > kMaxFrameBytes || message.size() + length > kMaxFrameBytes)
+          return fail("a message from the server is over " + std::to_string(kMaxFrameBytes) + " bytes");
+        if (have < header + length) {
+          make_room(header + static_cast<std::size_t>(length));
+          break;
+        }
+        const uint8_t* payload = p + header;
+        const std::size_t size = static_cast<std::size_t>(length);
+        in_begin += header + size;
+        if (opcode == 0x2 || opcode == 0x0) {
+          if ((opcode == 0x2) == in_message) return fail("the server broke a fragmented message");
+          if (fin && opcode == 0x2) {
+            deliver(payload, size);
+          } else {
+            message.insert(message.end(), payload, payload + size);
+            in_message = !fin;
+            if (fin) {
+              deliver(message.data(), message.size());
+              message.clear();
+            }
+          }
+        } else if (opcode == 0x9) {
+          queue(0xA, payload, size);  // pong with the ping's payload
+        } else if (opcode == 0x8) {
+          const int code = size >= 2 ? (payload[0] << 8) | payload[1] : 1005;
+          return fail("the server closed the connection (" + std::to_string(code) + " " +
+                      std::string(reinterpret_cast<const char*>(payload) + std::min<std::size_t>(2, size),
+                                  size - std::min<std::size_t>(2, size)) +
+                      ")");
+        } else if (opcode != 0xA) {
+          return fail("the server sent opcode " + std::to_string(opcode) + " (only binary messages are expected)");
+        }
+      }
+      if (in_begin == in_end) in_begin = in_end = 0;
+      if (in_end == in.size()) make_room(in.size() - in_begin + 1);
+    }
+    // Moves the unread bytes to the front of `in` and grows it to hold at least `bytes` of them.
+    void make_room(std::size_t bytes) {
+      if (in_begin > 0) {
+        std::memmove(in.data(), in.data() + in_begin, in_end - in_begin);
+        in_end -= in_begin;
+        in_begin = 0;
+      }
+      if (in.size() < bytes) in.resize(std::max(bytes, 2 * in.size()));
+    }
+    void deliver(const uint8_t* data, std::size_t size) {
+      Frame frame;
+      try {
+        frame = decode_frame(data, size);
+      } catch (const std::exception& e) {
+        return fail(std::string("bad frame from the server: ") + e.what());
+      }
+      on_frame(std::move(frame));
+    }
+    // Queues a frame; it goes out with the next flush().
     void send(const Frame& frame) {
       if (closed) return;
-      out.push_back(encode_frame(frame));
-      if (!writing) write_next();
+      const std::vector<uint8_t> bytes = encode_frame(frame);
+      queue(0x2, bytes.data(), bytes.size());
     }
-    void write_next() {
+    // Appends one final, masked WebSocket frame to the bytes waiting to be written.
+    void queue(int opcode, const uint8_t* payload, std::size_t size) {
+      out.push_back(static_cast<uint8_t>(0x80 | opcode));
+      if (size < 126) {
+        out.push_back(static_cast<uint8_t>(0x80 | size));
+      } else if (size <= 0xffff) {
+        out.push_back(0x80 | 126);
+        for (int shift = 8; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(size >> shift));
+      } else {
+        out.push_back(0x80 | 127);
+        for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(uint64_t{size} >> shift));
+      }
+      uint8_t key[4];
+      const uint32_t random = lg.mask_key();
+      std::memcpy(key, &random, 4);
+      out.insert(out.end(), key, key + 4);
+      const std::size_t at = out.size();
+      out.resize(at + size);
+      for (std::size_t i = 0; i < size; ++i) out[at + i] = payload[i] ^ key[i & 3];
+    }
+    // Starts writing the queued frames unless a write is under way (its completion writes them).
+    void flush() {
+      if (closed || writing || out.empty()) return;
       writing = true;
-      ws.async_write(asio::buffer(out.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        self->out.pop_front();
+      std::swap(out, being_written);
+      asio::async_write(socket, asio::buffer(being_written), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        self->writing = false;
+        self->being_written.clear();
         if (ec) return self->fail("write: " + ec.message());
-        if (self->out.empty()) self->writing = false;
-        else self->write_next();
+        self->flush();
       });
     }
     void fail(const std::string& why) {
       if (closed) return;
       closed = true;
       beast::error_code ignored;
-      beast::get_lowest_layer(ws).socket().close(ignored);
+      socket.close(ignored);
       on_closed(why);
     }
 
     Impl& lg;
-    websocket::stream<beast::tcp_stream> ws;
+    Socket socket;
     std::string path;
-    beast::flat_buffer in;
-    std::deque<std::vector<uint8_t>> out;
+    websocket::detail::sec_ws_accept_type expected_accept;
+    std::vector<uint8_t> in;           // bytes read; [in_begin, in_end) not handled yet
+    std::size_t in_begin = 0, in_end = 0;
+    std::vector<uint8_t> message;      // a fragmented message being put together
+    bool in_message = false;
+    std::vector<uint8_t> out, being_written;  // frames queued, and those the write in flight holds
     bool writing = false, closed = false;
     Clock::time_point started;
   };
@@ -207,6 +343,7 @@ struct LoadGenerator::Impl {
       heartbeat.async_wait([self = std::static_pointer_cast<Worker>(shared_from_this())](beast::error_code ec) {
         if (ec || self->closed) return;
         self->send(protocol::encode(protocol::Heartbeat{0}));
+        self->flush();
         self->beat();
       });
     }
@@ -216,7 +353,7 @@ struct LoadGenerator::Impl {
     }
 
     int index;
-    asio::steady_timer heartbeat;
+    Timer heartbeat;
     GroupExecutor executor;
     double gflops, gbs;
     double heartbeat_ms = 5000;
@@ -304,14 +441,16 @@ struct LoadGenerator::Impl {
       if (lg.running && lg.options.rate_per_developer <= 0) round();
     }
     void start() {
-      if (lg.options.rate_per_developer <= 0) return round();
-      pace();
+      if (lg.options.rate_per_developer > 0) return pace();
+      round();
+      flush();
     }
     void pace() {
       pacer.expires_after(std::chrono::microseconds(static_cast<int64_t>(1e6 / lg.options.rate_per_developer)));
       pacer.async_wait([self = std::static_pointer_cast<Developer>(shared_from_this())](beast::error_code ec) {
         if (ec || self->closed || !self->lg.running) return;
         self->round();
+        self->flush();
         self->pace();
       });
     }
@@ -321,13 +460,14 @@ struct LoadGenerator::Impl {
     }
 
     int index;
-    asio::steady_timer pacer;
+    Timer pacer;
     uint64_t graph = 0;
     int rounds_sent = 0;
     std::unordered_map<int, Clock::time_point> sent_at;
   };
 
-  explicit Impl(LoadOptions o) : options(std::move(o)), work(asio::make_work_guard(ioc)), rng(42) {
+  explicit Impl(LoadOptions o)
+      : options(std::move(o)), work(asio::make_work_guard(ioc)), rng(42), mask_rng(std::random_device{}()) {
     endpoint = tcp::endpoint(asio::ip::make_address(options.host), options.port);
     thread = std::thread([this] { ioc.run(); });
   }
@@ -404,6 +544,7 @@ struct LoadGenerator::Impl {
       ++rounds;
     }
   }
+  uint32_t mask_key() { return static_cast<uint32_t>(mask_rng()); }
   void note_error(const std::string& error) {
     if (errors.size() < 5) errors.push_back(error);
   }
@@ -423,7 +564,8 @@ struct LoadGenerator::Impl {
   asio::io_context ioc;
   asio::executor_work_guard<asio::io_context::executor_type> work;  // run() waits for posted work
   tcp::endpoint endpoint;
-  std::mt19937 rng;
+  std::mt19937 rng;       // the fleet's benchmark figures and heartbeat jitter (fixed seed)
+  std::mt19937 mask_rng;  // WebSocket mask keys
   std::thread thread;
   std::vector<std::shared_ptr<Worker>> workers;
   std::vector<std::shared_ptr<Developer>> developers;
@@ -481,7 +623,7 @@ PhaseReport LoadGenerator::run_developers(std::chrono::milliseconds duration, pi
     if (up.wait_for(lg.options.timeout) != std::future_status::ready)
       throw std::runtime_error("the developers did not connect within the timeout");
   }
-  const ProcessSample before = sample_process(server_pid);
+  const ProcessSample before = sample_process(server_pid), self_before = sample_process(::getpid());
   const auto start = Clock::now();
   lg.on_io([&] {
     lg.running = true;
@@ -502,6 +644,7 @@ PhaseReport LoadGenerator::run_developers(std::chrono::milliseconds duration, pi
     return r;
   });
   report.server_cpu_s = sample_process(server_pid).cpu_s - before.cpu_s;
+  report.loadgen_cpu_s = sample_process(::getpid()).cpu_s - self_before.cpu_s;
   // Let the rounds in flight finish so the next phase starts clean; one never answered is an error.
   const auto settle_until = Clock::now() + lg.options.timeout;
   auto unanswered = [&] {

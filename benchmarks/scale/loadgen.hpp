@@ -1,9 +1,13 @@
 // corvid-loadgen's engine: many protocol-speaking workers and developers in one process, on one
-// Asio thread. Workers say hello, report benchmark figures spread over a range of devices, send
+// Asio thread, kept cheap so that it leaves the cores it shares with the server to the server:
+// each connection reads whatever has arrived in one system call into a buffer it keeps, and
+// writes the frames one turn produces in one (loadgen.cpp, Connection). Workers say hello, report benchmark figures spread over a range of devices, send
 // heartbeats and compute the groups they are assigned with the real kernel (GroupExecutor);
 // developers submit fresh `a + b` ops to their graph and wait for the value, checking it. It
 // measures connect times, dispatch latency (submit sent to the assign arriving at a worker),
-// submit-to-result latency and groups/s; /proc gives the server's RSS and CPU time.
+// submit-to-result latency and groups/s; /proc gives the server's RSS and CPU time, and this
+// process's own CPU time (/proc/self: the server is a child, so `time corvid-loadgen` would add
+// the server's CPU to the load generator's).
 #pragma once
 
 #include <sys/types.h>
@@ -43,6 +47,7 @@ struct PhaseReport {
   Latency dispatch_ms;          // submit sent -> assign at a worker
   Latency result_ms;            // submit sent -> values at the developer
   double server_cpu_s = 0;      // server CPU time (user + system) during the phase
+  double loadgen_cpu_s = 0;     // this process's CPU time (every thread, user + system) during the phase
 };
 
 // The server process as /proc shows it.
