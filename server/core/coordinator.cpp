@@ -233,11 +233,10 @@ void CoordinatorImpl::free_released(Graph& graph, const std::vector<OpIndex>& op
       graph.free_value(op);
       store_.record_freed(graph, op);
       const std::string name = graph.wire_name(op);
-      for (auto& [id, w] : fleet_.all())
-        if (w.kept.has(name)) {
-          w.kept.erase(name);
-          forget[id].push_back(name);
-        }
+      for (WorkerId id : fleet_.keeping(name)) {
+        fleet_.find(id)->kept.erase(name);
+        forget[id].push_back(name);
+      }
     }
     // The inputs of a final op may be freeable now; through a value that stayed on a worker (or
     // was freed), theirs too.
