@@ -221,7 +221,9 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
   for (const auto& id : staged.submit.outputs) {
     auto n = new_index.find(id);
     const OpIndex op = n != new_index.end() ? n->second : graph->index.at(id);
-    if (std::find(staged.outputs.begin(), staged.outputs.end(), op) == staged.outputs.end()) staged.outputs.push_back(op);
+    // Only an op of an earlier submit can already be one; a new op can only be named twice here.
+    const auto from = n != new_index.end() ? staged.outputs.begin() + graph->outputs.size() : staged.outputs.begin();
+    if (std::find(from, staged.outputs.end(), op) == staged.outputs.end()) staged.outputs.push_back(op);
     if (n != new_index.end())
       staged.submit.ops[op - base].requested = true;
     else
