@@ -346,8 +346,10 @@ void CoordinatorImpl::handle_wait(ClientId client, const protocol::Wait& request
     }
   }
   waiter.sent.assign(waiter.ids.size(), 0);
+  // A wait answered at once does not wait: its answer is the only frame (no progress before it).
+  if (serve_waiter(waiter)) return;
   send_progress(waiter, *graph);
-  if (!serve_waiter(waiter)) waiters_.push_back(std::move(waiter));
+  waiters_.push_back(std::move(waiter));
 }
 
 void CoordinatorImpl::handle_cancel(ClientId client, const protocol::CancelOps& request) {
