@@ -6,12 +6,20 @@
 #include "server/core/coordinator_impl.hpp"
 
 namespace corvid::server {
+namespace {
+
+// Whether w's mirror holds op's value (no name is built for a worker that keeps nothing).
+bool kept_on(const WorkerState& w, const Graph& graph, OpIndex op) {
+  return !w.kept.empty() && w.kept.has(graph.wire_name(op));
+}
+
+}  // namespace
 
 double CoordinatorImpl::input_bytes_on(const WorkerState& w, const GroupPlan& plan) const {
   const Graph& graph = graphs_.at(plan.graph);
   double bytes = 0;
   for (OpIndex in : plan.external) {
-    if (w.kept.has(graph.wire_name(in))) continue;
+    if (kept_on(w, graph, in)) continue;
     bytes += value_bytes(graph.ops[in]);
   }
   return bytes;
@@ -113,7 +121,7 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const ReadyWork& ready, WorkerS
     GroupPlan plan = grow_group(
         graph, sizing, group_limits,
         [&](OpIndex op) { return alternatives && graph.ops[op].avoid_worker == w.id; },
-        [&](OpIndex op) { return w.kept.has(graph.wire_name(op)); },
+        [&](OpIndex op) { return kept_on(w, graph, op); },
         [&](OpIndex op) { return reported_by(graph, op, w.id); });
     if (plan.empty()) continue;
     plan.raw_ms = w.speed.raw_ms(plan.cost, static_cast<int>(plan.ops.size()));
@@ -149,7 +157,7 @@ bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan
   // Gather the input values first: one missing from the store means computing it again.
   std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> inputs;
   for (OpIndex in : plan.external) {
-    if (w.kept.has(graph.wire_name(in))) continue;
+    if (kept_on(w, graph, in)) continue;
     auto value = value_of(graph, in);
     if (!value) {
       ensure_value(graph, in);

@@ -63,6 +63,7 @@ class KeptTensors {
   void erase(const std::string& name);
   void clear();
   std::size_t size() const { return cache_.size(); }
+  bool empty() const { return cache_.size() == 0; }
   const std::list<LruCache<bool>::Entry>& entries() const { return cache_.entries(); }
 
  private:
