@@ -250,6 +250,7 @@ void CoordinatorImpl::apply_submit(StagedSubmit& staged) {
   Graph* graph = nullptr;
   if (created) {
     graph = &graphs_.emplace(staged.graph, std::move(*staged.fresh)).first->second;
+    graph->report_ready_to(ready_graphs_);
     if (!graph->submit_key.empty()) graph_by_key_[{graph->owner, graph->submit_key}] = graph->id;
   } else {
     graph = &graphs_.at(staged.graph);  // not removed: remove_old_graphs spares staged graphs

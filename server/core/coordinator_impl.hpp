@@ -130,7 +130,7 @@ class CoordinatorImpl final : public Coordinator {
   bool has_ready_work() const;
   // The graphs with ready ops in the order they are offered work (developers take turns, and each
   // developer's graphs take turns, so a developer with many graphs gets no more than the others),
-  // and the ready work they hold in all. One pass over the graphs.
+  // and the ready work they hold in all. One pass over the graphs with ready ops.
   struct ReadyWork {
     std::vector<Graph*> order;
     Cost cost;
@@ -333,6 +333,7 @@ class CoordinatorImpl final : public Coordinator {
   std::mt19937_64 rng_;
 
   std::map<GraphId, Graph> graphs_;
+  ReadyGraphs ready_graphs_;  // the graphs_ with ready ops (Graph::report_ready_to): dispatch scans only these
   std::map<std::pair<std::string, std::string>, GraphId> graph_by_key_;  // (owner, submit_key) -> graph
   GraphId next_graph_id_ = 1;
   std::string owner_cursor_;                   // the developer served last: the next group is another's

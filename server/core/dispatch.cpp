@@ -27,8 +27,8 @@ double CoordinatorImpl::input_bytes_on(const WorkerState& w, const GroupPlan& pl
 
 void CoordinatorImpl::dispatch() {
   if (!checks_.empty()) dispatch_replicas();  // replicas before new work
-  // Most calls (a heartbeat, a result that wakes nothing) find nothing to do: that costs the
-  // number of graphs, never the number of workers.
+  // Most calls (a heartbeat, a result that wakes nothing) find nothing to do: that costs
+  // neither the number of graphs nor the number of workers.
   if (!fleet_.benchmarked() || !has_ready_work()) return;
   for (;;) {
     bool assigned = false;
@@ -70,21 +70,16 @@ void CoordinatorImpl::dispatch() {
   }
 }
 
-bool CoordinatorImpl::has_ready_work() const {
-  for (const auto& [id, g] : graphs_)
-    if (!g.ready.empty()) return true;
-  return false;
-}
+bool CoordinatorImpl::has_ready_work() const { return !ready_graphs_.empty(); }
 
 CoordinatorImpl::ReadyWork CoordinatorImpl::ready_work() {
   ReadyWork ready;
   std::map<std::string, std::vector<Graph*>> by_owner;  // graphs with ready ops, in id order
-  for (auto& [id, g] : graphs_) {
-    if (g.ready.empty()) continue;
-    by_owner[g.owner].push_back(&g);
-    ready.cost.flops += g.ready_cost.flops;
-    ready.cost.bytes += g.ready_cost.bytes;
-    ready.ops += static_cast<int>(g.ready.size());
+  for (auto& [id, g] : ready_graphs_) {
+    by_owner[g->owner].push_back(g);
+    ready.cost.flops += g->ready_cost.flops;
+    ready.cost.bytes += g->ready_cost.bytes;
+    ready.ops += static_cast<int>(g->ready.size());
   }
   std::vector<Graph*>& order = ready.order;
   // Developers take turns, starting after the one served last; each developer's graphs take

@@ -77,6 +77,32 @@ TEST_CASE("Graph::ensure_value sends a value-less computed op and its value-less
   CHECK_FALSE(g.mark_requested(2));
 }
 
+TEST_CASE("a graph keeps the index of graphs with ready ops exact, a copy does not") {
+  Graph g = chain();  // b and d ready
+  ReadyGraphs index;
+  g.report_ready_to(index);
+  REQUIRE(index.count(7) == 1);
+  CHECK(index.at(7) == &g);
+  Graph copy = g;  // not in the coordinator's map: changes to it leave the index alone
+  copy.set_status(1, OpStatus::running);
+  copy.set_status(3, OpStatus::running);
+  CHECK(copy.ready.empty());
+  CHECK(index.at(7) == &g);
+  g.set_status(1, OpStatus::running);
+  CHECK(index.count(7) == 1);  // d is still ready
+  g.set_status(3, OpStatus::running);
+  CHECK(index.empty());
+  g.retry(3, 5, "lost", 3);  // pending again, and its input has a value
+  g.refresh_ready(3);
+  CHECK(index.at(7) == &g);
+  g.cancel(3);
+  CHECK(index.empty());
+  g = chain();  // replaced wholesale: reported again
+  CHECK(index.empty());
+  g.report_ready_to(index);
+  CHECK(index.at(7) == &g);
+}
+
 TEST_CASE("GroupTable finds groups by worker, expiry and finished ops") {
   Graph g = chain();
   GroupTable table(1000);
