@@ -2,6 +2,7 @@
 // for it, and the assign that hands them over.
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "server/core/coordinator_impl.hpp"
 
@@ -74,7 +75,7 @@ bool CoordinatorImpl::has_ready_work() const { return !ready_graphs_.empty(); }
 
 CoordinatorImpl::ReadyWork CoordinatorImpl::ready_work() {
   ReadyWork ready;
-  std::map<std::string, std::vector<Graph*>> by_owner;  // graphs with ready ops, in id order
+  std::map<std::string_view, std::vector<Graph*>, std::less<>> by_owner;  // graphs with ready ops, in id order
   for (auto& [id, g] : ready_graphs_) {
     by_owner[g->owner].push_back(g);
     ready.cost.flops += g->ready_cost.flops;
@@ -82,13 +83,14 @@ CoordinatorImpl::ReadyWork CoordinatorImpl::ready_work() {
     ready.ops += static_cast<int>(g->ready.size());
   }
   std::vector<Graph*>& order = ready.order;
+  order.reserve(ready_graphs_.size());
   // Developers take turns, starting after the one served last; each developer's graphs take
   // turns too, starting after that developer's graph served last.
   auto owner = by_owner.upper_bound(owner_cursor_);
   for (std::size_t n = 0; n < by_owner.size(); ++n, ++owner) {
     if (owner == by_owner.end()) owner = by_owner.begin();
     const std::vector<Graph*>& graphs = owner->second;
-    const GraphId last = graph_cursor_[owner->first];
+    const GraphId last = graph_cursor_[std::string(owner->first)];
     const auto first = std::upper_bound(graphs.begin(), graphs.end(), last,
                                         [](GraphId id, const Graph* g) { return id < g->id; });
     order.insert(order.end(), first, graphs.end());
@@ -124,7 +126,8 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const ReadyWork& ready, WorkerS
       // While there is more ready work than the fleet can finish before this worker would be
       // done, every worker helps; in the tail, a group waits for a busy worker that would
       // finish it sooner.
-      const double mine = finish_ms(fleet_.load_of(w), plan, input_bytes_on(w, plan), now(), link_) - now();
+      const double t = now();  // one reading for every worker compared
+      const double mine = finish_ms(fleet_.load_of(w), plan, input_bytes_on(w, plan), t, link_) - t;
       if (may_wait && mine > drain_ms(fleet_.rates(), ready.cost, ready.ops)) {
         const bool disputed = !disputes_.empty();
         sooner = fleet_.first_faster(
@@ -136,7 +139,7 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const ReadyWork& ready, WorkerS
               if (disputed && std::any_of(plan.ops.begin(), plan.ops.end(),
                                           [&](OpIndex op) { return reported_by(graph, op, other.id); }))
                 return false;
-              return finishes_sooner(fleet_.load_of(other), plan, input_bytes_on(other, plan), now(), link_, mine);
+              return finishes_sooner(fleet_.load_of(other), plan, input_bytes_on(other, plan), t, link_, mine);
             });
         if (sooner) return false;
       }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -82,8 +83,8 @@ using ReadyGraphs = std::map<GraphId, Graph*>;
 struct ReadyGraphsLink {
   ReadyGraphs* index = nullptr;
   ReadyGraphsLink() = default;
-  ReadyGraphsLink(const ReadyGraphsLink&) {}
-  ReadyGraphsLink& operator=(const ReadyGraphsLink&) { return *this; }
+  ReadyGraphsLink(const ReadyGraphsLink&) noexcept {}
+  ReadyGraphsLink& operator=(const ReadyGraphsLink&) noexcept { return *this; }
 };
 
 // A developer's graph: its ops, its outputs and the ready frontier the scheduler draws from.
@@ -164,6 +165,8 @@ struct Graph {
   // their dependents.
   OpChanges finalize_downstream(std::vector<OpIndex> stack, OpStatus status, const std::string& error);
 };
+// Staged submits (which hold a new graph) are kept in vectors: growing one must move, not copy.
+static_assert(std::is_nothrow_move_constructible_v<Graph>, "a Graph must move without throwing");
 
 // Splits a wire name "<graph_id>:<op_id>"; false if it is not one.
 bool parse_wire_name(const std::string& name, GraphId& graph, std::string& op_id);
