@@ -115,7 +115,7 @@ TEST_CASE("progress counts the tracked ops that are running and final") {
   CHECK(errors[0].header["error"] == "unknown op id 'zz' in graph " + std::to_string(g));
 }
 
-TEST_CASE("a wait answered at once gets its values without a progress frame; one that waits gets progress first") {
+TEST_CASE("a wait answered at once gets its values without a progress frame, one that waits gets progress first") {
   Harness h;
   h.connect_worker(1);
   h.connect_client(10);
