@@ -51,8 +51,8 @@ class KeptTensors {
   KeptTensors& operator=(const KeptTensors&) = delete;
   ~KeptTensors() { clear(); }
 
-  // Reports this mirror's entries to `holders` as worker `worker`'s from now on. Requires an empty
-  // mirror not attached yet; `holders` outlives it.
+  // Empties the mirror and reports its entries to `holders` as worker `worker`'s from now on;
+  // `holders` must outlive it.
   void attach(KeptHolders& holders, WorkerId worker);
   bool has(const std::string& name) const { return cache_.has(name); }
   // Makes `name` the most recently used, if it is held.
