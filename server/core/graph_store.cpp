@@ -375,7 +375,8 @@ class SqliteGraphStore final : public GraphStore {
   // The rows of one submit (inside a transaction): the graph's row if `create` (else its verify,
   // if it changed), its ops, their values, and the positions of graph.outputs[first_new_output..]
   // on their ops' rows. The graph's row is not rewritten as its outputs grow.
-  void write_submit(const StoredGraph& graph, bool create, std::size_t first_new_output, const std::vector<StoredOp>& ops,
+  void write_submit(const StoredGraph& graph, bool create, std::size_t first_new_output,
+                    const std::vector<StoredOp>& ops,
                     const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& values) {
     const auto id = static_cast<int64_t>(graph.id);
     const std::string verify = graph.verify == VerifyPolicy::off ? "" : verify_policy_name(graph.verify);
@@ -395,7 +396,9 @@ class SqliteGraphStore final : public GraphStore {
     const OpIndex first_new_op = ops.empty() ? std::numeric_limits<OpIndex>::max() : ops.front().seq;
     for (std::size_t i = first_new_output; i < graph.outputs.size(); ++i)
       if (graph.outputs[i] < first_new_op)
-        update_output_->bind(1, id).bind(2, static_cast<int64_t>(graph.outputs[i])).bind(3, static_cast<int64_t>(i + 1)).run();
+        update_output_->bind(1, id).bind(2, static_cast<int64_t>(graph.outputs[i]))
+            .bind(3, static_cast<int64_t>(i + 1))
+            .run();
     for (const auto& [seq, value] : values) write_value(graph.id, seq, *value);
   }
 
