@@ -2,6 +2,7 @@
 // (GroupExecutor) and the server's mirror of it (KeptTensors) are the same structure.
 #pragma once
 
+#include <functional>
 #include <list>
 #include <string>
 #include <unordered_map>
@@ -19,8 +20,11 @@ class LruCache {
     Value value;
     double bytes = 0;
   };
+  // Told the key of each entry evicted to fit the budget (not of erased or cleared ones).
+  using EvictedHook = std::function<void(const std::string& key)>;
 
-  explicit LruCache(double budget_bytes) : budget_(budget_bytes) {}
+  explicit LruCache(double budget_bytes, EvictedHook on_evicted = {})
+      : budget_(budget_bytes), on_evicted_(std::move(on_evicted)) {}
 
   bool has(const std::string& key) const { return index_.count(key) != 0; }
   // The entry's value, made the most recently used; nullptr if there is none.
@@ -43,6 +47,7 @@ class LruCache {
     bytes_ += bytes;
     while (bytes_ > budget_ && !entries_.empty()) {
       bytes_ -= entries_.back().bytes;
+      if (on_evicted_) on_evicted_(entries_.back().key);
       index_.erase(entries_.back().key);
       entries_.pop_back();
     }
@@ -67,6 +72,7 @@ class LruCache {
 
  private:
   double budget_;
+  EvictedHook on_evicted_;
   double bytes_ = 0;
   std::list<Entry> entries_;  // front = most recently used
   std::unordered_map<std::string, typename std::list<Entry>::iterator> index_;

@@ -221,7 +221,9 @@ void CoordinatorImpl::handle_submit(ClientId client, protocol::Submit request) {
   for (const auto& id : staged.submit.outputs) {
     auto n = new_index.find(id);
     const OpIndex op = n != new_index.end() ? n->second : graph->index.at(id);
-    if (std::find(staged.outputs.begin(), staged.outputs.end(), op) == staged.outputs.end()) staged.outputs.push_back(op);
+    // Only an op of an earlier submit can already be one; a new op can only be named twice here.
+    const auto from = n != new_index.end() ? staged.outputs.begin() + graph->outputs.size() : staged.outputs.begin();
+    if (std::find(from, staged.outputs.end(), op) == staged.outputs.end()) staged.outputs.push_back(op);
     if (n != new_index.end())
       staged.submit.ops[op - base].requested = true;
     else
@@ -248,6 +250,7 @@ void CoordinatorImpl::apply_submit(StagedSubmit& staged) {
   Graph* graph = nullptr;
   if (created) {
     graph = &graphs_.emplace(staged.graph, std::move(*staged.fresh)).first->second;
+    graph->report_ready_to(ready_graphs_);
     if (!graph->submit_key.empty()) graph_by_key_[{graph->owner, graph->submit_key}] = graph->id;
   } else {
     graph = &graphs_.at(staged.graph);  // not removed: remove_old_graphs spares staged graphs
@@ -344,8 +347,10 @@ void CoordinatorImpl::handle_wait(ClientId client, const protocol::Wait& request
     }
   }
   waiter.sent.assign(waiter.ids.size(), 0);
+  // A wait answered at once does not wait: its answer is the only frame (no progress before it).
+  if (serve_waiter(waiter)) return;
   send_progress(waiter, *graph);
-  if (!serve_waiter(waiter)) waiters_.push_back(std::move(waiter));
+  waiters_.push_back(std::move(waiter));
 }
 
 void CoordinatorImpl::handle_cancel(ClientId client, const protocol::CancelOps& request) {

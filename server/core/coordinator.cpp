@@ -66,6 +66,7 @@ void CoordinatorImpl::load_from_store() {
   int resumed = 0;
   for (Graph& loaded : store_.load(now(), unix_now())) {
     Graph& g = graphs_[loaded.id] = std::move(loaded);
+    g.report_ready_to(ready_graphs_);
     if (!g.submit_key.empty()) graph_by_key_[{g.owner, g.submit_key}] = g.id;
     next_graph_id_ = std::max(next_graph_id_, g.id + 1);
     if (g.finished()) continue;
@@ -233,11 +234,10 @@ void CoordinatorImpl::free_released(Graph& graph, const std::vector<OpIndex>& op
       graph.free_value(op);
       store_.record_freed(graph, op);
       const std::string name = graph.wire_name(op);
-      for (auto& [id, w] : fleet_.all())
-        if (w.kept.has(name)) {
-          w.kept.erase(name);
-          forget[id].push_back(name);
-        }
+      for (WorkerId id : fleet_.keeping(name)) {
+        fleet_.find(id)->kept.erase(name);
+        forget[id].push_back(name);
+      }
     }
     // The inputs of a final op may be freeable now; through a value that stayed on a worker (or
     // was freed), theirs too.
@@ -354,6 +354,7 @@ void CoordinatorImpl::renew_leases() {
     event("adopted", "graph " + std::to_string(id) + " '" + adopted.name + "' adopted from a server whose lease expired");
     ++stats_.totals.graphs_adopted;
     Graph& g = graphs_[id] = std::move(adopted);
+    g.report_ready_to(ready_graphs_);
     if (!g.submit_key.empty()) graph_by_key_[{g.owner, g.submit_key}] = id;
     touched(id);
   }
@@ -419,6 +420,7 @@ void CoordinatorImpl::drop_lost_graph(GraphId id) {
   for (OpIndex op = 0; op < graph.ops.size(); ++op) apply_changes(graph, graph.cancel(op));
   cancel_finished_groups(id);
   graph_by_key_.erase({graph.owner, graph.submit_key});
+  ready_graphs_.erase(id);
   graphs_.erase(id);
   holding_values_.erase(id);
   touched_.erase(id);
@@ -446,6 +448,7 @@ void CoordinatorImpl::remove_old_graphs() {
     event("removed", "graph " + std::to_string(id) + " '" + g.name + "' removed, finished " +
                          std::to_string(static_cast<int>((unix_now() - g.finished_at) / 3600)) + " h ago");
     graph_by_key_.erase({g.owner, g.submit_key});
+    ready_graphs_.erase(id);
     graphs_.erase(id);
     holding_values_.erase(id);
     touched_.erase(id);

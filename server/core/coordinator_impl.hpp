@@ -128,13 +128,19 @@ class CoordinatorImpl final : public Coordinator {
   // asked, not the fleet.
   void dispatch();
   bool has_ready_work() const;
-  // Offers w a group from the graphs in `order` (graphs_in_fair_order); false if none fits, or
-  // if the group should wait for a worker that would finish it sooner (then `sooner` is that one).
+  // The graphs with ready ops in the order they are offered work (developers take turns, and each
+  // developer's graphs take turns, so a developer with many graphs gets no more than the others),
+  // and the ready work they hold in all. One pass over the graphs with ready ops.
+  struct ReadyWork {
+    std::vector<Graph*> order;
+    Cost cost;
+    int ops = 0;
+  };
+  ReadyWork ready_work();
+  // Offers w a group from the graphs of `ready`, in order; false if none fits, or if the group
+  // should wait for a worker that would finish it sooner (then `sooner` is that one).
   // `may_wait` false: w takes its group even if another worker would finish it sooner.
-  bool try_assign(WorkerState& w, const std::vector<Graph*>& order, WorkerState*& sooner, bool may_wait = true);
-  // Graphs with ready ops in the order they are offered work: developers take turns, and each
-  // developer's graphs take turns, so a developer with many graphs gets no more than the others.
-  std::vector<Graph*> graphs_in_fair_order();
+  bool try_assign(WorkerState& w, const ReadyWork& ready, WorkerState*& sooner, bool may_wait = true);
   // Sends the group (a replica for `check` when not 0); false (and nothing sent) if an input
   // value turned out to be lost.
   bool assign(WorkerState& w, Graph& graph, const GroupPlan& plan, uint64_t check = 0);
@@ -327,6 +333,7 @@ class CoordinatorImpl final : public Coordinator {
   std::mt19937_64 rng_;
 
   std::map<GraphId, Graph> graphs_;
+  ReadyGraphs ready_graphs_;  // the graphs_ with ready ops (Graph::report_ready_to): dispatch scans only these
   std::map<std::pair<std::string, std::string>, GraphId> graph_by_key_;  // (owner, submit_key) -> graph
   GraphId next_graph_id_ = 1;
   std::string owner_cursor_;                   // the developer served last: the next group is another's

@@ -2,16 +2,25 @@
 // for it, and the assign that hands them over.
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "server/core/coordinator_impl.hpp"
 
 namespace corvid::server {
+namespace {
+
+// Whether w's mirror holds op's value (no name is built for a worker that keeps nothing).
+bool kept_on(const WorkerState& w, const Graph& graph, OpIndex op) {
+  return !w.kept.empty() && w.kept.has(graph.wire_name(op));
+}
+
+}  // namespace
 
 double CoordinatorImpl::input_bytes_on(const WorkerState& w, const GroupPlan& plan) const {
   const Graph& graph = graphs_.at(plan.graph);
   double bytes = 0;
   for (OpIndex in : plan.external) {
-    if (w.kept.has(graph.wire_name(in))) continue;
+    if (kept_on(w, graph, in)) continue;
     bytes += value_bytes(graph.ops[in]);
   }
   return bytes;
@@ -19,8 +28,8 @@ double CoordinatorImpl::input_bytes_on(const WorkerState& w, const GroupPlan& pl
 
 void CoordinatorImpl::dispatch() {
   if (!checks_.empty()) dispatch_replicas();  // replicas before new work
-  // Most calls (a heartbeat, a result that wakes nothing) find nothing to do: that costs the
-  // number of graphs, never the number of workers.
+  // Most calls (a heartbeat, a result that wakes nothing) find nothing to do: that costs
+  // neither the number of graphs nor the number of workers.
   if (!fleet_.benchmarked() || !has_ready_work()) return;
   for (;;) {
     bool assigned = false;
@@ -31,7 +40,7 @@ void CoordinatorImpl::dispatch() {
       WorkerState& w = fleet_.in_turn(eligible);
       if (static_cast<int>(w.in_flight.size()) >= options_.max_in_flight_per_worker) return;
       WorkerState* sooner = nullptr;
-      assigned = try_assign(w, graphs_in_fair_order(), sooner);
+      assigned = try_assign(w, ready_work(), sooner);
       if (assigned) fleet_.next_turn();
     } else {
       // Fastest free workers first; each takes a group only if nobody would finish it sooner.
@@ -39,7 +48,7 @@ void CoordinatorImpl::dispatch() {
       // too: only the first few are asked, so idle workers cost nothing here. "Fastest" is for
       // a unit of work; for a given group another free worker may be sooner (a roofline or a
       // learned correction ranks it differently): the one a candidate waits for is asked next.
-      const std::vector<Graph*> order = graphs_in_fair_order();
+      const ReadyWork ready = ready_work();
       std::vector<WorkerState*> candidates = fleet_.free_fastest_first(kDispatchCandidates);
       std::set<WorkerId> asked;
       WorkerState* waited_for_free = nullptr;  // the first candidate that left its group to a free worker
@@ -47,7 +56,7 @@ void CoordinatorImpl::dispatch() {
       for (std::size_t i = 0; i < candidates.size(); ++i) {
         if (!asked.insert(candidates[i]->id).second) continue;
         sooner = nullptr;
-        if ((assigned = try_assign(*candidates[i], order, sooner))) break;
+        if ((assigned = try_assign(*candidates[i], ready, sooner))) break;
         if (sooner && fleet_.load_of(*sooner).has_free_slot) {
           if (!waited_for_free) waited_for_free = candidates[i];
           candidates.insert(candidates.begin() + static_cast<std::ptrdiff_t>(i) + 1, sooner);
@@ -56,41 +65,43 @@ void CoordinatorImpl::dispatch() {
       // The free workers it waited for took nothing (each grows its own group from the tensors
       // it keeps, and two can each find the other sooner): waiting would stall with nothing in
       // flight, so it takes its group after all.
-      if (!assigned && waited_for_free) assigned = try_assign(*waited_for_free, order, sooner, /*may_wait=*/false);
+      if (!assigned && waited_for_free) assigned = try_assign(*waited_for_free, ready, sooner, /*may_wait=*/false);
     }
     if (!assigned) return;
   }
 }
 
-bool CoordinatorImpl::has_ready_work() const {
-  for (const auto& [id, g] : graphs_)
-    if (!g.ready.empty()) return true;
-  return false;
-}
+bool CoordinatorImpl::has_ready_work() const { return !ready_graphs_.empty(); }
 
-std::vector<Graph*> CoordinatorImpl::graphs_in_fair_order() {
-  std::map<std::string, std::vector<Graph*>> by_owner;  // graphs with ready ops, in id order
-  for (auto& [id, g] : graphs_)
-    if (!g.ready.empty()) by_owner[g.owner].push_back(&g);
-  std::vector<Graph*> order;
+CoordinatorImpl::ReadyWork CoordinatorImpl::ready_work() {
+  ReadyWork ready;
+  std::map<std::string_view, std::vector<Graph*>, std::less<>> by_owner;  // graphs with ready ops, in id order
+  for (auto& [id, g] : ready_graphs_) {
+    by_owner[g->owner].push_back(g);
+    ready.cost.flops += g->ready_cost.flops;
+    ready.cost.bytes += g->ready_cost.bytes;
+    ready.ops += static_cast<int>(g->ready.size());
+  }
+  std::vector<Graph*>& order = ready.order;
+  order.reserve(ready_graphs_.size());
   // Developers take turns, starting after the one served last; each developer's graphs take
   // turns too, starting after that developer's graph served last.
   auto owner = by_owner.upper_bound(owner_cursor_);
   for (std::size_t n = 0; n < by_owner.size(); ++n, ++owner) {
     if (owner == by_owner.end()) owner = by_owner.begin();
     const std::vector<Graph*>& graphs = owner->second;
-    const GraphId last = graph_cursor_[owner->first];
+    const GraphId last = graph_cursor_[std::string(owner->first)];
     const auto first = std::upper_bound(graphs.begin(), graphs.end(), last,
                                         [](GraphId id, const Graph* g) { return id < g->id; });
     order.insert(order.end(), first, graphs.end());
     order.insert(order.end(), graphs.begin(), first);
   }
-  return order;
+  return ready;
 }
 
-bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& order, WorkerState*& sooner, bool may_wait) {
+bool CoordinatorImpl::try_assign(WorkerState& w, const ReadyWork& ready, WorkerState*& sooner, bool may_wait) {
   const bool alternatives = fleet_.benchmarked() > 1;
-  for (Graph* candidate : order) {
+  for (Graph* candidate : ready.order) {
     Graph& graph = *candidate;
     // The round-robin baseline sizes groups for an average worker, not for the one it gives them to.
     const SpeedModel sizing = options_.policy == SchedulingPolicy::round_robin ? fleet_.average_speed() : w.speed;
@@ -107,7 +118,7 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& orde
     GroupPlan plan = grow_group(
         graph, sizing, group_limits,
         [&](OpIndex op) { return alternatives && graph.ops[op].avoid_worker == w.id; },
-        [&](OpIndex op) { return w.kept.has(graph.wire_name(op)); },
+        [&](OpIndex op) { return kept_on(w, graph, op); },
         [&](OpIndex op) { return reported_by(graph, op, w.id); });
     if (plan.empty()) continue;
     plan.raw_ms = w.speed.raw_ms(plan.cost, static_cast<int>(plan.ops.size()));
@@ -115,15 +126,9 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& orde
       // While there is more ready work than the fleet can finish before this worker would be
       // done, every worker helps; in the tail, a group waits for a busy worker that would
       // finish it sooner.
-      Cost ready;
-      int ready_ops = 0;
-      for (const auto& [id, g] : graphs_) {
-        ready.flops += g.ready_cost.flops;
-        ready.bytes += g.ready_cost.bytes;
-        ready_ops += static_cast<int>(g.ready.size());
-      }
-      const double mine = finish_ms(fleet_.load_of(w), plan, input_bytes_on(w, plan), now(), link_) - now();
-      if (may_wait && mine > drain_ms(fleet_.rates(), ready, ready_ops)) {
+      const double t = now();  // one reading for every worker compared
+      const double mine = finish_ms(fleet_.load_of(w), plan, input_bytes_on(w, plan), t, link_) - t;
+      if (may_wait && mine > drain_ms(fleet_.rates(), ready.cost, ready.ops)) {
         const bool disputed = !disputes_.empty();
         sooner = fleet_.first_faster(
             plan.cost, static_cast<int>(plan.ops.size()), link_.latency_ms, mine * kSoonerMargin,
@@ -134,7 +139,7 @@ bool CoordinatorImpl::try_assign(WorkerState& w, const std::vector<Graph*>& orde
               if (disputed && std::any_of(plan.ops.begin(), plan.ops.end(),
                                           [&](OpIndex op) { return reported_by(graph, op, other.id); }))
                 return false;
-              return finishes_sooner(fleet_.load_of(other), plan, input_bytes_on(other, plan), now(), link_, mine);
+              return finishes_sooner(fleet_.load_of(other), plan, input_bytes_on(other, plan), t, link_, mine);
             });
         if (sooner) return false;
       }
@@ -150,7 +155,7 @@ bool CoordinatorImpl::assign(WorkerState& w, Graph& graph, const GroupPlan& plan
   // Gather the input values first: one missing from the store means computing it again.
   std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> inputs;
   for (OpIndex in : plan.external) {
-    if (w.kept.has(graph.wire_name(in))) continue;
+    if (kept_on(w, graph, in)) continue;
     auto value = value_of(graph, in);
     if (!value) {
       ensure_value(graph, in);

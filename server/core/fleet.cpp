@@ -6,10 +6,56 @@
 
 namespace corvid::server {
 
+std::vector<WorkerId> KeptHolders::of(const std::string& name) const {
+  auto it = holders_.find(name);
+  return it == holders_.end() ? std::vector<WorkerId>{} : it->second;
+}
+
+void KeptHolders::insert(const std::string& name, WorkerId worker) {
+  std::vector<WorkerId>& workers = holders_[name];
+  if (std::find(workers.begin(), workers.end(), worker) == workers.end()) workers.push_back(worker);
+}
+
+void KeptHolders::erase(const std::string& name, WorkerId worker) {
+  auto it = holders_.find(name);
+  if (it == holders_.end()) return;
+  std::vector<WorkerId>& workers = it->second;
+  workers.erase(std::remove(workers.begin(), workers.end(), worker), workers.end());
+  if (workers.empty()) holders_.erase(it);
+}
+
+void KeptTensors::attach(KeptHolders& holders, WorkerId worker) {
+  clear();
+  holders_ = &holders;
+  worker_ = worker;
+}
+
+void KeptTensors::add(const std::string& name, double bytes) {
+  cache_.add(name, bytes, true);  // evictions leave the index through the LRU's hook
+  if (!holders_) return;
+  if (cache_.has(name))
+    holders_->insert(name, worker_);
+  else
+    holders_->erase(name, worker_);  // too large: any earlier entry of it is gone
+}
+
+void KeptTensors::erase(const std::string& name) {
+  if (!cache_.has(name)) return;
+  cache_.erase(name);
+  unindex(name);
+}
+
+void KeptTensors::clear() {
+  if (holders_)
+    for (const auto& entry : cache_.entries()) holders_->erase(entry.key, worker_);
+  cache_.clear();
+}
+
 WorkerState& Fleet::connect(WorkerId id, double now_ms) {
   remove(id);
   WorkerState& w = workers_[id];
   w.id = id;
+  w.kept.attach(kept_holders_, id);
   w.last_seen_ms = now_ms;
   by_last_seen_.emplace(now_ms, id);
   return w;

@@ -4,10 +4,12 @@
 
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,13 +21,59 @@
 
 namespace corvid::server {
 
+// Which connected workers' KeptTensors hold each tensor name: the reverse of the mirrors, changed
+// only by KeptTensors as its own entries come and go (added, erased, evicted, cleared,
+// destroyed), so it cannot drift from them.
+class KeptHolders {
+ public:
+  // The workers whose mirror holds `name` (empty if none); the cost is in the number of holders.
+  std::vector<WorkerId> of(const std::string& name) const;
+  // Names held by at least one worker.
+  std::size_t names() const { return holders_.size(); }
+
+ private:
+  friend class KeptTensors;
+  void insert(const std::string& name, WorkerId worker);
+  void erase(const std::string& name, WorkerId worker);
+
+  std::unordered_map<std::string, std::vector<WorkerId>> holders_;  // few holders each
+};
+
 // The server's guess of which tensors a worker keeps (from `keep` lists and hello's `cached`),
-// mirroring the worker's bounded LRU cache. A wrong guess costs one missing_input retry.
-class KeptTensors : public LruCache<bool> {
+// mirroring the worker's bounded LRU cache. A wrong guess costs one missing_input retry. Once
+// attached to a KeptHolders (Fleet::connect does), every change shows in it; neither copied nor
+// moved, since the LRU's eviction hook and the index refer to it.
+class KeptTensors {
  public:
   static constexpr double kBudgetBytes = 192e6;  // below the workers' default 256 MB cache
-  KeptTensors() : LruCache<bool>(kBudgetBytes) {}
-  void add(const std::string& name, double bytes) { LruCache<bool>::add(name, bytes, true); }
+  KeptTensors() : cache_(kBudgetBytes, [this](const std::string& name) { unindex(name); }) {}
+  KeptTensors(const KeptTensors&) = delete;
+  KeptTensors& operator=(const KeptTensors&) = delete;
+  ~KeptTensors() { clear(); }
+
+  // Empties the mirror and reports its entries to `holders` as worker `worker`'s from now on;
+  // `holders` must outlive it.
+  void attach(KeptHolders& holders, WorkerId worker);
+  bool has(const std::string& name) const { return cache_.has(name); }
+  // Makes `name` the most recently used, if it is held.
+  void touch(const std::string& name) { cache_.touch(name); }
+  // Holds `name` (`bytes` large) as the most recently used, evicting the least recently used
+  // beyond the budget; a value larger than the budget is not held.
+  void add(const std::string& name, double bytes);
+  void erase(const std::string& name);
+  void clear();
+  std::size_t size() const { return cache_.size(); }
+  bool empty() const { return cache_.size() == 0; }
+  const std::list<LruCache<bool>::Entry>& entries() const { return cache_.entries(); }
+
+ private:
+  void unindex(const std::string& name) {
+    if (holders_) holders_->erase(name, worker_);
+  }
+
+  LruCache<bool> cache_;
+  KeptHolders* holders_ = nullptr;
+  WorkerId worker_ = 0;
 };
 
 // Where a worker stands in the Fleet's indexes (what reindex() inserted, so it can take it out).
@@ -140,10 +188,14 @@ class Fleet {
   std::vector<WorkerId> idle(std::size_t limit) const;
   // True if a benchmarked worker that is not suspect, quarantined or in `except` is connected.
   bool someone_else(const std::set<WorkerId>& except) const;
+  // The workers whose kept-tensor mirror holds `name` (without scanning the fleet).
+  std::vector<WorkerId> keeping(const std::string& name) const { return kept_holders_.of(name); }
+  const KeptHolders& kept_holders() const { return kept_holders_; }
 
  private:
   using Index = std::set<std::pair<double, WorkerId>>;
 
+  KeptHolders kept_holders_;  // before workers_: their mirrors leave it as they are destroyed
   std::map<WorkerId, WorkerState> workers_;
   std::size_t round_robin_next_ = 0;
   int max_in_flight_;

@@ -157,11 +157,20 @@ bool Graph::inputs_available(OpIndex op) const {
   return true;
 }
 
+void Graph::report_ready_to(ReadyGraphs& index) {
+  ready_link.index = &index;
+  if (ready.empty())
+    index.erase(id);
+  else
+    index[id] = this;
+}
+
 void Graph::refresh_ready(OpIndex op) {
   if (ops[op].status == OpStatus::pending && inputs_available(op)) {
     if (ready.insert(op).second) {
       ready_cost.flops += ops[op].cost.flops;
       ready_cost.bytes += ops[op].cost.bytes;
+      if (ready.size() == 1 && ready_link.index) (*ready_link.index)[id] = this;
     }
   } else {
     unready(op);
@@ -172,7 +181,9 @@ void Graph::unready(OpIndex op) {
   if (!ready.erase(op)) return;
   ready_cost.flops -= ops[op].cost.flops;
   ready_cost.bytes -= ops[op].cost.bytes;
-  if (ready.empty()) ready_cost = {};  // no drift from floating-point sums
+  if (!ready.empty()) return;
+  ready_cost = {};  // no drift from floating-point sums
+  if (ready_link.index) ready_link.index->erase(id);
 }
 
 ValueHoldings Graph::holdings() const {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -73,6 +74,19 @@ struct OpChanges {
   void merge(const OpChanges& later);
 };
 
+struct Graph;
+// The coordinator's index of the graphs that have ready ops (id -> graph), kept by the graphs.
+using ReadyGraphs = std::map<GraphId, Graph*>;
+
+// A graph's link to the ReadyGraphs it reports to. A copy of a graph is not in the coordinator's
+// map: the link is neither copied nor moved (an assigned-to graph keeps its own).
+struct ReadyGraphsLink {
+  ReadyGraphs* index = nullptr;
+  ReadyGraphsLink() = default;
+  ReadyGraphsLink(const ReadyGraphsLink&) noexcept {}
+  ReadyGraphsLink& operator=(const ReadyGraphsLink&) noexcept { return *this; }
+};
+
 // A developer's graph: its ops, its outputs and the ready frontier the scheduler draws from.
 // Op state changes keep counts, the ready set and `version` in step and return what changed.
 struct Graph {
@@ -94,6 +108,12 @@ struct Graph {
   int counts[kOpStatusCount] = {0, 0, 0, 0, 0};
   uint64_t version = 0;  // bumped on every status change (progress messages compare it)
   std::size_t unfreed_releases = 0;  // released ops whose value is not freed yet
+  ReadyGraphsLink ready_link;         // see report_ready_to
+
+  // From now on `index` holds this graph exactly while its ready set is not empty (refresh_ready
+  // and unready keep it so). Call it again after replacing the graph wholesale (assignment);
+  // take the graph out of `index` before destroying it.
+  void report_ready_to(ReadyGraphs& index);
 
   // Appends an op (its inputs must already be in the graph) and links it to its inputs'
   // dependents. Returns its index.
@@ -145,6 +165,8 @@ struct Graph {
   // their dependents.
   OpChanges finalize_downstream(std::vector<OpIndex> stack, OpStatus status, const std::string& error);
 };
+// Staged submits (which hold a new graph) are kept in vectors: growing one must move, not copy.
+static_assert(std::is_nothrow_move_constructible_v<Graph>, "a Graph must move without throwing");
 
 // Splits a wire name "<graph_id>:<op_id>"; false if it is not one.
 bool parse_wire_name(const std::string& name, GraphId& graph, std::string& op_id);

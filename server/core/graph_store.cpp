@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -19,7 +20,6 @@ CREATE TABLE IF NOT EXISTS graphs (
   name TEXT NOT NULL,
   owner TEXT NOT NULL,
   created_at REAL NOT NULL,
-  outputs TEXT NOT NULL DEFAULT '[]',
   finished_at REAL NOT NULL DEFAULT 0,
   removed_at REAL NOT NULL DEFAULT 0,
   submit_key TEXT NOT NULL DEFAULT '',
@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS ops (
   error TEXT NOT NULL DEFAULT '',
   requested INTEGER NOT NULL DEFAULT 0,
   released INTEGER NOT NULL DEFAULT 0,
+  output INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (graph_id, seq));
 CREATE TABLE IF NOT EXISTS tensors (
   graph_id INTEGER NOT NULL,
@@ -144,15 +145,18 @@ class SqliteGraphStore final : public GraphStore {
       add_column_if_missing("graphs", "submit_key", "TEXT NOT NULL DEFAULT ''");
       add_column_if_missing("graphs", "verify", "TEXT NOT NULL DEFAULT ''");
       add_column_if_missing("ops", "released", "INTEGER NOT NULL DEFAULT 0");
+      add_column_if_missing("ops", "output", "INTEGER NOT NULL DEFAULT 0");
+      move_outputs_to_ops();
       insert_graph_ = std::make_unique<Statement>(
-          db_, "INSERT INTO graphs (id, name, owner, created_at, outputs, submit_key, verify) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-      update_outputs_ = std::make_unique<Statement>(db_, "UPDATE graphs SET outputs = ?2, verify = ?3 WHERE id = ?1");
+          db_, "INSERT INTO graphs (id, name, owner, created_at, submit_key, verify) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+      update_verify_ = std::make_unique<Statement>(db_, "UPDATE graphs SET verify = ?2 WHERE id = ?1 AND verify <> ?2");
+      update_output_ =
+          std::make_unique<Statement>(db_, "UPDATE ops SET output = ?3 WHERE graph_id = ?1 AND seq = ?2");
       update_finished_ = std::make_unique<Statement>(db_, "UPDATE graphs SET finished_at = ?2 WHERE id = ?1");
       insert_op_ = std::make_unique<Statement>(
           db_,
           "INSERT OR REPLACE INTO ops (graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, "
-          "requested) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+          "requested, output) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
       update_status_ = std::make_unique<Statement>(
           db_, "UPDATE ops SET status = ?3, error = ?4 WHERE graph_id = ?1 AND seq = ?2");
       update_requested_ =
@@ -180,7 +184,7 @@ class SqliteGraphStore final : public GraphStore {
     std::map<GraphId, std::size_t> by_id;
     {
       Statement q(db_,
-                  "SELECT id, name, owner, created_at, outputs, finished_at, submit_key, verify FROM graphs "
+                  "SELECT id, name, owner, created_at, finished_at, submit_key, verify FROM graphs "
                   "WHERE removed_at = 0 "
                   "ORDER BY id");
       while (q.step()) {
@@ -189,18 +193,18 @@ class SqliteGraphStore final : public GraphStore {
         g.name = q.text_at(1);
         g.owner = q.text_at(2);
         g.created_at = q.real_at(3);
-        g.outputs = nlohmann::json::parse(q.text_at(4)).get<std::vector<OpIndex>>();
-        g.finished_at = q.real_at(5);
-        g.submit_key = q.text_at(6);
-        parse_verify_policy(q.text_at(7), g.verify);  // "" (off)
+        g.finished_at = q.real_at(4);
+        g.submit_key = q.text_at(5);
+        parse_verify_policy(q.text_at(6), g.verify);  // "" (off)
         by_id[g.id] = graphs.size();
         graphs.push_back(std::move(g));
       }
     }
     Statement q(db_,
                 "SELECT graph_id, seq, op_id, op, inputs, params, dtype, shape, status, error, requested, released, "
-                "EXISTS (SELECT 1 FROM tensors t WHERE t.graph_id = ops.graph_id AND t.seq = ops.seq) "
+                "EXISTS (SELECT 1 FROM tensors t WHERE t.graph_id = ops.graph_id AND t.seq = ops.seq), output "
                 "FROM ops ORDER BY graph_id, seq");
+    std::map<GraphId, std::vector<std::pair<int64_t, OpIndex>>> outputs;  // (position, seq) by graph
     while (q.step()) {
       auto it = by_id.find(static_cast<GraphId>(q.int_at(0)));
       if (it == by_id.end()) continue;
@@ -217,7 +221,12 @@ class SqliteGraphStore final : public GraphStore {
       op.requested = q.int_at(10) != 0;
       op.released = q.int_at(11) != 0;
       op.has_value = q.int_at(12) != 0;
+      if (const int64_t position = q.int_at(13); position > 0) outputs[it->first].emplace_back(position, op.seq);
       graphs[it->second].ops.push_back(std::move(op));
+    }
+    for (auto& [id, positions] : outputs) {
+      std::sort(positions.begin(), positions.end());
+      for (const auto& [position, seq] : positions) graphs[by_id[id]].outputs.push_back(seq);
     }
     return graphs;
   }
@@ -242,7 +251,7 @@ class SqliteGraphStore final : public GraphStore {
                const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& values) override {
     Transaction tx(*this);
     write_queued();
-    write_submit(graph, create, ops, values);
+    write_submit(graph, create, 0, ops, values);
     tx.commit();
   }
 
@@ -251,7 +260,7 @@ class SqliteGraphStore final : public GraphStore {
     try {
       Transaction tx(*this);
       write_queued();
-      for (const StoredSubmit& s : submits) write_submit(s.graph, s.create, s.ops, s.values);
+      for (const StoredSubmit& s : submits) write_submit(s.graph, s.create, s.earlier_outputs, s.ops, s.values);
       tx.commit();
     } catch (const std::exception& e) {
       error = e.what();
@@ -291,7 +300,7 @@ class SqliteGraphStore final : public GraphStore {
     const auto id = static_cast<int64_t>(graph);
     Statement(db_, "DELETE FROM tensors WHERE graph_id = ?1").bind(1, id).run();
     Statement(db_, "DELETE FROM ops WHERE graph_id = ?1").bind(1, id).run();
-    Statement(db_, "UPDATE graphs SET removed_at = ?2, outputs = '[]' WHERE id = ?1").bind(1, id).bind(2, removed_at).run();
+    Statement(db_, "UPDATE graphs SET removed_at = ?2 WHERE id = ?1").bind(1, id).bind(2, removed_at).run();
     tx.commit();
   }
 
@@ -363,28 +372,65 @@ class SqliteGraphStore final : public GraphStore {
     queued_.clear();
   }
 
-  // The rows of one submit (inside a transaction).
-  void write_submit(const StoredGraph& graph, bool create, const std::vector<StoredOp>& ops,
+  // The rows of one submit (inside a transaction): the graph's row if `create` (else its verify,
+  // if it changed), its ops, their values, and the positions of graph.outputs[first_new_output..]
+  // on their ops' rows. The graph's row is not rewritten as its outputs grow.
+  void write_submit(const StoredGraph& graph, bool create, std::size_t first_new_output,
+                    const std::vector<StoredOp>& ops,
                     const std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>>& values) {
-    const std::string outputs = nlohmann::json(graph.outputs).dump();
+    const auto id = static_cast<int64_t>(graph.id);
     const std::string verify = graph.verify == VerifyPolicy::off ? "" : verify_policy_name(graph.verify);
     if (create) {
-      insert_graph_->bind(1, static_cast<int64_t>(graph.id)).bind(2, graph.name).bind(3, graph.owner);
-      insert_graph_->bind(4, graph.created_at).bind(5, outputs).bind(6, graph.submit_key).bind(7, verify).run();
+      insert_graph_->bind(1, id).bind(2, graph.name).bind(3, graph.owner);
+      insert_graph_->bind(4, graph.created_at).bind(5, graph.submit_key).bind(6, verify).run();
     } else {
-      update_outputs_->bind(1, static_cast<int64_t>(graph.id)).bind(2, outputs).bind(3, verify).run();
+      update_verify_->bind(1, id).bind(2, verify).run();
     }
-    for (const auto& op : ops) write_op(graph.id, op);
+    // Positions are 1-based (0: not an output); the new outputs among `ops` go in with their rows.
+    auto position_of = [&](OpIndex seq) -> int64_t {
+      for (std::size_t i = first_new_output; i < graph.outputs.size(); ++i)
+        if (graph.outputs[i] == seq) return static_cast<int64_t>(i + 1);
+      return 0;
+    };
+    for (const auto& op : ops) write_op(graph.id, op, position_of(op.seq));
+    const OpIndex first_new_op = ops.empty() ? std::numeric_limits<OpIndex>::max() : ops.front().seq;
+    for (std::size_t i = first_new_output; i < graph.outputs.size(); ++i)
+      if (graph.outputs[i] < first_new_op)
+        update_output_->bind(1, id).bind(2, static_cast<int64_t>(graph.outputs[i]))
+            .bind(3, static_cast<int64_t>(i + 1))
+            .run();
     for (const auto& [seq, value] : values) write_value(graph.id, seq, *value);
   }
 
-  void write_op(GraphId graph, const StoredOp& op) {
+  void write_op(GraphId graph, const StoredOp& op, int64_t output_position) {
     auto& q = *insert_op_;
     q.bind(1, static_cast<int64_t>(graph)).bind(2, static_cast<int64_t>(op.seq)).bind(3, op.id).bind(4, op.op);
     q.bind(5, nlohmann::json(op.inputs).dump()).bind(6, op.params.dump());
     q.bind(7, static_cast<int64_t>(op.spec.dtype)).bind(8, shape_json(op.spec.shape));
     q.bind(9, static_cast<int64_t>(op.status)).bind(10, op.error).bind(11, static_cast<int64_t>(op.requested));
-    q.run();
+    q.bind(12, output_position).run();
+  }
+
+  // Databases of servers before outputs were kept on the ops' rows listed them as JSON in
+  // graphs.outputs: their positions move to the ops and the list is emptied (once).
+  void move_outputs_to_ops() {
+    {
+      Statement has_list(db_, "SELECT 1 FROM pragma_table_info('graphs') WHERE name = 'outputs'");
+      if (!has_list.step()) return;
+    }
+    std::vector<std::pair<int64_t, std::vector<OpIndex>>> lists;
+    {
+      Statement q(db_, "SELECT id, outputs FROM graphs WHERE outputs <> '[]'");
+      while (q.step()) lists.emplace_back(q.int_at(0), nlohmann::json::parse(q.text_at(1)).get<std::vector<OpIndex>>());
+    }
+    if (lists.empty()) return;
+    Transaction tx(*this);
+    Statement set(db_, "UPDATE ops SET output = ?3 WHERE graph_id = ?1 AND seq = ?2 AND output = 0");
+    for (const auto& [graph, list] : lists)
+      for (std::size_t i = 0; i < list.size(); ++i)
+        set.bind(1, graph).bind(2, static_cast<int64_t>(list[i])).bind(3, static_cast<int64_t>(i + 1)).run();
+    Statement(db_, "UPDATE graphs SET outputs = '[]'").run();
+    tx.commit();
   }
 
   void write_value(GraphId graph, OpIndex op, const Tensor& t) {
@@ -428,7 +474,8 @@ class SqliteGraphStore final : public GraphStore {
 
   void close() {
     insert_graph_.reset();
-    update_outputs_.reset();
+    update_verify_.reset();
+    update_output_.reset();
     update_finished_.reset();
     insert_op_.reset();
     update_status_.reset();
@@ -440,7 +487,7 @@ class SqliteGraphStore final : public GraphStore {
   }
 
   sqlite3* db_ = nullptr;
-  std::unique_ptr<Statement> insert_graph_, update_outputs_, update_finished_, insert_op_, update_status_,
+  std::unique_ptr<Statement> insert_graph_, update_verify_, update_output_, update_finished_, insert_op_, update_status_,
       update_requested_, insert_tensor_, select_tensor_;
   QueuedWrites queued_;
 };

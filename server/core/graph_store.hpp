@@ -58,6 +58,9 @@ struct StoredTrust {
 struct StoredSubmit {
   StoredGraph graph;
   bool create = false;
+  // graph.outputs[0..earlier_outputs) were the graph's outputs before this submit (a store that
+  // keeps outputs row by row writes only the rest: outputs only grow).
+  std::size_t earlier_outputs = 0;
   std::vector<StoredOp> ops;
   std::vector<std::pair<OpIndex, std::shared_ptr<const Tensor>>> values;
 };

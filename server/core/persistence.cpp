@@ -103,6 +103,7 @@ StoredSubmit Persistence::stored_submit(const Graph& graph, bool create, OpIndex
   record.submit_key = graph.submit_key;
   record.verify = graph.verify;
   record.outputs = outputs;
+  submit.earlier_outputs = graph.outputs.size();  // `graph` is as it was before the submit
   for (std::size_t i = 0; i < ops.size(); ++i) {
     submit.ops.push_back(stored_op(ops[i], base + OpIndex(i)));
     if (ops[i].value) submit.values.emplace_back(base + OpIndex(i), ops[i].value);

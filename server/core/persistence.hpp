@@ -47,7 +47,7 @@ class Persistence {
   GraphId next_graph_id(GraphId local_next) { return store_->next_graph_id(local_next); }
 
   // The writes of a submit: the ops graph.ops[base..] (`ops`), their values, the graph itself if
-  // `create`, and the graph's `outputs`.
+  // `create`, and the graph's `outputs` (graph.outputs followed by the submit's new ones).
   static StoredSubmit stored_submit(const Graph& graph, bool create, OpIndex base, const std::vector<OpNode>& ops,
                                     const std::vector<OpIndex>& outputs);
   // Group commit: durably stores the submits with everything queued so far, in one store

@@ -115,6 +115,25 @@ TEST_CASE("progress counts the tracked ops that are running and final") {
   CHECK(errors[0].header["error"] == "unknown op id 'zz' in graph " + std::to_string(g));
 }
 
+TEST_CASE("a wait answered at once gets its values without a progress frame, one that waits gets progress first") {
+  Harness h;
+  h.connect_worker(1);
+  h.connect_client(10);
+  const uint64_t g = h.submit_ok(10, demo_graph());
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}});
+  CHECK(h.outbox.client_frames(10, "progress").size() == 1);  // it waits
+  h.work_all({1});
+  REQUIRE(h.values(10).size() == 1);
+  h.client_send(10, {{"type", "wait"}, {"graph_id", g}, {"ids", {"c"}}, {"request_id", 2}});
+  CHECK(h.outbox.client_frames(10, "progress").empty());
+  auto values = h.values(10);
+  REQUIRE(values.size() == 1);
+  CHECK(values[0].header["request_id"] == 2);
+  h.client_send(10, {{"type", "end"}, {"graph_id", g}});
+  CHECK(h.outbox.client_frames(10, "progress").empty());
+  CHECK(h.outbox.client_frames(10, "report").size() == 1);
+}
+
 TEST_CASE("an any-wait is answered when one id is final, with every id final by then") {
   Harness h(one_op_at_a_time());
   h.connect_client(10);

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <map>
 #include <memory>
+#include <set>
 
 #include "harness.hpp"
 #include "server/core/dispute_table.hpp"
@@ -75,6 +77,32 @@ TEST_CASE("Graph::ensure_value sends a value-less computed op and its value-less
   CHECK_FALSE(g.mark_requested(2));
 }
 
+TEST_CASE("a graph keeps the index of graphs with ready ops exact, a copy does not") {
+  Graph g = chain();  // b and d ready
+  ReadyGraphs index;
+  g.report_ready_to(index);
+  REQUIRE(index.count(7) == 1);
+  CHECK(index.at(7) == &g);
+  Graph copy = g;  // not in the coordinator's map: changes to it leave the index alone
+  copy.set_status(1, OpStatus::running);
+  copy.set_status(3, OpStatus::running);
+  CHECK(copy.ready.empty());
+  CHECK(index.at(7) == &g);
+  g.set_status(1, OpStatus::running);
+  CHECK(index.count(7) == 1);  // d is still ready
+  g.set_status(3, OpStatus::running);
+  CHECK(index.empty());
+  g.retry(3, 5, "lost", 3);  // pending again, and its input has a value
+  g.refresh_ready(3);
+  CHECK(index.at(7) == &g);
+  g.cancel(3);
+  CHECK(index.empty());
+  g = chain();  // replaced wholesale: reported again
+  CHECK(index.empty());
+  g.report_ready_to(index);
+  CHECK(index.at(7) == &g);
+}
+
 TEST_CASE("GroupTable finds groups by worker, expiry and finished ops") {
   Graph g = chain();
   GroupTable table(1000);
@@ -124,6 +152,71 @@ TEST_CASE("Fleet counts protocol errors, finds silent workers and remembers canc
   CHECK(fleet.find(1)->protocol_errors == 0);
   fleet.remove(2);
   CHECK(fleet.find(2) == nullptr);
+}
+
+namespace {
+
+// The index of kept tensors must equal the one computed from the workers' mirrors.
+void check_kept_index(Fleet& fleet) {
+  std::map<std::string, std::set<WorkerId>> expected;
+  for (const auto& [id, w] : fleet.all())
+    for (const auto& entry : w.kept.entries()) expected[entry.key].insert(id);
+  CHECK(fleet.kept_holders().names() == expected.size());
+  for (const auto& [name, ids] : expected) {
+    const std::vector<WorkerId> got = fleet.keeping(name);
+    INFO(name);
+    CHECK(got.size() == ids.size());
+    CHECK(std::set<WorkerId>(got.begin(), got.end()) == ids);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Fleet's index of kept tensors matches the mirrors through adds, evictions, erases and disconnects") {
+  Fleet fleet;
+  for (WorkerId id : {1, 2, 3}) fleet.connect(id);
+  KeptTensors& one = fleet.find(1)->kept;
+  KeptTensors& two = fleet.find(2)->kept;
+  KeptTensors& three = fleet.find(3)->kept;
+  one.add("7:x", 16);
+  two.add("7:x", 16);
+  one.add("7:y", 16);
+  one.add("7:x", 16);  // again: still one holder entry
+  CHECK(fleet.keeping("7:x") == std::vector<WorkerId>{1, 2});
+  check_kept_index(fleet);
+  // LRU eviction: two values of 100 MB do not fit 192 MB; x, y and then the first go.
+  one.add("7:big1", 100e6);
+  one.add("7:big2", 100e6);
+  CHECK_FALSE(one.has("7:big1"));
+  CHECK(fleet.keeping("7:x") == std::vector<WorkerId>{2});
+  CHECK(fleet.keeping("7:y").empty());
+  CHECK(fleet.keeping("7:big1").empty());
+  check_kept_index(fleet);
+  // A value larger than the budget is not held, and replaces an earlier entry of its name.
+  three.add("7:z", 1);
+  three.add("7:z", KeptTensors::kBudgetBytes + 1);
+  CHECK(fleet.keeping("7:z").empty());
+  check_kept_index(fleet);
+  three.add("7:x", 4);
+  two.erase("7:x");
+  two.erase("7:never");
+  CHECK(fleet.keeping("7:x") == std::vector<WorkerId>{3});
+  two.add("7:w", 4);
+  two.clear();  // a missing_input: the mirror is not to be relied on
+  check_kept_index(fleet);
+  // A reconnect starts with an empty mirror; a disconnect takes the worker out.
+  three.add("7:v", 4);
+  fleet.connect(3);
+  CHECK(fleet.keeping("7:x").empty());
+  fleet.find(3)->kept.add("7:u", 4);
+  one.add("7:u", 4);
+  fleet.remove(1);
+  CHECK(fleet.keeping("7:u") == std::vector<WorkerId>{3});
+  CHECK(fleet.keeping("7:big2").empty());
+  check_kept_index(fleet);
+  fleet.remove(3);
+  fleet.remove(2);
+  CHECK(fleet.kept_holders().names() == 0);
 }
 
 TEST_CASE("Fleet offers benchmarked workers, a suspect one as busy forever") {

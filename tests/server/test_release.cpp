@@ -109,3 +109,30 @@ TEST_CASE("a released value a worker keeps is released on that worker") {
   CHECK(h.executors[1].cached_names().empty());
   CHECK(held(h, g)["freed"] == 2);
 }
+
+TEST_CASE("a released value goes only to the workers that keep it, and after a disconnect to none") {
+  Harness h;
+  h.connect_client(10);
+  h.connect_worker(1);
+  const uint64_t g = h.submit_ok(10, shared_input());
+  h.connect_worker(2);  // connected, but keeps nothing of g
+  h.work_all({1, 2});
+  const std::string x = std::to_string(g) + ":x";
+  REQUIRE(h.submit(10, {{"graph_id", g}, {"ops", nlohmann::json::array()}, {"release", {"x"}}}).header["type"] ==
+          "submitted");
+  auto releases = h.outbox.worker_frames(1, "release");
+  REQUIRE(releases.size() == 1);
+  CHECK(releases[0].header["names"] == nlohmann::json{x});
+  CHECK(h.outbox.worker_frames(2, "release").empty());
+
+  // A second graph whose kept value's worker has gone: nobody is told.
+  const uint64_t g2 = h.submit_ok(10, shared_input());
+  h.work_all({1, 2});
+  h.core->worker_disconnected(1);
+  h.core->worker_disconnected(2);
+  REQUIRE(h.submit(10, {{"graph_id", g2}, {"ops", nlohmann::json::array()}, {"release", {"x"}}}).header["type"] ==
+          "submitted");
+  CHECK(h.outbox.worker_frames(1, "release").empty());
+  CHECK(h.outbox.worker_frames(2, "release").empty());
+  CHECK(held(h, g2)["freed"] == 1);
+}

@@ -27,6 +27,16 @@ const char* const kStoreName = "sqlite";
 std::unique_ptr<GraphStore> open_store(const std::string& where) { return open_sqlite_store(where); }
 #endif
 
+// An op of `seq` for the tests below: a tensor of 2 floats, pending.
+StoredOp plain_op(OpIndex seq) {
+  StoredOp op;
+  op.seq = seq;
+  op.id = "op" + std::to_string(seq);
+  op.op = "neg";
+  op.spec = {DType::f32, {2}};
+  return op;
+}
+
 }  // namespace
 
 TEST_CASE("store keeps graphs and ops and states and values across reopening") {
@@ -105,7 +115,89 @@ TEST_CASE("store keeps graphs and ops and states and values across reopening") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("store keeps a graph's outputs in order as submits add them, earlier ops among them") {
+  INFO("store: " << kStoreName);
+  const fs::path dir = fs::temp_directory_path() / ("corvid-store-outputs-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+#ifdef CORVID_TEST_POSTGRES
+  const std::string path = testing::fresh_postgres_database();
+#else
+  const std::string path = (dir / "corvid.db").string();
+#endif
+  {
+    auto store = open_store(path);
+    StoredSubmit first;
+    first.create = true;
+    first.graph.id = 9;
+    first.graph.name = "grows";
+    first.graph.owner = "alice";
+    first.graph.outputs = {1};
+    first.ops = {plain_op(0), plain_op(1)};
+    StoredSubmit second;  // a new op and an op of the first submit
+    second.graph = first.graph;
+    second.graph.outputs = {1, 2, 0};
+    second.earlier_outputs = 1;
+    second.ops = {plain_op(2)};
+    std::string error;  // a graph's submits are never in one batch (the coordinator holds the later one)
+    REQUIRE(store->add_submits({first}, error) == 1);
+    REQUIRE(store->add_submits({second}, error) == 1);
+    StoredSubmit third;  // a submit without ops that names outputs, and tightens verify
+    third.graph = second.graph;
+    third.graph.outputs = {1, 2, 0, 3};
+    third.graph.verify = VerifyPolicy::replicate;
+    third.earlier_outputs = 3;
+    third.ops = {plain_op(3)};
+    REQUIRE(store->add_submits({third}, error) == 1);
+  }
+  auto graphs = open_store(path)->load_graphs();
+  REQUIRE(graphs.size() == 1);
+  CHECK(graphs[0].outputs == std::vector<OpIndex>{1, 2, 0, 3});
+  CHECK(graphs[0].verify == VerifyPolicy::replicate);
+  CHECK(graphs[0].ops.size() == 4);
+  fs::remove_all(dir);
+}
+
 #ifndef CORVID_TEST_POSTGRES  // an SQLite file of an older server
+TEST_CASE("store moves the outputs list of an older database onto its ops' rows") {
+  const fs::path dir = fs::temp_directory_path() / ("corvid-store-old-outputs-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "corvid.db").string();
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  // The tables as servers before ops.output wrote them: the outputs as a JSON list on the graph.
+  REQUIRE(sqlite3_exec(db,
+                       "CREATE TABLE graphs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, "
+                       "created_at REAL NOT NULL, outputs TEXT NOT NULL DEFAULT '[]');"
+                       "CREATE TABLE ops (graph_id INTEGER NOT NULL, seq INTEGER NOT NULL, op_id TEXT NOT NULL, "
+                       "op TEXT NOT NULL, inputs TEXT NOT NULL, params TEXT NOT NULL, dtype INTEGER NOT NULL, "
+                       "shape TEXT NOT NULL, status INTEGER NOT NULL, error TEXT NOT NULL DEFAULT '', "
+                       "requested INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (graph_id, seq));"
+                       "INSERT INTO graphs VALUES (4, 'old', 'bob', 99.5, '[1,0]');"
+                       "INSERT INTO ops VALUES (4, 0, 'x', 'neg', '[]', 'null', 0, '[2]', 0, '', 1);"
+                       "INSERT INTO ops VALUES (4, 1, 'y', 'neg', '[0]', 'null', 0, '[2]', 0, '', 1);",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  {
+    auto store = open_sqlite_store(path);
+    auto graphs = store->load_graphs();
+    REQUIRE(graphs.size() == 1);
+    CHECK(graphs[0].outputs == std::vector<OpIndex>{1, 0});
+    StoredSubmit more;
+    more.graph = graphs[0];
+    more.graph.outputs = {1, 0, 2};
+    more.earlier_outputs = 2;
+    more.ops = {plain_op(2)};
+    std::string error;
+    REQUIRE(store->add_submits({more}, error) == 1);
+  }
+  auto graphs = open_sqlite_store(path)->load_graphs();  // moved once: not twice
+  REQUIRE(graphs.size() == 1);
+  CHECK(graphs[0].outputs == std::vector<OpIndex>{1, 0, 2});
+  fs::remove_all(dir);
+}
+
 TEST_CASE("store opens a database written before graphs recorded their finish time") {
   const fs::path dir = fs::temp_directory_path() / ("corvid-store-upgrade-" + std::to_string(::getpid()));
   fs::remove_all(dir);

@@ -46,6 +46,20 @@ TEST_CASE("the LRU replaces an entry of the same key and refuses one larger than
   CHECK(cache.bytes() == 0);
 }
 
+TEST_CASE("the LRU tells its hook each key evicted to fit the budget, and no other") {
+  std::vector<std::string> evicted;
+  LruCache<int> cache(10, [&](const std::string& key) { evicted.push_back(key); });
+  cache.add("a", 4, 1);
+  cache.add("b", 4, 2);
+  cache.add("a", 5, 3);  // a replacement is no eviction
+  CHECK(evicted.empty());
+  cache.add("c", 4, 4);  // 13 bytes: b goes
+  CHECK(evicted == std::vector<std::string>{"b"});
+  cache.erase("a");
+  cache.clear();
+  CHECK(evicted == std::vector<std::string>{"b"});
+}
+
 TEST_CASE("the LRU erases and clears") {
   LruCache<int> cache(100);
   cache.add("a", 1, 1);
