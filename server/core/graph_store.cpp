@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace corvid::server {
 
@@ -386,13 +387,17 @@ class SqliteGraphStore final : public GraphStore {
     } else {
       update_verify_->bind(1, id).bind(2, verify).run();
     }
-    // Positions are 1-based (0: not an output); the new outputs among `ops` go in with their rows.
-    auto position_of = [&](OpIndex seq) -> int64_t {
-      for (std::size_t i = first_new_output; i < graph.outputs.size(); ++i)
-        if (graph.outputs[i] == seq) return static_cast<int64_t>(i + 1);
-      return 0;
-    };
-    for (const auto& op : ops) write_op(graph.id, op, position_of(op.seq));
+    // Positions are 1-based (0: not an output); the new outputs among `ops` go in with their rows
+    // (looked up by seq, not by scanning the new outputs for each op: a submit may bring tens of
+    // thousands of each).
+    std::unordered_map<OpIndex, int64_t> new_positions;
+    new_positions.reserve(graph.outputs.size() - std::min(first_new_output, graph.outputs.size()));
+    for (std::size_t i = first_new_output; i < graph.outputs.size(); ++i)
+      new_positions.emplace(graph.outputs[i], static_cast<int64_t>(i + 1));
+    for (const auto& op : ops) {
+      const auto position = new_positions.find(op.seq);
+      write_op(graph.id, op, position == new_positions.end() ? 0 : position->second);
+    }
     const OpIndex first_new_op = ops.empty() ? std::numeric_limits<OpIndex>::max() : ops.front().seq;
     for (std::size_t i = first_new_output; i < graph.outputs.size(); ++i)
       if (graph.outputs[i] < first_new_op)
