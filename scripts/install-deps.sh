@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake g++ ninja-build pkg-config
   libboost-dev libboost-system-dev libxtensor-dev xtl-dev nlohmann-json3-dev
-  doctest-dev libsqlite3-dev libcli11-dev libopenblas-dev postgresql libpq-dev
+  doctest-dev libsqlite3-dev libcli11-dev libopenblas-dev postgresql libpq-dev libjemalloc-dev
   emscripten node-acorn nodejs npm
   clang-19 lld-19 libfuzzer-19-dev libclang-rt-19-dev
   python3 python3-numpy python3-dev pybind11-dev python3-pybind11 python3-pytest python3-tqdm

@@ -18,20 +18,33 @@ std::size_t pad8(std::size_t n) { return (n + 7) & ~std::size_t(7); }
 
 std::vector<uint8_t> encode_frame(const Frame& frame) {
   if (!frame.header.is_object()) throw std::invalid_argument("encode_frame: header must be a JSON object");
-  nlohmann::json header = frame.header;
-  nlohmann::json list = nlohmann::json::array();
-  std::size_t offset = 0;
-  for (const auto& nt : frame.tensors) {
-    list.push_back({{"name", nt.name},
-                    {"dtype", dtype_name(nt.tensor.dtype())},
-                    {"shape", nt.tensor.shape()},
-                    {"offset", offset},
-                    {"length", nt.tensor.nbytes()}});
-    offset += pad8(nt.tensor.nbytes());
+  // The header is dumped as it is and the tensor list appended to the text: copying the header
+  // to add the list was a copy of every header the server sends (a header that already has a
+  // "tensors" field, which the codec owns, is the rare case that is copied to drop it).
+  std::string text;
+  if (frame.header.contains("tensors")) {
+    nlohmann::json header = frame.header;
+    header.erase("tensors");
+    text = header.dump();
+  } else {
+    text = frame.header.dump();
   }
-  if (!frame.tensors.empty()) header["tensors"] = std::move(list);
-  else header.erase("tensors");
-  const std::string text = header.dump();
+  std::size_t offset = 0;
+  if (!frame.tensors.empty()) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& nt : frame.tensors) {
+      list.push_back({{"name", nt.name},
+                      {"dtype", dtype_name(nt.tensor.dtype())},
+                      {"shape", nt.tensor.shape()},
+                      {"offset", offset},
+                      {"length", nt.tensor.nbytes()}});
+      offset += pad8(nt.tensor.nbytes());
+    }
+    text.pop_back();  // the object's closing brace
+    text += text.size() > 1 ? ",\"tensors\":" : "\"tensors\":";
+    text += list.dump();
+    text += '}';
+  }
   const std::size_t body = pad8(4 + text.size());
   std::vector<uint8_t> out(body + offset, 0);
   const uint32_t len = static_cast<uint32_t>(text.size());
