@@ -347,10 +347,9 @@ void CoordinatorImpl::handle_wait(ClientId client, const protocol::Wait& request
     }
   }
   waiter.sent.assign(waiter.ids.size(), 0);
-  // A wait answered at once does not wait: its answer is the only frame. One that waits hears
-  // its first progress at the next tick (tick(): at most ~50 ms later), so a wait answered within
-  // a tick, most of them, costs one frame, not two.
+  // A wait answered at once does not wait: its answer is the only frame (no progress before it).
   if (serve_waiter(waiter)) return;
+  send_progress(waiter, *graph);
   waiters_.push_back(std::move(waiter));
 }
 
