@@ -37,18 +37,24 @@ StoredOp plain_op(OpIndex seq) {
   return op;
 }
 
+// A fresh store for one test: `dir` emptied and created, and the store's location, a new
+// PostgreSQL database when the tests are built for PostgreSQL, else a SQLite file in `dir`.
+std::string fresh_store(const fs::path& dir) {
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+#ifdef CORVID_TEST_POSTGRES
+  return testing::fresh_postgres_database();
+#else
+  return (dir / "corvid.db").string();
+#endif
+}
+
 }  // namespace
 
 TEST_CASE("store keeps graphs and ops and states and values across reopening") {
   INFO("store: " << kStoreName);
   const fs::path dir = fs::temp_directory_path() / ("corvid-store-test-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-#ifdef CORVID_TEST_POSTGRES
-  const std::string path = testing::fresh_postgres_database();
-#else
-  const std::string path = (dir / "corvid.db").string();
-#endif
+  const std::string path = fresh_store(dir);
   {
     auto store = open_store(path);
     StoredGraph g;
@@ -118,13 +124,7 @@ TEST_CASE("store keeps graphs and ops and states and values across reopening") {
 TEST_CASE("store keeps a graph's outputs in order as submits add them, earlier ops among them") {
   INFO("store: " << kStoreName);
   const fs::path dir = fs::temp_directory_path() / ("corvid-store-outputs-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-#ifdef CORVID_TEST_POSTGRES
-  const std::string path = testing::fresh_postgres_database();
-#else
-  const std::string path = (dir / "corvid.db").string();
-#endif
+  const std::string path = fresh_store(dir);
   {
     auto store = open_store(path);
     StoredSubmit first;
