@@ -159,15 +159,24 @@ TEST_CASE("store keeps a graph's outputs in order as submits add them, earlier o
 }
 
 #ifndef CORVID_TEST_POSTGRES  // an SQLite file of an older server
-TEST_CASE("store moves the outputs list of an older database onto its ops' rows") {
-  const fs::path dir = fs::temp_directory_path() / ("corvid-store-old-outputs-" + std::to_string(::getpid()));
+// A database as an older server left it: `dir` emptied and created, `sql` run in a new SQLite
+// file there; returns the file's path.
+std::string older_database(const fs::path& dir, const char* sql) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string path = (dir / "corvid.db").string();
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  REQUIRE(rc == SQLITE_OK);
+  return path;
+}
+
+TEST_CASE("store moves the outputs list of an older database onto its ops' rows") {
+  const fs::path dir = fs::temp_directory_path() / ("corvid-store-old-outputs-" + std::to_string(::getpid()));
   // The tables as servers before ops.output wrote them: the outputs as a JSON list on the graph.
-  REQUIRE(sqlite3_exec(db,
+  const std::string path = older_database(dir,
                        "CREATE TABLE graphs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, "
                        "created_at REAL NOT NULL, outputs TEXT NOT NULL DEFAULT '[]');"
                        "CREATE TABLE ops (graph_id INTEGER NOT NULL, seq INTEGER NOT NULL, op_id TEXT NOT NULL, "
@@ -176,9 +185,7 @@ TEST_CASE("store moves the outputs list of an older database onto its ops' rows"
                        "requested INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (graph_id, seq));"
                        "INSERT INTO graphs VALUES (4, 'old', 'bob', 99.5, '[1,0]');"
                        "INSERT INTO ops VALUES (4, 0, 'x', 'neg', '[]', 'null', 0, '[2]', 0, '', 1);"
-                       "INSERT INTO ops VALUES (4, 1, 'y', 'neg', '[0]', 'null', 0, '[2]', 0, '', 1);",
-                       nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+                       "INSERT INTO ops VALUES (4, 1, 'y', 'neg', '[0]', 'null', 0, '[2]', 0, '', 1);");
   {
     auto store = open_sqlite_store(path);
     auto graphs = store->load_graphs();
@@ -200,18 +207,11 @@ TEST_CASE("store moves the outputs list of an older database onto its ops' rows"
 
 TEST_CASE("store opens a database written before graphs recorded their finish time") {
   const fs::path dir = fs::temp_directory_path() / ("corvid-store-upgrade-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const std::string path = (dir / "corvid.db").string();
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
   // The graphs table as the first servers created it, with one finished graph.
-  REQUIRE(sqlite3_exec(db,
+  const std::string path = older_database(dir,
                        "CREATE TABLE graphs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, "
                        "created_at REAL NOT NULL, outputs TEXT NOT NULL DEFAULT '[]');"
-                       "INSERT INTO graphs VALUES (3, 'old', 'bob', 99.5, '[]');",
-                       nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+                       "INSERT INTO graphs VALUES (3, 'old', 'bob', 99.5, '[]');");
   {
     auto store = open_sqlite_store(path);
     auto graphs = store->load_graphs();
