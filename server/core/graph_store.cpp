@@ -15,6 +15,12 @@ namespace corvid::server {
 
 namespace {
 
+// The SQLite layout this server writes, kept in PRAGMA user_version. A server refuses a database
+// of a newer layout (it could misread it, or write rows a newer server misreads); it upgrades an
+// older one in place. Raise it with every change that an older server would mishandle (layout 1:
+// a graph's outputs as positions on its ops' rows, `ops.output`, not a list in `graphs.outputs`).
+constexpr int64_t kSqliteLayout = 1;
+
 const char* const kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS graphs (
   id INTEGER PRIMARY KEY,
@@ -137,6 +143,11 @@ class SqliteGraphStore final : public GraphStore {
     }
     try {
       if (existed) require_corvid_tables(path);
+      const int64_t layout = pragma_user_version();
+      if (layout > kSqliteLayout)
+        throw std::runtime_error(path + " was written by a newer corvid-server (layout " + std::to_string(layout) +
+                                 "; this server writes layout " + std::to_string(kSqliteLayout) +
+                                 "): run that server or a newer one on it");
       exec("PRAGMA journal_mode=WAL");
       // With WAL, NORMAL keeps every committed transaction across a crash of the process.
       exec("PRAGMA synchronous=NORMAL");
@@ -148,6 +159,7 @@ class SqliteGraphStore final : public GraphStore {
       add_column_if_missing("ops", "released", "INTEGER NOT NULL DEFAULT 0");
       add_column_if_missing("ops", "output", "INTEGER NOT NULL DEFAULT 0");
       move_outputs_to_ops();
+      exec(("PRAGMA user_version = " + std::to_string(kSqliteLayout)).c_str());
       insert_graph_ = std::make_unique<Statement>(
           db_, "INSERT INTO graphs (id, name, owner, created_at, submit_key, verify) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
       update_verify_ = std::make_unique<Statement>(db_, "UPDATE graphs SET verify = ?2 WHERE id = ?1 AND verify <> ?2");
@@ -467,6 +479,12 @@ class SqliteGraphStore final : public GraphStore {
     for (const char* column : {"id", "name", "owner", "created_at"})
       if (!columns.count(column))
         throw std::runtime_error(path + " is not a Corvid database (an SQLite file without Corvid's graphs table)");
+  }
+
+  // The layout the database was last written with (PRAGMA user_version; 0 before servers set it).
+  int64_t pragma_user_version() {
+    Statement q(db_, "PRAGMA user_version");
+    return q.step() ? q.int_at(0) : 0;
   }
 
   // Upgrades a database written by an older server: adds `column` to `table` unless it is there.

@@ -205,6 +205,28 @@ TEST_CASE("store moves the outputs list of an older database onto its ops' rows"
   fs::remove_all(dir);
 }
 
+TEST_CASE("store refuses a database of a newer server's layout and marks its own") {
+  const fs::path dir = fs::temp_directory_path() / ("corvid-store-layout-" + std::to_string(::getpid()));
+  const std::string path = older_database(dir,
+                       "CREATE TABLE graphs (id INTEGER PRIMARY KEY, name TEXT NOT NULL, owner TEXT NOT NULL, "
+                       "created_at REAL NOT NULL);");
+  open_sqlite_store(path).reset();  // upgraded in place, and marked with this server's layout
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+  const int64_t layout = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  CHECK(layout >= 1);
+  const std::string newer = "PRAGMA user_version = " + std::to_string(layout + 1);
+  REQUIRE(sqlite3_exec(db, newer.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  const std::string expected = "was written by a newer corvid-server (layout " + std::to_string(layout + 1);
+  CHECK_THROWS_WITH(open_sqlite_store(path), doctest::Contains(expected.c_str()));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("store opens a database written before graphs recorded their finish time") {
   const fs::path dir = fs::temp_directory_path() / ("corvid-store-upgrade-" + std::to_string(::getpid()));
   // The graphs table as the first servers created it, with one finished graph.
