@@ -24,6 +24,27 @@ TEST_CASE("wire: a frame round-trips header and tensors") {
   CHECK(g.find("c")->size() == 0);
 }
 
+TEST_CASE("wire: a header's own tensors field is replaced by the codec's, or dropped without tensors") {
+  // A decoded frame sent on keeps the "tensors" list it arrived with; the encoder writes its own.
+  Frame f;
+  f.header = {{"type", "values"}, {"tensors", {{{"name", "stale"}, {"offset", 4096}, {"length", 64}}}}};
+  auto bytes = encode_frame(f);
+  Frame g = decode_frame(bytes.data(), bytes.size());
+  CHECK(g.tensors.empty());
+  f.tensors.push_back({"x", Tensor::from_vector<float>({2}, {1, 2})});
+  bytes = encode_frame(f);
+  g = decode_frame(bytes.data(), bytes.size());
+  REQUIRE(g.tensors.size() == 1);
+  CHECK(g.find("x")->data<float>()[1] == 2.0f);
+  // A header of nothing but its type, with a tensor: still one well-formed JSON object.
+  Frame h;
+  h.header = {{"type", "t"}};
+  h.tensors.push_back({"y", Tensor::from_vector<int32_t>({1}, {7})});
+  bytes = encode_frame(h);
+  g = decode_frame(bytes.data(), bytes.size());
+  CHECK(g.find("y")->data<int32_t>()[0] == 7);
+}
+
 TEST_CASE("wire: malformed frames are refused with a reason") {
   Frame f;
   f.header = {{"type", "x"}};
