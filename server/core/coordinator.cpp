@@ -419,8 +419,13 @@ void CoordinatorImpl::drop_lost_graph(GraphId id) {
   }
   for (OpIndex op = 0; op < graph.ops.size(); ++op) apply_changes(graph, graph.cancel(op));
   cancel_finished_groups(id);
+  forget_graph(id);
+}
+
+void CoordinatorImpl::forget_graph(GraphId id) {
+  const Graph& graph = graphs_.at(id);
   graph_by_key_.erase({graph.owner, graph.submit_key});
-  ready_graphs_.erase(id);
+  ready_graphs_.erase(id);  // before the graph goes: the index points at it
   graphs_.erase(id);
   holding_values_.erase(id);
   touched_.erase(id);
@@ -447,11 +452,7 @@ void CoordinatorImpl::remove_old_graphs() {
     const Graph& g = graphs_.at(id);
     event("removed", "graph " + std::to_string(id) + " '" + g.name + "' removed, finished " +
                          std::to_string(static_cast<int>((unix_now() - g.finished_at) / 3600)) + " h ago");
-    graph_by_key_.erase({g.owner, g.submit_key});
-    ready_graphs_.erase(id);
-    graphs_.erase(id);
-    holding_values_.erase(id);
-    touched_.erase(id);
+    forget_graph(id);
   }
 }
 

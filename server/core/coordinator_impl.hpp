@@ -205,6 +205,9 @@ class CoordinatorImpl final : public Coordinator {
   void note_finished(Graph& graph);
   // Removes graphs finished more than keep_finished_s ago that nobody uses any more.
   void remove_old_graphs();
+  // Drops every trace of graph `id` (which must be held) from memory: the graph, its indexes
+  // (submit key, ready graphs) and its held values. Its store rows are the caller's business.
+  void forget_graph(GraphId id);
   // Several servers on one store: renews this server's leases, drops the graphs it lost, takes
   // in the graphs it adopted (every third of the lease time, from tick).
   void renew_leases();
